@@ -1,0 +1,18 @@
+/* vfrobust — robustness of vision foundation models to common image perturbations.
+ *
+ * The public C API. Conventions used everywhere:
+ *   - Every fallible call returns an int status: 0 (VFR_OK) on success, a vfr_status
+ *     code otherwise, and fills the caller's vfr_error (may be NULL) with a one-line
+ *     message that names the file or argument at fault.
+ *   - The library never prints, never exits and keeps no global mutable state;
+ *     distinct objects may be used from distinct threads.
+ *   - Structs are plain data; objects with hidden state are opaque handles with
+ *     *_load/*_free pairs; parameters come from *_default_params() and are then adjusted.
+ */
+#ifndef VFROBUST_H
+#define VFROBUST_H
+
+#include "vfrobust/error.h"
+#include "vfrobust/image.h"
+
+#endif

@@ -1,0 +1,35 @@
+/* The vfrobust command-line tool: one file per subcommand (cli_<name>.c).
+ * Each subcommand is `int cli_<name>(int argc, char **argv)` where argv[0] is the
+ * subcommand's name, and returns the process exit status:
+ *   0 success, 1 failure (bad input, I/O), 2 bad usage. */
+#ifndef VFR_CLI_H
+#define VFR_CLI_H
+
+#include "vfrobust.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+int cli_ops(int argc, char **argv);
+int cli_perturb(int argc, char **argv);
+int cli_embed(int argc, char **argv);
+int cli_model_info(int argc, char **argv);
+int cli_eval(int argc, char **argv);
+int cli_downstream(int argc, char **argv);
+int cli_finetune(int argc, char **argv);
+int cli_report(int argc, char **argv);
+int cli_tokenize(int argc, char **argv);
+
+/* Prints the one-line error `vfrobust: WHAT: message` to stderr. */
+void cli_errorf(const char *what, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Prints a library error (its message already names the file) and returns CLI_FAIL,
+ * or CLI_USAGE for VFR_EINVAL when usage_on_einval is set. */
+int cli_report_error(const vfr_error *err, int usage_on_einval);
+
+/* True if argv[i] is `--name`; on `--name=value` or `--name value` sets *value. */
+int cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+#endif

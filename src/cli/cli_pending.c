@@ -1,0 +1,22 @@
+/* Subcommands not built yet. Each is a weak definition: the file that implements a
+ * subcommand (cli_<name>.c) provides the strong one and this placeholder drops out
+ * at link time. Remove a line here once its command exists. */
+#include "cli/cli.h"
+
+#define PENDING(fn, name)                                                        \
+  __attribute__((weak)) int fn(int argc, char **argv) {                          \
+    (void)argc;                                                                  \
+    (void)argv;                                                                  \
+    cli_errorf(name, "this command is not implemented yet in this version");     \
+    return CLI_FAIL;                                                             \
+  }
+
+PENDING(cli_ops, "ops")
+PENDING(cli_perturb, "perturb")
+PENDING(cli_embed, "embed")
+PENDING(cli_model_info, "model-info")
+PENDING(cli_eval, "eval")
+PENDING(cli_downstream, "downstream")
+PENDING(cli_finetune, "finetune")
+PENDING(cli_report, "report")
+PENDING(cli_tokenize, "tokenize")

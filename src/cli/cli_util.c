@@ -1,0 +1,38 @@
+/* Helpers shared by the subcommands: error lines and flag parsing. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+void cli_errorf(const char *what, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (what && *what) fprintf(stderr, "vfrobust: %s: ", what);
+  else fputs("vfrobust: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int cli_report_error(const vfr_error *err, int usage_on_einval) {
+  fprintf(stderr, "vfrobust: %s\n", err->message[0] ? err->message : vfr_status_name(err->code));
+  return (usage_on_einval && err->code == VFR_EINVAL) ? CLI_USAGE : CLI_FAIL;
+}
+
+int cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0) return 0;
+  if (a[n] == '=') {
+    *value = a + n + 1;
+    return 1;
+  }
+  if (a[n] != '\0') return 0;
+  if (*i + 1 >= argc) {
+    *value = NULL;
+    return 1;
+  }
+  *value = argv[++*i];
+  return 1;
+}
