@@ -1,0 +1,68 @@
+/* safetensors files: mmap'd, header fully validated before any tensor is touched.
+ *
+ * Layout: 8-byte little-endian header length N, N bytes of UTF-8 JSON
+ * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+ *  "__metadata__": {str: str}}, then the data buffer; offsets are relative to it. */
+#ifndef VFR_SAFETENSORS_H
+#define VFR_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vfrobust/error.h"
+
+typedef enum vfr_dtype { VFR_DTYPE_F32 = 0, VFR_DTYPE_F16, VFR_DTYPE_BF16 } vfr_dtype;
+
+#define VFR_TENSOR_MAX_DIMS 8
+
+typedef struct vfr_tensor_info {
+  const char *name;                    /* owned by the file handle */
+  vfr_dtype dtype;
+  int ndim;
+  int64_t shape[VFR_TENSOR_MAX_DIMS];
+  int64_t numel;
+  const void *data;                    /* points into the mapping */
+  size_t nbytes;
+} vfr_tensor_info;
+
+typedef struct vfr_safetensors vfr_safetensors; /* opaque */
+
+/* Maps `path` read-only and validates the header: length within the file, JSON object,
+ * known dtypes, shapes non-negative with products that fit, offsets inside the data
+ * buffer, begin <= end, size == numel * dtype size, no two tensors overlapping.
+ * Errors name the file and the tensor. */
+int vfr_safetensors_open(const char *path, vfr_safetensors **out, vfr_error *err);
+void vfr_safetensors_close(vfr_safetensors *st);
+
+const char *vfr_safetensors_path(const vfr_safetensors *st);
+int vfr_safetensors_count(const vfr_safetensors *st);
+const vfr_tensor_info *vfr_safetensors_at(const vfr_safetensors *st, int index);
+/* NULL when absent. */
+const vfr_tensor_info *vfr_safetensors_find(const vfr_safetensors *st, const char *name);
+
+/* Tensor `name` as float32 with exactly the given shape (error naming file, tensor,
+ * expected and actual shape otherwise). For F32 data aligned to 4 bytes, *data points
+ * into the mapping and *owned is NULL; otherwise the values are converted into a new
+ * buffer returned in both *data and *owned (caller frees *owned). */
+int vfr_safetensors_get_f32(const vfr_safetensors *st, const char *name, int ndim,
+                            const int64_t *shape, const float **data, float **owned,
+                            vfr_error *err);
+
+/* Writing (fine-tuned checkpoints): tensors are written as F32 in the given order. */
+typedef struct vfr_tensor_out {
+  const char *name;
+  int ndim;
+  int64_t shape[VFR_TENSOR_MAX_DIMS];
+  const float *data;
+} vfr_tensor_out;
+
+/* Writes atomically (temp file + rename). metadata_json may be NULL or a JSON object
+ * of string values, e.g. {"format":"pt"}. */
+int vfr_safetensors_write(const char *path, const vfr_tensor_out *tensors, int count,
+                          const char *metadata_json, vfr_error *err);
+
+/* Half-precision conversions (round-to-nearest-even for the float->half direction). */
+float vfr_f16_to_f32(uint16_t h);
+float vfr_bf16_to_f32(uint16_t h);
+
+#endif
