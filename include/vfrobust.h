@@ -7,12 +7,13 @@
  *   - The library never prints, never exits and keeps no global mutable state;
  *     distinct objects may be used from distinct threads.
  *   - Structs are plain data; objects with hidden state are opaque handles with
- *     *_load/*_free pairs; parameters come from *_default_params() and are then adjusted.
+ *     load/free pairs; parameters come from a default_params() call, then adjusted.
  */
 #ifndef VFROBUST_H
 #define VFROBUST_H
 
 #include "vfrobust/error.h"
 #include "vfrobust/image.h"
+#include "vfrobust/dataset.h"
 
 #endif

@@ -1,0 +1,46 @@
+/* Image sets: an ImageFolder tree, a flat folder of images, or a CSV file list. */
+#ifndef VFROBUST_DATASET_H
+#define VFROBUST_DATASET_H
+
+#include "vfrobust/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vfr_dataset_item {
+  char *path;   /* the image file, as a path usable from the current directory */
+  char *name;   /* the path relative to the dataset root (stable across machines) */
+  int label;    /* class index into class_names, or -1 when unlabelled */
+} vfr_dataset_item;
+
+typedef struct vfr_dataset {
+  int count;
+  vfr_dataset_item *items;  /* (count) in a deterministic order */
+  int class_count;
+  char **class_names;       /* (class_count), sorted byte-wise */
+} vfr_dataset;
+
+/* Lists the images of `path`:
+ *  - a folder with sub-folders: ImageFolder layout, one sub-folder per class; classes sorted
+ *    by name, images found recursively in each, sorted by path (as torchvision does);
+ *  - a folder with images only: an unlabelled set, sorted by name;
+ *  - a .csv file: a header row naming a `path` column (also `image` or `file`) and an
+ *    optional `label` column (class names or integers); relative paths are resolved against
+ *    the CSV's folder; class names sorted byte-wise give the label indices.
+ * Images are files ending in .jpg .jpeg .png .webp (any case). Hidden entries (".x") are
+ * skipped. An empty set is an error. */
+int vfr_dataset_open(const char *path, vfr_dataset *out, vfr_error *err);
+void vfr_dataset_free(vfr_dataset *ds);
+
+/* Keeps the items i with i % shards == shard (splits a study across processes). */
+int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err);
+
+/* Keeps at most `per_class` images of each class (all when <= 0), and at most `limit`
+ * in all (all when <= 0), preserving order. */
+void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

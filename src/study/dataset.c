@@ -1,0 +1,302 @@
+/* Listing the images of a dataset: ImageFolder trees, flat folders, CSV lists. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "study/csv.h"
+#include "vfrobust/dataset.h"
+
+/* A growable list of strings. */
+typedef struct strlist {
+  char **v;
+  int n, cap;
+} strlist;
+
+static int strlist_push(strlist *l, const char *s) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 64;
+    char **v = realloc(l->v, (size_t)cap * sizeof *v);
+    if (!v) return -1;
+    l->v = v;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n] = strdup(s))) return -1;
+  l->n++;
+  return 0;
+}
+
+static void strlist_free(strlist *l) {
+  for (int i = 0; i < l->n; i++) free(l->v[i]);
+  free(l->v);
+  memset(l, 0, sizeof *l);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int has_image_extension(const char *name) {
+  const char *dot = strrchr(name, '.');
+  if (!dot) return 0;
+  char ext[8];
+  size_t n = strlen(dot + 1);
+  if (n == 0 || n >= sizeof ext) return 0;
+  for (size_t i = 0; i <= n; i++) ext[i] = (char)tolower((unsigned char)dot[1 + i]);
+  return !strcmp(ext, "jpg") || !strcmp(ext, "jpeg") || !strcmp(ext, "png") || !strcmp(ext, "webp");
+}
+
+static char *join(const char *a, const char *b) {
+  size_t na = strlen(a), nb = strlen(b);
+  int slash = na > 0 && a[na - 1] != '/';
+  char *s = malloc(na + nb + 2);
+  if (!s) return NULL;
+  memcpy(s, a, na);
+  if (slash) s[na++] = '/';
+  memcpy(s + na, b, nb + 1);
+  return s;
+}
+
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Appends the images under dir (recursively), with names relative to `rel`, sorted. */
+static int walk(const char *dir, const char *rel, strlist *out, int depth, vfr_error *err) {
+  if (depth > 32) return vfr_fail(err, VFR_ELIMIT, "%s: folders nested too deep", dir);
+  DIR *d = opendir(dir);
+  if (!d) return vfr_fail(err, VFR_EIO, "%s: cannot open folder (%s)", dir, strerror(errno));
+  strlist names = {0};
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    if (strlist_push(&names, e->d_name)) { rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir); break; }
+  }
+  closedir(d);
+  if (rc) { strlist_free(&names); return rc; }
+  qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
+  for (int i = 0; i < names.n && !rc; i++) {
+    char *full = join(dir, names.v[i]);
+    char *relname = rel[0] ? join(rel, names.v[i]) : strdup(names.v[i]);
+    if (!full || !relname) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
+    else if (is_dir(full)) rc = walk(full, relname, out, depth + 1, err);
+    else if (has_image_extension(names.v[i]) && strlist_push(out, relname))
+      rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
+    free(full);
+    free(relname);
+  }
+  strlist_free(&names);
+  return rc;
+}
+
+static int add_item(vfr_dataset *ds, int *cap, const char *root, const char *name, int label) {
+  if (ds->count == *cap) {
+    int c = *cap ? 2 * *cap : 256;
+    vfr_dataset_item *v = realloc(ds->items, (size_t)c * sizeof *v);
+    if (!v) return -1;
+    ds->items = v;
+    *cap = c;
+  }
+  vfr_dataset_item *it = &ds->items[ds->count];
+  it->path = (name[0] == '/') ? strdup(name) : join(root, name);
+  it->name = strdup(name);
+  it->label = label;
+  if (!it->path || !it->name) {
+    free(it->path);
+    free(it->name);
+    return -1;
+  }
+  ds->count++;
+  return 0;
+}
+
+static int open_folder(const char *root, vfr_dataset *ds, vfr_error *err) {
+  /* Classes are the sub-folders; loose files next to them make it unlabelled only
+   * when there are no sub-folders at all. */
+  DIR *d = opendir(root);
+  if (!d) return vfr_fail(err, VFR_EIO, "%s: cannot open folder (%s)", root, strerror(errno));
+  strlist classes = {0};
+  struct dirent *e;
+  int rc = 0, cap = 0;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char *full = join(root, e->d_name);
+    if (!full) { rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root); break; }
+    if (is_dir(full) && strlist_push(&classes, e->d_name))
+      rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root);
+    free(full);
+    if (rc) break;
+  }
+  closedir(d);
+  if (rc) { strlist_free(&classes); return rc; }
+  qsort(classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
+
+  strlist files = {0};
+  if (classes.n == 0) {
+    rc = walk(root, "", &files, 0, err);
+    for (int i = 0; i < files.n && !rc; i++)
+      if (add_item(ds, &cap, root, files.v[i], -1)) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root);
+  } else {
+    for (int c = 0; c < classes.n && !rc; c++) {
+      char *dir = join(root, classes.v[c]);
+      if (!dir) { rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root); break; }
+      strlist_free(&files);
+      rc = walk(dir, classes.v[c], &files, 1, err);
+      free(dir);
+      for (int i = 0; i < files.n && !rc; i++)
+        if (add_item(ds, &cap, root, files.v[i], c)) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root);
+    }
+    if (!rc) {
+      ds->class_names = classes.v;
+      ds->class_count = classes.n;
+      classes.v = NULL;
+      classes.n = 0;
+    }
+  }
+  strlist_free(&files);
+  strlist_free(&classes);
+  return rc;
+}
+
+static int find_column(const vfr_csv_row *header, const char *const *names) {
+  for (int i = 0; i < header->count; i++)
+    for (int k = 0; names[k]; k++)
+      if (!strcmp(header->fields[i], names[k])) return i;
+  return -1;
+}
+
+static int open_csv(const char *path, vfr_dataset *ds, vfr_error *err) {
+  vfr_csv csv;
+  int rc = vfr_csv_read(path, &csv, err);
+  if (rc) return rc;
+  if (csv.row_count < 1) {
+    vfr_csv_free(&csv);
+    return vfr_fail(err, VFR_EFORMAT, "%s: empty CSV (a header row with a `path` column is needed)", path);
+  }
+  static const char *const path_names[] = {"path", "image", "file", NULL};
+  static const char *const label_names[] = {"label", "class", NULL};
+  int pcol = find_column(&csv.rows[0], path_names);
+  int lcol = find_column(&csv.rows[0], label_names);
+  if (pcol < 0) {
+    vfr_csv_free(&csv);
+    return vfr_fail(err, VFR_EFORMAT, "%s: the header row has no `path` column", path);
+  }
+  /* Root for relative paths: the CSV's folder. */
+  char *root = strdup(path);
+  if (!root) { vfr_csv_free(&csv); return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path); }
+  char *slash = strrchr(root, '/');
+  if (slash) slash[1] = '\0';
+  else root[0] = '\0';
+
+  strlist classes = {0};
+  if (lcol >= 0) {
+    for (int r = 1; r < csv.row_count && !rc; r++) {
+      const vfr_csv_row *row = &csv.rows[r];
+      if (lcol >= row->count) continue;
+      int seen = 0;
+      for (int c = 0; c < classes.n && !seen; c++) seen = !strcmp(classes.v[c], row->fields[lcol]);
+      if (!seen && strlist_push(&classes, row->fields[lcol])) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
+    }
+    qsort(classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
+  }
+  int cap = 0;
+  for (int r = 1; r < csv.row_count && !rc; r++) {
+    const vfr_csv_row *row = &csv.rows[r];
+    if (row->count == 1 && row->fields[0][0] == '\0') continue; /* blank line */
+    if (pcol >= row->count || (lcol >= 0 && lcol >= row->count)) {
+      rc = vfr_fail(err, VFR_EFORMAT, "%s: line %d has %d fields, the header has %d", path,
+                    row->line, row->count, csv.rows[0].count);
+      break;
+    }
+    int label = -1;
+    if (lcol >= 0) {
+      const char *name = row->fields[lcol];
+      char **hit = bsearch(&name, classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
+      label = (int)(hit - classes.v);
+    }
+    if (row->fields[pcol][0] == '\0') {
+      rc = vfr_fail(err, VFR_EFORMAT, "%s: line %d has an empty path", path, row->line);
+      break;
+    }
+    if (add_item(ds, &cap, root, row->fields[pcol], label)) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
+  }
+  free(root);
+  vfr_csv_free(&csv);
+  if (!rc && lcol >= 0) {
+    ds->class_names = classes.v;
+    ds->class_count = classes.n;
+  } else {
+    strlist_free(&classes);
+  }
+  return rc;
+}
+
+void vfr_dataset_free(vfr_dataset *ds) {
+  if (!ds) return;
+  for (int i = 0; i < ds->count; i++) {
+    free(ds->items[i].path);
+    free(ds->items[i].name);
+  }
+  free(ds->items);
+  for (int i = 0; i < ds->class_count; i++) free(ds->class_names[i]);
+  free(ds->class_names);
+  memset(ds, 0, sizeof *ds);
+}
+
+int vfr_dataset_open(const char *path, vfr_dataset *out, vfr_error *err) {
+  memset(out, 0, sizeof *out);
+  struct stat st;
+  if (stat(path, &st) != 0) return vfr_fail(err, VFR_EIO, "%s: %s", path, strerror(errno));
+  int rc;
+  if (S_ISDIR(st.st_mode)) {
+    rc = open_folder(path, out, err);
+  } else {
+    size_t n = strlen(path);
+    if (n < 4 || strcasecmp(path + n - 4, ".csv") != 0)
+      return vfr_fail(err, VFR_EINVAL, "%s: not a folder or a .csv file list", path);
+    rc = open_csv(path, out, err);
+  }
+  if (!rc && out->count == 0) rc = vfr_fail(err, VFR_EINVAL, "%s: no images found (.jpg .jpeg .png .webp)", path);
+  if (rc) vfr_dataset_free(out);
+  return rc;
+}
+
+int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err) {
+  if (shards < 1 || shard < 0 || shard >= shards)
+    return vfr_fail(err, VFR_EINVAL, "shard %d of %d is not valid", shard, shards);
+  int k = 0;
+  for (int i = 0; i < ds->count; i++) {
+    if (i % shards == shard) ds->items[k++] = ds->items[i];
+    else {
+      free(ds->items[i].path);
+      free(ds->items[i].name);
+    }
+  }
+  ds->count = k;
+  return VFR_OK;
+}
+
+void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit) {
+  int k = 0;
+  int *taken = NULL;
+  if (per_class > 0 && ds->class_count > 0) taken = calloc((size_t)ds->class_count, sizeof *taken);
+  for (int i = 0; i < ds->count; i++) {
+    vfr_dataset_item it = ds->items[i];
+    int keep = limit <= 0 || k < limit;
+    if (keep && taken && it.label >= 0) keep = taken[it.label] < per_class;
+    if (keep) {
+      if (taken && it.label >= 0) taken[it.label]++;
+      ds->items[k++] = it;
+    } else {
+      free(it.path);
+      free(it.name);
+    }
+  }
+  ds->count = k;
+  free(taken);
+}
