@@ -1,0 +1,52 @@
+/* Per-image result files: round trip, settings mismatch, damage, absence. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "study/result_file.h"
+
+static int failed = 0, passed = 0;
+#define CHECK(cond, what)                              \
+  do {                                                 \
+    if (cond) passed++;                                \
+    else { failed++; printf("FAIL line %d: %s\n", __LINE__, what); } \
+  } while (0)
+
+int main(void) {
+  char dir[] = "/tmp/vfr_result_XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  float emb[6] = {1, 2, 3, 4, 5, 6.5f};
+  vfr_image_result r = {.index = 7, .status = 0, .message = "", .rows = 2, .dim = 3, .embeddings = emb};
+  vfr_error e;
+  uint64_t fp = vfr_fingerprint(VFR_FINGERPRINT_INIT, "settings", 8);
+  CHECK(vfr_result_write(dir, fp, &r, &e) == 0, e.message);
+  vfr_image_result back;
+  CHECK(vfr_result_read(dir, fp, 7, &back, &e) == 0, e.message);
+  CHECK(back.rows == 2 && back.dim == 3 && !memcmp(back.embeddings, emb, sizeof emb), "round trip");
+  vfr_result_free(&back);
+  CHECK(vfr_result_read(dir, fp + 1, 7, &back, &e) == VFR_EFORMAT && strstr(e.message, "other settings"), "fingerprint");
+  CHECK(vfr_result_read(dir, fp, 8, &back, &e) == VFR_EIO, "absent");
+
+  vfr_image_result skipped = {.index = 9, .status = 3, .message = "x.jpg: truncated JPEG", .rows = 0, .dim = 0};
+  CHECK(vfr_result_write(dir, fp, &skipped, &e) == 0, e.message);
+  CHECK(vfr_result_read(dir, fp, 9, &back, &e) == 0 && back.status == 3 && !strcmp(back.message, "x.jpg: truncated JPEG"),
+        "skipped image keeps its reason");
+  vfr_result_free(&back);
+
+  /* damage: flip one byte, then truncate */
+  char path[512];
+  snprintf(path, sizeof path, "%s/img-00000007.bin", dir);
+  FILE *f = fopen(path, "r+b");
+  fseek(f, 40, SEEK_SET);
+  fputc(0x5a, f);
+  fclose(f);
+  CHECK(vfr_result_read(dir, fp, 7, &back, &e) == VFR_EFORMAT && strstr(e.message, "checksum"), "flipped byte");
+  CHECK(truncate(path, 20) == 0, "truncate");
+  CHECK(vfr_result_read(dir, fp, 7, &back, &e) == VFR_EFORMAT, "truncated");
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd)) printf("note: could not remove %s\n", dir);
+  printf("test_result_file: %d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
