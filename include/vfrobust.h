@@ -15,5 +15,10 @@
 #include "vfrobust/error.h"
 #include "vfrobust/image.h"
 #include "vfrobust/dataset.h"
+#include "vfrobust/study.h"
+#include "vfrobust/report.h"
+#include "vfrobust/tokenizer.h"
+#include "vfrobust/metrics.h"
+#include "vfrobust/downstream.h"
 
 #endif

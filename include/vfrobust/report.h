@@ -1,0 +1,20 @@
+/* The HTML report of a study folder. */
+#ifndef VFROBUST_REPORT_H
+#define VFROBUST_REPORT_H
+
+#include "vfrobust/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reads DIR/summary.json and DIR/curves.csv (written by eval) and, when present,
+ * DIR/downstream.json (written by downstream) and DIR/samples.png, and writes one
+ * self-contained DIR/report.html (inline SVG plots, the sample grid inlined as a data
+ * URI) plus each figure as DIR/figures/<name>.svg. */
+int vfr_report_build(const char *dir, vfr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

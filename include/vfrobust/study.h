@@ -1,0 +1,66 @@
+/* The study: models x images x ops x levels -> embeddings -> robustness metrics.
+ *
+ * A study runs in two phases so that it can be split across processes and resumed:
+ *   1. vfr_eval_compute: for every image of this shard, load it, perturb it at every level of
+ *      every op, embed all variants, and store the embeddings in OUT/work/img-<i>.bin
+ *      (one atomic file per image; images already done are skipped when resuming).
+ *   2. vfr_eval_merge: read every image's file in dataset order and write per_image.csv,
+ *      curves.csv, summary.json and embeddings/ into OUT. The outputs depend only on the
+ *      stored embeddings, so a resumed or sharded run writes the same bytes as a single one.
+ * See docs/study.md for the file formats. */
+#ifndef VFROBUST_STUDY_H
+#define VFROBUST_STUDY_H
+
+#include <stdint.h>
+
+#include "vfrobust/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vfr_progress {
+  int done;         /* images finished by this process (including those found done) */
+  int total;        /* images of this process's shard */
+  int skipped;      /* images that could not be used so far */
+  int resumed;      /* images found already done */
+  double elapsed_s; /* since the start of this phase */
+  double rate;      /* images per second computed in this run */
+  double eta_s;     /* estimated seconds left (-1 when unknown) */
+  const char *current; /* the image just finished */
+} vfr_progress;
+
+typedef void (*vfr_progress_fn)(void *ctx, const vfr_progress *p);
+
+typedef struct vfr_eval_params {
+  const char *model_dir;        /* Hugging Face folder */
+  const char *data;             /* ImageFolder, folder of images, or .csv list */
+  const char *ops;              /* LIST: comma-separated SPECs or a preset; default "editing9" */
+  int levels;                   /* m levels per domain (default 10) */
+  uint64_t seed;                /* for random ops (default 0) */
+  const char *out_dir;          /* results folder (created) */
+  int resume;                   /* 1: keep finished images of an earlier run with the same settings */
+  int batch;                    /* model batch size (default 32) */
+  int threads;                  /* 0: all cores */
+  int perturb_after_preprocess; /* 1: perturb the model-sized crop instead of the loaded image */
+  int limit;                    /* at most this many images (0: all) */
+  int per_class;                /* at most this many images per class (0: all) */
+  int shard, shards;            /* this process computes images i with i % shards == shard */
+  vfr_progress_fn progress;     /* called after every image (may be NULL) */
+  void *progress_ctx;
+} vfr_eval_params;
+
+vfr_eval_params vfr_eval_default_params(void);
+
+/* Phase 1 for this process's shard. Returns an error only for failures that stop the
+ * study (bad settings, unreadable model, unwritable output); an image that cannot be
+ * read is recorded as skipped and the study goes on. */
+int vfr_eval_compute(const vfr_eval_params *params, vfr_error *err);
+
+/* Phase 2: writes the outputs from OUT/work/ (every image must have been computed). */
+int vfr_eval_merge(const vfr_eval_params *params, vfr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

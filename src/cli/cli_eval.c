@@ -1,0 +1,168 @@
+/* vfrobust eval: the study (models x images x ops x levels). With MPI (mpirun -n N), each
+ * rank computes a shard of the images and rank 0 merges the results. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef VFR_HAVE_MPI
+#include <mpi.h>
+#endif
+
+#include "cli/cli.h"
+#include "vfrobust/report.h"
+#include "vfrobust/study.h"
+
+static const char usage_text[] =
+    "usage: vfrobust eval --model DIR --data DIR|FILE.csv --out DIR [options]\n"
+    "\n"
+    "Perturbs every image at every level of every op, embeds all variants, and writes\n"
+    "per_image.csv, curves.csv, summary.json and embeddings/ into --out.\n"
+    "\n"
+    "  --ops LIST          comma-separated SPECs or a preset (editing9, all); default editing9\n"
+    "  --levels M          levels per domain, evenly spaced, end points included (default 10)\n"
+    "  --seed S            seed of the random ops (default 0)\n"
+    "  --resume            keep the images an interrupted run with the same settings finished\n"
+    "  --batch N           model batch size (default 32)\n"
+    "  --threads N         threads (default: all cores)\n"
+    "  --limit N           use at most N images;  --per-class N  at most N per class\n"
+    "  --perturb-after-preprocess   perturb the model-sized crop instead of the loaded image\n"
+    "\n"
+    "Under mpirun -n N, each rank computes every N-th image and rank 0 writes the outputs.\n";
+
+typedef struct progress_state {
+  int tty;
+  double last;
+  int rank, ranks;
+} progress_state;
+
+static double wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void show_progress(void *ctx, const vfr_progress *p) {
+  progress_state *s = ctx;
+  double t = wall();
+  int last = p->done == p->total;
+  if (!s->tty && !last && t - s->last < 10.0) return; /* plain lines: every 10 s */
+  if (s->tty && !last && t - s->last < 0.2) return;
+  s->last = t;
+  char eta[32] = "?";
+  if (p->eta_s >= 0) snprintf(eta, sizeof eta, "%dm%02ds", (int)(p->eta_s / 60), (int)p->eta_s % 60);
+  char who[32] = "";
+  if (s->ranks > 1) snprintf(who, sizeof who, "[rank %d/%d] ", s->rank, s->ranks);
+  fprintf(stderr, "%s%seval: %d/%d images (%d resumed, %d skipped), %.2f img/s, ETA %s%s", s->tty ? "\r" : "", who,
+          p->done, p->total, p->resumed, p->skipped, p->rate, eta, s->tty ? "   " : "\n");
+  if (s->tty && last) fputc('\n', stderr);
+}
+
+static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
+  char *end;
+  long x = v ? strtol(v, &end, 10) : 0;
+  if (!v || *end || end == v || x < lo || x > hi) {
+    cli_errorf(flag, "expects an integer in %d..%d", lo, hi);
+    return 0;
+  }
+  *out = (int)x;
+  return 1;
+}
+
+int cli_eval(int argc, char **argv) {
+  vfr_eval_params p = vfr_eval_default_params();
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL, *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage_text, stdout);
+      return CLI_OK;
+    }
+    if (!strcmp(a, "--resume")) { p.resume = 1; continue; }
+    if (!strcmp(a, "--perturb-after-preprocess")) { p.perturb_after_preprocess = 1; continue; }
+    static const char *const value_flags[] = {"--model", "--data", "--out", "--ops", "--levels", "--batch",
+                                              "--threads", "--limit", "--per-class", "--seed", NULL};
+    const char *flag = NULL;
+    for (int k = 0; value_flags[k] && !flag; k++)
+      if (cli_flag_value(argc, argv, &i, value_flags[k], &v)) flag = value_flags[k];
+    if (!flag) {
+      cli_errorf(a, "unknown option (see `vfrobust eval --help`)");
+      return CLI_USAGE;
+    }
+    if (!v) {
+      cli_errorf(flag, "needs a value");
+      return CLI_USAGE;
+    }
+    int ok = 1;
+    if (!strcmp(flag, "--model")) p.model_dir = v;
+    else if (!strcmp(flag, "--data")) p.data = v;
+    else if (!strcmp(flag, "--out")) p.out_dir = v;
+    else if (!strcmp(flag, "--ops")) p.ops = v;
+    else if (!strcmp(flag, "--levels")) ok = parse_int(flag, v, 1, 1024, &p.levels);
+    else if (!strcmp(flag, "--batch")) ok = parse_int(flag, v, 1, 4096, &p.batch);
+    else if (!strcmp(flag, "--threads")) ok = parse_int(flag, v, 1, 1024, &p.threads);
+    else if (!strcmp(flag, "--limit")) ok = parse_int(flag, v, 0, 1 << 30, &p.limit);
+    else if (!strcmp(flag, "--per-class")) ok = parse_int(flag, v, 0, 1 << 30, &p.per_class);
+    else {
+      char *end;
+      p.seed = strtoull(v, &end, 10);
+      ok = *v && !*end && *v != '-';
+      if (!ok) cli_errorf(flag, "expects a non-negative integer");
+    }
+    if (!ok) return CLI_USAGE;
+  }
+  if (!p.model_dir || !p.data || !p.out_dir) {
+    cli_errorf("eval", "--model, --data and --out are required (see `vfrobust eval --help`)");
+    return CLI_USAGE;
+  }
+
+  int rank = 0, ranks = 1;
+#ifdef VFR_HAVE_MPI
+  /* Join MPI only when started by a launcher, so plain runs need no MPI runtime. */
+  int use_mpi = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+  if (use_mpi) {
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &ranks);
+  }
+#endif
+  p.shard = rank;
+  p.shards = ranks;
+  progress_state ps = {isatty(2), 0, rank, ranks};
+  p.progress = show_progress;
+  p.progress_ctx = &ps;
+
+  vfr_error err;
+  vfr_error_clear(&err);
+  int rc = vfr_eval_compute(&p, &err);
+  int failed = rc != 0;
+#ifdef VFR_HAVE_MPI
+  if (use_mpi) {
+    int any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (any && !failed) {
+      failed = 1;
+      rc = -1; /* another rank reported its error */
+    }
+  }
+#endif
+  if (!failed && rank == 0) {
+    rc = vfr_eval_merge(&p, &err);
+    failed = rc != 0;
+    if (!failed) rc = vfr_report_build(p.out_dir, &err);
+    failed = rc != 0;
+    if (!failed)
+      fprintf(stderr, "eval: wrote %s/per_image.csv, curves.csv, summary.json, embeddings/, report.html\n", p.out_dir);
+  }
+#ifdef VFR_HAVE_MPI
+  if (use_mpi) {
+    int any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Finalize();
+    if (any) failed = 1;
+  }
+#endif
+  if (rc > 0) return cli_report_error(&err, 1);
+  return failed ? CLI_FAIL : CLI_OK;
+}

@@ -1,0 +1,172 @@
+/* SVG plots (see svg.h). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/svg.h"
+
+static void sb_reserve(strbuf *b, size_t extra) {
+  if (b->failed || b->n + extra + 1 <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->n + extra + 1) cap *= 2;
+  char *s = realloc(b->s, cap);
+  if (!s) {
+    b->failed = 1;
+    return;
+  }
+  b->s = s;
+  b->cap = cap;
+}
+
+void sb_printf(strbuf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int need = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (need < 0) return;
+  sb_reserve(b, (size_t)need);
+  if (b->failed) return;
+  va_start(ap, fmt);
+  vsnprintf(b->s + b->n, (size_t)need + 1, fmt, ap);
+  va_end(ap);
+  b->n += (size_t)need;
+}
+
+void sb_puts(strbuf *b, const char *s) {
+  size_t n = strlen(s);
+  sb_reserve(b, n);
+  if (b->failed) return;
+  memcpy(b->s + b->n, s, n + 1);
+  b->n += n;
+}
+
+void sb_escape(strbuf *b, const char *s) {
+  for (; *s; s++) {
+    switch (*s) {
+      case '&': sb_puts(b, "&amp;"); break;
+      case '<': sb_puts(b, "&lt;"); break;
+      case '>': sb_puts(b, "&gt;"); break;
+      case '"': sb_puts(b, "&quot;"); break;
+      default: {
+        char c[2] = {*s, 0};
+        sb_puts(b, c);
+      }
+    }
+  }
+}
+
+void sb_free(strbuf *b) {
+  free(b->s);
+  memset(b, 0, sizeof *b);
+}
+
+const char *svg_color(int i) {
+  static const char *const palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  return palette[((i % 10) + 10) % 10];
+}
+
+static double px(const svg_plot *p, double x) {
+  double span = p->x1 - p->x0;
+  return p->left + (span > 0 ? (x - p->x0) / span : 0.5) * (p->width - p->left - p->right);
+}
+
+static double py(const svg_plot *p, double y) {
+  double span = p->y1 - p->y0;
+  return p->height - p->bottom - (span > 0 ? (y - p->y0) / span : 0.5) * (p->height - p->top - p->bottom);
+}
+
+/* A "nice" tick step (1, 2 or 5 times a power of ten) giving about n ticks. */
+static double nice_step(double span, int n) {
+  if (!(span > 0)) return 1;
+  double raw = span / n, mag = pow(10, floor(log10(raw))), f = raw / mag;
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
+
+void svg_begin(strbuf *b, const svg_plot *p) {
+  sb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"sans-serif\" font-size=\"11\">\n", p->width, p->height, p->width, p->height);
+  sb_printf(b, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", p->width, p->height);
+  if (p->title) {
+    sb_printf(b, "<text class=\"title\" x=\"%d\" y=\"14\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">", p->width / 2);
+    sb_escape(b, p->title);
+    sb_puts(b, "</text>\n");
+  }
+  double xa = px(p, p->x0), xb = px(p, p->x1), ya = py(p, p->y0), yb = py(p, p->y1);
+  sb_printf(b, "<path class=\"axes\" d=\"M%.1f %.1fV%.1fH%.1f\" stroke=\"#333\" fill=\"none\"/>\n", xa, yb, ya, xb);
+  double sx = nice_step(p->x1 - p->x0, 5), sy = nice_step(p->y1 - p->y0, 5);
+  for (double t = ceil(p->x0 / sx) * sx; t <= p->x1 + 1e-9 * sx; t += sx) {
+    double x = px(p, t);
+    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
+                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", x, ya, x, ya + 4, x, ya + 16, fabs(t) < 1e-12 * sx ? 0.0 : t);
+  }
+  for (double t = ceil(p->y0 / sy) * sy; t <= p->y1 + 1e-9 * sy; t += sy) {
+    double y = py(p, t);
+    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", xa, y, xb, y, xa - 4, y + 4, fabs(t) < 1e-12 * sy ? 0.0 : t);
+  }
+  if (p->xlabel) {
+    sb_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">", (xa + xb) / 2, p->height - 4);
+    sb_escape(b, p->xlabel);
+    sb_puts(b, "</text>\n");
+  }
+  if (p->ylabel) {
+    sb_printf(b, "<text transform=\"translate(12 %.1f) rotate(-90)\" text-anchor=\"middle\">", (ya + yb) / 2);
+    sb_escape(b, p->ylabel);
+    sb_puts(b, "</text>\n");
+  }
+}
+
+void svg_end(strbuf *b) { sb_puts(b, "</svg>\n"); }
+
+void svg_line(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, const char *color) {
+  int started = 0;
+  sb_printf(b, "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" d=\"", color);
+  for (int i = 0; i < n; i++) {
+    if (!isfinite(x[i]) || !isfinite(y[i])) continue;
+    sb_printf(b, "%s%.1f %.1f", started ? "L" : "M", px(p, x[i]), py(p, y[i]));
+    started = 1;
+  }
+  sb_puts(b, "\"/>\n");
+  svg_points(b, p, x, y, n, 2.5, color);
+}
+
+void svg_bars(strbuf *b, const svg_plot *p, const long *counts, int bins, const char *color) {
+  double w = (p->x1 - p->x0) / bins;
+  for (int i = 0; i < bins; i++) {
+    double xa = px(p, p->x0 + i * w), xb = px(p, p->x0 + (i + 1) * w), ya = py(p, (double)counts[i]), y0 = py(p, p->y0);
+    sb_printf(b, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", xa, ya,
+              xb - xa > 1 ? xb - xa - 1 : xb - xa, y0 - ya, color);
+  }
+}
+
+void svg_points(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, double r, const char *color) {
+  for (int i = 0; i < n; i++) {
+    if (!isfinite(x[i]) || !isfinite(y[i])) continue;
+    sb_printf(b, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>\n", px(p, x[i]), py(p, y[i]), r, color);
+  }
+}
+
+void svg_legend(strbuf *b, const svg_plot *p, int row, const char *label, const char *color) {
+  int x = p->width - p->right - 120, y = p->top + 10 + 14 * row;
+  sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">", x, y - 9, color,
+            x + 14, y);
+  sb_escape(b, label);
+  sb_puts(b, "</text>\n");
+}
+
+void svg_band(strbuf *b, const svg_plot *p, const double *x, const double *lo, const double *hi, int n,
+              const char *color) {
+  int started = 0;
+  sb_printf(b, "<path class=\"band\" fill=\"%s\" fill-opacity=\"0.15\" stroke=\"none\" d=\"", color);
+  for (int i = 0; i < n; i++) /* the upper edge forward, */
+    if (isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i])) {
+      sb_printf(b, "%s%.1f %.1f", started ? "L" : "M", px(p, x[i]), py(p, hi[i]));
+      started = 1;
+    }
+  for (int i = n - 1; i >= 0; i--) /* the lower edge back */
+    if (isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i])) sb_printf(b, "L%.1f %.1f", px(p, x[i]), py(p, lo[i]));
+  sb_puts(b, started ? "Z\"/>\n" : "\"/>\n");
+}

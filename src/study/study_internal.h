@@ -1,0 +1,28 @@
+/* What both phases of a study need: the plan, the dataset, the names and the fingerprint. */
+#ifndef VFR_STUDY_INTERNAL_H
+#define VFR_STUDY_INTERNAL_H
+
+#include <stdint.h>
+
+#include "study/plan.h"
+#include "vfrobust/dataset.h"
+#include "vfrobust/study.h"
+
+typedef struct study_context {
+  study_plan plan;
+  vfr_dataset dataset;     /* the whole (limited) dataset, not sharded */
+  char model_name[256];    /* the model folder's last path component */
+  char work_dir[4096];     /* OUT/work */
+  char **op_file_names;    /* (plan.op_count) file-name stems for embeddings/<stem>.npy */
+  uint64_t fingerprint;    /* of every setting that changes the per-image files */
+} study_context;
+
+/* Validates the parameters, creates OUT and OUT/work, lists the dataset, makes the plan. */
+int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *err);
+void study_context_close(study_context *ctx);
+
+/* The seed of one perturbed variant: depends on the study seed, the image's name and the
+ * row, never on sharding or batching. */
+uint64_t study_variant_seed(uint64_t seed, const char *image_name, int row);
+
+#endif
