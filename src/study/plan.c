@@ -194,9 +194,9 @@ int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *
     int unique = 1;
     for (int k = 0; k < ctx->plan.op_count; k++)
       if (k != j && !strcmp(ctx->plan.ops[k].name, ctx->plan.ops[j].name)) unique = 0;
-    char stem[VFR_SPEC_TEXT_MAX];
+    char full[sizeof ctx->plan.ops[j].name + sizeof ctx->plan.ops[j].domain + 2];
+    char stem[sizeof full + 4];
     const char *text = ctx->plan.ops[j].name;
-    char full[VFR_SPEC_TEXT_MAX + 100];
     if (!unique) {
       snprintf(full, sizeof full, "%s_%s", ctx->plan.ops[j].name, ctx->plan.ops[j].domain);
       text = full;

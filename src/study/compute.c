@@ -1,0 +1,188 @@
+/* Phase 1 of a study: perturb and embed every image of this process's shard, one atomic
+ * result file per image (see include/vfrobust/study.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "study/plan.h"
+#include "study/result_file.h"
+#include "study/study_internal.h"
+#include "vfrobust/image.h"
+#include "vfrobust/model.h"
+
+vfr_eval_params vfr_eval_default_params(void) {
+  vfr_eval_params p;
+  memset(&p, 0, sizeof p);
+  p.ops = "editing9";
+  p.levels = 10;
+  p.batch = 32;
+  p.shards = 1;
+  return p;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Embeds imgs (nb) into the rows `rows_of` of r->embeddings. The model refusing an image
+ * (its size, its content) makes the image skipped; anything else stops the study. */
+static int embed_batch(vfr_model *model, const vfr_image *imgs, const int *rows_of, int nb, int dim,
+                       float *tmp /* (nb, dim) */, vfr_image_result *r, vfr_error *err) {
+  vfr_error merr;
+  int st = vfr_model_embed_images(model, imgs, nb, tmp, &merr);
+  if (st == VFR_EINVAL || st == VFR_ELIMIT || st == VFR_EFORMAT) {
+    r->status = st;
+    r->message = strdup(merr.message);
+    return r->message ? VFR_OK : vfr_fail(err, VFR_ENOMEM, "out of memory");
+  }
+  if (st) return vfr_fail(err, st, "%s", merr.message);
+  for (int b = 0; b < nb; b++)
+    memcpy(r->embeddings + (size_t)rows_of[b] * dim, tmp + (size_t)b * dim, sizeof(float) * (size_t)dim);
+  return VFR_OK;
+}
+
+/* Builds every variant of one image (row 0 the clean image, then each op's levels),
+ * embeds them, and fills r. Identity levels reuse the clean embedding. A failure to
+ * read or perturb the image makes it skipped (r->status), not a failed study. */
+static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr_model *model,
+                         const char *family, int dim, int index, vfr_image_result *r, vfr_error *err) {
+  const study_plan *plan = &ctx->plan;
+  const vfr_dataset_item *item = &ctx->dataset.items[index];
+  memset(r, 0, sizeof *r);
+  r->index = (uint32_t)index;
+  vfr_image loaded = {0}, base = {0};
+  vfr_error ierr;
+  int st = vfr_image_load(item->path, NULL, &loaded, &ierr);
+  if (!st && p->perturb_after_preprocess) {
+    st = study_prepare_image(p->model_dir, family, &loaded, item->path, &base, &ierr);
+    vfr_image_free(&loaded);
+  } else if (!st) {
+    base = loaded;
+  }
+  if (st) {
+    r->status = st;
+    r->message = strdup(ierr.message);
+    return r->message ? VFR_OK : vfr_fail(err, VFR_ENOMEM, "out of memory");
+  }
+
+  int rows = plan->rows;
+  vfr_image *variants = calloc((size_t)rows, sizeof *variants);
+  int *source = malloc(sizeof(int) * (size_t)rows); /* row whose embedding this row reuses */
+  int *perturb_status = calloc((size_t)rows, sizeof(int));
+  vfr_error *perturb_err = calloc((size_t)rows, sizeof *perturb_err);
+  r->embeddings = malloc(sizeof(float) * (size_t)rows * (size_t)dim);
+  int rc = VFR_OK;
+  if (!variants || !source || !perturb_status || !perturb_err || !r->embeddings) {
+    rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", item->path);
+    goto done;
+  }
+  source[0] = 0;
+  for (int j = 0; j < plan->op_count; j++)
+    for (int k = 0; k < plan->ops[j].m; k++)
+      source[plan->ops[j].first_row + k] = plan->ops[j].identity[k] ? 0 : plan->ops[j].first_row + k;
+
+  /* Perturbations are independent: one per thread. */
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int row = 1; row < rows; row++)
+    if (source[row] == row)
+      perturb_status[row] = study_plan_apply(plan, row, &base, item->name, p->seed, &variants[row], &perturb_err[row]);
+  for (int row = 1; row < rows; row++)
+    if (perturb_status[row]) {
+      r->status = perturb_status[row];
+      r->message = strdup(perturb_err[row].message);
+      goto done;
+    }
+
+  /* Embed the distinct variants in batches. */
+  vfr_image *batch = malloc(sizeof *batch * (size_t)p->batch); /* shallow copies */
+  int *batch_rows = malloc(sizeof(int) * (size_t)p->batch);
+  float *batch_out = malloc(sizeof(float) * (size_t)p->batch * (size_t)dim);
+  if (!batch || !batch_rows || !batch_out) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", item->path);
+  int nb = 0;
+  for (int row = 0; row < rows && !rc && !r->status; row++) {
+    if (source[row] != row) continue;
+    batch[nb] = row == 0 ? base : variants[row];
+    batch_rows[nb++] = row;
+    if (nb == p->batch) {
+      rc = embed_batch(model, batch, batch_rows, nb, dim, batch_out, r, err);
+      nb = 0;
+    }
+  }
+  if (!rc && !r->status && nb > 0) rc = embed_batch(model, batch, batch_rows, nb, dim, batch_out, r, err);
+  free(batch_out);
+  free(batch);
+  free(batch_rows);
+  if (!rc && !r->status)
+    for (int row = 1; row < rows; row++)
+      if (source[row] != row) memcpy(r->embeddings + (size_t)row * dim, r->embeddings + (size_t)source[row] * dim, sizeof(float) * (size_t)dim);
+
+done:
+  if (!rc && r->status) {
+    free(r->embeddings);
+    r->embeddings = NULL;
+    if (!r->message) rc = vfr_fail(err, VFR_ENOMEM, "out of memory");
+  } else if (!rc) {
+    r->rows = (uint32_t)rows;
+    r->dim = (uint32_t)dim;
+  }
+  if (variants)
+    for (int row = 0; row < rows; row++) vfr_image_free(&variants[row]);
+  free(variants);
+  free(source);
+  free(perturb_status);
+  free(perturb_err);
+  vfr_image_free(&base);
+  return rc;
+}
+
+int vfr_eval_compute(const vfr_eval_params *p, vfr_error *err) {
+  if (p->batch < 1 || p->batch > 4096) return vfr_fail(err, VFR_EINVAL, "--batch %d: must be 1..4096", p->batch);
+  if (p->shards < 1 || p->shard < 0 || p->shard >= p->shards)
+    return vfr_fail(err, VFR_EINVAL, "shard %d of %d is not valid", p->shard, p->shards);
+  study_context ctx;
+  int rc = study_context_open(p, &ctx, err);
+  if (rc) return rc;
+  vfr_model_params mp = vfr_model_default_params();
+  if (p->threads > 0) mp.threads = p->threads;
+  vfr_model *model = NULL;
+  rc = vfr_model_load(p->model_dir, &mp, &model, err);
+  if (rc) {
+    study_context_close(&ctx);
+    return rc;
+  }
+  vfr_model_info info;
+  vfr_model_get_info(model, &info);
+  int dim = info.embed_dim;
+
+  vfr_progress pr = {0};
+  for (int i = p->shard; i < ctx.dataset.count; i += p->shards) pr.total++;
+  double t0 = now_s();
+  int computed = 0;
+  for (int i = p->shard; i < ctx.dataset.count && !rc; i += p->shards) {
+    vfr_image_result r;
+    vfr_error rerr;
+    int have = p->resume && vfr_result_read(ctx.work_dir, ctx.fingerprint, (uint32_t)i, &r, &rerr) == VFR_OK;
+    if (have) {
+      pr.resumed++;
+      if (r.status) pr.skipped++;
+      vfr_result_free(&r);
+    } else {
+      rc = compute_image(p, &ctx, model, info.family, dim, i, &r, err);
+      if (!rc) rc = vfr_result_write(ctx.work_dir, ctx.fingerprint, &r, err);
+      if (!rc && r.status) pr.skipped++;
+      vfr_result_free(&r);
+      computed++;
+    }
+    pr.done++;
+    pr.elapsed_s = now_s() - t0;
+    pr.rate = pr.elapsed_s > 0 ? computed / pr.elapsed_s : 0;
+    pr.eta_s = pr.rate > 0 ? (pr.total - pr.done) / pr.rate : -1;
+    pr.current = ctx.dataset.items[i].name;
+    if (p->progress && !rc) p->progress(p->progress_ctx, &pr);
+  }
+  vfr_model_free(model);
+  study_context_close(&ctx);
+  return rc;
+}
