@@ -13,7 +13,7 @@ packages=(
   # distributed runs (optional at build time)
   libopenmpi-dev openmpi-bin
   # independent references for the tests
-  python3 python3-pil python3-numpy python3-scipy python3-sklearn python3-torch
+  python3 python3-pil python3-numpy python3-scipy python3-sklearn python3-torch python3-regex
 )
 
 missing=()
