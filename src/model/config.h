@@ -2,6 +2,8 @@
 #ifndef VFR_MODEL_CONFIG_H
 #define VFR_MODEL_CONFIG_H
 
+#include <stddef.h>
+
 #include "vfrobust/error.h"
 
 typedef enum vfr_family {
@@ -73,10 +75,16 @@ typedef struct vfr_preprocess_config {
 /* Reads DIR/config.json (with a JSON library) into *out; errors name the file and key.
  * Missing optional keys take Hugging Face's defaults for that model_type. */
 int vfr_model_config_read(const char *dir, vfr_model_config *out, vfr_error *err);
+/* The same from `len` bytes of JSON text; `name` stands for the file in messages. */
+int vfr_model_config_parse(const char *text, size_t len, const char *name, vfr_model_config *out,
+                           vfr_error *err);
 
 /* Reads DIR/preprocessor_config.json; when the file is absent, fills the family's
  * defaults (CLIP: 224/224, CLIP mean/std; DINOv2: 256/224, ImageNet mean/std). */
 int vfr_preprocess_config_read(const char *dir, vfr_family family, vfr_preprocess_config *out,
                                vfr_error *err);
+/* The same from `len` bytes of JSON text (starting from the family's defaults). */
+int vfr_preprocess_config_parse(const char *text, size_t len, const char *name,
+                                vfr_family family, vfr_preprocess_config *out, vfr_error *err);
 
 #endif

@@ -32,6 +32,10 @@ typedef struct vfr_safetensors vfr_safetensors; /* opaque */
  * buffer, begin <= end, size == numel * dtype size, no two tensors overlapping.
  * Errors name the file and the tensor. */
 int vfr_safetensors_open(const char *path, vfr_safetensors **out, vfr_error *err);
+/* The same validation on a file already in memory (buf is not copied and must outlive
+ * the handle); `name` stands for the file in error messages. */
+int vfr_safetensors_open_memory(const void *buf, size_t size, const char *name,
+                                vfr_safetensors **out, vfr_error *err);
 void vfr_safetensors_close(vfr_safetensors *st);
 
 const char *vfr_safetensors_path(const vfr_safetensors *st);
@@ -39,6 +43,13 @@ int vfr_safetensors_count(const vfr_safetensors *st);
 const vfr_tensor_info *vfr_safetensors_at(const vfr_safetensors *st, int index);
 /* NULL when absent. */
 const vfr_tensor_info *vfr_safetensors_find(const vfr_safetensors *st, const char *name);
+/* count/at/find list the F32/F16/BF16 tensors (at() in file order). Tensors of other valid
+ * safetensors dtypes (F64, I64, U8, BOOL, ...) pass the same checks at open but cannot be
+ * read: get_f32 answers VFR_EUNSUPPORTED naming them. The dtype string of any tensor in the
+ * header ("F32", "I64", ...), NULL when absent: */
+const char *vfr_safetensors_dtype_name(const vfr_safetensors *st, const char *name);
+/* A "__metadata__" value, NULL when absent. */
+const char *vfr_safetensors_metadata(const vfr_safetensors *st, const char *key);
 
 /* Tensor `name` as float32 with exactly the given shape (error naming file, tensor,
  * expected and actual shape otherwise). For F32 data aligned to 4 bytes, *data points
@@ -64,5 +75,7 @@ int vfr_safetensors_write(const char *path, const vfr_tensor_out *tensors, int c
 /* Half-precision conversions (round-to-nearest-even for the float->half direction). */
 float vfr_f16_to_f32(uint16_t h);
 float vfr_bf16_to_f32(uint16_t h);
+uint16_t vfr_f32_to_f16(float f);
+uint16_t vfr_f32_to_bf16(float f);
 
 #endif
