@@ -13,6 +13,8 @@ int main(void) {
   if (rc != VFR_EIO || e.code != VFR_EIO || strcmp(e.message, "x.jpg: cannot open (2)")) failed++;
   if (vfr_fail(NULL, VFR_EINVAL, "ignored") != VFR_EINVAL) failed++;
   if (strcmp(vfr_status_name(VFR_ELIMIT), "limit exceeded")) failed++;
+  vfr_fail(&e, VFR_EINVAL, "%s: bad", "two\nlines\r\x1b");
+  if (strcmp(e.message, "two?lines??: bad")) failed++; /* one line, whatever is quoted */
   printf("test_error: %s\n", failed ? "FAILED" : "ok");
   return failed != 0;
 }

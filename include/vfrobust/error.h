@@ -24,7 +24,8 @@ typedef struct vfr_error {
   char message[VFR_ERROR_MESSAGE_MAX]; /* "FILE: what is wrong", no trailing newline */
 } vfr_error;
 
-/* Sets *err (if not NULL) to code and a printf-style message; returns code so that
+/* Sets *err (if not NULL) to code and a printf-style message, control characters replaced
+ * by '?' so that it stays one line; returns code so that
  * callers can write `return vfr_fail(err, VFR_EIO, "%s: cannot open", path);`. */
 int vfr_fail(vfr_error *err, int code, const char *fmt, ...)
 #if defined(__GNUC__)

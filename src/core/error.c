@@ -14,6 +14,9 @@ int vfr_fail(vfr_error *err, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    /* Messages are one line whatever text they quote (file names, specs, JSON keys). */
+    for (char *c = err->message; *c; c++)
+      if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
     err->code = code;
   }
   return code;
