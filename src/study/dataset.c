@@ -79,7 +79,7 @@ static int walk(const char *dir, const char *rel, strlist *out, int depth, vfr_e
   }
   closedir(d);
   if (rc) { strlist_free(&names); return rc; }
-  qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
+  if (names.n > 1) qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
   for (int i = 0; i < names.n && !rc; i++) {
     char *full = join(dir, names.v[i]);
     char *relname = rel[0] ? join(rel, names.v[i]) : strdup(names.v[i]);
@@ -134,7 +134,7 @@ static int open_folder(const char *root, vfr_dataset *ds, vfr_error *err) {
   }
   closedir(d);
   if (rc) { strlist_free(&classes); return rc; }
-  qsort(classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
+  if (classes.n > 1) qsort(classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
 
   strlist files = {0};
   if (classes.n == 0) {
@@ -202,7 +202,7 @@ static int open_csv(const char *path, vfr_dataset *ds, vfr_error *err) {
       for (int c = 0; c < classes.n && !seen; c++) seen = !strcmp(classes.v[c], row->fields[lcol]);
       if (!seen && strlist_push(&classes, row->fields[lcol])) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
     }
-    qsort(classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
+    if (classes.n > 1) qsort(classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
   }
   int cap = 0;
   for (int r = 1; r < csv.row_count && !rc; r++) {
