@@ -14,6 +14,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   # independent references for the tests
   python3 python3-pil python3-numpy python3-scipy python3-sklearn python3-torch python3-regex
+  # the report test renders report.html headless
+  chromium
 )
 
 missing=()

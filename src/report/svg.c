@@ -97,12 +97,28 @@ void svg_begin(strbuf *b, const svg_plot *p) {
   double xa = px(p, p->x0), xb = px(p, p->x1), ya = py(p, p->y0), yb = py(p, p->y1);
   sb_printf(b, "<path class=\"axes\" d=\"M%.1f %.1fV%.1fH%.1f\" stroke=\"#333\" fill=\"none\"/>\n", xa, yb, ya, xb);
   double sx = nice_step(p->x1 - p->x0, 5), sy = nice_step(p->y1 - p->y0, 5);
-  for (double t = ceil(p->x0 / sx) * sx; t <= p->x1 + 1e-9 * sx; t += sx) {
-    double x = px(p, t);
-    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
-                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", x, ya, x, ya + 4, x, ya + 16, fabs(t) < 1e-12 * sx ? 0.0 : t);
+  if (p->integer_y && sy < 1) sy = 1;
+  if (p->xticks && p->nxticks > 0) {
+    /* every given tick is marked; labels thinned so that they keep about 34 px apart */
+    double room = (xb - xa) / p->nxticks;
+    int stride = room >= 34 ? 1 : (int)ceil(34 / (room > 1 ? room : 1));
+    for (int i = 0; i < p->nxticks; i++) {
+      double x = px(p, p->xticks[i]);
+      sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", x, ya, x, ya + 4);
+      if (i % stride == 0 || (i == p->nxticks - 1 && (i % stride) * 2 >= stride))
+        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.4g</text>", x, ya + 16,
+                  p->xticks[i]);
+      sb_puts(b, "\n");
+    }
+  } else {
+    for (double t = ceil(p->x0 / sx) * sx; t <= p->x1 + 1e-9 * sx; t += sx) {
+      double x = px(p, t);
+      sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", x, ya, x, ya + 4, x, ya + 16,
+                fabs(t) < 1e-12 * sx ? 0.0 : t);
+    }
   }
-  for (double t = ceil(p->y0 / sy) * sy; t <= p->y1 + 1e-9 * sy; t += sy) {
+  for (double t = ceil(p->y0 / sy) * sy; !p->no_yticks && t <= p->y1 + 1e-9 * sy; t += sy) {
     double y = py(p, t);
     sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", xa, y, xb, y, xa - 4, y + 4, fabs(t) < 1e-12 * sy ? 0.0 : t);
@@ -142,6 +158,22 @@ void svg_bars(strbuf *b, const svg_plot *p, const long *counts, int bins, const 
   }
 }
 
+void svg_hbars(strbuf *b, const svg_plot *p, const char *const *labels, const double *value, const double *lo,
+               const double *hi, int n, const char *const *colors) {
+  for (int i = 0; i < n; i++) {
+    double ya = py(p, n - i - 0.2), yb = py(p, n - i - 0.8), ym = (ya + yb) / 2, xa = px(p, p->x0);
+    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", xa - 4, ym + 4);
+    sb_escape(b, labels[i]);
+    sb_puts(b, "</text>\n");
+    if (isfinite(value[i]))
+      sb_printf(b, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", xa, ya,
+                px(p, value[i]) - xa, yb - ya, colors[i]);
+    if (isfinite(lo[i]) && isfinite(hi[i]))
+      sb_printf(b, "<path class=\"whisker\" stroke=\"#333\" fill=\"none\" d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f\"/>\n",
+                px(p, lo[i]), ym, px(p, hi[i]), px(p, lo[i]), ym - 3, ym + 3, px(p, hi[i]), ym - 3, ym + 3);
+  }
+}
+
 void svg_points(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, double r, const char *color) {
   for (int i = 0; i < n; i++) {
     if (!isfinite(x[i]) || !isfinite(y[i])) continue;
@@ -149,11 +181,56 @@ void svg_points(strbuf *b, const svg_plot *p, const double *x, const double *y, 
   }
 }
 
-void svg_legend(strbuf *b, const svg_plot *p, int row, const char *label, const char *color) {
-  int x = p->width - p->right - 120, y = p->top + 10 + 14 * row;
-  sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">", x, y - 9, color,
-            x + 14, y);
+void svg_legend(strbuf *b, const svg_plot *p, int row, const char *label, const char *color, int dashed) {
+  int x = p->legend_left ? p->left + 14 : p->width - p->right - 150, y = p->top + 10 + 14 * row;
+  if (dashed)
+    sb_printf(b, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"1.5\" "
+                 "stroke-dasharray=\"4 3\"/>", x - 6, y - 4, x + 10, y - 4, color);
+  else
+    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" fill=\"%s\"/>", x, y - 9, color);
+  sb_printf(b, "<text class=\"legend\" x=\"%d\" y=\"%d\">", x + 14, y);
   sb_escape(b, label);
+  sb_puts(b, "</text>\n");
+}
+
+void svg_segment(strbuf *b, const svg_plot *p, double xa, double ya, double xb, double yb, const char *color) {
+  /* clip the parameter range t in [0, 1] to y0 <= y <= y1 */
+  double t0 = 0, t1 = 1, dy = yb - ya;
+  if (!isfinite(xa) || !isfinite(ya) || !isfinite(xb) || !isfinite(yb)) return;
+  if (dy != 0) {
+    double ta = (p->y0 - ya) / dy, tb = (p->y1 - ya) / dy;
+    if (ta > tb) { double t = ta; ta = tb; tb = t; }
+    if (ta > t0) t0 = ta;
+    if (tb < t1) t1 = tb;
+  } else if (ya < p->y0 || ya > p->y1) {
+    return;
+  }
+  if (t0 >= t1) return;
+  sb_printf(b, "<path class=\"fit\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"5 4\" "
+               "d=\"M%.1f %.1fL%.1f %.1f\"/>\n", color, px(p, xa + t0 * (xb - xa)), py(p, ya + t0 * dy),
+            px(p, xa + t1 * (xb - xa)), py(p, ya + t1 * dy));
+}
+
+void svg_vline(strbuf *b, const svg_plot *p, double x, const char *label, const char *color) {
+  if (!isfinite(x) || x < p->x0 || x > p->x1) return;
+  double X = px(p, x);
+  sb_printf(b, "<line class=\"marker\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+               "stroke-width=\"1.2\" stroke-dasharray=\"4 3\"/>\n", X, py(p, p->y0), X, py(p, p->y1), color);
+  if (label) {
+    int right = X > (p->left + p->width - p->right) / 2.0;
+    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"%s\" stroke=\"white\" stroke-width=\"3\" "
+                 "paint-order=\"stroke\">", right ? X - 3 : X + 3,
+              py(p, p->y1) + 10, right ? "end" : "start", color);
+    sb_escape(b, label);
+    sb_puts(b, "</text>\n");
+  }
+}
+
+void svg_label(strbuf *b, const svg_plot *p, double x, double y, int dx, int dy, const char *text, const char *color) {
+  if (!isfinite(x) || !isfinite(y)) return;
+  sb_printf(b, "<text class=\"label\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\" font-size=\"10\" stroke=\"white\" "
+               "stroke-width=\"3\" paint-order=\"stroke\">", px(p, x) + dx, py(p, y) - dy, color);
+  sb_escape(b, text);
   sb_puts(b, "</text>\n");
 }
 
@@ -169,4 +246,44 @@ void svg_band(strbuf *b, const svg_plot *p, const double *x, const double *lo, c
   for (int i = n - 1; i >= 0; i--) /* the lower edge back */
     if (isfinite(x[i]) && isfinite(lo[i]) && isfinite(hi[i])) sb_printf(b, "L%.1f %.1f", px(p, x[i]), py(p, lo[i]));
   sb_puts(b, started ? "Z\"/>\n" : "\"/>\n");
+}
+
+/* A label's box in pixels, estimated from its length (about 6 px a character at 10 px). */
+typedef struct label_box {
+  double x0, y0, x1, y1;
+} label_box;
+
+static int boxes_overlap(const label_box *a, const label_box *b) {
+  return a->x0 < b->x1 && b->x0 < a->x1 && a->y0 < b->y1 && b->y0 < a->y1;
+}
+
+int svg_point_labels(strbuf *b, const svg_plot *p, const double *x, const double *y, int n,
+                     const char *const *text, const char *const *colors) {
+  label_box *placed = malloc(sizeof(label_box) * (size_t)(n > 0 ? n : 1));
+  if (!placed) {
+    b->failed = 1;
+    return 0;
+  }
+  int count = 0;
+  for (int i = 0; i < n; i++) {
+    if (!isfinite(x[i]) || !isfinite(y[i])) continue;
+    double X = px(p, x[i]), Y = py(p, y[i]), w = 6.0 * (double)strlen(text[i]), h = 11;
+    /* candidate baselines: right, left, above, below the point */
+    const double cx[4] = {X + 6, X - 6 - w, X - w / 2, X - w / 2};
+    const double cy[4] = {Y + 3, Y + 3, Y - 7, Y + 14};
+    for (int k = 0; k < 4; k++) {
+      label_box box = {cx[k], cy[k] - h + 2, cx[k] + w, cy[k] + 2};
+      int ok = box.x0 >= 0 && box.x1 <= p->width && box.y0 >= p->top && box.y1 <= p->height - p->bottom;
+      for (int j = 0; ok && j < count; j++) ok = !boxes_overlap(&box, &placed[j]);
+      if (!ok) continue;
+      placed[count++] = box;
+      sb_printf(b, "<text class=\"label\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\" font-size=\"10\" stroke=\"white\" "
+                   "stroke-width=\"3\" paint-order=\"stroke\">", cx[k], cy[k], colors[i]);
+      sb_escape(b, text[i]);
+      sb_puts(b, "</text>\n");
+      break;
+    }
+  }
+  free(placed);
+  return count;
 }

@@ -27,6 +27,11 @@ typedef struct svg_plot {
   int width, height;       /* pixels */
   int left, right, top, bottom; /* margins */
   const char *title, *xlabel, *ylabel;
+  const double *xticks;    /* when set: x ticks at xticks[i], i < nxticks (e.g. an op's levels) */
+  int nxticks;
+  int integer_y;           /* y ticks at whole numbers only (counts) */
+  int legend_left;         /* legend in the top-left corner instead of the top-right */
+  int no_yticks;           /* no numeric y ticks (a category axis, see svg_hbars) */
 } svg_plot;
 
 /* Opens an <svg> with axes, ticks and labels. */
@@ -34,15 +39,31 @@ void svg_begin(strbuf *b, const svg_plot *p);
 void svg_end(strbuf *b);
 /* A polyline through (x[i], y[i]), i < n, skipping non-finite points; with dots. */
 void svg_line(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, const char *color);
+/* A dashed straight line from (xa, ya) to (xb, yb), clipped to the plot's y range (a fitted line). */
+void svg_segment(strbuf *b, const svg_plot *p, double xa, double ya, double xb, double yb, const char *color);
+/* A dashed vertical marker at x over the whole plot height, labelled at the top. */
+void svg_vline(strbuf *b, const svg_plot *p, double x, const char *label, const char *color);
+/* Text at data point (x, y), shifted right by dx pixels and up by dy pixels. */
+void svg_label(strbuf *b, const svg_plot *p, double x, double y, int dx, int dy, const char *text, const char *color);
+/* Labels text[i] beside points (x[i], y[i]), i < n, in colors[i]: each goes right of, left of,
+ * above or below its point, wherever it overlaps no label placed before; when none fits it is
+ * left out (a table or legend names the points). Returns how many were placed. */
+int svg_point_labels(strbuf *b, const svg_plot *p, const double *x, const double *y, int n,
+                     const char *const *text, const char *const *colors);
 /* A filled band between lo[i] and hi[i] over x[i] (an error band). */
 void svg_band(strbuf *b, const svg_plot *p, const double *x, const double *lo, const double *hi, int n,
               const char *color);
 /* Bars of a histogram: counts (bins) over [x0, x1] equally divided. */
 void svg_bars(strbuf *b, const svg_plot *p, const long *counts, int bins, const char *color);
+/* Horizontal bars, one per category i < n from top to bottom: a bar from x0 to value[i] with a
+ * whisker from lo[i] to hi[i] (skipped when not finite), labels[i] left of the axis. Meant for a
+ * plot with y0 = 0, y1 = n and no_yticks set. */
+void svg_hbars(strbuf *b, const svg_plot *p, const char *const *labels, const double *value, const double *lo,
+               const double *hi, int n, const char *const *colors);
 /* Points (x[i], y[i]) of radius r. */
 void svg_points(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, double r, const char *color);
-/* A legend entry at row `row` of the top-right corner. */
-void svg_legend(strbuf *b, const svg_plot *p, int row, const char *label, const char *color);
+/* A legend entry at row `row` of the top-right corner: a swatch, or a dashed line when dashed. */
+void svg_legend(strbuf *b, const svg_plot *p, int row, const char *label, const char *color, int dashed);
 
 /* The i-th colour of a fixed palette of 10. */
 const char *svg_color(int i);
