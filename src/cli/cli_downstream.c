@@ -1,0 +1,157 @@
+/* vfrobust downstream: accuracy on clean and perturbed test images (zero-shot, linear probe
+ * or k-NN), and whether robustness predicts the damage. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "vfrobust/downstream_run.h"
+#include "vfrobust/report.h"
+
+static const char usage_text[] =
+    "usage: vfrobust downstream --model DIR --train DIR --test DIR --out DIR [options]\n"
+    "\n"
+    "Runs the study of the test set (as `vfrobust eval --data TEST`), classifies every clean\n"
+    "and perturbed test image, and writes downstream.json, predictions.csv and report.html\n"
+    "into --out beside the study's outputs.\n"
+    "\n"
+    "  --protocol P        linear (default): logistic regression on the clean train embeddings;\n"
+    "                      knn: k = 20, T = 0.07 on the train embeddings; zeroshot: CLIP text\n"
+    "                      prompts of the test set's class names (no --train needed)\n"
+    "  --templates FILE    zeroshot: one prompt template per line with {} for the class name\n"
+    "                      (default \"a photo of a {}.\"); embeddings averaged per class\n"
+    "  --ops LIST          comma-separated SPECs or a preset (editing9, all); default editing9\n"
+    "  --levels M          levels per domain, evenly spaced, end points included (default 10)\n"
+    "  --seed S            seed of the random ops and of the probe's validation split (default 0)\n"
+    "  --limit N           use at most N test images\n"
+    "  --per-class N       at most N images per class, in the train and in the test set\n"
+    "  --batch N           model batch size (default 32)\n"
+    "  --threads N         threads (default: all cores)\n"
+    "  --resume            keep the test images and train embeddings of an earlier run\n";
+
+static double wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct progress_state {
+  int tty;
+  double last;
+  const char *what;
+} progress_state;
+
+static void show_progress(void *ctx, const vfr_progress *p) {
+  progress_state *s = ctx;
+  double t = wall();
+  int last = p->done == p->total;
+  if (!s->tty && !last && t - s->last < 10.0) return;
+  if (s->tty && !last && t - s->last < 0.2) return;
+  s->last = t;
+  char eta[32] = "?";
+  if (p->eta_s >= 0) snprintf(eta, sizeof eta, ", ETA %dm%02ds", (int)(p->eta_s / 60), (int)p->eta_s % 60);
+  else eta[0] = '\0';
+  fprintf(stderr, "%sdownstream: %s %d/%d images (%d skipped)%s%s", s->tty ? "\r" : "", s->what, p->done, p->total,
+          p->skipped, eta, s->tty ? "   " : "\n");
+  if (s->tty && last) fputc('\n', stderr);
+}
+
+static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
+  char *end;
+  long x = strtol(v, &end, 10);
+  if (*end || end == v || x < lo || x > hi) {
+    cli_errorf(flag, "expects an integer in %d..%d", lo, hi);
+    return 0;
+  }
+  *out = (int)x;
+  return 1;
+}
+
+int cli_downstream(int argc, char **argv) {
+  vfr_downstream_params p = vfr_downstream_default_params();
+  for (int i = 1; i < argc; i++) {
+    const char *v = NULL, *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage_text, stdout);
+      return CLI_OK;
+    }
+    if (!strcmp(a, "--resume")) { p.study.resume = 1; continue; }
+    static const char *const value_flags[] = {"--model", "--train", "--test", "--out", "--protocol", "--templates",
+                                              "--ops", "--levels", "--seed", "--limit", "--per-class", "--batch",
+                                              "--threads", NULL};
+    const char *flag = NULL;
+    for (int k = 0; value_flags[k] && !flag; k++)
+      if (cli_flag_value(argc, argv, &i, value_flags[k], &v)) flag = value_flags[k];
+    if (!flag) {
+      cli_errorf(a, "unknown option (see `vfrobust downstream --help`)");
+      return CLI_USAGE;
+    }
+    if (!v) {
+      cli_errorf(flag, "needs a value");
+      return CLI_USAGE;
+    }
+    int ok = 1;
+    if (!strcmp(flag, "--model")) p.study.model_dir = v;
+    else if (!strcmp(flag, "--train")) p.train_dir = v;
+    else if (!strcmp(flag, "--test")) p.study.data = v;
+    else if (!strcmp(flag, "--out")) p.study.out_dir = v;
+    else if (!strcmp(flag, "--templates")) p.templates_file = v;
+    else if (!strcmp(flag, "--ops")) p.study.ops = v;
+    else if (!strcmp(flag, "--levels")) ok = parse_int(flag, v, 1, 1024, &p.study.levels);
+    else if (!strcmp(flag, "--limit")) ok = parse_int(flag, v, 0, 1 << 30, &p.study.limit);
+    else if (!strcmp(flag, "--per-class")) ok = parse_int(flag, v, 0, 1 << 30, &p.study.per_class);
+    else if (!strcmp(flag, "--batch")) ok = parse_int(flag, v, 1, 4096, &p.study.batch);
+    else if (!strcmp(flag, "--threads")) ok = parse_int(flag, v, 1, 1024, &p.study.threads);
+    else if (!strcmp(flag, "--protocol")) {
+      vfr_error perr;
+      ok = vfr_protocol_parse(v, &p.protocol, &perr) == VFR_OK;
+      if (!ok) cli_errorf(flag, "%s", perr.message);
+    } else {
+      char *end;
+      p.study.seed = strtoull(v, &end, 10);
+      ok = *v && !*end && *v != '-';
+      if (!ok) cli_errorf(flag, "expects a non-negative integer");
+    }
+    if (!ok) return CLI_USAGE;
+  }
+  if (!p.study.model_dir || !p.study.data || !p.study.out_dir) {
+    cli_errorf("downstream", "--model, --test and --out are required (see `vfrobust downstream --help`)");
+    return CLI_USAGE;
+  }
+  if (p.protocol != VFR_PROTOCOL_ZEROSHOT && !p.train_dir) {
+    cli_errorf("downstream", "--train is required by --protocol %s (see `vfrobust downstream --help`)",
+               vfr_protocol_name(p.protocol));
+    return CLI_USAGE;
+  }
+  if (p.templates_file && p.protocol != VFR_PROTOCOL_ZEROSHOT) {
+    cli_errorf("--templates", "only applies to --protocol zeroshot");
+    return CLI_USAGE;
+  }
+  p.train_per_class = p.study.per_class;
+  p.probe.seed = p.study.seed;
+
+  vfr_error err;
+  vfr_error_clear(&err);
+  /* Settings that cannot work (zero-shot on a DINOv2 folder) are bad usage; an unreadable
+   * file is a failure. */
+  if (vfr_downstream_check(&p, &err)) return cli_report_error(&err, 1);
+
+  progress_state test_ps = {isatty(2), 0, "test study"}, train_ps = {isatty(2), 0, "train embeddings"};
+  p.study.progress = show_progress;
+  p.study.progress_ctx = &test_ps;
+  p.train_progress = show_progress;
+  p.train_progress_ctx = &train_ps;
+  vfr_downstream_summary s;
+  if (vfr_downstream_run(&p, &s, &err)) return cli_report_error(&err, 0);
+  if (vfr_report_build(p.study.out_dir, &err)) return cli_report_error(&err, 0);
+  if (p.protocol != VFR_PROTOCOL_ZEROSHOT)
+    fprintf(stderr, "downstream: %d train images%s (%d skipped), %d classes\n", s.train_used,
+            s.train_resumed ? " (resumed)" : "", s.train_skipped, s.class_count);
+  fprintf(stderr, "downstream: %s clean accuracy %.4f on %d test images\n", vfr_protocol_name(p.protocol),
+          s.clean_accuracy, s.test_used);
+  fprintf(stderr, "downstream: wrote %s/downstream.json, predictions.csv, per_image.csv, report.html\n",
+          p.study.out_dir);
+  return CLI_OK;
+}
