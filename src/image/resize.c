@@ -11,9 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image/image_internal.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-#define PRECISION_BITS (32 - 8 - 2)
+#include "image/image_internal.h"
+#include "image/resize_pass.h"
+
+#define PRECISION_BITS VFR_RESIZE_PRECISION_BITS
 #define PI 3.14159265358979323846 /* M_PI, which strict C11 lacks */
 
 static double box_filter(double x) { return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0; }
@@ -60,14 +65,6 @@ static const resample_filter FILTERS[] = {
     [VFR_FILTER_HAMMING] = {hamming_filter, 1.0}, [VFR_FILTER_BICUBIC] = {bicubic_filter, 2.0},
     [VFR_FILTER_LANCZOS] = {lanczos_filter, 3.0},
 };
-
-/* Integer weights of one pass: output sample i reads `count[i]` inputs from `first[i]`
- * with weights k[i*ksize .. i*ksize+count[i]). */
-typedef struct pass_coeffs {
-  int out_size, ksize;
-  int *first, *count; /* (out_size) each */
-  int32_t *k;         /* (out_size, ksize) */
-} pass_coeffs;
 
 static void coeffs_free(pass_coeffs *c) {
   free(c->first);
@@ -125,131 +122,110 @@ static int coeffs_make(int in_size, int out_size, const resample_filter *f, pass
   return VFR_OK;
 }
 
-static inline uint8_t clip8(int32_t v) {
-  if (v >= (1 << PRECISION_BITS << 8)) return 255;
-  if (v <= 0) return 0;
-  return (uint8_t)(v >> PRECISION_BITS);
-}
-
-/* Horizontal pass over rows [y0, y0 + rows) of in into out (rows x c->out_size x ch). */
-static void resample_horizontal(const vfr_image *in, int y0, int rows, const pass_coeffs *c,
-                                vfr_image *out) {
-  const int ch = in->channels;
-  const int32_t half = 1 << (PRECISION_BITS - 1);
-  for (int y = 0; y < rows; y++) {
-    const uint8_t *src = in->data + (size_t)(y0 + y) * in->stride; /* src is (W_in, ch) */
-    uint8_t *dst = out->data + (size_t)y * out->stride;             /* dst is (W_out, ch) */
-    for (int xx = 0; xx < c->out_size; xx++) {
-      const int32_t *k = c->k + (size_t)xx * c->ksize;
-      const uint8_t *s = src + (size_t)c->first[xx] * ch;
-      const int n = c->count[xx];
-      if (ch == 1) {
-        int32_t s0 = half;
-        for (int i = 0; i < n; i++) s0 += s[i] * k[i];
-        dst[xx] = clip8(s0);
-      } else if (ch == 3) {
-        int32_t s0 = half, s1 = half, s2 = half;
-        for (int i = 0; i < n; i++, s += 3) {
-          s0 += s[0] * k[i];
-          s1 += s[1] * k[i];
-          s2 += s[2] * k[i];
-        }
-        uint8_t *d = dst + (size_t)xx * 3;
-        d[0] = clip8(s0);
-        d[1] = clip8(s1);
-        d[2] = clip8(s2);
-      } else {
-        int32_t s0 = half, s1 = half, s2 = half, s3 = half;
-        for (int i = 0; i < n; i++, s += 4) {
-          s0 += s[0] * k[i];
-          s1 += s[1] * k[i];
-          s2 += s[2] * k[i];
-          s3 += s[3] * k[i];
-        }
-        uint8_t *d = dst + (size_t)xx * 4;
-        d[0] = clip8(s0);
-        d[1] = clip8(s1);
-        d[2] = clip8(s2);
-        d[3] = clip8(s3);
-      }
+/* One output row of nearest-neighbour scaling: pixel x of d is pixel xoff[x] / ch of s,
+ * for x in [0, width); s is (W_in, ch), d is (width, ch), every xoff[x] inside the row.
+ * The first `wide` 3-channel pixels move as 4-byte words: their source has a readable byte
+ * after it, and the extra byte stored is overwritten by the next pixel's. */
+static void nearest_row(const uint8_t *restrict s, const uint32_t *restrict xoff, int width,
+                        int wide, int ch, uint8_t *restrict d) {
+  if (ch == 1) { /* gathered four at a time into one store */
+    int x = 0;
+    for (; x + 4 <= width; x += 4) {
+      const uint8_t b[4] = {s[xoff[x]], s[xoff[x + 1]], s[xoff[x + 2]], s[xoff[x + 3]]};
+      memcpy(d + x, b, 4);
     }
+    for (; x < width; x++) d[x] = s[xoff[x]];
+  } else if (ch == 4) {
+    for (int x = 0; x < width; x++) memcpy(d + (size_t)x * 4, s + xoff[x], 4);
+  } else {
+    int x = 0;
+    for (; x < wide; x++) memcpy(d + (size_t)x * 3, s + xoff[x], 4);
+    for (; x < width; x++) memcpy(d + (size_t)x * 3, s + xoff[x], 3);
   }
 }
 
-/* acc[j] += s[j] * w over n values: the hot loop of the vertical pass. GCC's -O2 cost
- * model declines to vectorise the uint8 -> int32 widening here; its dynamic model does,
- * about 3x faster (clang vectorises it at -O2 unasked). */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("vect-cost-model=dynamic")))
-#endif
-static void mac_row(int32_t *restrict acc, const uint8_t *restrict s, int32_t w, size_t n) {
-  for (size_t j = 0; j < n; j++) acc[j] += s[j] * w;
-}
-
-/* Vertical pass: output row yy sums rows first[yy] - y0 .. of in. acc is (W*ch) scratch.
- * Integer sums are exact, so accumulating row by row equals the per-pixel order. */
-static void resample_vertical(const vfr_image *in, int y0, const pass_coeffs *c, int32_t *acc,
-                              vfr_image *out) {
-  const size_t n = (size_t)in->width * in->channels;
-  const int32_t half = 1 << (PRECISION_BITS - 1);
-  for (int yy = 0; yy < c->out_size; yy++) {
-    const int32_t *k = c->k + (size_t)yy * c->ksize;
-    for (size_t j = 0; j < n; j++) acc[j] = half;
-    for (int i = 0; i < c->count[yy]; i++)
-      mac_row(acc, in->data + (size_t)(c->first[yy] - y0 + i) * in->stride, k[i], n);
-    uint8_t *d = out->data + (size_t)yy * out->stride;
-    for (size_t j = 0; j < n; j++) d[j] = clip8(acc[j]);
-  }
-}
-
-/* Pillow's nearest-neighbour scaling (affine path). */
+/* Pillow's nearest-neighbour scaling (affine path). Output rows that read the same source
+ * row as the row before are copies of it. */
 static int resize_nearest(const vfr_image *in, int width, int height, vfr_image *out,
                           vfr_error *err) {
-  int *xin = malloc((size_t)width * sizeof *xin);
-  if (!xin) return vfr_fail(err, VFR_ENOMEM, "resize: out of memory");
+  uint32_t *xoff = malloc((size_t)width * sizeof *xoff);
+  if (!xoff) return vfr_fail(err, VFR_ENOMEM, "resize: out of memory");
   int rc = vfr_image_alloc(out, width, height, in->channels, err);
   if (rc) {
-    free(xin);
+    free(xoff);
     return rc;
   }
+  const int ch = in->channels;
   const double ax = (double)(float)in->width / width, ay = (double)(float)in->height / height;
   double xo = ax * 0.5;
+  int x0 = width, x1 = 0; /* output columns [x0, x1) read the source */
   for (int x = 0; x < width; x++, xo += ax) {
     int v = xo < 0.0 ? -1 : (int)xo;
-    xin[x] = v < in->width ? v : -1; /* outside the source: left black, as the reference */
+    if (v < 0 || v >= in->width) { /* outside the source: left black, as the reference */
+      xoff[x] = 0;
+      continue;
+    }
+    xoff[x] = (uint32_t)v * (uint32_t)ch; /* < stride <= IMAGE_MAX_BYTES */
+    if (x < x0) x0 = x;
+    x1 = x + 1;
   }
-  const int ch = in->channels;
+  /* The source index only grows with x, so the columns inside form one run, and those
+   * whose source pixel is not the row's last form a prefix of it. */
+  int wide = x0;
+  while (wide + 1 < x1 && xoff[wide] + 3 < (uint32_t)in->width * 3) wide++;
+  const uint8_t *prev = NULL;
+  int prev_yi = -1;
   double yo = ay * 0.5;
-  for (int y = 0; y < height; y++, yo += ay) {
+  for (int y = 0; y < height && x0 < x1; y++, yo += ay) {
     int yi = yo < 0.0 ? -1 : (int)yo;
     if (yi < 0 || yi >= in->height) continue; /* the reference leaves such rows black */
-    const uint8_t *s = in->data + (size_t)yi * in->stride;
     uint8_t *d = out->data + (size_t)y * out->stride;
-    for (int x = 0; x < width; x++, d += ch) {
-      if (xin[x] < 0) continue;
-      const uint8_t *p = s + (size_t)xin[x] * ch;
-      d[0] = p[0];
-      if (ch > 1) {
-        d[1] = p[1];
-        d[2] = p[2];
-        if (ch == 4) d[3] = p[3];
-      }
+    if (yi == prev_yi) {
+      memcpy(d, prev, (size_t)width * ch);
+    } else {
+      nearest_row(in->data + (size_t)yi * in->stride, xoff + x0, x1 - x0, wide - x0, ch,
+                  d + (size_t)x0 * ch);
+      prev_yi = yi;
     }
+    prev = d;
   }
-  free(xin);
+  free(xoff);
   return VFR_OK;
 }
 
-/* Pillow's RGBA -> RGBa: c * a / 255 rounded with its shift trick. */
-static void premultiply(vfr_image *img) {
-  for (int y = 0; y < img->height; y++) {
-    uint8_t *p = img->data + (size_t)y * img->stride;
-    for (int x = 0; x < img->width; x++, p += 4) {
-      unsigned a = p[3];
-      for (int i = 0; i < 3; i++) {
-        unsigned t = p[i] * a + 128;
-        p[i] = (uint8_t)(((t >> 8) + t) >> 8);
+/* Pillow's RGBA -> RGBa, from in into pre (same size, 4 channels): c * a / 255 rounded
+ * with its shift trick, t = c * a + 128, ((t >> 8) + t) >> 8; every step fits in 16 bits,
+ * so SSE2 does four pixels at a time in 16-bit lanes. */
+static void premultiply(const vfr_image *in, vfr_image *pre) {
+  for (int y = 0; y < in->height; y++) {
+    const uint8_t *p = in->data + (size_t)y * in->stride; /* p is (W, 4) */
+    uint8_t *q = pre->data + (size_t)y * pre->stride;     /* q is (W, 4) */
+    int x = 0;
+#ifdef __SSE2__
+    const __m128i z = _mm_setzero_si128(), r128 = _mm_set1_epi16(128);
+    const __m128i alpha_lanes = _mm_set_epi16(-1, 0, 0, 0, -1, 0, 0, 0);
+    for (; x + 4 <= in->width; x += 4) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(p + (size_t)x * 4)), r[2];
+      for (int h = 0; h < 2; h++) {
+        __m128i c = h ? _mm_unpackhi_epi8(v, z) : _mm_unpacklo_epi8(v, z);
+        __m128i a = _mm_shufflehi_epi16(_mm_shufflelo_epi16(c, _MM_SHUFFLE(3, 3, 3, 3)),
+                                        _MM_SHUFFLE(3, 3, 3, 3));
+        __m128i t = _mm_add_epi16(_mm_mullo_epi16(c, a), r128);
+        t = _mm_srli_epi16(_mm_add_epi16(_mm_srli_epi16(t, 8), t), 8);
+        r[h] = _mm_or_si128(_mm_and_si128(alpha_lanes, c), _mm_andnot_si128(alpha_lanes, t));
       }
+      _mm_storeu_si128((__m128i *)(q + (size_t)x * 4), _mm_packus_epi16(r[0], r[1]));
+    }
+#endif
+    for (; x < in->width; x++) {
+      const uint8_t *s = p + (size_t)x * 4;
+      uint8_t *d = q + (size_t)x * 4;
+      unsigned a = s[3];
+      for (int i = 0; i < 3; i++) {
+        unsigned t = s[i] * a + 128;
+        d[i] = (uint8_t)(((t >> 8) + t) >> 8);
+      }
+      d[3] = (uint8_t)a;
     }
   }
 }
@@ -274,7 +250,6 @@ static int resize_convolve(const vfr_image *in, int width, int height, const res
   const int need_h = width != in->width, need_v = height != in->height;
   pass_coeffs ch = {0}, cv = {0};
   vfr_image tmp = {0}, res = {0};
-  int32_t *acc = NULL;
   int rc = VFR_OK;
   if (need_h && (rc = coeffs_make(in->width, width, f, &ch, err))) goto done;
   if (need_v && (rc = coeffs_make(in->height, height, f, &cv, err))) goto done;
@@ -288,17 +263,12 @@ static int resize_convolve(const vfr_image *in, int width, int height, const res
       rows = cv.first[height - 1] + cv.count[height - 1] - y0;
     }
     if ((rc = vfr_image_alloc(&tmp, width, rows, in->channels, err))) goto done;
-    resample_horizontal(in, y0, rows, &ch, &tmp);
+    if ((rc = vfr_resize_horizontal(in, y0, &ch, &tmp, err))) goto done;
     src = &tmp;
   }
   if (need_v) {
     if ((rc = vfr_image_alloc(&res, width, height, in->channels, err))) goto done;
-    acc = malloc((size_t)width * in->channels * sizeof *acc);
-    if (!acc) {
-      rc = vfr_fail(err, VFR_ENOMEM, "resize: out of memory");
-      goto done;
-    }
-    resample_vertical(src, need_h ? y0 : 0, &cv, acc, &res);
+    if ((rc = vfr_resize_vertical(src, need_h ? y0 : 0, &cv, &res, err))) goto done;
     *out = res;
     res = (vfr_image){0};
   } else {
@@ -306,7 +276,6 @@ static int resize_convolve(const vfr_image *in, int width, int height, const res
     tmp = (vfr_image){0};
   }
 done:
-  free(acc);
   vfr_image_free(&tmp);
   vfr_image_free(&res);
   coeffs_free(&ch);
@@ -327,8 +296,8 @@ int vfr_resize(const vfr_image *in, int width, int height, vfr_filter filter, vf
   if (in->channels != 4) return resize_convolve(in, width, height, &FILTERS[filter], out, err);
 
   vfr_image pre;
-  if ((rc = vfr_image_copy(in, &pre, err))) return rc;
-  premultiply(&pre);
+  if ((rc = vfr_image_alloc(&pre, in->width, in->height, 4, err))) return rc;
+  premultiply(in, &pre);
   rc = resize_convolve(&pre, width, height, &FILTERS[filter], out, err);
   vfr_image_free(&pre);
   if (rc) return rc;
