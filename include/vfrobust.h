@@ -14,11 +14,16 @@
 
 #include "vfrobust/error.h"
 #include "vfrobust/image.h"
+#include "vfrobust/perturb.h"
+#include "vfrobust/model.h"
+#include "vfrobust/npy.h"
 #include "vfrobust/dataset.h"
 #include "vfrobust/study.h"
 #include "vfrobust/report.h"
 #include "vfrobust/tokenizer.h"
 #include "vfrobust/metrics.h"
 #include "vfrobust/downstream.h"
+#include "vfrobust/downstream_run.h"
+#include "vfrobust/finetune.h"
 
 #endif

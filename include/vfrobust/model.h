@@ -1,0 +1,98 @@
+/* Vision foundation models: Hugging Face CLIP and DINOv2 folders loaded from
+ * safetensors, their preprocessing, and the image embedding forward pass (fp32).
+ *
+ *   vfr_model_params p = vfr_model_default_params();
+ *   p.threads = 4;
+ *   vfr_model *m;
+ *   if (vfr_model_load("clip-vit-base-patch16", &p, &m, &err)) ... err.message ...
+ *   vfr_model_info info; vfr_model_get_info(m, &info);
+ *   float *emb = malloc(n * info.embed_dim * sizeof *emb);     // (n, embed_dim)
+ *   vfr_model_embed_images(m, images, n, emb, &err);
+ *   vfr_model_free(m);
+ *
+ * Embeddings are the model's raw output, not normalised: CLIP image_embeds
+ * (visual_projection of the post-layernorm CLS token), DINOv2 pooler_output (CLS after
+ * the final layernorm), or for DINOv2 optionally CLS ‖ mean of the patch tokens.
+ * A model is not safe to use from two threads at once (it owns its activation buffers);
+ * distinct models are independent. */
+#ifndef VFROBUST_MODEL_H
+#define VFROBUST_MODEL_H
+
+#include <stdint.h>
+
+#include "vfrobust/error.h"
+#include "vfrobust/image.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum vfr_pooling {
+  VFR_POOLING_CLS = 0,     /* the family's standard embedding (see above) */
+  VFR_POOLING_CLS_MEAN = 1 /* DINOv2 only: [CLS, mean(patch tokens)], registers excluded; 2*D */
+} vfr_pooling;
+
+typedef struct vfr_model_params {
+  int threads;         /* OpenMP threads of the forward pass (0: OpenMP's default, read at
+                          load). The gemms are split among them; OpenBLAS's own (process-
+                          wide) thread count is held at 1 during a forward pass, then
+                          restored. */
+  vfr_pooling pooling; /* default VFR_POOLING_CLS */
+  int max_batch;       /* images preprocessed together in vfr_model_embed_images
+                          (default 16); its pixel buffer grows linearly with it */
+} vfr_model_params;
+
+vfr_model_params vfr_model_default_params(void);
+
+typedef struct vfr_model vfr_model; /* opaque */
+
+/* Loads DIR/config.json, DIR/preprocessor_config.json (family defaults when absent) and
+ * DIR/model.safetensors. Every tensor the vision tower needs is checked against the
+ * config; errors name the file, the tensor, the expected and the actual shape.
+ * F32 weights are used in place from the read-only mapping; F16/BF16 are converted. */
+int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **out,
+                   vfr_error *err);
+void vfr_model_free(vfr_model *model);
+
+typedef struct vfr_model_info {
+  char family[16];         /* "clip" or "dinov2" */
+  char model_type[48];     /* config.json's model_type */
+  int hidden_size;         /* D */
+  int num_layers;
+  int num_heads;
+  int intermediate_size;   /* MLP width (SwiGLU: the gated width) */
+  int patch_size;
+  int image_size;          /* trained resolution */
+  int num_register_tokens;
+  int input_height, input_width; /* the preprocessed input (crop size) */
+  int num_tokens;          /* sequence length T at that input: 1 + registers + patches */
+  int embed_dim;           /* length of one embedding as returned (depends on pooling) */
+  int64_t num_parameters;  /* vision tower parameters used for the embedding */
+  double flops_per_image;  /* multiply-adds x 2 of the forward pass at the input size */
+  int64_t weight_bytes;    /* bytes of the vision tensors in the file */
+} vfr_model_info;
+
+void vfr_model_get_info(const vfr_model *model, vfr_model_info *out);
+
+/* The model's preprocessing (Hugging Face CLIPImageProcessor / BitImageProcessor
+ * semantics): resize the short side (Pillow filter, long side truncated), center crop,
+ * rescale, normalise. rgb: an RGB (or L/RGBA, converted as Pillow does) image;
+ * pixels is (3, input_height, input_width), channel-planar. `name` (e.g. the file)
+ * starts error messages; NULL stands for "image". */
+int vfr_model_preprocess(const vfr_model *model, const vfr_image *rgb, const char *name,
+                         float *pixels, vfr_error *err);
+
+/* Forward pass on preprocessed inputs. pixels is (B, 3, input_height, input_width),
+ * out is (B, embed_dim). B >= 1; any B is accepted: the forward pass runs in
+ * micro-batches of about 512 tokens, the size its activations are allocated for. */
+int vfr_model_embed_pixels(vfr_model *model, const float *pixels, int B, float *out,
+                           vfr_error *err);
+
+/* Preprocess and embed n images in batches of max_batch. out is (n, embed_dim). */
+int vfr_model_embed_images(vfr_model *model, const vfr_image *images, int n, float *out,
+                           vfr_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,146 @@
+/* vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]
+ *                --out FILE.npy IMAGE...
+ * Writes the raw embeddings of the images, float32 [N, d], as NumPy .npy v1.0. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+  fputs("usage: vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]\n"
+        "                      --out FILE.npy IMAGE...\n\n"
+        "Embeds each IMAGE with the model's own preprocessing and writes the raw embeddings\n"
+        "(not normalised), float32 [N, d] in IMAGE order, as a NumPy .npy file.\n\n"
+        "  --model DIR       a Hugging Face CLIP or DINOv2 folder (config.json,\n"
+        "                    model.safetensors)\n"
+        "  --batch N         images per forward pass (default 16)\n"
+        "  --threads N       compute threads (default: OpenMP's default)\n"
+        "  --pooling P       DINOv2: cls (pooler_output, default) or cls+mean (CLS and the mean\n"
+        "                    of the patch tokens, 2*hidden wide)\n"
+        "  --out FILE.npy    where to write the embeddings\n"
+        "  --                everything after it is an IMAGE\n",
+        f);
+}
+
+static int parse_int(const char *flag, const char *s, int lo, int hi, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+    cli_errorf("embed", "%s %s: expected an integer from %d to %d", flag, s, lo, hi);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+/* Loads images [start, start+B), preprocesses them into pixels (B,3,H,W). */
+static int prepare_batch(vfr_model *m, char **files, int start, int B, float *pixels,
+                         size_t per_image) {
+  vfr_error err;
+  vfr_error_clear(&err);
+  for (int i = 0; i < B; i++) {
+    vfr_image img = {0};
+    const char *file = files[start + i];
+    if (vfr_image_load(file, NULL, &img, &err) != VFR_OK) return cli_report_error(&err, 0);
+    int rc = vfr_model_preprocess(m, &img, file, pixels + (size_t)i * per_image, &err);
+    vfr_image_free(&img);
+    if (rc != VFR_OK) return cli_report_error(&err, 0);
+  }
+  return CLI_OK;
+}
+
+int cli_embed(int argc, char **argv) {
+  const char *model_dir = NULL, *out_path = NULL, *value = NULL;
+  vfr_model_params params = vfr_model_default_params();
+  int n_files = 0, options_done = 0;
+  char **files = calloc((size_t)argc + 1, sizeof *files);
+  if (!files) {
+    cli_errorf("embed", "out of memory");
+    return CLI_FAIL;
+  }
+  int status = CLI_OK;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (options_done || strncmp(a, "--", 2) != 0) {
+      files[n_files++] = argv[i];
+    } else if (!strcmp(a, "--")) {
+      options_done = 1;
+    } else if (!strcmp(a, "--help")) {
+      usage(stdout);
+      free(files);
+      return CLI_OK;
+    } else if (cli_flag_value(argc, argv, &i, "--model", &value)) {
+      if (!value) goto missing_value;
+      model_dir = value;
+    } else if (cli_flag_value(argc, argv, &i, "--out", &value)) {
+      if (!value) goto missing_value;
+      out_path = value;
+    } else if (cli_flag_value(argc, argv, &i, "--batch", &value)) {
+      if (!value) goto missing_value;
+      if (parse_int("--batch", value, 1, 4096, &params.max_batch)) goto usage_error;
+    } else if (cli_flag_value(argc, argv, &i, "--threads", &value)) {
+      if (!value) goto missing_value;
+      if (parse_int("--threads", value, 1, 1024, &params.threads)) goto usage_error;
+    } else if (cli_flag_value(argc, argv, &i, "--pooling", &value)) {
+      if (!value) goto missing_value;
+      if (!strcmp(value, "cls")) params.pooling = VFR_POOLING_CLS;
+      else if (!strcmp(value, "cls+mean")) params.pooling = VFR_POOLING_CLS_MEAN;
+      else {
+        cli_errorf("embed", "--pooling %s: expected cls or cls+mean", value);
+        goto usage_error;
+      }
+    } else {
+      cli_errorf("embed", "unknown option %s (see `vfrobust embed --help`)", a);
+      goto usage_error;
+    }
+    continue;
+  missing_value:
+    cli_errorf("embed", "%s needs a value", a);
+    goto usage_error;
+  }
+  if (!model_dir || !out_path || n_files == 0) {
+    cli_errorf("embed", "%s (see `vfrobust embed --help`)",
+               !model_dir ? "--model DIR is required"
+               : !out_path ? "--out FILE.npy is required" : "no IMAGE to embed");
+    goto usage_error;
+  }
+
+  vfr_error err;
+  vfr_error_clear(&err);
+  vfr_model *m = NULL;
+  if (vfr_model_load(model_dir, &params, &m, &err) != VFR_OK) {
+    status = cli_report_error(&err, 1); /* EINVAL: an option the model cannot take */
+    free(files);
+    return status;
+  }
+  vfr_model_info info;
+  vfr_model_get_info(m, &info);
+  size_t per_image = (size_t)3 * info.input_height * info.input_width;
+  int mb = params.max_batch < n_files ? params.max_batch : n_files;
+  float *pixels = malloc((size_t)mb * per_image * sizeof(float));
+  float *emb = malloc((size_t)n_files * info.embed_dim * sizeof(float));
+  if (!pixels || !emb) {
+    cli_errorf(out_path, "out of memory for %d embeddings", n_files);
+    status = CLI_FAIL;
+  }
+  for (int start = 0; status == CLI_OK && start < n_files; start += mb) {
+    int B = n_files - start < mb ? n_files - start : mb;
+    status = prepare_batch(m, files, start, B, pixels, per_image);
+    if (status == CLI_OK &&
+        vfr_model_embed_pixels(m, pixels, B, emb + (size_t)start * info.embed_dim, &err) != VFR_OK)
+      status = cli_report_error(&err, 0);
+  }
+  if (status == CLI_OK &&
+      vfr_npy_write_f32(out_path, emb, n_files, info.embed_dim, &err) != VFR_OK)
+    status = cli_report_error(&err, 0);
+  free(pixels);
+  free(emb);
+  vfr_model_free(m);
+  free(files);
+  return status;
+
+usage_error:
+  free(files);
+  return CLI_USAGE;
+}

@@ -1,0 +1,342 @@
+/* Transformer kernels: layernorm, linear layers through OpenBLAS, activations,
+ * attention, softmax, residuals, patch extraction and bicubic grid resampling.
+ * Shapes are documented in ops.h. */
+#include "model/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* OpenMP's num_threads clause wants a positive count; 0 means "let OpenMP choose". */
+#define OMP_THREADS(t) ((t) > 0 ? (t) : omp_default_threads())
+
+#ifdef _OPENMP
+#include <omp.h>
+static int omp_default_threads(void) { return omp_get_max_threads(); }
+#else
+static int omp_default_threads(void) { return 1; }
+static int omp_get_thread_num(void) { return 0; }
+#endif
+
+void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                       int C, float eps, int threads) {
+#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int n = 0; n < N; n++) {
+    const float *x = inp + (size_t)n * C;
+    float *o = out + (size_t)n * C;
+    double sum = 0.0;
+    for (int c = 0; c < C; c++) sum += x[c];
+    double mean = sum / C;
+    double var = 0.0;
+    for (int c = 0; c < C; c++) {
+      double d = x[c] - mean;
+      var += d * d;
+    }
+    var /= C;
+    float rstd = (float)(1.0 / sqrt(var + (double)eps));
+    float m = (float)mean;
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * rstd * weight[c] + bias[c];
+  }
+}
+
+/* Below this many multiply-adds a gemm runs on one thread. */
+#define GEMM_SPLIT_MIN 2e6
+
+void matmul_nobias_forward(float *out, const float *inp, const float *weight, int N, int C, int OC,
+                           int threads) {
+  int nt = OMP_THREADS(threads);
+  if (nt <= 1 || (double)N * C * OC < GEMM_SPLIT_MIN) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f,
+                out, OC);
+    return;
+  }
+  /* Output columns (weight rows) in chunks of >= 64, about four per thread, handed out
+   * dynamically: a thread that loses its core to another process takes fewer. */
+  int chunk = (OC + 4 * nt - 1) / (4 * nt);
+  chunk = chunk < 64 ? 64 : (chunk + 15) / 16 * 16;
+  int n_chunks = (OC + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(nt) schedule(dynamic)
+  for (int j = 0; j < n_chunks; j++) {
+    int o0 = j * chunk, o1 = o0 + chunk < OC ? o0 + chunk : OC;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, o1 - o0, C, 1.0f, inp, C,
+                weight + (size_t)o0 * C, C, 0.0f, out + o0, OC);
+  }
+}
+
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                    int C, int OC, int threads) {
+  matmul_nobias_forward(out, inp, weight, N, C, OC, threads);
+  if (!bias) return;
+#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int n = 0; n < N; n++) {
+    float *o = out + (size_t)n * OC;
+    for (int c = 0; c < OC; c++) o[c] += bias[c];
+  }
+}
+
+/* The activation and softmax row loops vectorise only when float compares may be
+ * if-converted, which GCC's default -ftrapping-math forbids; no FP exceptions are ever
+ * enabled in this library, so these few functions drop it. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define VFR_VECTOR_MATH __attribute__((optimize("no-trapping-math")))
+#else
+#define VFR_VECTOR_MATH
+#endif
+
+/* exp(x) to about 1 ulp for |x| <= 87, written so that loops over it vectorise (no libm
+ * call): x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial (Cephes' expf
+ * coefficients), times 2^n built in the exponent bits. */
+VFR_VECTOR_MATH static inline float exp_vec(float x) {
+  x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
+  float t = x * 1.44269504088896341f;
+  int n = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
+  float fn = (float)n;
+  float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union { uint32_t u; float f; } scale = {(uint32_t)(n + 127) << 23};
+  return p * scale.f;
+}
+
+/* Static copies the loops inline (the exported functions below cannot be inlined in a
+ * shared library: they could be interposed). */
+VFR_VECTOR_MATH static inline float quick_gelu_inl(float x) {
+  return x / (1.0f + exp_vec(-1.702f * x));
+}
+VFR_VECTOR_MATH static inline float silu_inl(float x) { return x / (1.0f + exp_vec(-x)); }
+
+float quick_gelu(float x) { return quick_gelu_inl(x); }
+
+float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
+
+float gelu_tanh(float x) {
+  const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+  return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+float silu(float x) { return silu_inl(x); }
+
+float activation_apply(vfr_activation act, float x) {
+  switch (act) {
+  case VFR_ACT_GELU: return gelu_erf(x);
+  case VFR_ACT_GELU_TANH: return gelu_tanh(x);
+  case VFR_ACT_QUICK_GELU:
+  default: return quick_gelu(x);
+  }
+}
+
+/* r = act(r + bias) over one row of n (bias may be NULL, act 0: none). */
+VFR_VECTOR_MATH static void act_row(float *r, const float *bias, int n, int act) {
+  if (bias)
+    for (int c = 0; c < n; c++) r[c] += bias[c];
+  switch (act) { /* the switch outside the loops keeps them vectorisable */
+  case 0: break;
+  case VFR_ACT_GELU:
+    for (int c = 0; c < n; c++) r[c] = gelu_erf(r[c]);
+    break;
+  case VFR_ACT_GELU_TANH:
+    for (int c = 0; c < n; c++) r[c] = gelu_tanh(r[c]);
+    break;
+  case VFR_ACT_QUICK_GELU:
+  default:
+#pragma omp simd
+    for (int c = 0; c < n; c++) r[c] = quick_gelu_inl(r[c]);
+    break;
+  }
+}
+
+/* o = silu(x1 + b1) * (x2 + b2) over one row of n. */
+VFR_VECTOR_MATH static void swiglu_row(float *o, const float *x1, const float *x2, const float *b1,
+                                       const float *b2, int n) {
+#pragma omp simd
+  for (int c = 0; c < n; c++) o[c] = silu_inl(x1[c] + b1[c]) * (x2[c] + b2[c]);
+}
+
+/* softmax of one row, max-subtracted, double accumulation */
+VFR_VECTOR_MATH static void softmax_row(float *r, int C) {
+  float mx = r[0];
+  for (int c = 1; c < C; c++) mx = r[c] > mx ? r[c] : mx;
+#pragma omp simd
+  for (int c = 0; c < C; c++) r[c] = exp_vec(r[c] - mx);
+  double sum = 0.0;
+  for (int c = 0; c < C; c++) sum += r[c];
+  float inv = (float)(1.0 / sum);
+  for (int c = 0; c < C; c++) r[c] *= inv;
+}
+
+void bias_activation_forward(float *inout, const float *bias, int N, int C, vfr_activation act,
+                             int threads) {
+#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int n = 0; n < N; n++) act_row(inout + (size_t)n * C, bias, C, (int)act);
+}
+
+void swiglu_forward(float *out, const float *inp, const float *bias, int N, int H, int threads) {
+#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int n = 0; n < N; n++) {
+    const float *x1 = inp + (size_t)n * 2 * H;
+    swiglu_row(out + (size_t)n * H, x1, x1 + H, bias, bias + H, H);
+  }
+}
+
+void residual_forward(float *x, const float *y, const float *bias, const float *scale, int N, int C,
+                      int threads) {
+#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int n = 0; n < N; n++) {
+    float *xr = x + (size_t)n * C;
+    const float *yr = y + (size_t)n * C;
+    if (scale)
+      for (int c = 0; c < C; c++) xr[c] += (yr[c] + bias[c]) * scale[c];
+    else
+      for (int c = 0; c < C; c++) xr[c] += yr[c] + bias[c];
+  }
+}
+
+void softmax_forward(float *x, int N, int C, int threads) {
+#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int n = 0; n < N; n++) softmax_row(x + (size_t)n * C, C);
+}
+
+/* ---- linear layers with fused epilogues --------------------------------------- */
+
+/* The output (N,OC) of a fused linear layer is cut into tiles shared by the team: row
+ * blocks of 256 when N is large (so each tile's packed inputs stay small), column chunks
+ * >= 64 wide and 16-aligned, about four tiles per thread; one tile when the product is
+ * small or the team is one thread. */
+typedef struct tiling { int rows, cols, n_row_blocks, n_col_chunks; } tiling;
+
+static tiling make_tiling(int N, int C, int OC, int nt) {
+  tiling t = {N, OC, 1, 1};
+  if (nt <= 1 || (double)N * C * OC < GEMM_SPLIT_MIN) return t;
+  if (N > 512) t.rows = 256, t.n_row_blocks = (N + 255) / 256;
+  int want = (4 * nt + t.n_row_blocks - 1) / t.n_row_blocks; /* column chunks wanted */
+  int chunk = (OC + want - 1) / want;
+  chunk = chunk < 64 ? 64 : (chunk + 15) / 16 * 16;
+  if (chunk > OC) chunk = OC;
+  t.cols = chunk;
+  t.n_col_chunks = (OC + chunk - 1) / chunk;
+  return t;
+}
+
+typedef struct tile { int r0, r1, o0, o1; } tile;
+
+static tile tile_at(const tiling *t, int j, int N, int OC) {
+  tile b;
+  b.r0 = (j / t->n_col_chunks) * t->rows;
+  b.r1 = b.r0 + t->rows < N ? b.r0 + t->rows : N;
+  b.o0 = (j % t->n_col_chunks) * t->cols;
+  b.o1 = b.o0 + t->cols < OC ? b.o0 + t->cols : OC;
+  return b;
+}
+
+/* y[r0:r1, o0:o1] = inp[r0:r1] @ weight[o0:o1]^T, y is (N,OC). */
+static void gemm_tile(float *y, const float *inp, const float *weight, int C, int OC, tile b) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b.r1 - b.r0, b.o1 - b.o0, C, 1.0f,
+              inp + (size_t)b.r0 * C, C, weight + (size_t)b.o0 * C, C, 0.0f,
+              y + (size_t)b.r0 * OC + b.o0, OC);
+}
+
+/* out[tile] = act(out[tile] + bias[cols]) */
+static void epilogue_bias_act(float *out, const float *bias, int OC, tile b, int act) {
+  for (int n = b.r0; n < b.r1; n++)
+    act_row(out + (size_t)n * OC + b.o0, bias ? bias + b.o0 : NULL, b.o1 - b.o0, act);
+}
+
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                    int C, int OC, int act, int threads) {
+  int nt = OMP_THREADS(threads);
+  tiling t = make_tiling(N, C, OC, nt);
+  int n_tiles = t.n_row_blocks * t.n_col_chunks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (n_tiles > 1)
+  for (int j = 0; j < n_tiles; j++) {
+    tile b = tile_at(&t, j, N, OC);
+    gemm_tile(out, inp, weight, C, OC, b);
+    epilogue_bias_act(out, bias, OC, b, act);
+  }
+}
+
+void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const float *wq,
+                        const float *bq, const float *wk, const float *bk, const float *wv,
+                        const float *bv, int N, int C, int OC, int threads) {
+  int nt = OMP_THREADS(threads);
+  tiling t = make_tiling(N, C, OC, nt); /* the same tiles in each of the three outputs */
+  int per = t.n_row_blocks * t.n_col_chunks;
+  float *outs[3] = {q, k, v};
+  const float *ws[3] = {wq, wk, wv}, *bs[3] = {bq, bk, bv};
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (per > 1)
+  for (int j = 0; j < 3 * per; j++) {
+    int m = j / per;
+    tile b = tile_at(&t, j % per, N, OC);
+    gemm_tile(outs[m], inp, ws[m], C, OC, b);
+    epilogue_bias_act(outs[m], bs[m], OC, b, 0);
+  }
+}
+
+void linear_residual_forward(float *x, float *y, const float *inp, const float *weight,
+                             const float *bias, const float *scale, int N, int C, int OC,
+                             int threads) {
+  int nt = OMP_THREADS(threads);
+  tiling t = make_tiling(N, C, OC, nt);
+  int n_tiles = t.n_row_blocks * t.n_col_chunks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (n_tiles > 1)
+  for (int j = 0; j < n_tiles; j++) {
+    tile b = tile_at(&t, j, N, OC);
+    gemm_tile(y, inp, weight, C, OC, b);
+    for (int n = b.r0; n < b.r1; n++) {
+      float *xr = x + (size_t)n * OC;
+      const float *yr = y + (size_t)n * OC;
+      if (scale)
+        for (int c = b.o0; c < b.o1; c++) xr[c] += (yr[c] + bias[c]) * scale[c];
+      else
+        for (int c = b.o0; c < b.o1; c++) xr[c] += yr[c] + bias[c];
+    }
+  }
+}
+
+int attention_threads(int threads) { return OMP_THREADS(threads); }
+
+void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                       int B, int T, int C, int NH, int threads) {
+  int hd = C / NH;
+  float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for num_threads(attention_threads(threads)) schedule(dynamic)
+  for (int bh = 0; bh < B * NH; bh++) {
+    int b = bh / NH, h = bh % NH;
+    float *s = att + (size_t)omp_get_thread_num() * T * T;
+    size_t off = (size_t)b * T * C + (size_t)h * hd;
+    /* s (T,T) = q_h (T,hd) @ k_h^T * scale; rows of q_h are C apart. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + off, C, k + off, C,
+                0.0f, s, T);
+    for (int t = 0; t < T; t++) softmax_row(s + (size_t)t * T, T);
+    /* out_h (T,hd) = s (T,T) @ v_h (T,hd) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, v + off, C, 0.0f,
+                out + off, C);
+  }
+}
+
+void im2patch_forward(float *out, const float *inp, int B, int CH, int H, int W, int P,
+                      int threads) {
+  int GH = H / P, GW = W / P;
+  int K = CH * P * P;
+#pragma omp parallel for collapse(2) num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int b = 0; b < B; b++) {
+    for (int gy = 0; gy < GH; gy++) {
+      for (int gx = 0; gx < GW; gx++) {
+        float *o = out + ((size_t)b * GH * GW + (size_t)gy * GW + gx) * K;
+        for (int c = 0; c < CH; c++) {
+          for (int ky = 0; ky < P; ky++) {
+            const float *src = inp + (((size_t)b * CH + c) * H + (size_t)gy * P + ky) * W +
+                               (size_t)gx * P;
+            float *dst = o + ((size_t)c * P + ky) * P;
+            for (int kx = 0; kx < P; kx++) dst[kx] = src[kx];
+          }
+        }
+      }
+    }
+  }
+}

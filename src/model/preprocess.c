@@ -1,0 +1,108 @@
+/* Image preprocessing with the semantics of Hugging Face's CLIPImageProcessor and
+ * BitImageProcessor (DINOv2): Pillow resize of the uint8 image so its short side is
+ * shortest_edge, center crop (zero padding where the image is smaller than the crop, as
+ * the processor's center_crop does), then rescale and normalise into a planar float image. */
+#include "model/preprocess.h"
+
+#include <stdint.h>
+#include <string.h>
+
+void preprocess_resize_size(int w, int h, int s, int *out_w, int *out_h) {
+  int shorter = w <= h ? w : h, longer = w <= h ? h : w;
+  /* Python's int(s * long / short): exact product, correctly rounded division, truncated. */
+  int new_long = (int)((double)((int64_t)s * longer) / (double)shorter);
+  if (w <= h) *out_w = s, *out_h = new_long;
+  else *out_w = new_long, *out_h = s;
+}
+
+/* PIL's resample constants as in preprocessor_config.json. */
+static int pil_filter(int resample, vfr_filter *f) {
+  switch (resample) {
+  case 0: *f = VFR_FILTER_NEAREST; return 0;
+  case 1: *f = VFR_FILTER_LANCZOS; return 0;
+  case 2: *f = VFR_FILTER_BILINEAR; return 0;
+  case 3: *f = VFR_FILTER_BICUBIC; return 0;
+  case 4: *f = VFR_FILTER_BOX; return 0;
+  case 5: *f = VFR_FILTER_HAMMING; return 0;
+  default: return -1;
+  }
+}
+
+/* RGB copy of an L, RGB or RGBA image (Pillow's convert('RGB'): gray replicated, alpha
+ * dropped). */
+static int to_rgb(const vfr_image *in, vfr_image *out, const char *name, vfr_error *err) {
+  if (in->channels == 1) return vfr_image_gray_to_rgb(in, out, err);
+  if (in->channels != 3 && in->channels != 4)
+    return vfr_fail(err, VFR_EINVAL, "%s: images must have 1, 3 or 4 channels, not %d", name,
+                    in->channels);
+  int rc = vfr_image_alloc(out, in->width, in->height, 3, err);
+  if (rc) return rc;
+  for (int y = 0; y < in->height; y++) {
+    const uint8_t *s = in->data + (size_t)y * in->stride;
+    uint8_t *d = out->data + (size_t)y * out->stride;
+    for (int x = 0; x < in->width; x++)
+      for (int c = 0; c < 3; c++) d[3 * x + c] = s[in->channels * x + c];
+  }
+  return VFR_OK;
+}
+
+int preprocess_image(const vfr_preprocess_config *cfg, const vfr_image *rgb, float *pixels, int H,
+                     int W, const char *name, vfr_error *err) {
+  if (!rgb || !rgb->data || rgb->width <= 0 || rgb->height <= 0)
+    return vfr_fail(err, VFR_EINVAL, "%s: empty image", name);
+  vfr_image conv = {0}, resized = {0};
+  const vfr_image *cur = rgb;
+  int rc = VFR_OK;
+  if (rgb->channels != 3) {
+    if ((rc = to_rgb(rgb, &conv, name, err))) goto done;
+    cur = &conv;
+  }
+  if (cfg->do_resize) {
+    vfr_filter f;
+    if (pil_filter(cfg->resample, &f) != 0) {
+      rc = vfr_fail(err, VFR_EUNSUPPORTED, "%s: resample filter %d is not supported", name,
+                    cfg->resample);
+      goto done;
+    }
+    int nw, nh;
+    preprocess_resize_size(cur->width, cur->height, cfg->shortest_edge, &nw, &nh);
+    if (nw < 1 || nh < 1) {
+      rc = vfr_fail(err, VFR_EINVAL, "%s: image %dx%d is too narrow to resize", name, cur->width,
+                    cur->height);
+      goto done;
+    }
+    if (nw != cur->width || nh != cur->height) {
+      if ((rc = vfr_resize(cur, nw, nh, f, &resized, err))) goto done;
+      cur = &resized;
+    }
+  }
+  /* Center crop to H x W, reading straight from the resized image: offsets
+   * floor((size - crop) / 2); where the image is smaller than the crop the processor
+   * first pads it with zeros, centred with ceil((crop - size) / 2) before it. */
+  int off_y = cur->height >= H ? (cur->height - H) / 2 : -((H - cur->height + 1) / 2);
+  int off_x = cur->width >= W ? (cur->width - W) / 2 : -((W - cur->width + 1) / 2);
+  /* The processor rescales in float64 and stores float32, then normalises in float32.
+   * The config holds the factor as a float; 1/255 is recovered exactly in double. */
+  double scale = cfg->do_rescale ? (double)cfg->rescale_factor : 1.0;
+  if (cfg->do_rescale && cfg->rescale_factor == (float)(1.0 / 255.0)) scale = 1.0 / 255.0;
+  for (int c = 0; c < 3; c++) {
+    float mean = cfg->do_normalize ? cfg->mean[c] : 0.0f;
+    float std = cfg->do_normalize ? cfg->std[c] : 1.0f;
+    float *plane = pixels + (size_t)c * H * W;
+    for (int y = 0; y < H; y++) {
+      int sy = y + off_y;
+      const uint8_t *row =
+          sy >= 0 && sy < cur->height ? cur->data + (size_t)sy * cur->stride : NULL;
+      for (int x = 0; x < W; x++) {
+        int sx = x + off_x;
+        uint8_t u = row && sx >= 0 && sx < cur->width ? row[3 * sx + c] : 0;
+        float v = (float)((double)u * scale);
+        plane[(size_t)y * W + x] = cfg->do_normalize ? (v - mean) / std : v;
+      }
+    }
+  }
+done:
+  vfr_image_free(&conv);
+  vfr_image_free(&resized);
+  return rc;
+}

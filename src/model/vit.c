@@ -1,0 +1,154 @@
+/* The vision transformer forward pass (see vit.h for the maths). */
+#include "model/vit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/ops.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_max_threads(void) { return 1; }
+#endif
+
+static size_t hidden_width(const vit_dims *d) { return (d->swiglu ? 2 : 1) * (size_t)d->M; }
+
+size_t vit_acts_size(const vit_dims *d, int B) {
+  size_t BT = (size_t)B * d->T, np = (size_t)B * d->GH * d->GW;
+  size_t n = np * 3 * d->P * d->P;       /* patches */
+  n += 6 * BT * d->D;                    /* x, ln, q, k, v, atty */
+  n += (size_t)attention_threads(d->threads) * d->T * d->T; /* att */
+  n += BT * hidden_width(d);             /* h */
+  if (d->swiglu) n += BT * d->M;         /* hg */
+  n += (size_t)B * 2 * d->D;             /* pooled */
+  return n;
+}
+
+int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B) {
+  if (a->memory && a->B >= B) return 0;
+  vit_acts_free(a);
+  size_t n = vit_acts_size(d, B);
+  float *m = malloc(n * sizeof(float));
+  if (!m) return -1;
+  size_t BT = (size_t)B * d->T, np = (size_t)B * d->GH * d->GW;
+  float *p = m;
+  a->patches = p, p += np * 3 * d->P * d->P;
+  a->x = p, p += BT * d->D;
+  a->ln = p, p += BT * d->D;
+  a->q = p, p += BT * d->D;
+  a->k = p, p += BT * d->D;
+  a->v = p, p += BT * d->D;
+  a->atty = p, p += BT * d->D;
+  a->att = p, p += (size_t)attention_threads(d->threads) * d->T * d->T;
+  a->h = p, p += BT * hidden_width(d);
+  a->hg = NULL;
+  if (d->swiglu) a->hg = p, p += BT * d->M;
+  a->pooled = p, p += (size_t)B * 2 * d->D;
+  a->memory = m;
+  a->B = B;
+  return 0;
+}
+
+void vit_acts_free(vit_acts *a) {
+  free(a->memory);
+  memset(a, 0, sizeof *a);
+}
+
+/* x (B,T,D) = [cls + pos[0], registers, patch_embed(pixels) + pos[1:]].
+ * pixels is (B,3,H,W); uses a->patches and a->ln as scratch. */
+static void embeddings_forward(float *x, const float *pixels, const vit_params *p,
+                               const vit_dims *d, vit_acts *a, int B, int threads) {
+  int D = d->D, T = d->T, R = d->R, np = d->GH * d->GW;
+  int K = 3 * d->P * d->P;
+  im2patch_forward(a->patches, pixels, B, 3, d->H, d->W, d->P, threads);
+  float *pe = a->ln; /* (B*np, D) */
+  matmul_nobias_forward(pe, a->patches, p->patch_w, B * np, K, D, threads);
+  for (int b = 0; b < B; b++) {
+    float *xb = x + (size_t)b * T * D;
+    for (int c = 0; c < D; c++) xb[c] = p->cls[c] + p->pos[c];
+    if (R > 0) memcpy(xb + D, p->registers, (size_t)R * D * sizeof(float));
+  }
+#pragma omp parallel for collapse(2) num_threads(threads > 0 ? threads : omp_get_max_threads())
+  for (int b = 0; b < B; b++) {
+    for (int t = 0; t < np; t++) {
+      float *xt = x + ((size_t)b * T + 1 + R + t) * D;
+      const float *src = pe + ((size_t)b * np + t) * D;
+      const float *pos = p->pos + (size_t)(1 + t) * D;
+      if (p->patch_b)
+        for (int c = 0; c < D; c++) xt[c] = (src[c] + p->patch_b[c]) + pos[c];
+      else
+        for (int c = 0; c < D; c++) xt[c] = src[c] + pos[c];
+    }
+  }
+}
+
+/* One pre-norm block: x += ls1*attn(ln1(x)); x += ls2*mlp(ln2(x)). x is (B,T,D). */
+static void block_forward(float *x, const vit_layer_params *l, const vit_dims *d, vit_acts *a,
+                          int B, int threads) {
+  int D = d->D, N = B * d->T, M = d->M;
+  layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
+  linear_qkv_forward(a->q, a->k, a->v, a->ln, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, N,
+                     D, D, threads);
+  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, threads);
+  linear_residual_forward(x, a->ln, a->atty, l->o_w, l->o_b, l->ls1, N, D, D, threads);
+
+  layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
+  if (d->swiglu) {
+    matmul_nobias_forward(a->h, a->ln, l->fc1_w, N, D, 2 * M, threads);
+    swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
+    linear_residual_forward(x, a->ln, a->hg, l->fc2_w, l->fc2_b, l->ls2, N, M, D, threads);
+  } else {
+    linear_forward(a->h, a->ln, l->fc1_w, l->fc1_b, N, D, M, (int)d->act, threads);
+    linear_residual_forward(x, a->ln, a->h, l->fc2_w, l->fc2_b, l->ls2, N, M, D, threads);
+  }
+}
+
+/* out (B,E) from the final residual stream x (B,T,D). */
+static void head_forward(float *out, float *x, const vit_params *p, const vit_dims *d,
+                         vit_acts *a, int B, int threads) {
+  int D = d->D, T = d->T;
+  float *cls = a->pooled; /* (B,D) */
+  for (int b = 0; b < B; b++) memcpy(cls + (size_t)b * D, x + (size_t)b * T * D, D * sizeof(float));
+  layernorm_forward(cls, cls, p->final_ln_w, p->final_ln_b, B, D, d->eps, threads);
+  if (d->clip) {
+    if (p->proj) matmul_forward(out, cls, p->proj, NULL, B, D, d->E, threads);
+    else memcpy(out, cls, (size_t)B * D * sizeof(float));
+    return;
+  }
+  if (!d->cls_mean) {
+    memcpy(out, cls, (size_t)B * D * sizeof(float));
+    return;
+  }
+  /* [CLS, mean over patch tokens of layernorm(x)]; registers excluded. */
+  int first = 1 + d->R, np = T - first;
+  layernorm_forward(x, x, p->final_ln_w, p->final_ln_b, B * T, D, d->eps, threads);
+  for (int b = 0; b < B; b++) {
+    float *o = out + (size_t)b * 2 * D;
+    memcpy(o, cls + (size_t)b * D, D * sizeof(float));
+    for (int c = 0; c < D; c++) {
+      double s = 0;
+      for (int t = first; t < T; t++) s += x[((size_t)b * T + t) * D + c];
+      o[D + c] = (float)(s / np);
+    }
+  }
+}
+
+void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
+                 vit_acts *a, int B, int threads) {
+  float *x = a->x;
+  embeddings_forward(x, pixels, p, d, a, B, threads);
+  if (p->pre_ln_w)
+    layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, threads);
+  for (int l = 0; l < d->L; l++) block_forward(x, &p->layers[l], d, a, B, threads);
+  head_forward(out, x, p, d, a, B, threads);
+}
+
+double vit_flops_per_image(const vit_dims *d) {
+  double T = d->T, D = d->D, M = d->M, np = (double)d->GH * d->GW;
+  double macs = np * D * 3.0 * d->P * d->P;           /* patch embedding */
+  double mlp = d->swiglu ? T * D * 2 * M + T * M * D : 2 * T * D * M;
+  macs += d->L * (4 * T * D * D + 2 * T * T * D + mlp); /* qkv+out, scores+values, MLP */
+  if (d->clip && d->proj) macs += D * d->E;       /* projection */
+  return 2 * macs;
+}

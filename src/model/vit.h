@@ -1,0 +1,88 @@
+/* The vision transformer forward pass shared by CLIP and DINOv2 (llm.c style).
+ *
+ * Both towers are pre-norm ViTs over T = 1 + R + GH*GW tokens of width D:
+ *   x = [CLS, registers, patches] (+ position embeddings; registers get none)
+ *   CLIP: x = pre_layrnorm(x)
+ *   per layer: x += ls1 * attn(ln1(x));  x += ls2 * mlp(ln2(x))   (ls = 1 for CLIP)
+ *   CLIP: embed = post_layernorm(x[:,0]) @ visual_projection^T
+ *   DINOv2: embed = layernorm(x)[:,0]  (or [that, mean of layernorm(x) over patches])
+ * Each layer's pieces are `x_forward(out, inp, params.., B, T, C)` functions in ops.c,
+ * so that backward passes can sit beside them. */
+#ifndef VFR_MODEL_VIT_H
+#define VFR_MODEL_VIT_H
+
+#include <stddef.h>
+
+#include "model/config.h"
+
+/* One transformer block. Pointers into the mapped file (F32) or converted buffers.
+ * D = hidden size, M = MLP width (SwiGLU: the gated width). */
+typedef struct vit_layer_params {
+  const float *ln1_w, *ln1_b;          /* (D), (D) */
+  const float *q_w, *q_b;              /* (D,D), (D) */
+  const float *k_w, *k_b;              /* (D,D), (D) */
+  const float *v_w, *v_b;              /* (D,D), (D) */
+  const float *o_w, *o_b;              /* (D,D), (D) */
+  const float *ls1;                    /* (D), DINOv2 only, else NULL */
+  const float *ln2_w, *ln2_b;          /* (D), (D) */
+  const float *fc1_w, *fc1_b;          /* (M,D), (M); SwiGLU weights_in: (2M,D), (2M) */
+  const float *fc2_w, *fc2_b;          /* (D,M), (D); SwiGLU weights_out */
+  const float *ls2;                    /* (D), DINOv2 only, else NULL */
+} vit_layer_params;
+
+typedef struct vit_params {
+  const float *patch_w;                /* (D, 3, P, P) */
+  const float *patch_b;                /* (D), DINOv2; NULL for CLIP (no bias) */
+  const float *cls;                    /* (D) */
+  const float *registers;              /* (R, D) or NULL */
+  const float *pos;                    /* (1 + GH*GW, D): already at the input resolution */
+  const float *pre_ln_w, *pre_ln_b;    /* (D), CLIP's pre_layrnorm; NULL for DINOv2 */
+  vit_layer_params *layers;            /* (L) */
+  const float *final_ln_w, *final_ln_b; /* (D): post_layernorm / layernorm */
+  const float *proj;                   /* (E, D) CLIP visual_projection, or NULL */
+} vit_params;
+
+/* Everything about the shapes the forward pass needs. */
+typedef struct vit_dims {
+  int D, L, NH, M;        /* width, layers, heads, MLP width (SwiGLU: gated width) */
+  int P, H, W;            /* patch size, input height and width (multiples of P) */
+  int GH, GW, R, T;       /* patch grid, registers, tokens = 1 + R + GH*GW */
+  int E;                  /* output width: projection (CLIP), D or 2D (DINOv2) */
+  int swiglu;
+  int clip;               /* 1: CLIP tower (pre-layernorm, projection), 0: DINOv2 */
+  int proj;               /* CLIP: visual_projection present */
+  int cls_mean;           /* DINOv2 [CLS, mean(patches)] pooling */
+  vfr_activation act;
+  float eps;
+  int threads;            /* the OpenMP team size the activations are sized for (<= 0: default) */
+} vit_dims;
+
+/* Activations for a batch of B: one allocation carved into named buffers. */
+typedef struct vit_acts {
+  float *patches;  /* (B*GH*GW, 3*P*P) */
+  float *x;        /* (B,T,D) residual stream */
+  float *ln;       /* (B,T,D) normalised input of a sublayer; also sublayer outputs */
+  float *q, *k, *v;/* (B,T,D) */
+  float *atty;     /* (B,T,D) attention output before out_proj */
+  float *att;      /* (attention_threads(threads),T,T): one head's scores per thread */
+  float *h;        /* (B,T,M) MLP hidden; SwiGLU: (B,T,2M) */
+  float *hg;       /* (B,T,M) SwiGLU gated hidden; NULL otherwise */
+  float *pooled;   /* (B, 2D) */
+  float *memory;   /* the allocation */
+  int B;           /* batch these were sized for */
+} vit_acts;
+
+/* Number of floats vit_acts needs for a batch of B. */
+size_t vit_acts_size(const vit_dims *d, int B);
+/* Allocates for B (freeing what was there when it is smaller). Returns 0 or -1. */
+int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B);
+void vit_acts_free(vit_acts *a);
+
+/* Forward pass. pixels is (B,3,H,W); out is (B,E). acts must be reserved for >= B. */
+void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
+                 vit_acts *a, int B, int threads);
+
+/* Multiply-adds x 2 of one image's forward pass. */
+double vit_flops_per_image(const vit_dims *d);
+
+#endif
