@@ -173,6 +173,33 @@ for i in (0, 4):
                 f"brightness {f_} row {names[i]} vs PyTorch on Pillow's output")
     C.check(np.array_equal(E_b[i, 1], clean[i]), "the identity level reuses the clean embedding")
 
+# ---- --perturb-after-preprocess: ops apply to the model-sized crop -------------------------
+# A processor that resizes the short side to 40 and crops 32 makes the difference visible.
+model40 = os.path.join(tmp, "tiny-clip-40")
+pp40 = modelref.clip_preprocessor(40, 32)
+modelref.write_hf_folder(model40, cfg, pp40, ref)
+out40 = os.path.join(tmp, "out40")
+r = run(["eval", "--model", model40, "--data", data, "--out", out40, "--levels", "3", "--ops", "brightness",
+         "--perturb-after-preprocess"])
+C.check(r.returncode == 0, f"eval --perturb-after-preprocess: {r.stderr[-800:]}")
+if r.returncode == 0:
+    s40 = json.load(open(os.path.join(out40, "summary.json")))
+    C.check(s40["perturb_after_preprocess"] is True, "summary.json records where perturbations applied")
+    E40 = np.load(os.path.join(out40, "embeddings", "brightness.npy"))
+    clean40 = np.load(os.path.join(out40, "embeddings", "clean.npy"))
+    pp_crop_only = dict(pp40, do_resize=False)
+    for i in (0, 7):
+        im = Image.open(os.path.join(data, names[i])).convert("RGB")
+        x = modelref.preprocess(im, pp40)[None]
+        C.check(close(clean40[i], modelref.embed(ref, x).reshape(-1)), f"clean row {names[i]} (resize 40, crop 32)")
+        w, h = modelref.resized_size(im.width, im.height, 40)
+        big_im = im.resize((w, h), Image.BICUBIC)
+        left, top = (w - 32) // 2, (h - 32) // 2
+        crop = big_im.crop((left, top, left + 32, top + 32))
+        for k, f_ in enumerate([0.5, 1.0, 1.5]):
+            want = modelref.embed(ref, modelref.preprocess(ImageEnhance.Brightness(crop).enhance(f_), pp_crop_only)[None])
+            C.check(close(E40[i, k], want.reshape(-1)), f"brightness {f_} applied to the crop of {names[i]}")
+
 # ---- the report -----------------------------------------------------------------------------
 html = open(os.path.join(out, "report.html")).read()
 C.check(html.count("<svg") >= 18 and "data:image/png;base64," in html, "report.html has the plots and samples")

@@ -92,6 +92,17 @@ int vfr_model_embed_pixels(vfr_model *model, const float *pixels, int B, float *
 int vfr_model_embed_images(vfr_model *model, const vfr_image *images, int n, float *out,
                            vfr_error *err);
 
+/* The 8-bit crop the preprocessing normalises: rgb resized and center-cropped as above,
+ * out an RGB image of input_width x input_height (empty on entry). Perturbing this crop and
+ * passing it to vfr_model_embed_prepared applies a perturbation after preprocessing. */
+int vfr_model_prepare_image(const vfr_model *model, const vfr_image *rgb, const char *name,
+                            vfr_image *out, vfr_error *err);
+
+/* Like vfr_model_embed_images for crops that already have the input size (from
+ * vfr_model_prepare_image): only rescaled and normalised, never resized again. */
+int vfr_model_embed_prepared(vfr_model *model, const vfr_image *crops, int n, float *out,
+                             vfr_error *err);
+
 #ifdef __cplusplus
 }
 #endif

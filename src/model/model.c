@@ -383,8 +383,38 @@ int vfr_model_embed_pixels(vfr_model *m, const float *pixels, int B, float *out,
   return VFR_OK;
 }
 
+int vfr_model_prepare_image(const vfr_model *m, const vfr_image *rgb, const char *name,
+                            vfr_image *out, vfr_error *err) {
+  if (!m || !out) return vfr_fail(err, VFR_EINVAL, "%s: no model or output image", name ? name : "image");
+  return preprocess_crop(&m->pre, rgb, m->d.H, m->d.W, name ? name : "image", out, err);
+}
+
+/* Fills pixels (3,H,W) from one input: the whole preprocessing, or (prepared) the
+ * normalisation of a crop that already has the input size. */
+static int prepare_pixels(const vfr_model *m, const vfr_image *img, int prepared, float *pixels,
+                          const char *name, vfr_error *err) {
+  if (!prepared) return preprocess_image(&m->pre, img, pixels, m->d.H, m->d.W, name, err);
+  if (img->width != m->d.W || img->height != m->d.H || img->channels != 3)
+    return vfr_fail(err, VFR_EINVAL, "%s: a prepared image must be %dx%d RGB, not %dx%d with %d channels",
+                    name, m->d.W, m->d.H, img->width, img->height, img->channels);
+  return preprocess_normalize(&m->pre, img, pixels, name, err);
+}
+
+static int embed_images(vfr_model *m, const vfr_image *images, int n, int prepared, float *out,
+                        vfr_error *err);
+
 int vfr_model_embed_images(vfr_model *m, const vfr_image *images, int n, float *out,
                            vfr_error *err) {
+  return embed_images(m, images, n, 0, out, err);
+}
+
+int vfr_model_embed_prepared(vfr_model *m, const vfr_image *crops, int n, float *out,
+                             vfr_error *err) {
+  return embed_images(m, crops, n, 1, out, err);
+}
+
+static int embed_images(vfr_model *m, const vfr_image *images, int n, int prepared, float *out,
+                        vfr_error *err) {
   if (!m) return vfr_fail(err, VFR_EINVAL, "model: no model given");
   if (n < 0 || (n > 0 && (!images || !out)))
     return vfr_fail(err, VFR_EINVAL, "%s: bad image list", m->dir);
@@ -405,8 +435,8 @@ int vfr_model_embed_images(vfr_model *m, const vfr_image *images, int n, float *
       vfr_error e;
       char name[32];
       snprintf(name, sizeof name, "image %d", start + i);
-      if (preprocess_image(&m->pre, &images[start + i], m->pixels + (size_t)i * per, m->d.H,
-                           m->d.W, name, &e) != VFR_OK) {
+      if (prepare_pixels(m, &images[start + i], prepared, m->pixels + (size_t)i * per, name,
+                         &e) != VFR_OK) {
 #pragma omp critical(vfr_model_preprocess_error)
         if (start + i < failed) {
           failed = start + i;

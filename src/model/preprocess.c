@@ -46,8 +46,8 @@ static int to_rgb(const vfr_image *in, vfr_image *out, const char *name, vfr_err
   return VFR_OK;
 }
 
-int preprocess_image(const vfr_preprocess_config *cfg, const vfr_image *rgb, float *pixels, int H,
-                     int W, const char *name, vfr_error *err) {
+int preprocess_crop(const vfr_preprocess_config *cfg, const vfr_image *rgb, int H, int W,
+                    const char *name, vfr_image *out, vfr_error *err) {
   if (!rgb || !rgb->data || rgb->width <= 0 || rgb->height <= 0)
     return vfr_fail(err, VFR_EINVAL, "%s: empty image", name);
   vfr_image conv = {0}, resized = {0};
@@ -76,11 +76,31 @@ int preprocess_image(const vfr_preprocess_config *cfg, const vfr_image *rgb, flo
       cur = &resized;
     }
   }
-  /* Center crop to H x W, reading straight from the resized image: offsets
-   * floor((size - crop) / 2); where the image is smaller than the crop the processor
-   * first pads it with zeros, centred with ceil((crop - size) / 2) before it. */
+  /* Center crop to H x W: offsets floor((size - crop) / 2); where the image is smaller
+   * than the crop the processor first pads it with zeros, centred with
+   * ceil((crop - size) / 2) before it. */
+  if ((rc = vfr_image_alloc(out, W, H, 3, err))) goto done;
   int off_y = cur->height >= H ? (cur->height - H) / 2 : -((H - cur->height + 1) / 2);
   int off_x = cur->width >= W ? (cur->width - W) / 2 : -((W - cur->width + 1) / 2);
+  for (int y = 0; y < H; y++) {
+    int sy = y + off_y;
+    if (sy < 0 || sy >= cur->height) continue; /* stays zero */
+    const uint8_t *row = cur->data + (size_t)sy * cur->stride;
+    uint8_t *dst = out->data + (size_t)y * out->stride;
+    int x0 = off_x < 0 ? -off_x : 0, x1 = cur->width - off_x < W ? cur->width - off_x : W;
+    if (x1 > x0) memcpy(dst + 3 * x0, row + 3 * (x0 + off_x), (size_t)3 * (x1 - x0));
+  }
+done:
+  vfr_image_free(&conv);
+  vfr_image_free(&resized);
+  return rc;
+}
+
+int preprocess_normalize(const vfr_preprocess_config *cfg, const vfr_image *crop, float *pixels,
+                         const char *name, vfr_error *err) {
+  if (!crop || !crop->data || crop->channels != 3)
+    return vfr_fail(err, VFR_EINVAL, "%s: the crop must be an RGB image", name);
+  int H = crop->height, W = crop->width;
   /* The processor rescales in float64 and stores float32, then normalises in float32.
    * The config holds the factor as a float; 1/255 is recovered exactly in double. */
   double scale = cfg->do_rescale ? (double)cfg->rescale_factor : 1.0;
@@ -90,19 +110,21 @@ int preprocess_image(const vfr_preprocess_config *cfg, const vfr_image *rgb, flo
     float std = cfg->do_normalize ? cfg->std[c] : 1.0f;
     float *plane = pixels + (size_t)c * H * W;
     for (int y = 0; y < H; y++) {
-      int sy = y + off_y;
-      const uint8_t *row =
-          sy >= 0 && sy < cur->height ? cur->data + (size_t)sy * cur->stride : NULL;
+      const uint8_t *row = crop->data + (size_t)y * crop->stride;
       for (int x = 0; x < W; x++) {
-        int sx = x + off_x;
-        uint8_t u = row && sx >= 0 && sx < cur->width ? row[3 * sx + c] : 0;
-        float v = (float)((double)u * scale);
+        float v = (float)((double)row[3 * x + c] * scale);
         plane[(size_t)y * W + x] = cfg->do_normalize ? (v - mean) / std : v;
       }
     }
   }
-done:
-  vfr_image_free(&conv);
-  vfr_image_free(&resized);
+  return VFR_OK;
+}
+
+int preprocess_image(const vfr_preprocess_config *cfg, const vfr_image *rgb, float *pixels, int H,
+                     int W, const char *name, vfr_error *err) {
+  vfr_image crop = {0};
+  int rc = preprocess_crop(cfg, rgb, H, W, name, &crop, err);
+  if (!rc) rc = preprocess_normalize(cfg, &crop, pixels, name, err);
+  vfr_image_free(&crop);
   return rc;
 }

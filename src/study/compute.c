@@ -29,9 +29,10 @@ static double now_s(void) {
 /* Embeds imgs (nb) into the rows `rows_of` of r->embeddings. The model refusing an image
  * (its size, its content) makes the image skipped; anything else stops the study. */
 static int embed_batch(vfr_model *model, const vfr_image *imgs, const int *rows_of, int nb, int dim,
-                       float *tmp /* (nb, dim) */, vfr_image_result *r, vfr_error *err) {
+                       int prepared, float *tmp /* (nb, dim) */, vfr_image_result *r, vfr_error *err) {
   vfr_error merr;
-  int st = vfr_model_embed_images(model, imgs, nb, tmp, &merr);
+  int st = prepared ? vfr_model_embed_prepared(model, imgs, nb, tmp, &merr)
+                    : vfr_model_embed_images(model, imgs, nb, tmp, &merr);
   if (st == VFR_EINVAL || st == VFR_ELIMIT || st == VFR_EFORMAT) {
     r->status = st;
     r->message = strdup(merr.message);
@@ -47,7 +48,7 @@ static int embed_batch(vfr_model *model, const vfr_image *imgs, const int *rows_
  * embeds them, and fills r. Identity levels reuse the clean embedding. A failure to
  * read or perturb the image makes it skipped (r->status), not a failed study. */
 static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr_model *model,
-                         const char *family, int dim, int index, vfr_image_result *r, vfr_error *err) {
+                         int dim, int index, vfr_image_result *r, vfr_error *err) {
   const study_plan *plan = &ctx->plan;
   const vfr_dataset_item *item = &ctx->dataset.items[index];
   memset(r, 0, sizeof *r);
@@ -56,7 +57,7 @@ static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr
   vfr_error ierr;
   int st = vfr_image_load(item->path, NULL, &loaded, &ierr);
   if (!st && p->perturb_after_preprocess) {
-    st = study_prepare_image(p->model_dir, family, &loaded, item->path, &base, &ierr);
+    st = vfr_model_prepare_image(model, &loaded, item->path, &base, &ierr);
     vfr_image_free(&loaded);
   } else if (!st) {
     base = loaded;
@@ -106,11 +107,11 @@ static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr
     batch[nb] = row == 0 ? base : variants[row];
     batch_rows[nb++] = row;
     if (nb == p->batch) {
-      rc = embed_batch(model, batch, batch_rows, nb, dim, batch_out, r, err);
+      rc = embed_batch(model, batch, batch_rows, nb, dim, p->perturb_after_preprocess, batch_out, r, err);
       nb = 0;
     }
   }
-  if (!rc && !r->status && nb > 0) rc = embed_batch(model, batch, batch_rows, nb, dim, batch_out, r, err);
+  if (!rc && !r->status && nb > 0) rc = embed_batch(model, batch, batch_rows, nb, dim, p->perturb_after_preprocess, batch_out, r, err);
   free(batch_out);
   free(batch);
   free(batch_rows);
@@ -169,7 +170,7 @@ int vfr_eval_compute(const vfr_eval_params *p, vfr_error *err) {
       if (r.status) pr.skipped++;
       vfr_result_free(&r);
     } else {
-      rc = compute_image(p, &ctx, model, info.family, dim, i, &r, err);
+      rc = compute_image(p, &ctx, model, dim, i, &r, err);
       if (!rc) rc = vfr_result_write(ctx.work_dir, ctx.fingerprint, &r, err);
       if (!rc && r.status) pr.skipped++;
       vfr_result_free(&r);

@@ -25,10 +25,4 @@ void study_context_close(study_context *ctx);
  * row, never on sharding or batching. */
 uint64_t study_variant_seed(uint64_t seed, const char *image_name, int row);
 
-/* The model-sized 8-bit crop of `in` (resize and centre crop as the model's processor
- * does, before normalisation). family: "clip" or "dinov2". */
-struct vfr_image;
-int study_prepare_image(const char *model_dir, const char *family, const struct vfr_image *in,
-                        const char *name, struct vfr_image *out, vfr_error *err);
-
 #endif
