@@ -14,27 +14,29 @@ static float cubic_far(float x, float A) { return ((A * x - 5 * A) * x + 8 * A) 
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+void bicubic_taps(int o, int in_size, int out_size, float w[4], int idx[4]) {
+  const float A = -0.75f;
+  float scale = (float)in_size / (float)out_size;
+  float r = scale * (o + 0.5f) - 0.5f;
+  int i0 = (int)floorf(r);
+  float t = r - (float)i0;
+  w[0] = cubic_far(t + 1, A);
+  w[1] = cubic_near(t, A);
+  w[2] = cubic_near(1 - t, A);
+  w[3] = cubic_far(2 - t, A);
+  for (int i = 0; i < 4; i++) idx[i] = clampi(i0 - 1 + i, 0, in_size - 1);
+}
+
 /* Plain bicubic (no antialias), A = -0.75. */
 static void bicubic_plain(float *out, const float *inp, int IH, int IW, int OH, int OW, int C) {
-  const float A = -0.75f;
-  float sy = (float)IH / (float)OH, sx = (float)IW / (float)OW;
   for (int oy = 0; oy < OH; oy++) {
-    float ry = sy * (oy + 0.5f) - 0.5f;
-    int y0 = (int)floorf(ry);
-    float ty = ry - (float)y0;
-    float wy[4] = {cubic_far(ty + 1, A), cubic_near(ty, A), cubic_near(1 - ty, A),
-                   cubic_far(2 - ty, A)};
+    float wy[4];
+    int ys[4];
+    bicubic_taps(oy, IH, OH, wy, ys);
     for (int ox = 0; ox < OW; ox++) {
-      float rx = sx * (ox + 0.5f) - 0.5f;
-      int x0 = (int)floorf(rx);
-      float tx = rx - (float)x0;
-      float wx[4] = {cubic_far(tx + 1, A), cubic_near(tx, A), cubic_near(1 - tx, A),
-                     cubic_far(2 - tx, A)};
-      int xs[4], ys[4];
-      for (int i = 0; i < 4; i++) {
-        xs[i] = clampi(x0 - 1 + i, 0, IW - 1);
-        ys[i] = clampi(y0 - 1 + i, 0, IH - 1);
-      }
+      float wx[4];
+      int xs[4];
+      bicubic_taps(ox, IW, OW, wx, xs);
       float *o = out + ((size_t)oy * OW + ox) * C;
       for (int c = 0; c < C; c++) {
         float rows[4];
@@ -58,19 +60,17 @@ static float aa_cubic(float x) {
   return 0;
 }
 
-/* Antialiased weights of output index i: w[0..*size) for inputs *start.. (at most 64
- * taps: ample for the grids resampled here, scale <= 16). Returns 0 or -1. */
-enum { AA_MAX_TAPS = 64 };
-static int aa_weights(int i, int in_size, float scale, float support, float *w, int *start,
-                      int *size) {
-  float center = scale * (i + 0.5f);
+int bicubic_aa_taps(int o, int in_size, int out_size, float *w, int *start, int *size) {
+  float scale = (float)in_size / (float)out_size;
+  float support = scale >= 1.0f ? 2.0f * scale : 2.0f;
+  float center = scale * (o + 0.5f);
   float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
   int xmin = (int)(center - support + 0.5f);
   if (xmin < 0) xmin = 0;
   int xmax = (int)(center + support + 0.5f);
   if (xmax > in_size) xmax = in_size;
   int n = xmax - xmin;
-  if (n > AA_MAX_TAPS) return -1;
+  if (n > BICUBIC_AA_MAX_TAPS) return -1;
   float total = 0;
   for (int j = 0; j < n; j++) {
     w[j] = aa_cubic(((float)(j + xmin) - center + 0.5f) * invscale);
@@ -88,12 +88,10 @@ static int aa_weights(int i, int in_size, float scale, float support, float *w, 
 static int aa_pass(float *out, const float *inp, int lines, int in_len, int out_len, int C,
                    size_t in_line_stride, size_t in_sample_stride, size_t out_line_stride,
                    size_t out_sample_stride) {
-  float scale = (float)in_len / (float)out_len;
-  float support = scale >= 1.0f ? 2.0f * scale : 2.0f;
-  float w[AA_MAX_TAPS];
+  float w[BICUBIC_AA_MAX_TAPS];
   for (int o = 0; o < out_len; o++) {
     int start, n;
-    if (aa_weights(o, in_len, scale, support, w, &start, &n) != 0) return -1;
+    if (bicubic_aa_taps(o, in_len, out_len, w, &start, &n) != 0) return -1;
     for (int l = 0; l < lines; l++) {
       float *dst = out + (size_t)l * out_line_stride + (size_t)o * out_sample_stride;
       for (int c = 0; c < C; c++) {
@@ -120,12 +118,18 @@ int interpolate_bicubic(float *out, const float *inp, float *tmp, int IH, int IW
   return 0;
 }
 
+int dinov2_grid_side(int n_pos) {
+  if (n_pos < 2) return -1;
+  int G = (int)floor(sqrt((double)(n_pos - 1)));
+  while ((G + 1) * (G + 1) <= n_pos - 1) G++; /* guard against sqrt rounding */
+  return G * G == n_pos - 1 ? G : -1;
+}
+
 int dinov2_pos_embed(float *out, const float *pos, float *tmp, int n_pos, int C, int H, int W,
                      int P, int aa) {
   if (n_pos < 2 || C <= 0 || P <= 0 || H < P || W < P) return -1;
-  int G = (int)floor(sqrt((double)(n_pos - 1)));
-  while ((G + 1) * (G + 1) <= n_pos - 1) G++; /* guard against sqrt rounding */
-  if (G * G != n_pos - 1) return -1;
+  int G = dinov2_grid_side(n_pos);
+  if (G < 0) return -1;
   int gh = H / P, gw = W / P;
   if (gh * gw == G * G && H == W) {
     for (size_t i = 0; i < (size_t)n_pos * C; i++) out[i] = pos[i];

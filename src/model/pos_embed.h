@@ -14,6 +14,20 @@
 int interpolate_bicubic(float *out, const float *inp, float *tmp, int IH, int IW, int OH, int OW,
                         int C, int aa);
 
+/* The taps both directions (forward here, backward in finetune/) share, so that the
+ * backward is the exact transpose of the map the forward applied.
+ * Plain bicubic: output index o of a resize from in_size to out_size reads the clamped
+ * inputs idx[4] with weights w[4]. */
+void bicubic_taps(int o, int in_size, int out_size, float w[4], int idx[4]);
+/* Antialiased: output index o reads inputs *start .. *start + *size - 1 with normalised
+ * weights w[0 .. *size) (w holds BICUBIC_AA_MAX_TAPS). Returns 0, or -1 when more taps
+ * would be needed (a downscale by more than 16). */
+#define BICUBIC_AA_MAX_TAPS 64
+int bicubic_aa_taps(int o, int in_size, int out_size, float *w, int *start, int *size);
+
+/* G for a trained table of n_pos rows (CLS + G*G), or -1 when it is not a square grid. */
+int dinov2_grid_side(int n_pos);
+
 /* DINOv2 position embeddings for an H x W input with patch size P, as the Hugging Face
  * Dinov2Embeddings / Dinov2WithRegistersEmbeddings do: the trained table pos is
  * (1 + G*G, C) (CLS first, then a G x G grid); out is (1 + (H/P)*(W/P), C). When the grid
