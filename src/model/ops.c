@@ -19,25 +19,33 @@ static int omp_default_threads(void) { return 1; }
 static int omp_get_thread_num(void) { return 0; }
 #endif
 
-void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
-                       int C, float eps, int threads) {
+void layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
+                             const float *weight, const float *bias, int N, int C, float eps,
+                             int threads) {
 #pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
   for (int n = 0; n < N; n++) {
     const float *x = inp + (size_t)n * C;
     float *o = out + (size_t)n * C;
     double sum = 0.0;
     for (int c = 0; c < C; c++) sum += x[c];
-    double mean = sum / C;
+    double mu = sum / C;
     double var = 0.0;
     for (int c = 0; c < C; c++) {
-      double d = x[c] - mean;
+      double d = x[c] - mu;
       var += d * d;
     }
     var /= C;
-    float rstd = (float)(1.0 / sqrt(var + (double)eps));
-    float m = (float)mean;
-    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * rstd * weight[c] + bias[c];
+    float rs = (float)(1.0 / sqrt(var + (double)eps));
+    float m = (float)mu;
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * rs * weight[c] + bias[c];
+    if (mean) mean[n] = m;
+    if (rstd) rstd[n] = rs;
   }
+}
+
+void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                       int C, float eps, int threads) {
+  layernorm_forward_train(out, NULL, NULL, inp, weight, bias, N, C, eps, threads);
 }
 
 /* Below this many multiply-adds a gemm runs on one thread. */

@@ -15,6 +15,12 @@
  * out, inp are (N,C) (may alias), weight, bias are (C). */
 void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
                        int C, float eps, int threads);
+/* layernorm_forward that also stores each row's mean and 1/sqrt(var + eps) for the
+ * backward (finetune/ops_backward.h). mean, rstd are (N), or NULL; with them, out and inp
+ * must not alias (the backward needs inp). */
+void layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
+                             const float *weight, const float *bias, int N, int C, float eps,
+                             int threads);
 
 /* out = inp @ weight^T (+ bias when bias is not NULL), as nn.Linear.
  * out is (N,OC), inp is (N,C), weight is (OC,C), bias is (OC) or NULL. */
