@@ -15,6 +15,7 @@
 
 #include "downstream/zeroshot.h"
 #include "model/config.h"
+#include "core/files.h"
 #include "study/result_file.h"
 #include "study/study_internal.h"
 #include "vfrobust/dataset.h"
@@ -91,30 +92,6 @@ int vfr_downstream_check(const vfr_downstream_params *p, vfr_error *err) {
 }
 
 /* ---- small helpers ------------------------------------------------------------------- */
-
-/* CSV field: quoted when it holds a comma, quote or newline. */
-static void csv_field(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\n\r")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
-}
-
-static int close_and_rename(FILE *f, const char *tmp, const char *path, vfr_error *err) {
-  int bad = ferror(f) | fflush(f) | fsync(fileno(f));
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    unlink(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-  }
-  return VFR_OK;
-}
 
 static void normalize_rows(float *x, int64_t n, int d) {
   for (int64_t i = 0; i < n; i++) {
@@ -225,18 +202,18 @@ static int train_cache_write(const char *out_dir, uint64_t fp, const vfr_dataset
   for (int r = 0; r < t->n; r++) {
     const vfr_dataset_item *it = &ds->items[t->item[r]];
     fprintf(f, "%d,", r);
-    csv_field(f, it->name);
+    vfr_csv_write_field(f, it->name);
     fputc(',', f);
-    csv_field(f, ds->class_names[it->label]);
+    vfr_csv_write_field(f, ds->class_names[it->label]);
     fputc('\n', f);
   }
-  if ((rc = close_and_rename(f, tmp, path, err))) return rc;
+  if ((rc = vfr_atomic_commit(f, tmp, path, err))) return rc;
   snprintf(path, sizeof path, "%s/work/train.fingerprint", out_dir);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   f = fopen(tmp, "w");
   if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
   fprintf(f, "%016llx\n", (unsigned long long)fp);
-  return close_and_rename(f, tmp, path, err);
+  return vfr_atomic_commit(f, tmp, path, err);
 }
 
 /* Embeds the train images in batches; an image that cannot be read or that the model
@@ -537,29 +514,29 @@ static int write_predictions(const char *out_dir, const study_context *ctx, cons
   for (int u = 0; u < res->used; u++) {
     const vfr_dataset_item *it = &ds->items[res->item[u]];
     const int *pred = res->predicted + (size_t)u * res->rows;
-    csv_field(f, it->name);
+    vfr_csv_write_field(f, it->name);
     fputs(",clean,,", f);
-    csv_field(f, ds->class_names[it->label]);
+    vfr_csv_write_field(f, ds->class_names[it->label]);
     fputc(',', f);
-    csv_field(f, c->class_names[pred[0]]);
+    vfr_csv_write_field(f, c->class_names[pred[0]]);
     fputc('\n', f);
     for (int j = 0; j < ctx->plan.op_count; j++) {
       const study_op *op = &ctx->plan.ops[j];
       for (int k = 0; k < op->m; k++) {
-        csv_field(f, it->name);
+        vfr_csv_write_field(f, it->name);
         fputc(',', f);
-        csv_field(f, labels[j]);
+        vfr_csv_write_field(f, labels[j]);
         fputc(',', f);
-        csv_field(f, op->level_text[k]);
+        vfr_csv_write_field(f, op->level_text[k]);
         fputc(',', f);
-        csv_field(f, ds->class_names[it->label]);
+        vfr_csv_write_field(f, ds->class_names[it->label]);
         fputc(',', f);
-        csv_field(f, c->class_names[pred[op->first_row + k]]);
+        vfr_csv_write_field(f, c->class_names[pred[op->first_row + k]]);
         fputc('\n', f);
       }
     }
   }
-  return close_and_rename(f, tmp, path, err);
+  return vfr_atomic_commit(f, tmp, path, err);
 }
 
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "study/npy_stream.h"
 #include "study/plan.h"
 #include "study/result_file.h"
@@ -25,37 +26,6 @@ typedef struct op_acc {
   double *r_cs, *r_ed, *dr; /* (used) */
   double *cos;              /* (used, m) */
 } op_acc;
-
-static int fopen_tmp(FILE **f, const char *path, char *tmp, size_t tmp_size, vfr_error *err) {
-  snprintf(tmp, tmp_size, "%s.tmp", path);
-  *f = fopen(tmp, "w");
-  if (!*f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
-  return VFR_OK;
-}
-
-static int fclose_rename(FILE *f, const char *tmp, const char *path, vfr_error *err) {
-  int bad = fflush(f) || fsync(fileno(f));
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    unlink(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-  }
-  return VFR_OK;
-}
-
-/* CSV field: quoted when it holds a comma, quote or newline. */
-static void csv_field(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\n\r")) {
-    fputs(s, f);
-    return;
-  }
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"') fputc('"', f);
-    fputc(*s, f);
-  }
-  fputc('"', f);
-}
 
 static json_t *stats_json(const double *v, int n, int with_histogram, vfr_error *err) {
   json_t *o = json_object();
@@ -137,10 +107,10 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
     goto done;
   }
   snprintf(path, sizeof path, "%s/per_image.csv", p->out_dir);
-  if ((rc = fopen_tmp(&per_image, path, per_image_tmp, sizeof per_image_tmp, err))) goto done;
+  if (!(per_image = vfr_atomic_open(path, per_image_tmp, sizeof per_image_tmp, err))) { rc = err ? err->code : VFR_EIO; goto done; }
   fputs("model,image,op,domain,r_cs,r_ed,dr\n", per_image);
   snprintf(path, sizeof path, "%s/embeddings/images.csv", p->out_dir);
-  if ((rc = fopen_tmp(&names, path, names_tmp, sizeof names_tmp, err))) goto done;
+  if (!(names = vfr_atomic_open(path, names_tmp, sizeof names_tmp, err))) { rc = err ? err->code : VFR_EIO; goto done; }
   fputs("row,image,label\n", names);
 
   for (int i = 0; i < n && !rc; i++) {
@@ -191,19 +161,19 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
       acc[j].r_cs[used] = rob.r_cs;
       acc[j].r_ed[used] = rob.r_ed;
       acc[j].dr[used] = rob.dr;
-      csv_field(per_image, ctx.model_name);
+      vfr_csv_write_field(per_image, ctx.model_name);
       fputc(',', per_image);
-      csv_field(per_image, ds->items[i].name);
+      vfr_csv_write_field(per_image, ds->items[i].name);
       fputc(',', per_image);
-      csv_field(per_image, op->name);
+      vfr_csv_write_field(per_image, op->name);
       fputc(',', per_image);
-      csv_field(per_image, op->domain);
+      vfr_csv_write_field(per_image, op->domain);
       fprintf(per_image, ",%.17g,%.17g,%.17g\n", rob.r_cs, rob.r_ed, rob.dr);
       rc = npy_stream_append(&npy[j + 1], e + (size_t)op->first_row * dim, 1, err);
     }
     if (!rc) {
       fprintf(names, "%d,", used);
-      csv_field(names, ds->items[i].name);
+      vfr_csv_write_field(names, ds->items[i].name);
       fprintf(names, ",%s\n", ds->items[i].label >= 0 ? ds->class_names[ds->items[i].label] : "");
       if (first_used < 0) first_used = i;
       used++;
@@ -213,11 +183,11 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
   if (rc) goto done;
 
   snprintf(path, sizeof path, "%s/per_image.csv", p->out_dir);
-  rc = fclose_rename(per_image, per_image_tmp, path, err);
+  rc = vfr_atomic_commit(per_image, per_image_tmp, path, err);
   per_image = NULL;
   if (rc) goto done;
   snprintf(path, sizeof path, "%s/embeddings/images.csv", p->out_dir);
-  rc = fclose_rename(names, names_tmp, path, err);
+  rc = vfr_atomic_commit(names, names_tmp, path, err);
   names = NULL;
   for (int j = 0; j < npy_open && !rc; j++) rc = npy_stream_close(&npy[j], err);
   npy_open = 0;
@@ -227,7 +197,7 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
   {
     FILE *f;
     snprintf(path, sizeof path, "%s/curves.csv", p->out_dir);
-    if ((rc = fopen_tmp(&f, path, tmp, sizeof tmp, err))) goto done;
+    if (!(f = vfr_atomic_open(path, tmp, sizeof tmp, err))) { rc = err ? err->code : VFR_EIO; goto done; }
     fputs("model,op,level,mean_cos,std_cos,n\n", f);
     for (int j = 0; j < plan->op_count && !rc; j++) {
       const study_op *op = &plan->ops[j];
@@ -236,9 +206,9 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
       if (!mean || !sd || !cnt) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
       else if (used > 0) rc = vfr_curve(acc[j].cos, used, op->m, mean, sd, cnt, err);
       for (int k = 0; k < op->m && !rc; k++) {
-        csv_field(f, ctx.model_name);
+        vfr_csv_write_field(f, ctx.model_name);
         fputc(',', f);
-        csv_field(f, op->name);
+        vfr_csv_write_field(f, op->name);
         if (used > 0) fprintf(f, ",%s,%.17g,%.17g,%d\n", op->level_text[k], mean[k], sd[k], cnt[k]);
         else fprintf(f, ",%s,,,0\n", op->level_text[k]);
       }
@@ -246,8 +216,8 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
       free(sd);
       free(cnt);
     }
-    if (rc) { fclose(f); unlink(tmp); goto done; }
-    if ((rc = fclose_rename(f, tmp, path, err))) goto done;
+    if (rc) { vfr_atomic_abort(f, tmp); goto done; }
+    if ((rc = vfr_atomic_commit(f, tmp, path, err))) goto done;
   }
 
   /* summary.json */
@@ -290,8 +260,8 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
   if (!rc && first_used >= 0) rc = write_samples(p, &ctx, first_used, err);
 
 done:
-  if (per_image) { fclose(per_image); unlink(per_image_tmp); }
-  if (names) { fclose(names); unlink(names_tmp); }
+  if (per_image) vfr_atomic_abort(per_image, per_image_tmp);
+  if (names) vfr_atomic_abort(names, names_tmp);
   for (int j = 0; j < npy_open; j++) npy_stream_abort(&npy[j]);
   if (acc)
     for (int j = 0; j < plan->op_count; j++) {

@@ -1,0 +1,22 @@
+/* Files written whole or not at all, and CSV fields: what every output writer shares. */
+#ifndef VFR_CORE_FILES_H
+#define VFR_CORE_FILES_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vfrobust/error.h"
+
+/* Opens PATH.tmp for writing (its name goes to tmp, of tmp_size bytes); NULL on failure. */
+FILE *vfr_atomic_open(const char *path, char *tmp, size_t tmp_size, vfr_error *err);
+/* Flushes, fsyncs and closes f, then renames tmp over path; on any failure removes tmp.
+ * A reader never sees a half-written path, even after a kill. */
+int vfr_atomic_commit(FILE *f, const char *tmp, const char *path, vfr_error *err);
+/* Closes f and removes tmp (an output abandoned on an error). */
+void vfr_atomic_abort(FILE *f, const char *tmp);
+
+/* Writes s as one CSV field: quoted (quotes doubled) when it holds a comma, quote or
+ * line break. */
+void vfr_csv_write_field(FILE *f, const char *s);
+
+#endif
