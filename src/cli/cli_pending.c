@@ -11,12 +11,3 @@
     return CLI_FAIL;                                                             \
   }
 
-PENDING(cli_ops, "ops")
-PENDING(cli_perturb, "perturb")
-PENDING(cli_embed, "embed")
-PENDING(cli_model_info, "model-info")
-PENDING(cli_eval, "eval")
-PENDING(cli_downstream, "downstream")
-PENDING(cli_finetune, "finetune")
-PENDING(cli_report, "report")
-PENDING(cli_tokenize, "tokenize")

@@ -1,0 +1,439 @@
+/* The robustness fine-tuning loop (SPEC section 5; see include/vfrobust/finetune.h and
+ * docs/finetune.md section 7): the random draws, data, one optimiser step, and the run.
+ *
+ * The tuned vision tower f' lives in one float32 allocation laid out exactly like its
+ * gradients (vit_grads), so the trainable part -- blocks first_layer..L-1, the final
+ * layernorm and the projection, plus the embeddings when everything trains -- is one
+ * contiguous tail of both and AdamW runs on it in one call (train_model.c builds it).
+ * Both views of a micro-batch (clean x and perturbed P x) go through f' as one batch of 2n,
+ * so one backward collects both gradients. */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "finetune/adamw.h"
+#include "finetune/checkpoint.h"
+#include "finetune/loss.h"
+#include "finetune/pos_embed_backward.h"
+#include "finetune/train_internal.h"
+#include "model/pos_embed.h"
+
+vfr_finetune_params vfr_finetune_default_params(void) {
+  vfr_finetune_params p;
+  memset(&p, 0, sizeof p);
+  p.eval_limit = 100;
+  p.eval_levels = 5;
+  p.lambda = 1.0;
+  p.epochs = 1;
+  p.batch = 16;
+  p.accum = 1;
+  p.lr = 1e-5;
+  p.lr_min = 0.0;
+  p.weight_decay = 0.01;
+  p.beta1 = 0.9;
+  p.beta2 = 0.999;
+  p.adam_eps = 1e-8;
+  return p;
+}
+
+/* ---- deterministic draws ------------------------------------------------------------- */
+
+uint64_t ft_mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+/* A hash of (seed, a, b, c, what): every random choice of the run is one of these. */
+uint64_t ft_draw_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t what) {
+  return ft_mix64(ft_mix64(ft_mix64(ft_mix64(seed ^ 0x5646524654554E45ull) ^ a) ^ b) ^ c) ^ what;
+}
+
+static double uniform01(uint64_t k) { return (double)(ft_mix64(k) >> 11) * 0x1.0p-53; }
+
+/* The perturbation of image `idx` at step `step`: a spec drawn from the list, then a level
+ * drawn uniformly from its domain (integer parameters rounded, halves away from zero). */
+void ft_draw_perturbation(const trainer *t, long step, int idx, vfr_chain *chain,
+                              uint64_t *noise_seed, int *spec_index) {
+  uint64_t s = t->o->seed;
+  int k = (int)(ft_mix64(ft_draw_key(s, (uint64_t)step, (uint64_t)idx, 0, 1)) % (uint64_t)t->n_specs);
+  const vfr_spec *sp = &t->specs[k];
+  *spec_index = k;
+  *noise_seed = ft_mix64(ft_draw_key(s, (uint64_t)step, (uint64_t)idx, 0, 3));
+  if (sp->kind != VFR_SPEC_DOMAIN) {
+    *chain = sp->chain;
+    return;
+  }
+  double u = uniform01(ft_draw_key(s, (uint64_t)step, (uint64_t)idx, 0, 2));
+  double v = sp->lo + u * (sp->hi - sp->lo);
+  if (sp->op->integer) v = round(v);
+  chain->n = 1;
+  chain->steps[0].op = sp->op;
+  chain->steps[0].value = v;
+}
+
+/* t->order = the permutation of epoch e (Fisher-Yates on ft_draw_key). */
+static void shuffle_epoch(trainer *t, long e) {
+  int n = t->data.count;
+  for (int i = 0; i < n; i++) t->order[i] = i;
+  for (int i = n - 1; i > 0; i--) {
+    int j = (int)(ft_mix64(ft_draw_key(t->o->seed, (uint64_t)e, (uint64_t)i, 0, 4)) % (uint64_t)(i + 1));
+    int tmp = t->order[i];
+    t->order[i] = t->order[j];
+    t->order[j] = tmp;
+  }
+  t->order_epoch = e;
+}
+
+/* The images of step s: *idx points at n dataset indices. */
+void ft_step_images(trainer *t, long s, const int **idx, int *n) {
+  long e = s / t->steps_per_epoch, b = s % t->steps_per_epoch;
+  if (t->order_epoch != e) shuffle_epoch(t, e);
+  long start = b * t->o->batch, end = start + t->o->batch;
+  if (end > t->data.count) end = t->data.count;
+  *idx = t->order + start;
+  *n = (int)(end - start);
+}
+/* ---- data ---------------------------------------------------------------------------- */
+
+/* Loads images idx[0..n) and writes the preprocessed clean views into pix[0..n) and, when
+ * step >= 0, the perturbed views of that step into pix[n..2n). pix is (2n,3,H,W). */
+int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix,
+                         vfr_error *err) {
+  size_t per = (size_t)3 * t->d.H * t->d.W;
+  int failed = n;
+  vfr_error first;
+  vfr_error_clear(&first);
+#pragma omp parallel for num_threads(t->d.threads) schedule(dynamic)
+  for (int i = 0; i < n; i++) {
+    vfr_error e;
+    vfr_error_clear(&e);
+    vfr_image img = {0}, pert = {0};
+    const char *file = t->data.items[idx[i]].path;
+    int rc = vfr_image_load(file, NULL, &img, &e);
+    if (!rc) rc = vfr_model_preprocess(t->model, &img, file, pix + (size_t)i * per, &e);
+    if (!rc && step >= 0) {
+      vfr_chain chain;
+      uint64_t seed;
+      int k;
+      ft_draw_perturbation(t, step, idx[i], &chain, &seed, &k);
+      rc = vfr_perturb_apply(&img, &chain, seed, &pert, &e);
+      if (!rc) rc = vfr_model_preprocess(t->model, &pert, file, pix + (size_t)(n + i) * per, &e);
+    }
+    vfr_image_free(&img);
+    vfr_image_free(&pert);
+    if (rc) {
+#pragma omp critical(vfr_finetune_prepare_error)
+      if (i < failed) {
+        failed = i;
+        first = e;
+      }
+    }
+  }
+  if (failed < n) {
+    if (err) *err = first;
+    return first.code;
+  }
+  return VFR_OK;
+}
+
+/* Plain forward pass of n inputs (n,3,H,W) with parameters p; out is (n,E). */
+int ft_forward(trainer *t, const vit_params *p, const float *pix, int n, float *out,
+                   vfr_error *err) {
+  if (vit_acts_reserve(&t->facts, &t->d, n) != 0)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations", t->o->model_dir);
+  vit_forward(out, pix, p, &t->d, &t->facts, n, t->d.threads);
+  return VFR_OK;
+}
+
+/* t->fcache = f(x) for every training image, in dataset order and fixed chunks, so that
+ * the values do not depend on which step first needed them (a resumed run sees the same
+ * bits as an uninterrupted one). */
+static int frozen_embeddings(trainer *t, vfr_error *err) {
+  size_t E = (size_t)t->d.E;
+  int n = t->data.count;
+  for (int i = 0; i < n; i++) t->order[i] = i;
+  t->order_epoch = -1;
+  for (int start = 0; start < n; start += t->micro) {
+    int nm = n - start < t->micro ? n - start : t->micro;
+    TRY(ft_prepare_views(t, t->order + start, nm, -1, t->pix, err));
+    TRY(ft_forward(t, &t->p0, t->pix, nm, t->fcache + (size_t)start * E, err));
+  }
+  return VFR_OK;
+}
+
+/* ---- one optimiser step ---------------------------------------------------------------- */
+
+static int train_step(trainer *t, long s, double *hist, vfr_error *err) {
+  const vfr_finetune_params *o = t->o;
+  const int *idx;
+  int n;
+  ft_step_images(t, s, &idx, &n);
+  size_t E = (size_t)t->d.E;
+  vit_grads_zero(&t->g);
+  double loss = 0, l1 = 0, l2 = 0;
+  int accum = o->accum < n ? o->accum : n;
+  for (int k = 0; k < accum; k++) {
+    /* micro-batch k: images [k*n/accum, (k+1)*n/accum) */
+    int a = (int)((long)k * n / accum), b = (int)((long)(k + 1) * n / accum), nm = b - a;
+    if (nm <= 0) continue;
+    TRY(ft_prepare_views(t, idx + a, nm, s, t->pix, err));
+    for (int i = 0; i < nm; i++)
+      memcpy(t->fx + (size_t)i * E, t->fcache + (size_t)idx[a + i] * E, E * sizeof(float));
+    if (vit_train_acts_reserve(&t->tacts, &t->d, 2 * nm) != 0)
+      return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the training activations of "
+                      "%d images", o->model_dir, 2 * nm);
+    vit_forward_train(t->out, t->pix, &t->p, &t->d, &t->tacts, 2 * nm);
+    memset(t->dout, 0, (size_t)2 * nm * E * sizeof(float));
+    double m1, m2;
+    double L = robust_loss(t->out, t->out + nm * E, t->fx, nm, (int)E, o->lambda, t->dout,
+                           t->dout + nm * E, &m1, &m2);
+    /* The step's loss is the mean over all n images: weight this micro-batch by nm / n. */
+    double w = (double)nm / n;
+    for (size_t i = 0; i < (size_t)2 * nm * E; i++) t->dout[i] = (float)(t->dout[i] * w);
+    loss += w * L;
+    l1 += w * m1;
+    l2 += w * m2;
+    vit_backward(&t->g, t->dout, &t->p, &t->d, &t->tacts, 2 * nm, t->first_layer);
+  }
+  double lr = lr_warmup_cosine(s, t->total, o->warmup, o->lr, o->lr_min);
+  adamw_params ap = {o->beta1, o->beta2, o->adam_eps, o->weight_decay};
+  if (t->n_table == 0 || t->first_layer > 0) {
+    adamw_step(t->params + t->train_off, t->g.memory + t->train_off, t->m, t->v, t->n_train, lr,
+               &ap, s + 1, t->d.threads);
+  } else {
+    /* DINOv2 with the embeddings training: the resampled slot is not a parameter; its
+     * gradient goes back through the resampling to the table (kept at params + g.n, its
+     * gradient in t->dtable), and the slot is resampled again from the updated table. */
+    const vit_dims *d = &t->d;
+    size_t pos = (size_t)(t->g.pos - t->g.memory), npos = (size_t)(1 + d->GH * d->GW) * d->D;
+    memset(t->dtable, 0, t->n_table * sizeof(float));
+    if (dinov2_pos_embed_backward(t->dtable, t->g.pos, t->table_tmp, t->table_rows, d->D, d->H,
+                                  d->W, d->P, t->aa) != 0)
+      return vfr_fail(err, VFR_EINTERNAL, "%s: position table backward failed", o->model_dir);
+    adamw_step(t->params, t->g.memory, t->m, t->v, pos, lr, &ap, s + 1, d->threads);
+    adamw_step(t->params + pos + npos, t->g.memory + pos + npos, t->m + pos + npos,
+               t->v + pos + npos, t->g.n - pos - npos, lr, &ap, s + 1, d->threads);
+    adamw_step(t->params + t->g.n, t->dtable, t->m + t->g.n, t->v + t->g.n, t->n_table, lr, &ap,
+               s + 1, d->threads);
+    dinov2_pos_embed(t->params + pos, t->params + t->g.n, t->table_tmp, t->table_rows, d->D, d->H,
+                     d->W, d->P, t->aa);
+  }
+  hist[0] = loss;
+  hist[1] = l1;
+  hist[2] = l2;
+  hist[3] = lr;
+  if (!isfinite(loss))
+    return vfr_fail(err, VFR_EINVAL, "%s: the loss is not finite at step %ld (lower --lr?)",
+                    o->data_path, s + 1);
+  return VFR_OK;
+}
+/* ---- the run ------------------------------------------------------------------------- */
+
+static int check_params(const vfr_finetune_params *o, vfr_error *err) {
+  if (!o->model_dir || !o->data_path || !o->ops || !o->out_dir)
+    return vfr_fail(err, VFR_EINVAL, "finetune: model, data, ops and output folder are required");
+  if (o->epochs < 1 || o->epochs > 100000)
+    return vfr_fail(err, VFR_EINVAL, "finetune: epochs %d is not in 1..100000", o->epochs);
+  if (o->batch < 1 || o->batch > 65536)
+    return vfr_fail(err, VFR_EINVAL, "finetune: batch %d is not in 1..65536", o->batch);
+  if (o->accum < 1 || o->accum > o->batch)
+    return vfr_fail(err, VFR_EINVAL, "finetune: accum %d is not in 1..batch (%d)", o->accum,
+                    o->batch);
+  if (!(o->lr >= 0 && o->lr < 1) || !(o->lr_min >= 0 && o->lr_min <= o->lr))
+    return vfr_fail(err, VFR_EINVAL, "finetune: learning rates %g, %g are not 0 <= lr_min <= lr "
+                    "< 1", o->lr_min, o->lr);
+  if (!(o->weight_decay >= 0 && o->weight_decay < 1e3))
+    return vfr_fail(err, VFR_EINVAL, "finetune: weight decay %g is negative", o->weight_decay);
+  if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1))
+    return vfr_fail(err, VFR_EINVAL, "finetune: betas %g, %g are not in [0, 1)", o->beta1,
+                    o->beta2);
+  if (!(o->adam_eps > 0) || !isfinite(o->lambda) || o->lambda < 0)
+    return vfr_fail(err, VFR_EINVAL, "finetune: adam eps must be positive and lambda >= 0");
+  if (o->warmup < 0 || o->checkpoint_every < 0 || o->limit < 0 || o->per_class < 0 ||
+      o->stop_after < 0)
+    return vfr_fail(err, VFR_EINVAL, "finetune: warmup, checkpoint interval, limits and "
+                    "stop step must not be negative");
+  if (o->eval_path && (o->eval_limit < 0 || o->eval_levels < 1 ||
+                       o->eval_levels > MAX_EVAL_LEVELS))
+    return vfr_fail(err, VFR_EINVAL, "finetune: evaluation levels %d are not in 1..%d",
+                    o->eval_levels, MAX_EVAL_LEVELS);
+  return VFR_OK;
+}
+
+static void report(const trainer *t, const char *phase, long step, const double *h,
+                   double rate) {
+  if (!t->o->progress) return;
+  vfr_finetune_progress pr;
+  memset(&pr, 0, sizeof pr);
+  pr.step = step;
+  pr.total = t->total;
+  if (h) {
+    pr.loss = h[0];
+    pr.l1 = h[1];
+    pr.l2 = h[2];
+    pr.lr = h[3];
+  }
+  pr.steps_per_s = rate;
+  pr.eta_s = rate > 0 ? (double)(t->total - step) / rate : 0;
+  pr.phase = phase;
+  t->o->progress(t->o->progress_user, &pr);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int setup(trainer *t, vfr_error *err) {
+  const vfr_finetune_params *o = t->o;
+  TRY(vfr_spec_list_parse(o->ops, &t->specs, &t->n_specs, err));
+  if (t->n_specs < 1) return vfr_fail(err, VFR_EINVAL, "%s: no ops given", o->ops);
+  TRY(ft_load_model(t, err));
+  TRY(vfr_dataset_open(o->data_path, &t->data, err));
+  vfr_dataset_limit(&t->data, o->per_class, o->limit);
+  if (t->data.count < 1) return vfr_fail(err, VFR_EINVAL, "%s: no images", o->data_path);
+  if (o->eval_path) {
+    TRY(vfr_spec_list_parse(o->eval_ops ? o->eval_ops : o->ops, &t->eval_specs,
+                            &t->n_eval_specs, err));
+    if (t->n_eval_specs < 1) return vfr_fail(err, VFR_EINVAL, "%s: no ops given", o->eval_ops);
+    TRY(vfr_dataset_open(o->eval_path, &t->eval, err));
+    vfr_dataset_limit(&t->eval, o->eval_per_class, o->eval_limit);
+  }
+  const vit_dims *d = &t->d;
+  t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;
+  t->total = t->steps_per_epoch * o->epochs;
+  t->first_layer = o->train_blocks <= 0 || o->train_blocks >= d->L ? 0 : d->L - o->train_blocks;
+  t->train_off = t->first_layer == 0 ? 0 : (size_t)(t->g.layers[t->first_layer].ln1_w - t->g.memory);
+  t->n_train = t->g.n + (t->first_layer == 0 ? t->n_table : 0) - t->train_off;
+  int micro = (o->batch + o->accum - 1) / o->accum;
+  if (micro > t->data.count) micro = t->data.count;
+  t->micro = micro;
+  size_t per = (size_t)3 * d->H * d->W, E = (size_t)d->E;
+  t->order = malloc((size_t)t->data.count * sizeof *t->order);
+  t->order_epoch = -1;
+  t->fcache = malloc((size_t)t->data.count * E * sizeof(float));
+  t->history = calloc((size_t)t->total * FT_HISTORY_FIELDS, sizeof(double));
+  t->m = calloc(t->n_train, sizeof(float));
+  t->dtable = calloc(t->n_table + 1, sizeof(float));
+  t->v = calloc(t->n_train, sizeof(float));
+  t->pix = malloc((size_t)2 * micro * per * sizeof(float)); /* both views */
+  t->out = malloc((size_t)2 * micro * E * sizeof(float));
+  t->dout = malloc((size_t)2 * micro * E * sizeof(float));
+  t->fx = malloc((size_t)micro * E * sizeof(float));
+  if (!t->order || !t->fcache || !t->history || !t->m || !t->v || !t->dtable || !t->pix ||
+      !t->out || !t->dout || !t->fx)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->out_dir);
+  if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST)
+    return vfr_fail(err, VFR_EIO, "%s: cannot create the folder (%s)", o->out_dir,
+                    strerror(errno));
+  return VFR_OK;
+}
+
+static void teardown(trainer *t) {
+  free(t->order);
+  free(t->fcache);
+  free(t->history);
+  free(t->m);
+  free(t->v);
+  free(t->pix);
+  free(t->out);
+  free(t->dout);
+  free(t->fx);
+  vit_train_acts_free(&t->tacts);
+  vit_acts_free(&t->facts);
+  vit_grads_free(&t->g);
+  free(t->params);
+  free(t->params0);
+  free(t->table_tmp);
+  free(t->dtable);
+  free(t->layers);
+  free(t->layers0);
+  free(t->slots);
+  free(t->specs);
+  free(t->eval_specs);
+  vfr_dataset_free(&t->data);
+  vfr_dataset_free(&t->eval);
+  vfr_safetensors_close(t->st);
+  vfr_model_free(t->model);
+}
+
+static int run(trainer *t, vfr_error *err) {
+  const vfr_finetune_params *o = t->o;
+  TRY(setup(t, err));
+  char ckpt_path[PATH_LEN];
+  snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.bin", o->out_dir);
+  ft_checkpoint ck = {t->g.n + t->n_table, t->n_train, (uint64_t)t->first_layer, o->seed, (uint64_t)o->batch,
+                      (uint64_t)o->accum, (uint64_t)o->epochs, (uint64_t)t->data.count, 0};
+  struct stat sb;
+  if (o->resume && stat(ckpt_path, &sb) == 0)
+    TRY(ft_checkpoint_load(ckpt_path, &ck, t->params, t->m, t->v, t->history,
+                           (uint64_t)t->total, err));
+  long start = (long)ck.step;
+  report(t, "frozen-embeddings", start, NULL, 0);
+  TRY(frozen_embeddings(t, err));
+  eval_result before = {0}, after = {0};
+  int rc = VFR_OK;
+  if (o->eval_path && t->eval.count > 0 && (o->stop_after == 0 || o->stop_after >= t->total)) {
+    report(t, "eval-before", start, NULL, 0);
+    rc = ft_evaluate(t, &t->p0, &before, err);
+  }
+  double t0 = now_s();
+  long s = start;
+  for (; s < t->total && rc == VFR_OK; s++) {
+    if (o->stop_after > 0 && s >= o->stop_after) break;
+    double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
+    rc = train_step(t, s, h, err);
+    if (rc) break;
+    double rate = (double)(s + 1 - start) / (now_s() - t0 + 1e-12);
+    report(t, "train", s + 1, h, rate);
+    if (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0 && s + 1 < t->total) {
+      ck.step = (uint64_t)(s + 1);
+      rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
+    }
+  }
+  double train_seconds = now_s() - t0;
+  if (rc == VFR_OK) {
+    ck.step = (uint64_t)s;
+    rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
+  }
+  if (rc == VFR_OK && s >= t->total) {
+    if (before.mean_dr) {
+      report(t, "eval-after", s, NULL, 0);
+      rc = ft_evaluate(t, &t->p, &after, err);
+    }
+    report(t, "save", s, NULL, 0);
+    if (rc == VFR_OK) rc = ft_save_model(t, err);
+    if (rc == VFR_OK)
+      rc = ft_write_report(t, before.mean_dr ? &before : NULL, after.mean_dr ? &after : NULL,
+                        train_seconds, err);
+  }
+  ft_eval_result_free(&before);
+  ft_eval_result_free(&after);
+  return rc;
+}
+
+int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err) {
+  if (!p) return vfr_fail(err, VFR_EINVAL, "finetune: no parameters");
+  TRY(check_params(p, err));
+  trainer t;
+  memset(&t, 0, sizeof t);
+  t.o = p;
+  /* The kernels split every gemm over their own OpenMP team; OpenBLAS's pool is held at
+   * one thread meanwhile (its count is process-wide, so it is restored). */
+  int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  int rc = run(&t, err);
+  openblas_set_num_threads(blas_threads);
+  teardown(&t);
+  return rc;
+}
+

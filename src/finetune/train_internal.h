@@ -1,0 +1,109 @@
+/* Internals of the fine-tuning loop shared by its files: train.c (draws, data, steps, the
+ * run), train_model.c (the tuned and frozen copies), train_eval.c (robustness and utility
+ * before and after), train_output.c (the Hugging Face folder and finetune.json). */
+#ifndef VFR_FINETUNE_TRAIN_INTERNAL_H
+#define VFR_FINETUNE_TRAIN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "finetune/vit_backward.h"
+#include "model/safetensors.h"
+#include "model/vit.h"
+#include "vfrobust/dataset.h"
+#include "vfrobust/finetune.h"
+#include "vfrobust/model.h"
+#include "vfrobust/perturb.h"
+
+#define TRY(x)                     \
+  do {                             \
+    int rc_ = (x);                 \
+    if (rc_ != VFR_OK) return rc_; \
+  } while (0)
+
+enum { NAME_LEN = 128, PATH_LEN = 1200, MAX_EVAL_LEVELS = 64 };
+
+/* One vision tensor: its Hugging Face name and shape, where f' keeps it (a field of the
+ * vit_params being tuned) and where its gradient lives (which fixes its offset). */
+typedef struct tensor_slot {
+  char name[NAME_LEN];
+  int ndim;
+  int64_t shape[4];
+  const float **param;  /* its field of trainer.p (f') */
+  const float **param0; /* its field of trainer.p0 (f) */
+  float **grad;         /* its field of trainer.g */
+  int table;            /* DINOv2's trained position table: trained through the resampling */
+  size_t count;
+} tensor_slot;
+
+typedef struct trainer {
+  const vfr_finetune_params *o;
+  vfr_model *model; /* the original folder: preprocessing */
+  vfr_safetensors *st;
+  vit_dims d;
+  vit_params p, p0;           /* f' (tuned) and f (frozen), both carved like g */
+  vit_layer_params *layers, *layers0;
+  vit_grads g;
+  float *params, *params0;    /* (g.n + n_table) each; DINOv2's position table at g.n */
+  size_t n_table;             /* DINOv2: floats of the trained position table, else 0 */
+  int table_rows, aa;         /* its rows (1 + G*G) and antialias flag */
+  float *table_tmp;           /* dinov2_pos_embed scratch */
+  float *dtable;              /* (n_table) gradient of the table */
+  float *m, *v;               /* (n_train) AdamW moments */
+  size_t train_off, n_train;  /* trainable tail [train_off, g.n + n_table); m, v index
+                                 params - train_off (the resampled pos slice stays unused) */
+  int first_layer;
+  tensor_slot *slots;
+  int n_slots;
+  vfr_dataset data, eval;
+  vfr_spec *specs, *eval_specs; /* trained ops; ops of the evaluation */
+  int n_specs, n_eval_specs;
+  long steps_per_epoch, total;
+  int *order;                 /* (data.count) this epoch's shuffled indices */
+  long order_epoch;
+  float *fcache;              /* (data.count, E) f(x) of each training image */
+  double *history;            /* (total, FT_HISTORY_FIELDS) */
+  vit_train_acts tacts;
+  vit_acts facts;
+  float *pix;                 /* (2*micro, 3,H,W) */
+  float *out, *dout, *fx;     /* (2*micro, E), (2*micro, E), (micro, E) */
+  int micro;                  /* largest micro-batch */
+} trainer;
+
+typedef struct eval_result {
+  double *mean_dr;   /* (n_eval_specs) */
+  float *clean;      /* (eval.count, E) clean embeddings */
+  int n;
+  double knn_accuracy; /* clean k-NN accuracy (SPEC section 4), -1 without labels */
+} eval_result;
+
+/* Deterministic draws: a hash of (seed, a, b, c, what); every random choice is one. */
+uint64_t ft_mix64(uint64_t x);
+uint64_t ft_draw_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t what);
+/* The perturbation of image idx at step `step` (chain, noise seed, index of the spec). */
+void ft_draw_perturbation(const trainer *t, long step, int idx, vfr_chain *chain,
+                          uint64_t *noise_seed, int *spec_index);
+/* The images of step s: *idx points at n dataset indices (reshuffles t->order as needed). */
+void ft_step_images(trainer *t, long s, const int **idx, int *n);
+
+/* Loads the original model, fills t->d and builds f' (t->p) and f (t->p0). */
+int ft_load_model(trainer *t, vfr_error *err);
+
+/* Clean views of images idx[0..n) into pix[0..n) and, for step >= 0, that step's perturbed
+ * views into pix[n..2n); pix is (2n,3,H,W). */
+int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix, vfr_error *err);
+/* Plain forward of n inputs (n,3,H,W) with parameters p; out is (n,E). */
+int ft_forward(trainer *t, const vit_params *p, const float *pix, int n, float *out,
+               vfr_error *err);
+
+/* Mean DR per eval spec, clean embeddings and k-NN accuracy with parameters p. */
+int ft_evaluate(trainer *t, const vit_params *p, eval_result *r, vfr_error *err);
+void ft_eval_result_free(eval_result *r);
+
+/* out_dir/model.safetensors and the copied configuration and tokenizer files. */
+int ft_save_model(trainer *t, vfr_error *err);
+/* out_dir/finetune.json; before and after may be NULL (no evaluation). */
+int ft_write_report(trainer *t, const eval_result *before, const eval_result *after,
+                    double train_seconds, vfr_error *err);
+
+#endif
