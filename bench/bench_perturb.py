@@ -2,8 +2,10 @@
 
 Usage: OMP_NUM_THREADS=1 /usr/bin/python3 bench/bench_perturb.py [path/to/libvfrobust.so] [OP...]
 Each op runs on the same 224x224 and 1024x768 RGB images in-process (ours through ctypes,
-Pillow through its Python API, as the research stack calls it); the best of several
-repetitions is kept. Prints, per op and size, both times and the ratio
+Pillow through its Python API, as the research stack calls it). Timing alternates batches
+of our calls and Pillow's (each batch repeats the call for about 2 ms) and keeps each
+side's best per-call time, so machine load hits both sides alike and tiny ops are timed
+over many calls. Prints, per op and size, both times and the ratio
 ours/Pillow speed (= Pillow time / our time; > 1 means we are faster).
 """
 import ctypes
@@ -101,14 +103,34 @@ OPS = [
 ]
 
 
-def best_time(call, budget=0.3, min_reps=3):
-    best, spent, reps = float("inf"), 0.0, 0
-    while reps < min_reps or (spent < budget and reps < 200):
-        t = time.perf_counter()
-        call()
-        dt = time.perf_counter() - t
-        best, spent, reps = min(best, dt), spent + dt, reps + 1
-    return best
+def calls_per_batch(call, target=2e-3):
+    """How many back-to-back calls make a batch of about `target` seconds (at least 1)."""
+    t = time.perf_counter()
+    call()
+    dt = time.perf_counter() - t
+    return max(1, min(1000, int(target / max(dt, 1e-7))))
+
+
+def paired_best(ours, pillow, budget=0.8, min_rounds=5, max_rounds=200):
+    """Best per-call time of each side. Rounds alternate one batch of ours and one of
+    Pillow's, so load on the shared machine affects both alike; a batch repeats the call
+    enough times that the timer and one-off stalls don't dominate tiny ops."""
+    n_ours, n_pil = calls_per_batch(ours), calls_per_batch(pillow)
+    best_ours = best_pil = float("inf")
+    spent, rounds = 0.0, 0
+    while rounds < min_rounds or (spent < budget and rounds < max_rounds):
+        for call, n, side in ((ours, n_ours, 0), (pillow, n_pil, 1)):
+            t = time.perf_counter()
+            for _ in range(n):
+                call()
+            dt = time.perf_counter() - t
+            spent += dt
+            if side == 0:
+                best_ours = min(best_ours, dt / n)
+            else:
+                best_pil = min(best_pil, dt / n)
+        rounds += 1
+    return best_ours, best_pil
 
 
 def main():
@@ -132,8 +154,7 @@ def main():
                     raise RuntimeError(err.message.decode())
                 lib.vfr_image_free(ctypes.byref(out))
 
-            t_ours = best_time(ours)
-            t_pil = best_time(lambda: ref(im))
+            t_ours, t_pil = paired_best(ours, lambda: ref(im))
             ratios.append(t_pil / t_ours)
             print(f"{name:<20} {w:>4}x{h:<4} {t_ours * 1e3:9.3f} {t_pil * 1e3:10.3f} {t_pil / t_ours:18.2f}",
                   flush=True)

@@ -10,10 +10,27 @@
 /* ---- rotate --------------------------------------------------------------------- */
 
 /* Python's round(x, 15): the correctly rounded 15-decimal value, read back. */
-static double round15(double x) {
+static double round15_text(double x) {
   char buf[64];
   snprintf(buf, sizeof buf, "%.15f", x);
   return strtod(buf, NULL);
+}
+
+/* The same without text for |x| <= 1 (cos and sin): x * 1e15 = p + e exactly (fma),
+ * n = the nearest integer to p + e with ties to even, and n / 1e15 is the correctly
+ * rounded quotient, which is what reading the 15-decimal text back gives. */
+static double round15(double x) {
+  if (!(fabs(x) <= 1.0)) return round15_text(x);
+  const double scale = 1e15; /* exact; |p| <= 1e15 < 2^53 */
+  double p = x * scale, e = fma(x, scale, -p);
+  double n = nearbyint(p); /* ties to even in the default rounding mode */
+  double d = p - n;        /* exact: |d| <= 0.5 */
+  double s = d + e, t = s - d, rest = (d - (s - t)) + (e - t); /* d + e == s + rest */
+  int odd = fmod(n, 2.0) != 0.0;
+  if (s > 0.5 || (s == 0.5 && (rest > 0.0 || (rest == 0.0 && odd)))) n += 1.0;
+  else if (s < -0.5 || (s == -0.5 && (rest < 0.0 || (rest == 0.0 && odd)))) n -= 1.0;
+  double r = n / scale;
+  return r == 0.0 ? copysign(0.0, x) : r; /* "-0.000..." reads back as -0.0 */
 }
 
 /* Python's float modulo x % m for m > 0: the result has the sign of m. */
@@ -47,22 +64,86 @@ static void rotate_transpose(const vfr_image *in, int quarter, vfr_image *res) {
   }
 }
 
+/* Floor division for q > 0. */
+static inline long long floor_div(long long p, long long q) {
+  return p >= 0 ? p / q : -((-p + q - 1) / q);
+}
+
+/* Narrows [*lo, *hi) to the x where base + x * step lies in [0, limit). */
+static void span_inside(long long base, long long step, long long limit, int *lo, int *hi) {
+  long long l = *lo, h = *hi;
+  if (step == 0) {
+    if (base < 0 || base >= limit) h = l;
+  } else if (step > 0) {
+    long long first = -floor_div(base, step); /* ceil(-base / step) */
+    long long last = floor_div(limit - 1 - base, step);
+    if (first > l) l = first;
+    if (last + 1 < h) h = last + 1;
+  } else {
+    long long last = floor_div(base, -step);
+    long long first = floor_div(base - limit, -step) + 1;
+    if (first > l) l = first;
+    if (last + 1 < h) h = last + 1;
+  }
+  if (h <= l) l = h = *lo; /* empty: a zero-length run at the old start */
+  *lo = (int)l;
+  *hi = (int)h;
+}
+
+/* One output row of the 16.16 fixed-point NEAREST path: pixels whose source lies
+ * inside are copied, the rest are black. xx, yy: the source position of pixel 0. */
+static void nearest_fixed_row(const vfr_image *in, long long xx, long long yy, long long a0,
+                              long long a3, uint8_t *dst, int w) {
+  int lo = 0, hi = w;
+  span_inside(xx, a0, (long long)in->width << 16, &lo, &hi);
+  span_inside(yy, a3, (long long)in->height << 16, &lo, &hi);
+  memset(dst, 0, 3 * (size_t)lo);
+  memset(dst + 3 * (size_t)hi, 0, 3 * (size_t)(w - hi));
+  if (hi <= lo) return;
+  const uint8_t *src = in->data;
+  size_t st = in->stride;
+  /* Pixels move as 4-byte words while the byte after the source pixel is inside the
+   * image buffer; the extra byte written is overwritten by the next pixel of the run,
+   * so the run's last pixel moves as 3 bytes. */
+  size_t bytes = (size_t)(in->height - 1) * st + 3 * (size_t)in->width;
+  xx += a0 * lo;
+  yy += a3 * lo;
+  uint8_t *d = dst + 3 * (size_t)lo;
+  long long last_row = (long long)(in->height - 1) << 16;
+  if (yy < last_row && yy + a3 * (hi - 1 - lo) < last_row) { /* the run misses the last row */
+    for (int x = lo; x < hi - 1; x++, xx += a0, yy += a3, d += 3)
+      memcpy(d, src + (size_t)(yy >> 16) * st + 3 * (size_t)(xx >> 16), 4);
+  } else {
+    for (int x = lo; x < hi - 1; x++, xx += a0, yy += a3, d += 3) {
+      size_t off = (size_t)(yy >> 16) * st + 3 * (size_t)(xx >> 16);
+      if (off + 4 <= bytes) memcpy(d, src + off, 4);
+      else memcpy(d, src + off, 3);
+    }
+  }
+  memcpy(d, src + (size_t)(yy >> 16) * st + 3 * (size_t)(xx >> 16), 3);
+}
+
 /* NEAREST, as Pillow's affine engine: 16.16 fixed point when every corner maps inside
  * +-32768, pure scaling via a table, floating point otherwise. a is the inverse map
- * (output pixel -> input position), (6). */
+ * (output pixel -> input position), (6). Writes every byte of res. */
 static void affine_nearest(const vfr_image *in, const double a[6], vfr_image *res) {
   int w = res->width, h = res->height, iw = in->width, ih = in->height;
   if (a[1] == 0 && a[3] == 0) { /* scaling only */
     double xo = a[2] + a[0] * 0.5, yo = a[5] + a[4] * 0.5;
     for (int y = 0; y < h; y++, yo += a[4]) {
+      uint8_t *dst = res->data + (size_t)y * res->stride;
       int yi = coord(yo);
-      if (yi < 0 || yi >= ih) continue;
+      if (yi < 0 || yi >= ih) {
+        memset(dst, 0, 3 * (size_t)w);
+        continue;
+      }
       double xx = xo;
       for (int x = 0; x < w; x++, xx += a[0]) {
         int xi = coord(xx);
         if (xi >= 0 && xi < iw)
-          memcpy(res->data + (size_t)y * res->stride + 3 * (size_t)x,
-                 in->data + (size_t)yi * in->stride + 3 * (size_t)xi, 3);
+          memcpy(dst + 3 * (size_t)x, in->data + (size_t)yi * in->stride + 3 * (size_t)xi, 3);
+        else
+          memset(dst + 3 * (size_t)x, 0, 3);
       }
     }
     return;
@@ -77,19 +158,14 @@ static void affine_nearest(const vfr_image *in, const double a[6], vfr_image *re
   }
   if (fixed) {
 #define FIX(v) floor_int((v) * 65536.0 + 0.5)
-    int a0 = FIX(a[0]), a1 = FIX(a[1]), a3 = FIX(a[3]), a4 = FIX(a[4]);
-    int a2 = FIX(a[2] + a[0] * 0.5 + a[1] * 0.5);
-    int a5 = FIX(a[5] + a[3] * 0.5 + a[4] * 0.5);
+    long long a0 = FIX(a[0]), a1 = FIX(a[1]), a3 = FIX(a[3]), a4 = FIX(a[4]);
+    long long a2 = FIX(a[2] + a[0] * 0.5 + a[1] * 0.5);
+    long long a5 = FIX(a[5] + a[3] * 0.5 + a[4] * 0.5);
 #undef FIX
-    for (int y = 0; y < h; y++, a2 += a1, a5 += a4) {
-      int xx = a2, yy = a5;
-      uint8_t *dst = res->data + (size_t)y * res->stride;
-      for (int x = 0; x < w; x++, xx += a0, yy += a3) {
-        int xi = xx >> 16, yi = yy >> 16; /* arithmetic shift: floor */
-        if (xi >= 0 && xi < iw && yi >= 0 && yi < ih)
-          memcpy(dst + 3 * (size_t)x, in->data + (size_t)yi * in->stride + 3 * (size_t)xi, 3);
-      }
-    }
+    /* Per row, the inside pixels form one run (the constraints are linear in x), found
+     * exactly in integers; pixel positions advance by the same integer steps. */
+    for (int y = 0; y < h; y++, a2 += a1, a5 += a4)
+      nearest_fixed_row(in, a2, a5, a0, a3, res->data + (size_t)y * res->stride, w);
     return;
   }
   double xo = a[2] + a[1] * 0.5 + a[0] * 0.5, yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
@@ -100,6 +176,8 @@ static void affine_nearest(const vfr_image *in, const double a[6], vfr_image *re
       int xi = coord(xx), yi = coord(yy);
       if (xi >= 0 && xi < iw && yi >= 0 && yi < ih)
         memcpy(dst + 3 * (size_t)x, in->data + (size_t)yi * in->stride + 3 * (size_t)xi, 3);
+      else
+        memset(dst + 3 * (size_t)x, 0, 3);
     }
   }
 }
@@ -140,16 +218,25 @@ static inline double cubic_u8(const uint8_t *r, const size_t xs[4], double d) {
   return p1 + d * (p2 + d * (p3 + d * p4));
 }
 
-/* cubic_u8 on four consecutive RGB pixels. */
-static inline double cubic_taps(const uint8_t *r, double d) {
+/* The integers -TAP_SUM..TAP_SUM as doubles, read at [TAP_SUM + v]: a table load is
+ * cheaper than a conversion in the bicubic inner loop, and the value is the same. */
+#define TAP_SUM 765 /* the largest |2(a0 - a1) + a2 - a3| of 8-bit taps */
+static void fill_int_doubles(double *tab) {
+  for (int v = -TAP_SUM; v <= TAP_SUM; v++) tab[TAP_SUM + v] = v;
+}
+
+/* cubic_u8 on four consecutive RGB pixels; tab from fill_int_doubles. */
+static inline double cubic_taps(const uint8_t *r, double d, const double *tab) {
   int a0 = r[0], a1 = r[3], a2 = r[6], a3 = r[9];
-  double p1 = a1, p2 = a2 - a0, p3 = 2 * (a0 - a1) + a2 - a3, p4 = -a0 + a1 - a2 + a3;
+  double p1 = tab[TAP_SUM + a1], p2 = tab[TAP_SUM + a2 - a0];
+  double p3 = tab[TAP_SUM + 2 * (a0 - a1) + a2 - a3], p4 = tab[TAP_SUM - a0 + a1 - a2 + a3];
   return p1 + d * (p2 + d * (p3 + d * p4));
 }
 
 /* Pillow's bicubic sample (a = -1): rows above the image repeat the first row, rows
  * below repeat the previous sample row. */
-static int sample_bicubic(const vfr_image *im, double xin, double yin, uint8_t *out) {
+static int sample_bicubic(const vfr_image *im, double xin, double yin, const double *tab,
+                          uint8_t *out) {
   if (xin < 0.0 || xin >= im->width || yin < 0.0 || yin >= im->height) return 0;
   xin -= 0.5;
   yin -= 0.5;
@@ -163,8 +250,8 @@ static int sample_bicubic(const vfr_image *im, double xin, double yin, uint8_t *
     size_t st = im->stride;
     for (int b = 0; b < 3; b++) {
       const uint8_t *p = r0 + b;
-      double v0 = cubic_taps(p, dx), v1 = cubic_taps(p + st, dx);
-      double v2 = cubic_taps(p + 2 * st, dx), v3 = cubic_taps(p + 3 * st, dx);
+      double v0 = cubic_taps(p, dx, tab), v1 = cubic_taps(p + st, dx, tab);
+      double v2 = cubic_taps(p + 2 * st, dx, tab), v3 = cubic_taps(p + 3 * st, dx, tab);
       double s = cubic(v0, v1, v2, v3, dy);
       out[b] = s <= 0.0 ? 0 : s >= 255.0 ? 255 : (uint8_t)s;
     }
@@ -217,7 +304,7 @@ int vfr_rotate(const vfr_image *in, double degrees, vfr_filter filter, vfr_image
     return vfr_fail(err, VFR_EINVAL, "rotate: filter must be nearest, bilinear or bicubic");
   int w = in->width, h = in->height;
   vfr_image res;
-  rc = vfr_image_alloc(&res, w, h, 3, err); /* zeroed: the black fill outside the source */
+  rc = perturb_alloc_like(in, &res, err); /* not zeroed: every path writes every byte */
   if (rc) return rc;
   double angle = py_fmod(degrees, 360.0);
   if (angle == 0.0) {
@@ -234,7 +321,8 @@ int vfr_rotate(const vfr_image *in, double degrees, vfr_filter filter, vfr_image
   /* The inverse map about the centre, cos and sin rounded to 15 decimals. */
   double cx = w / 2.0, cy = h / 2.0;
   double rad = -(angle * (M_PI / 180.0));
-  double a[6] = {round15(cos(rad)), round15(sin(rad)), 0.0, round15(-sin(rad)), round15(cos(rad)), 0.0};
+  double c = round15(cos(rad)), sn = round15(sin(rad)), msn = round15(-sin(rad));
+  double a[6] = {c, sn, 0.0, msn, c, 0.0};
   a[2] = a[0] * -cx + a[1] * -cy + 0.0;
   a[5] = a[3] * -cx + a[4] * -cy + 0.0;
   a[2] += cx;
@@ -243,6 +331,8 @@ int vfr_rotate(const vfr_image *in, double degrees, vfr_filter filter, vfr_image
     affine_nearest(in, a, &res);
   } else {
     int bicubic = filter == VFR_FILTER_BICUBIC;
+    double tab[2 * TAP_SUM + 1];
+    fill_int_doubles(tab);
 #pragma omp parallel for schedule(static) if ((long long)w * h >= PERTURB_PARALLEL_PIXELS / 4)
     for (int y = 0; y < h; y++) {
       uint8_t *dst = res.data + (size_t)y * res.stride;
@@ -251,8 +341,9 @@ int vfr_rotate(const vfr_image *in, double degrees, vfr_filter filter, vfr_image
         double xin = x + 0.5;
         double sx = a[0] * xin + a[1] * yin + a[2];
         double sy = a[3] * xin + a[4] * yin + a[5];
-        if (bicubic) sample_bicubic(in, sx, sy, dst + 3 * (size_t)x);
-        else sample_bilinear(in, sx, sy, dst + 3 * (size_t)x);
+        uint8_t *d = dst + 3 * (size_t)x;
+        int inside = bicubic ? sample_bicubic(in, sx, sy, tab, d) : sample_bilinear(in, sx, sy, d);
+        if (!inside) d[0] = d[1] = d[2] = 0;
       }
     }
   }
