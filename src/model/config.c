@@ -7,6 +7,7 @@
  * the key); a missing key takes the default; values that no real model has (zero or
  * enormous sizes, heads that do not divide the width) are refused before any allocation
  * is sized from them. */
+#include "core/json_names.h"
 #include "model/config.h"
 
 #include <errno.h>
@@ -24,20 +25,6 @@ typedef struct ctx {
   const char *file;
   const char *prefix;
 } ctx;
-
-static const char *type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-  }
-  return "unknown";
-}
 
 /* A string from the file as it may appear in a one-line message: control characters
  * become '?', long strings are cut with "...". */
@@ -65,7 +52,7 @@ static int parse_json_object(const char *text, size_t len, const char *file, jso
                     jerr.line, jerr.column, printable(jerr.text, why, sizeof why));
   }
   if (!json_is_object(j)) {
-    int rc = vfr_fail(err, VFR_EFORMAT, "%s: must hold a JSON object, not %s", file, type_name(j));
+    int rc = vfr_fail(err, VFR_EFORMAT, "%s: must hold a JSON object, not %s", file, vfr_json_type_name(j));
     json_decref(j);
     return rc;
   }
@@ -119,7 +106,7 @@ static int get_int(const ctx *c, const json_t *obj, const char *key, long long l
   if (!v) return VFR_OK;
   if (!json_is_integer(v))
     return vfr_fail(err, VFR_EFORMAT, "%s: key '%s%s' must be an integer, not %s", c->file,
-                    c->prefix, key, type_name(v));
+                    c->prefix, key, vfr_json_type_name(v));
   long long x = json_integer_value(v);
   if (x < lo || x > hi)
     return vfr_fail(err, VFR_EFORMAT, "%s: key '%s%s' = %lld is out of range [%lld, %lld]",
@@ -137,7 +124,7 @@ static int get_number(const ctx *c, const json_t *obj, const char *key, double *
   if (!v) return VFR_OK;
   if (!json_is_number(v))
     return vfr_fail(err, VFR_EFORMAT, "%s: key '%s%s' must be a number, not %s", c->file,
-                    c->prefix, key, type_name(v));
+                    c->prefix, key, vfr_json_type_name(v));
   double x = json_number_value(v);
   if (!fits_float(x))
     return vfr_fail(err, VFR_EFORMAT, "%s: key '%s%s' = %g does not fit a float", c->file,
@@ -165,7 +152,7 @@ static int get_bool(const ctx *c, const json_t *obj, const char *key, int *out, 
   if (!v || json_is_null(v)) return VFR_OK;
   if (!json_is_boolean(v))
     return vfr_fail(err, VFR_EFORMAT, "%s: key '%s%s' must be true or false, not %s", c->file,
-                    c->prefix, key, type_name(v));
+                    c->prefix, key, vfr_json_type_name(v));
   *out = json_is_true(v);
   return VFR_OK;
 }
@@ -177,7 +164,7 @@ static int get_string(const ctx *c, const json_t *obj, const char *key, const ch
   if (!v) return VFR_OK;
   if (!json_is_string(v))
     return vfr_fail(err, VFR_EFORMAT, "%s: key '%s%s' must be a string, not %s", c->file,
-                    c->prefix, key, type_name(v));
+                    c->prefix, key, vfr_json_type_name(v));
   *out = json_string_value(v);
   return VFR_OK;
 }
@@ -207,7 +194,7 @@ static int get_object(const ctx *c, const json_t *obj, const char *key, json_t *
   if (!v || json_is_null(v)) return VFR_OK;
   if (!json_is_object(v))
     return vfr_fail(err, VFR_EFORMAT, "%s: key '%s%s' must be an object, not %s", c->file,
-                    c->prefix, key, type_name(v));
+                    c->prefix, key, vfr_json_type_name(v));
   *out = v;
   return VFR_OK;
 }
@@ -472,7 +459,7 @@ static int read_size(const ctx *c, const json_t *o, vfr_preprocess_config *p, vf
   if (json_is_integer(v)) return get_int(c, o, "size", 1, MAX_IMAGE, &p->shortest_edge, err);
   if (!json_is_object(v))
     return vfr_fail(err, VFR_EFORMAT, "%s: key 'size' must be an integer or an object, not %s",
-                    c->file, type_name(v));
+                    c->file, vfr_json_type_name(v));
   if (json_object_get(v, "shortest_edge")) {
     ctx sc = {c->file, "size."};
     return get_int(&sc, v, "shortest_edge", 1, MAX_IMAGE, &p->shortest_edge, err);
@@ -494,7 +481,7 @@ static int read_crop(const ctx *c, const json_t *o, vfr_preprocess_config *p, vf
   }
   if (!json_is_object(v))
     return vfr_fail(err, VFR_EFORMAT, "%s: key 'crop_size' must be an integer or an object, not %s",
-                    c->file, type_name(v));
+                    c->file, vfr_json_type_name(v));
   if (!json_object_get(v, "height") || !json_object_get(v, "width"))
     return vfr_fail(err, VFR_EFORMAT, "%s: key 'crop_size' needs both 'height' and 'width'",
                     c->file);
@@ -516,7 +503,7 @@ static int read_triple(const ctx *c, const json_t *o, const char *key, int posit
       json_t *e = json_array_get(v, i);
       if (!json_is_number(e))
         return vfr_fail(err, VFR_EFORMAT, "%s: key '%s'[%zu] must be a number, not %s", c->file,
-                        key, i, type_name(e));
+                        key, i, vfr_json_type_name(e));
       x[i] = json_number_value(e);
     }
   } else {

@@ -7,6 +7,7 @@
  * whose element count fits in int64, and data_offsets inside the data buffer that match
  * numel * dtype size, and no two tensors may share bytes. Only then is a handle returned.
  * F32 tensors are handed out as pointers into the read-only mapping (no copy). */
+#include "core/json_names.h"
 #include "model/safetensors.h"
 
 #include <errno.h>
@@ -79,20 +80,6 @@ struct vfr_safetensors {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static const char *json_type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-  }
-  return "unknown";
-}
-
 static int cmp_entry_name(const void *a, const void *b) {
   return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
@@ -146,14 +133,14 @@ static const char *printable(const char *name, char *buf, size_t cap) {
 static int parse_metadata(const char *path, json_t *meta, vfr_error *err) {
   if (!json_is_object(meta))
     return vfr_fail(err, VFR_EFORMAT, "%s: '__metadata__' must be an object of strings, not %s",
-                    path, json_type_name(meta));
+                    path, vfr_json_type_name(meta));
   const char *key;
   json_t *value;
   json_object_foreach(meta, key, value) {
     char k[160];
     if (!json_is_string(value))
       return vfr_fail(err, VFR_EFORMAT, "%s: '__metadata__' value '%s' must be a string, not %s",
-                      path, printable(key, k, sizeof k), json_type_name(value));
+                      path, printable(key, k, sizeof k), vfr_json_type_name(value));
   }
   return VFR_OK;
 }
@@ -167,13 +154,13 @@ static int parse_entry(const char *path, const char *raw_name, json_t *obj, uint
   printable(raw_name, name, sizeof name);
   if (!json_is_object(obj))
     return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': entry must be an object, not %s", path,
-                    name, json_type_name(obj));
+                    name, vfr_json_type_name(obj));
 
   json_t *dtype = json_object_get(obj, "dtype");
   if (!dtype) return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': no 'dtype'", path, name);
   if (!json_is_string(dtype))
     return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': 'dtype' must be a string, not %s", path,
-                    name, json_type_name(dtype));
+                    name, vfr_json_type_name(dtype));
   e->dtype = dtype_lookup(json_string_value(dtype));
   if (!e->dtype)
     return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': unknown dtype '%.32s'", path, name,
@@ -183,7 +170,7 @@ static int parse_entry(const char *path, const char *raw_name, json_t *obj, uint
   if (!shape) return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': no 'shape'", path, name);
   if (!json_is_array(shape))
     return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': 'shape' must be an array, not %s", path,
-                    name, json_type_name(shape));
+                    name, vfr_json_type_name(shape));
   size_t ndim = json_array_size(shape);
   if (ndim > VFR_TENSOR_MAX_DIMS)
     return vfr_fail(err, VFR_ELIMIT, "%s: tensor '%s': %zu dimensions (at most %d supported)",
@@ -194,7 +181,7 @@ static int parse_entry(const char *path, const char *raw_name, json_t *obj, uint
     json_t *d = json_array_get(shape, i);
     if (!json_is_integer(d))
       return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': shape[%zu] must be an integer, not %s",
-                      path, name, i, json_type_name(d));
+                      path, name, i, vfr_json_type_name(d));
     json_int_t v = json_integer_value(d);
     if (v < 0)
       return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': shape[%zu] is negative (%lld)", path,
@@ -232,7 +219,7 @@ static int parse_entry(const char *path, const char *raw_name, json_t *obj, uint
     json_t *o = json_array_get(offsets, i);
     if (!json_is_integer(o))
       return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': data_offsets[%zu] must be an integer, "
-                      "not %s", path, name, i, json_type_name(o));
+                      "not %s", path, name, i, vfr_json_type_name(o));
     ob[i] = json_integer_value(o);
     if (ob[i] < 0)
       return vfr_fail(err, VFR_EFORMAT, "%s: tensor '%s': data_offsets[%zu] is negative (%lld)",
@@ -310,7 +297,7 @@ static int parse_file(vfr_safetensors *st, vfr_error *err) {
   }
   if (!json_is_object(st->header))
     return vfr_fail(err, VFR_EFORMAT, "%s: header must be a JSON object, not %s", path,
-                    json_type_name(st->header));
+                    vfr_json_type_name(st->header));
 
   size_t n_keys = json_object_size(st->header);
   st->entries = calloc(n_keys ? n_keys : 1, sizeof *st->entries);
