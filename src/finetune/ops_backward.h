@@ -1,4 +1,5 @@
-/* Backward passes of the vision-transformer kernels of model/ops.h (fp32, llm.c style).
+/* Backward passes of the vision-transformer kernels of model/ops.h (fp32): one x_backward per
+ * x_forward, gradients accumulated, shapes in comments.
  *
  * Each `x_backward(dinp, dparams.., dout, inp, params.., sizes, threads)` ACCUMULATES
  * (+=) into its gradient outputs, so that a tensor used twice (the residual stream, a

@@ -1,4 +1,5 @@
-/* Training forward and backward of the vision transformer of model/vit.h (llm.c style).
+/* Training forward and backward of the vision transformer of model/vit.h: parameters
+ * and activations as structs of named pointers into single allocations.
  *
  * vit_forward_train computes exactly what vit_forward computes (same kernels, same order)
  * and keeps, per layer, what ops_backward.h's kernels need; vit_backward then takes the

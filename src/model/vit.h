@@ -1,4 +1,5 @@
-/* The vision transformer forward pass shared by CLIP and DINOv2 (llm.c style).
+/* The vision transformer forward pass shared by CLIP and DINOv2: parameters
+ * and activations as structs of named pointers into single allocations.
  *
  * Both towers are pre-norm ViTs over T = 1 + R + GH*GW tokens of width D:
  *   x = [CLS, registers, patches] (+ position embeddings; registers get none)
