@@ -114,22 +114,7 @@ typedef struct train_set {
 
 /* Everything that makes cached train embeddings valid: the model files and the list. */
 static uint64_t train_fingerprint(const char *model_dir, const vfr_dataset *ds) {
-  uint64_t h = vfr_fingerprint(VFR_FINGERPRINT_INIT, "train-v1", 8);
-  char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", model_dir);
-  FILE *f = fopen(path, "rb");
-  if (f) {
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0) h = vfr_fingerprint(h, buf, got);
-    fclose(f);
-  }
-  struct stat st;
-  snprintf(path, sizeof path, "%s/model.safetensors", model_dir);
-  if (stat(path, &st) == 0) {
-    int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-    h = vfr_fingerprint(h, v, sizeof v);
-  }
+  uint64_t h = study_model_fingerprint(vfr_fingerprint(VFR_FINGERPRINT_INIT, "train-v1", 8), model_dir);
   for (int i = 0; i < ds->count; i++) {
     h = vfr_fingerprint(h, ds->items[i].name, strlen(ds->items[i].name) + 1);
     h = vfr_fingerprint(h, &ds->items[i].label, sizeof ds->items[i].label);

@@ -138,9 +138,7 @@ static int make_dir(const char *path, vfr_error *err) {
   return vfr_fail(err, VFR_EIO, "%s: cannot create folder (%s)", path, strerror(errno));
 }
 
-/* Bytes of DIR/config.json, the size and time of DIR/model.safetensors: a change of
- * model changes the fingerprint. */
-static uint64_t model_fingerprint(uint64_t h, const char *dir) {
+uint64_t study_model_fingerprint(uint64_t h, const char *dir) {
   char path[4096];
   snprintf(path, sizeof path, "%s/config.json", dir);
   FILE *f = fopen(path, "rb");
@@ -153,7 +151,7 @@ static uint64_t model_fingerprint(uint64_t h, const char *dir) {
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   struct stat st;
   if (stat(path, &st) == 0) {
-    long long v[2] = {(long long)st.st_size, (long long)st.st_mtime};
+    int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
     h = vfr_fingerprint(h, v, sizeof v);
   }
   return h;
@@ -214,7 +212,7 @@ int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *
   uint64_t h = ctx->plan.fingerprint;
   h = vfr_fingerprint(h, &p->seed, sizeof p->seed);
   h = vfr_fingerprint(h, &p->perturb_after_preprocess, sizeof p->perturb_after_preprocess);
-  ctx->fingerprint = model_fingerprint(h, p->model_dir);
+  ctx->fingerprint = study_model_fingerprint(h, p->model_dir);
 
   if ((rc = make_dir(p->out_dir, err))) {
     study_context_close(ctx);
