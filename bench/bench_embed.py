@@ -51,7 +51,7 @@ class Error(C.Structure):
 
 
 class ModelParams(C.Structure):
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int)]
+    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int), ("precision", C.c_int)]
 
 
 class ModelInfo(C.Structure):

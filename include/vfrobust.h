@@ -25,5 +25,6 @@
 #include "vfrobust/downstream.h"
 #include "vfrobust/downstream_run.h"
 #include "vfrobust/finetune.h"
+#include "vfrobust/classify.h"
 
 #endif

@@ -173,7 +173,33 @@ def check_outputs(out, protocol):
     with open(os.path.join(out, "report.html")) as f:
         html = f.read()
     C.check(f"Downstream: {protocol}" in html, "the report shows the downstream section")
+    check_markdown(out, d)
     return pred
+
+
+def check_markdown(out, d):
+    """`vfrobust report --markdown`: one row per op whose numbers are summary.json's DR statistics
+    and downstream.json's accuracy drop (in points), rounded as printed."""
+    r = run(["report", "--markdown", out])
+    C.check(r.returncode == 0, f"report --markdown exit {r.returncode}: {r.stderr[-500:]}")
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    rows = [line.split("|")[1:-1] for line in r.stdout.splitlines() if line.startswith("| ")]
+    C.check(rows and [c.strip() for c in rows[0]][:3] == ["op", "domain", "mean DR"], f"table header {rows[:1]}")
+    body = {c[0].strip(): [x.strip() for x in c] for c in rows[1:]}
+    C.check(sorted(body) == sorted(OP_NAMES), f"table rows {sorted(body)}")
+    drops = {o["op"]: o["accuracy_drop"] for o in d["per_op"]}
+    for o in summary["per_op"]:
+        row = body.get(o["op"])
+        if row is None:
+            continue
+        want = [o["domain"], f"{o['dr']['mean']:.4f}", f"{o['dr']['median']:.4f}", f"{o['dr']['p90']:.4f}",
+                f"{o['r_cs']['mean']:.4f}", f"{100 * drops[o['op']]:.2f}"]
+        C.check(row[1:] == want, f"markdown row {o['op']}: {row[1:]} vs {want}")
+    C.check(f"clean accuracy {d['clean_accuracy']:.4f}" in r.stdout, "the table states the clean accuracy")
+    bad = run(["report", "--markdown", os.path.join(out, "absent")])
+    C.check(bad.returncode == 1 and bad.stderr.count("\n") == 1 and "summary.json" in bad.stderr,
+            f"report --markdown on a folder without a study: exit {bad.returncode}, {bad.stderr!r}")
 
 
 def study_embeddings(out):

@@ -223,7 +223,7 @@ class Error(C.Structure):
 
 
 class ModelParams(C.Structure):  # include/vfrobust/model.h
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int)]
+    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int), ("precision", C.c_int)]
 
 
 def cls_mean_pooling(tmp, images):

@@ -30,7 +30,7 @@ class Image_(C.Structure):  # vfr_image
 
 
 class ModelParams(C.Structure):
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int)]
+    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int), ("precision", C.c_int)]
 
 
 lib.vfr_model_default_params.restype = ModelParams

@@ -1,5 +1,6 @@
 /* Vision foundation models: Hugging Face CLIP and DINOv2 folders loaded from
- * safetensors, their preprocessing, and the image embedding forward pass (fp32).
+ * safetensors, their preprocessing, and the image embedding forward pass (fp32, or bf16
+ * linear layers: vfr_precision).
  *
  *   vfr_model_params p = vfr_model_default_params();
  *   p.threads = 4;
@@ -32,6 +33,16 @@ typedef enum vfr_pooling {
   VFR_POOLING_CLS_MEAN = 1 /* DINOv2 only: [CLS, mean(patch tokens)], registers excluded; 2*D */
 } vfr_pooling;
 
+typedef enum vfr_precision {
+  VFR_PRECISION_FP32 = 0, /* every operation in fp32 (the default) */
+  VFR_PRECISION_BF16 = 1  /* the transformer blocks' linear layers (q, k, v, out_proj, fc1,
+                             fc2) take bf16 weights (rounded once at load, to nearest even)
+                             and bf16-rounded inputs, accumulating in fp32; layernorm,
+                             softmax, attention scores, the residual stream, the patch
+                             embedding and the projection stay fp32. Needs AVX512-BF16:
+                             vfr_model_load fails with VFR_EUNSUPPORTED without it. */
+} vfr_precision;
+
 typedef struct vfr_model_params {
   int threads;         /* OpenMP threads of the forward pass (0: OpenMP's default, read at
                           load). The gemms are split among them; OpenBLAS's own (process-
@@ -40,6 +51,7 @@ typedef struct vfr_model_params {
   vfr_pooling pooling; /* default VFR_POOLING_CLS */
   int max_batch;       /* images preprocessed together in vfr_model_embed_images
                           (default 16); its pixel buffer grows linearly with it */
+  vfr_precision precision; /* default VFR_PRECISION_FP32 */
 } vfr_model_params;
 
 vfr_model_params vfr_model_default_params(void);
@@ -53,6 +65,9 @@ typedef struct vfr_model vfr_model; /* opaque */
 int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **out,
                    vfr_error *err);
 void vfr_model_free(vfr_model *model);
+
+/* 1 when this CPU (and OS) can run VFR_PRECISION_BF16 (AVX512-BF16), else 0. */
+int vfr_bf16_supported(void);
 
 typedef struct vfr_model_info {
   char family[16];         /* "clip" or "dinov2" */

@@ -48,6 +48,7 @@ typedef struct vfr_eval_params {
   int shard, shards;            /* this process computes images i with i % shards == shard */
   vfr_progress_fn progress;     /* called after every image (may be NULL) */
   void *progress_ctx;
+  int precision;                /* vfr_precision (vfrobust/model.h): 0 fp32 (default), 1 bf16 */
 } vfr_eval_params;
 
 vfr_eval_params vfr_eval_default_params(void);

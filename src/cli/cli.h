@@ -18,6 +18,8 @@ int cli_downstream(int argc, char **argv);
 int cli_finetune(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
+int cli_train(int argc, char **argv);
+int cli_classify(int argc, char **argv);
 
 /* Prints the one-line error `vfrobust: WHAT: message` to stderr. */
 void cli_errorf(const char *what, const char *fmt, ...)
@@ -31,5 +33,12 @@ int cli_report_error(const vfr_error *err, int usage_on_einval);
 
 /* True if argv[i] is `--name`; on `--name=value` or `--name value` sets *value. */
 int cli_flag_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+/* *out = the integer (or number) s of option `flag` when it lies in [lo, hi]; otherwise an
+ * error line naming command and flag, and -1. */
+int cli_parse_long(const char *command, const char *flag, const char *s, long lo, long hi,
+                   long *out);
+int cli_parse_double(const char *command, const char *flag, const char *s, double lo, double hi,
+                     double *out);
 
 #endif

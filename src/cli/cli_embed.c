@@ -1,5 +1,5 @@
 /* vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]
- *                --out FILE.npy IMAGE...
+ *                [--precision fp32|bf16] --out FILE.npy IMAGE...
  * Writes the raw embeddings of the images, float32 [N, d], as NumPy .npy v1.0. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
   fputs("usage: vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]\n"
-        "                      --out FILE.npy IMAGE...\n\n"
+        "                      [--precision fp32|bf16] --out FILE.npy IMAGE...\n\n"
         "Embeds each IMAGE with the model's own preprocessing and writes the raw embeddings\n"
         "(not normalised), float32 [N, d] in IMAGE order, as a NumPy .npy file.\n\n"
         "  --model DIR       a Hugging Face CLIP or DINOv2 folder (config.json,\n"
@@ -18,6 +18,9 @@ static void usage(FILE *f) {
         "  --threads N       compute threads (default: OpenMP's default)\n"
         "  --pooling P       DINOv2: cls (pooler_output, default) or cls+mean (CLS and the mean\n"
         "                    of the patch tokens, 2*hidden wide)\n"
+        "  --precision P     fp32 (default) or bf16: the transformer blocks' linear layers\n"
+        "                    with bf16 weights and inputs, fp32 accumulation (needs\n"
+        "                    AVX512-BF16; about 1e-3 relative embedding error)\n"
         "  --out FILE.npy    where to write the embeddings\n"
         "  --                everything after it is an IMAGE\n",
         f);
@@ -88,6 +91,14 @@ int cli_embed(int argc, char **argv) {
       else if (!strcmp(value, "cls+mean")) params.pooling = VFR_POOLING_CLS_MEAN;
       else {
         cli_errorf("embed", "--pooling %s: expected cls or cls+mean", value);
+        goto usage_error;
+      }
+    } else if (cli_flag_value(argc, argv, &i, "--precision", &value)) {
+      if (!value) goto missing_value;
+      if (!strcmp(value, "fp32")) params.precision = VFR_PRECISION_FP32;
+      else if (!strcmp(value, "bf16")) params.precision = VFR_PRECISION_BF16;
+      else {
+        cli_errorf("embed", "--precision %s: expected fp32 or bf16", value);
         goto usage_error;
       }
     } else {

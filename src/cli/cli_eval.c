@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  --resume            keep the images an interrupted run with the same settings finished\n"
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"
+    "  --precision P       fp32 (default) or bf16: the transformer blocks' linear layers in\n"
+    "                      bf16 with fp32 accumulation (needs AVX512-BF16)\n"
     "  --limit N           use at most N images;  --per-class N  at most N per class\n"
     "  --perturb-after-preprocess   perturb the model-sized crop instead of the loaded image\n"
     "\n"
@@ -82,7 +84,8 @@ int cli_eval(int argc, char **argv) {
     if (!strcmp(a, "--resume")) { p.resume = 1; continue; }
     if (!strcmp(a, "--perturb-after-preprocess")) { p.perturb_after_preprocess = 1; continue; }
     static const char *const value_flags[] = {"--model", "--data", "--out", "--ops", "--levels", "--batch",
-                                              "--threads", "--limit", "--per-class", "--seed", NULL};
+                                              "--threads", "--limit", "--per-class", "--seed", "--precision",
+                                              NULL};
     const char *flag = NULL;
     for (int k = 0; value_flags[k] && !flag; k++)
       if (cli_flag_value(argc, argv, &i, value_flags[k], &v)) flag = value_flags[k];
@@ -104,6 +107,11 @@ int cli_eval(int argc, char **argv) {
     else if (!strcmp(flag, "--threads")) ok = parse_int(flag, v, 1, 1024, &p.threads);
     else if (!strcmp(flag, "--limit")) ok = parse_int(flag, v, 0, 1 << 30, &p.limit);
     else if (!strcmp(flag, "--per-class")) ok = parse_int(flag, v, 0, 1 << 30, &p.per_class);
+    else if (!strcmp(flag, "--precision")) {
+      ok = !strcmp(v, "fp32") || !strcmp(v, "bf16");
+      if (ok) p.precision = !strcmp(v, "bf16");
+      else cli_errorf(flag, "expects fp32 or bf16");
+    }
     else {
       char *end;
       p.seed = strtoull(v, &end, 10);

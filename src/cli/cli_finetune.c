@@ -45,28 +45,6 @@ static void usage(FILE *f) {
       f);
 }
 
-static int parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
-    cli_errorf("finetune", "%s %s: expected an integer from %ld to %ld", flag, s, lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-static int parse_double(const char *flag, const char *s, double lo, double hi, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) {
-    cli_errorf("finetune", "%s %s: expected a number from %g to %g", flag, s, lo, hi);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
 static void progress(void *user, const vfr_finetune_progress *p) {
   (void)user;
   if (strcmp(p->phase, "train") != 0) {
@@ -89,13 +67,13 @@ int cli_finetune(int argc, char **argv) {
 #define INT_OPT(flag, lo, hi, field)                            \
   else if (cli_flag_value(argc, argv, &i, flag, &value)) {      \
     if (!value) goto missing_value;                             \
-    if (parse_long(flag, value, lo, hi, &n)) return CLI_USAGE;  \
+    if (cli_parse_long("finetune", flag, value, lo, hi, &n)) return CLI_USAGE;  \
     p.field = n;                                                \
   }
 #define NUM_OPT(flag, lo, hi, field)                              \
   else if (cli_flag_value(argc, argv, &i, flag, &value)) {        \
     if (!value) goto missing_value;                               \
-    if (parse_double(flag, value, lo, hi, &x)) return CLI_USAGE;  \
+    if (cli_parse_double("finetune", flag, value, lo, hi, &x)) return CLI_USAGE;  \
     p.field = x;                                                  \
   }
 #define STR_OPT(flag, field)                                 \

@@ -1,6 +1,8 @@
 /* Helpers shared by the subcommands: error lines and flag parsing. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -35,4 +37,29 @@ int cli_flag_value(int argc, char **argv, int *i, const char *name, const char *
   }
   *value = argv[++*i];
   return 1;
+}
+
+int cli_parse_long(const char *command, const char *flag, const char *s, long lo, long hi,
+                   long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || errno || v < lo || v > hi) {
+    cli_errorf(command, "%s %s: expected an integer from %ld to %ld", flag, s, lo, hi);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int cli_parse_double(const char *command, const char *flag, const char *s, double lo, double hi,
+                     double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) {
+    cli_errorf(command, "%s %s: expected a number from %g to %g", flag, s, lo, hi);
+    return -1;
+  }
+  *out = v;
+  return 0;
 }

@@ -18,6 +18,8 @@ static const command commands[] = {
     {"eval", cli_eval, "eval --model DIR --data DIR [--ops LIST] [--levels M] [--seed S] --out DIR [--resume]"},
     {"downstream", cli_downstream, "downstream --model DIR --train DIR --test DIR [--protocol linear|knn|zeroshot] [--ops LIST] --out DIR"},
     {"finetune", cli_finetune, "finetune --model DIR --data DIR --ops LIST [--lambda L] [--epochs E] [--train-blocks N] --out DIR"},
+    {"train", cli_train, "train --model DIR --data DIR [--test DIR] [--epochs E] --out DIR   supervised training (linear head)"},
+    {"classify", cli_classify, "classify --model DIR --data DIR       accuracy of a trained head"},
     {"report", cli_report, "report DIR                         (re)build DIR/report.html"},
     {"tokenize", cli_tokenize, "tokenize --model DIR TEXT...       CLIP token ids, one line per TEXT"},
 };

@@ -411,7 +411,7 @@ static int run(trainer *t, vfr_error *err) {
       rc = ft_evaluate(t, &t->p, &after, err);
     }
     report(t, "save", s, NULL, 0);
-    if (rc == VFR_OK) rc = ft_save_model(t, err);
+    if (rc == VFR_OK) rc = ft_save_model(t, NULL, 0, err);
     if (rc == VFR_OK)
       rc = ft_write_report(t, before.mean_dr ? &before : NULL, after.mean_dr ? &after : NULL,
                         train_seconds, err);

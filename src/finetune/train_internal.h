@@ -46,6 +46,8 @@ typedef struct trainer {
   vit_grads g;
   float *params, *params0;    /* (g.n + n_table) each; DINOv2's position table at g.n */
   size_t n_table;             /* DINOv2: floats of the trained position table, else 0 */
+  size_t n_extra;             /* floats a caller keeps after the tower (a head), set before
+                                 ft_load_model: params + g.n + n_table onwards */
   int table_rows, aa;         /* its rows (1 + G*G) and antialias flag */
   float *table_tmp;           /* dinov2_pos_embed scratch */
   float *dtable;              /* (n_table) gradient of the table */
@@ -100,8 +102,9 @@ int ft_forward(trainer *t, const vit_params *p, const float *pix, int n, float *
 int ft_evaluate(trainer *t, const vit_params *p, eval_result *r, vfr_error *err);
 void ft_eval_result_free(eval_result *r);
 
-/* out_dir/model.safetensors and the copied configuration and tokenizer files. */
-int ft_save_model(trainer *t, vfr_error *err);
+/* out_dir/model.safetensors and the copied configuration and tokenizer files; the n_extra
+ * tensors of extra (may be NULL) are written too, replacing any of the same name. */
+int ft_save_model(trainer *t, const vfr_tensor_out *extra, int n_extra, vfr_error *err);
 /* out_dir/finetune.json; before and after may be NULL (no evaluation). */
 int ft_write_report(trainer *t, const eval_result *before, const eval_result *after,
                     double train_seconds, vfr_error *err);

@@ -42,29 +42,37 @@ static int copy_file(const char *from, const char *to, vfr_error *err) {
   return VFR_OK;
 }
 
-/* out_dir/model.safetensors: every float tensor of the original, tuned vision tensors. */
-int ft_save_model(trainer *t, vfr_error *err) {
+/* out_dir/model.safetensors: every float tensor of the original, tuned vision tensors, and
+ * the caller's extra tensors (replacing any of the same name). */
+int ft_save_model(trainer *t, const vfr_tensor_out *extra, int n_extra, vfr_error *err) {
   const vfr_finetune_params *o = t->o;
   int n = vfr_safetensors_count(t->st);
-  vfr_tensor_out *outs = calloc((size_t)n + 1, sizeof *outs);
+  vfr_tensor_out *outs = calloc((size_t)n + (size_t)n_extra + 1, sizeof *outs);
   float **owned = calloc((size_t)n + 1, sizeof *owned);
   int rc = VFR_OK;
   if (!outs || !owned) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->out_dir);
+  int m = 0; /* tensors written */
   for (int i = 0; i < n && rc == VFR_OK; i++) {
     const vfr_tensor_info *ti = vfr_safetensors_at(t->st, i);
-    outs[i].name = ti->name;
-    outs[i].ndim = ti->ndim;
-    memcpy(outs[i].shape, ti->shape, sizeof ti->shape);
+    int replaced = 0;
+    for (int k = 0; k < n_extra; k++) replaced |= !strcmp(extra[k].name, ti->name);
+    if (replaced) continue;
+    vfr_tensor_out *to = &outs[m];
+    to->name = ti->name;
+    to->ndim = ti->ndim;
+    memcpy(to->shape, ti->shape, sizeof ti->shape);
     for (int k = 0; k < t->n_slots; k++)
       if (!strcmp(t->slots[k].name, ti->name))
-        outs[i].data = t->slots[k].table ? t->params + t->g.n : *t->slots[k].param;
-    if (!outs[i].data)
-      rc = vfr_safetensors_get_f32(t->st, ti->name, ti->ndim, ti->shape, &outs[i].data,
-                                   &owned[i], err);
+        to->data = t->slots[k].table ? t->params + t->g.n : *t->slots[k].param;
+    if (!to->data)
+      rc = vfr_safetensors_get_f32(t->st, ti->name, ti->ndim, ti->shape, &to->data, &owned[m],
+                                   err);
+    m++;
   }
+  for (int k = 0; k < n_extra && rc == VFR_OK; k++) outs[m++] = extra[k];
   char path[PATH_LEN];
   snprintf(path, sizeof path, "%s/model.safetensors", o->out_dir);
-  if (rc == VFR_OK) rc = vfr_safetensors_write(path, outs, n, "{\"format\":\"pt\"}", err);
+  if (rc == VFR_OK) rc = vfr_safetensors_write(path, outs, m, "{\"format\":\"pt\"}", err);
   for (int i = 0; i < n && owned; i++) free(owned[i]);
   free(owned);
   free(outs);

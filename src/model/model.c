@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "model/config.h"
+#include "model/gemm_bf16.h"
 #include "model/pos_embed.h"
 #include "model/preprocess.h"
 #include "model/safetensors.h"
@@ -51,8 +52,11 @@ vfr_model_params vfr_model_default_params(void) {
   p.threads = 0;
   p.pooling = VFR_POOLING_CLS;
   p.max_batch = 16;
+  p.precision = VFR_PRECISION_FP32;
   return p;
 }
+
+int vfr_bf16_supported(void) { return bf16_cpu_supported(); }
 
 static int keep_owned(vfr_model *m, float *buf, vfr_error *err) {
   if (m->n_owned == m->cap_owned) {
@@ -251,6 +255,7 @@ static int set_dims(vfr_model *m, vfr_error *err) {
   d->eps = c->layer_norm_eps;
   d->cls_mean = m->params.pooling == VFR_POOLING_CLS_MEAN;
   d->threads = m->params.threads > 0 ? m->params.threads : omp_get_max_threads();
+  d->bf16 = m->params.precision == VFR_PRECISION_BF16;
   if (d->clip && d->cls_mean)
     return vfr_fail(err, VFR_EINVAL, "%s: cls+mean pooling is for DINOv2 models; CLIP's "
                     "embedding is its projected CLS token", m->dir);
@@ -288,6 +293,10 @@ static int load(vfr_model *m, const char *dir, vfr_error *err) {
                              path);
     m->p.pos = m->pos;
   }
+  /* bf16: the linear weights rounded and packed once (F16/BF16 files were converted to
+   * fp32 first, which is exact). */
+  if (m->d.bf16 && vit_bf16_pack(&m->p, &m->d) != 0)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the bf16 weights", dir);
   return VFR_OK;
 }
 
@@ -302,6 +311,10 @@ int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **
     return vfr_fail(err, VFR_EINVAL, "%s: max_batch %d is not in 1..4096", dir, params->max_batch);
   if (params->pooling != VFR_POOLING_CLS && params->pooling != VFR_POOLING_CLS_MEAN)
     return vfr_fail(err, VFR_EINVAL, "%s: unknown pooling %d", dir, (int)params->pooling);
+  if (params->precision != VFR_PRECISION_FP32 && params->precision != VFR_PRECISION_BF16)
+    return vfr_fail(err, VFR_EINVAL, "%s: unknown precision %d", dir, (int)params->precision);
+  if (params->precision == VFR_PRECISION_BF16 && !bf16_cpu_supported())
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: bf16 needs AVX512-BF16; this CPU lacks it", dir);
   vfr_model *m = calloc(1, sizeof *m);
   if (!m) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
   snprintf(m->dir, sizeof m->dir, "%s", dir);
@@ -319,6 +332,7 @@ void vfr_model_free(vfr_model *m) {
   if (!m) return;
   for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
   free(m->owned);
+  vit_bf16_free(&m->p, m->d.L);
   free(m->p.layers);
   free(m->pos);
   free(m->pixels);

@@ -1,7 +1,8 @@
-/* Transformer kernels: layernorm, linear layers through OpenBLAS, activations,
- * attention, softmax, residuals, patch extraction and bicubic grid resampling.
- * Shapes are documented in ops.h. */
+/* Transformer kernels: layernorm, linear layers through OpenBLAS (or the bf16 kernel of
+ * gemm_bf16.c), activations, attention, softmax, residuals, patch extraction and bicubic
+ * grid resampling. Shapes are documented in ops.h. */
 #include "model/ops.h"
+#include "model/vec_math.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -83,45 +84,15 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
   }
 }
 
-/* The activation and softmax row loops vectorise only when float compares may be
- * if-converted, which GCC's default -ftrapping-math forbids; no FP exceptions are ever
- * enabled in this library, so these few functions drop it. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define VFR_VECTOR_MATH __attribute__((optimize("no-trapping-math")))
-#else
-#define VFR_VECTOR_MATH
-#endif
+/* A static copy the swiglu loop inlines (the exported functions below cannot be inlined in
+ * a shared library: they could be interposed). */
+VFR_VECTOR_MATH static inline float silu_inl(float x) { return x / (1.0f + vm_expf(-x)); }
 
-/* exp(x) to about 1 ulp for |x| <= 87, written so that loops over it vectorise (no libm
- * call): x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial (Cephes' expf
- * coefficients), times 2^n built in the exponent bits. */
-VFR_VECTOR_MATH static inline float exp_vec(float x) {
-  x = x < -87.0f ? -87.0f : (x > 87.0f ? 87.0f : x);
-  float t = x * 1.44269504088896341f;
-  int n = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
-  float fn = (float)n;
-  float r = x - fn * 0.693359375f + fn * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  union { uint32_t u; float f; } scale = {(uint32_t)(n + 127) << 23};
-  return p * scale.f;
-}
+/* quick_gelu and gelu_erf run the operations of the vec_math row kernels, so they are
+ * bit-identical to the fused epilogues (the backward recomputes through them). */
+float quick_gelu(float x) { return vm_quick_gelu1(x); }
 
-/* Static copies the loops inline (the exported functions below cannot be inlined in a
- * shared library: they could be interposed). */
-VFR_VECTOR_MATH static inline float quick_gelu_inl(float x) {
-  return x / (1.0f + exp_vec(-1.702f * x));
-}
-VFR_VECTOR_MATH static inline float silu_inl(float x) { return x / (1.0f + exp_vec(-x)); }
-
-float quick_gelu(float x) { return quick_gelu_inl(x); }
-
-float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
+float gelu_erf(float x) { return vm_gelu_erf1(x); }
 
 float gelu_tanh(float x) {
   const float k = 0.7978845608028654f; /* sqrt(2/pi) */
@@ -139,23 +110,20 @@ float activation_apply(vfr_activation act, float x) {
   }
 }
 
-/* r = act(r + bias) over one row of n (bias may be NULL, act 0: none). */
-VFR_VECTOR_MATH static void act_row(float *r, const float *bias, int n, int act) {
-  if (bias)
-    for (int c = 0; c < n; c++) r[c] += bias[c];
-  switch (act) { /* the switch outside the loops keeps them vectorisable */
-  case 0: break;
-  case VFR_ACT_GELU:
-    for (int c = 0; c < n; c++) r[c] = gelu_erf(r[c]);
-    break;
+/* r = act(r + bias) over one row of n (bias may be NULL, act 0: none), one pass over r;
+ * isa: the vec_math path for bias, quick_gelu and gelu. */
+static void act_row(float *r, const float *bias, int n, int act, vm_isa isa) {
+  switch (act) {
+  case 0: vm_bias_row(isa, r, bias, n); break;
+  case VFR_ACT_GELU: vm_bias_gelu_erf_row(isa, r, bias, n); break;
   case VFR_ACT_GELU_TANH:
-    for (int c = 0; c < n; c++) r[c] = gelu_tanh(r[c]);
+    if (bias)
+      for (int c = 0; c < n; c++) r[c] = gelu_tanh(r[c] + bias[c]);
+    else
+      for (int c = 0; c < n; c++) r[c] = gelu_tanh(r[c]);
     break;
   case VFR_ACT_QUICK_GELU:
-  default:
-#pragma omp simd
-    for (int c = 0; c < n; c++) r[c] = quick_gelu_inl(r[c]);
-    break;
+  default: vm_bias_quick_gelu_row(isa, r, bias, n); break;
   }
 }
 
@@ -166,22 +134,11 @@ VFR_VECTOR_MATH static void swiglu_row(float *o, const float *x1, const float *x
   for (int c = 0; c < n; c++) o[c] = silu_inl(x1[c] + b1[c]) * (x2[c] + b2[c]);
 }
 
-/* softmax of one row, max-subtracted, double accumulation */
-VFR_VECTOR_MATH static void softmax_row(float *r, int C) {
-  float mx = r[0];
-  for (int c = 1; c < C; c++) mx = r[c] > mx ? r[c] : mx;
-#pragma omp simd
-  for (int c = 0; c < C; c++) r[c] = exp_vec(r[c] - mx);
-  double sum = 0.0;
-  for (int c = 0; c < C; c++) sum += r[c];
-  float inv = (float)(1.0 / sum);
-  for (int c = 0; c < C; c++) r[c] *= inv;
-}
-
 void bias_activation_forward(float *inout, const float *bias, int N, int C, vfr_activation act,
                              int threads) {
+  vm_isa isa = vm_isa_best();
 #pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
-  for (int n = 0; n < N; n++) act_row(inout + (size_t)n * C, bias, C, (int)act);
+  for (int n = 0; n < N; n++) act_row(inout + (size_t)n * C, bias, C, (int)act, isa);
 }
 
 void swiglu_forward(float *out, const float *inp, const float *bias, int N, int H, int threads) {
@@ -206,8 +163,9 @@ void residual_forward(float *x, const float *y, const float *bias, const float *
 }
 
 void softmax_forward(float *x, int N, int C, int threads) {
+  vm_isa isa = vm_isa_best();
 #pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
-  for (int n = 0; n < N; n++) softmax_row(x + (size_t)n * C, C);
+  for (int n = 0; n < N; n++) vm_softmax_row(isa, x + (size_t)n * C, C);
 }
 
 /* ---- linear layers with fused epilogues --------------------------------------- */
@@ -242,40 +200,74 @@ static tile tile_at(const tiling *t, int j, int N, int OC) {
   return b;
 }
 
+/* A linear layer's weight as the tiles use it: fp32 (OC,C), or (bf16 not NULL) packed for
+ * gemm_bf16 with the layer's input already rounded into abuf (N, bf16_row_width(C)). */
+typedef struct lin_weight {
+  const float *f32;
+  const bf16_weight *bf16;
+  const uint16_t *abuf;
+} lin_weight;
+
 /* y[r0:r1, o0:o1] = inp[r0:r1] @ weight[o0:o1]^T, y is (N,OC). */
-static void gemm_tile(float *y, const float *inp, const float *weight, int C, int OC, tile b) {
+static void gemm_tile(float *y, const float *inp, lin_weight w, int C, int OC, tile b) {
+  if (w.bf16) {
+    gemm_bf16(y, OC, w.abuf, w.bf16, b.r0, b.r1, b.o0, b.o1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b.r1 - b.r0, b.o1 - b.o0, C, 1.0f,
-              inp + (size_t)b.r0 * C, C, weight + (size_t)b.o0 * C, C, 0.0f,
+              inp + (size_t)b.r0 * C, C, w.f32 + (size_t)b.o0 * C, C, 0.0f,
               y + (size_t)b.r0 * OC + b.o0, OC);
+}
+
+/* abuf (N, bf16_row_width(C)) = bf16(inp (N,C)), rows shared by the team. */
+static void round_inputs(uint16_t *abuf, const float *inp, int N, int C, int nt) {
+  int n_blocks = (N + 63) / 64;
+#pragma omp parallel for num_threads(nt) schedule(static) if (n_blocks > 1)
+  for (int j = 0; j < n_blocks; j++)
+    bf16_round_rows(abuf, inp, C, j * 64, (j + 1) * 64 < N ? (j + 1) * 64 : N);
 }
 
 /* out[tile] = act(out[tile] + bias[cols]) */
 static void epilogue_bias_act(float *out, const float *bias, int OC, tile b, int act) {
+  vm_isa isa = vm_isa_best();
   for (int n = b.r0; n < b.r1; n++)
-    act_row(out + (size_t)n * OC + b.o0, bias ? bias + b.o0 : NULL, b.o1 - b.o0, act);
+    act_row(out + (size_t)n * OC + b.o0, bias ? bias + b.o0 : NULL, b.o1 - b.o0, act, isa);
 }
 
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
-                    int C, int OC, int act, int threads) {
-  int nt = OMP_THREADS(threads);
+static void linear_any(float *out, const float *inp, lin_weight w, const float *bias, int N,
+                       int C, int OC, int act, int nt) {
   tiling t = make_tiling(N, C, OC, nt);
   int n_tiles = t.n_row_blocks * t.n_col_chunks;
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (n_tiles > 1)
   for (int j = 0; j < n_tiles; j++) {
     tile b = tile_at(&t, j, N, OC);
-    gemm_tile(out, inp, weight, C, OC, b);
+    gemm_tile(out, inp, w, C, OC, b);
     epilogue_bias_act(out, bias, OC, b, act);
   }
 }
 
-void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const float *wq,
-                        const float *bq, const float *wk, const float *bk, const float *wv,
-                        const float *bv, int N, int C, int OC, int threads) {
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                    int C, int OC, int act, int threads) {
+  lin_weight w = {weight, NULL, NULL};
+  linear_any(out, inp, w, bias, N, C, OC, act, OMP_THREADS(threads));
+}
+
+void linear_forward_bf16(float *out, const float *inp, const bf16_weight *weight,
+                         const float *bias, uint16_t *abuf, int N, int C, int OC, int act,
+                         int threads) {
   int nt = OMP_THREADS(threads);
+  round_inputs(abuf, inp, N, C, nt);
+  lin_weight w = {NULL, weight, abuf};
+  linear_any(out, inp, w, bias, N, C, OC, act, nt);
+}
+
+static void linear_qkv_any(float *q, float *k, float *v, const float *inp, const lin_weight ws[3],
+                           const float *bq, const float *bk, const float *bv, int N, int C,
+                           int OC, int nt) {
   tiling t = make_tiling(N, C, OC, nt); /* the same tiles in each of the three outputs */
   int per = t.n_row_blocks * t.n_col_chunks;
   float *outs[3] = {q, k, v};
-  const float *ws[3] = {wq, wk, wv}, *bs[3] = {bq, bk, bv};
+  const float *bs[3] = {bq, bk, bv};
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (per > 1)
   for (int j = 0; j < 3 * per; j++) {
     int m = j / per;
@@ -285,16 +277,32 @@ void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const fl
   }
 }
 
-void linear_residual_forward(float *x, float *y, const float *inp, const float *weight,
-                             const float *bias, const float *scale, int N, int C, int OC,
-                             int threads) {
+void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const float *wq,
+                        const float *bq, const float *wk, const float *bk, const float *wv,
+                        const float *bv, int N, int C, int OC, int threads) {
+  lin_weight ws[3] = {{wq, NULL, NULL}, {wk, NULL, NULL}, {wv, NULL, NULL}};
+  linear_qkv_any(q, k, v, inp, ws, bq, bk, bv, N, C, OC, OMP_THREADS(threads));
+}
+
+void linear_qkv_forward_bf16(float *q, float *k, float *v, const float *inp,
+                             const bf16_weight *wq, const float *bq, const bf16_weight *wk,
+                             const float *bk, const bf16_weight *wv, const float *bv,
+                             uint16_t *abuf, int N, int C, int OC, int threads) {
   int nt = OMP_THREADS(threads);
+  round_inputs(abuf, inp, N, C, nt); /* once for the three products */
+  lin_weight ws[3] = {{NULL, wq, abuf}, {NULL, wk, abuf}, {NULL, wv, abuf}};
+  linear_qkv_any(q, k, v, inp, ws, bq, bk, bv, N, C, OC, nt);
+}
+
+static void linear_residual_any(float *x, float *y, const float *inp, lin_weight w,
+                                const float *bias, const float *scale, int N, int C, int OC,
+                                int nt) {
   tiling t = make_tiling(N, C, OC, nt);
   int n_tiles = t.n_row_blocks * t.n_col_chunks;
 #pragma omp parallel for num_threads(nt) schedule(dynamic) if (n_tiles > 1)
   for (int j = 0; j < n_tiles; j++) {
     tile b = tile_at(&t, j, N, OC);
-    gemm_tile(y, inp, weight, C, OC, b);
+    gemm_tile(y, inp, w, C, OC, b);
     for (int n = b.r0; n < b.r1; n++) {
       float *xr = x + (size_t)n * OC;
       const float *yr = y + (size_t)n * OC;
@@ -306,12 +314,29 @@ void linear_residual_forward(float *x, float *y, const float *inp, const float *
   }
 }
 
+void linear_residual_forward(float *x, float *y, const float *inp, const float *weight,
+                             const float *bias, const float *scale, int N, int C, int OC,
+                             int threads) {
+  lin_weight w = {weight, NULL, NULL};
+  linear_residual_any(x, y, inp, w, bias, scale, N, C, OC, OMP_THREADS(threads));
+}
+
+void linear_residual_forward_bf16(float *x, float *y, const float *inp, const bf16_weight *weight,
+                                  const float *bias, const float *scale, uint16_t *abuf, int N,
+                                  int C, int OC, int threads) {
+  int nt = OMP_THREADS(threads);
+  round_inputs(abuf, inp, N, C, nt);
+  lin_weight w = {NULL, weight, abuf};
+  linear_residual_any(x, y, inp, w, bias, scale, N, C, OC, nt);
+}
+
 int attention_threads(int threads) { return OMP_THREADS(threads); }
 
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int C, int NH, int threads) {
   int hd = C / NH;
   float scale = 1.0f / sqrtf((float)hd);
+  vm_isa isa = vm_isa_best();
 #pragma omp parallel for num_threads(attention_threads(threads)) schedule(dynamic)
   for (int bh = 0; bh < B * NH; bh++) {
     int b = bh / NH, h = bh % NH;
@@ -320,7 +345,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
     /* s (T,T) = q_h (T,hd) @ k_h^T * scale; rows of q_h are C apart. */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + off, C, k + off, C,
                 0.0f, s, T);
-    for (int t = 0; t < T; t++) softmax_row(s + (size_t)t * T, T);
+    for (int t = 0; t < T; t++) vm_softmax_row(isa, s + (size_t)t * T, T);
     /* out_h (T,hd) = s (T,T) @ v_h (T,hd) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, v + off, C, 0.0f,
                 out + off, C);

@@ -1,4 +1,5 @@
-/* Transformer kernels for the vision towers (forward passes, fp32).
+/* Transformer kernels for the vision towers (forward passes, fp32; the linear layers
+ * also in bf16).
  *
  * Every function is a plain loop nest or OpenBLAS sgemm calls, parallelised with one
  * OpenMP team of `threads` threads (<= 0: OpenMP's default); none allocates. The gemms
@@ -9,7 +10,10 @@
 #ifndef VFR_MODEL_OPS_H
 #define VFR_MODEL_OPS_H
 
+#include <stdint.h>
+
 #include "model/config.h"
+#include "model/gemm_bf16.h"
 
 /* out = (inp - mean) / sqrt(var + eps) * weight + bias, per row; biased variance.
  * out, inp are (N,C) (may alias), weight, bias are (C). */
@@ -48,6 +52,20 @@ void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const fl
 void linear_residual_forward(float *x, float *y, const float *inp, const float *weight,
                              const float *bias, const float *scale, int N, int C, int OC,
                              int threads);
+
+/* The same three layers in bf16 (only where bf16_cpu_supported()): the weights packed for
+ * gemm_bf16, inp rounded to bf16 once per call into abuf (N, bf16_row_width(C)), each tile
+ * a bf16 product with fp32 accumulation; bias, activation, scale and residual in fp32. */
+void linear_forward_bf16(float *out, const float *inp, const bf16_weight *weight,
+                         const float *bias, uint16_t *abuf, int N, int C, int OC, int act,
+                         int threads);
+void linear_qkv_forward_bf16(float *q, float *k, float *v, const float *inp,
+                             const bf16_weight *wq, const float *bq, const bf16_weight *wk,
+                             const float *bk, const bf16_weight *wv, const float *bv,
+                             uint16_t *abuf, int N, int C, int OC, int threads);
+void linear_residual_forward_bf16(float *x, float *y, const float *inp, const bf16_weight *weight,
+                                  const float *bias, const float *scale, uint16_t *abuf, int N,
+                                  int C, int OC, int threads);
 
 /* The activations, elementwise. */
 float quick_gelu(float x); /* x * sigmoid(1.702 x) */

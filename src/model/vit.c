@@ -45,6 +45,15 @@ int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B) {
   a->hg = NULL;
   if (d->swiglu) a->hg = p, p += BT * d->M;
   a->pooled = p, p += (size_t)B * 2 * d->D;
+  a->abf16 = NULL;
+  if (d->bf16) {
+    size_t K = hidden_width(d) > (size_t)d->D ? hidden_width(d) : (size_t)d->D;
+    a->abf16 = malloc(BT * (size_t)bf16_row_width((int)K) * sizeof(uint16_t));
+    if (!a->abf16) {
+      free(m);
+      return -1;
+    }
+  }
   a->memory = m;
   a->B = B;
   return 0;
@@ -52,6 +61,7 @@ int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B) {
 
 void vit_acts_free(vit_acts *a) {
   free(a->memory);
+  free(a->abf16);
   memset(a, 0, sizeof *a);
 }
 
@@ -80,6 +90,58 @@ static void embeddings_forward(float *x, const float *pixels, const vit_params *
       else
         for (int c = 0; c < D; c++) xt[c] = src[c] + pos[c];
     }
+  }
+}
+
+int vit_bf16_pack(vit_params *p, const vit_dims *d) {
+  int D = d->D, M = d->M, M1 = d->swiglu ? 2 * M : M;
+  p->bf16 = calloc((size_t)d->L, sizeof *p->bf16);
+  if (!p->bf16) return -1;
+  for (int i = 0; i < d->L; i++) {
+    const vit_layer_params *l = &p->layers[i];
+    vit_layer_bf16 *b = &p->bf16[i];
+    if (bf16_weight_pack(&b->q, l->q_w, D, D) || bf16_weight_pack(&b->k, l->k_w, D, D) ||
+        bf16_weight_pack(&b->v, l->v_w, D, D) || bf16_weight_pack(&b->o, l->o_w, D, D) ||
+        bf16_weight_pack(&b->fc1, l->fc1_w, M1, D) || bf16_weight_pack(&b->fc2, l->fc2_w, D, M)) {
+      vit_bf16_free(p, d->L);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+void vit_bf16_free(vit_params *p, int L) {
+  if (!p->bf16) return;
+  for (int i = 0; i < L; i++) {
+    vit_layer_bf16 *b = &p->bf16[i];
+    bf16_weight *all[6] = {&b->q, &b->k, &b->v, &b->o, &b->fc1, &b->fc2};
+    for (int j = 0; j < 6; j++) bf16_weight_free(all[j]);
+  }
+  free(p->bf16);
+  p->bf16 = NULL;
+}
+
+/* The block's layers with bf16 weights lb and the bf16 input buffer ab. */
+static void block_forward_bf16(float *x, const vit_layer_params *l, const vit_layer_bf16 *lb,
+                               const vit_dims *d, vit_acts *a, int B, int threads) {
+  int D = d->D, N = B * d->T, M = d->M;
+  uint16_t *ab = a->abf16;
+  layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
+  linear_qkv_forward_bf16(a->q, a->k, a->v, a->ln, &lb->q, l->q_b, &lb->k, l->k_b, &lb->v,
+                          l->v_b, ab, N, D, D, threads);
+  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, threads);
+  linear_residual_forward_bf16(x, a->ln, a->atty, &lb->o, l->o_b, l->ls1, ab, N, D, D, threads);
+
+  layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
+  if (d->swiglu) {
+    linear_forward_bf16(a->h, a->ln, &lb->fc1, NULL, ab, N, D, 2 * M, 0, threads);
+    swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
+    linear_residual_forward_bf16(x, a->ln, a->hg, &lb->fc2, l->fc2_b, l->ls2, ab, N, M, D,
+                                 threads);
+  } else {
+    linear_forward_bf16(a->h, a->ln, &lb->fc1, l->fc1_b, ab, N, D, M, (int)d->act, threads);
+    linear_residual_forward_bf16(x, a->ln, a->h, &lb->fc2, l->fc2_b, l->ls2, ab, N, M, D,
+                                 threads);
   }
 }
 
@@ -140,7 +202,12 @@ void vit_forward(float *out, const float *pixels, const vit_params *p, const vit
   embeddings_forward(x, pixels, p, d, a, B, threads);
   if (p->pre_ln_w)
     layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, threads);
-  for (int l = 0; l < d->L; l++) block_forward(x, &p->layers[l], d, a, B, threads);
+  for (int l = 0; l < d->L; l++) {
+    if (p->bf16 && a->abf16)
+      block_forward_bf16(x, &p->layers[l], &p->bf16[l], d, a, B, threads);
+    else
+      block_forward(x, &p->layers[l], d, a, B, threads);
+  }
   head_forward(out, x, p, d, a, B, threads);
 }
 

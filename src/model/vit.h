@@ -8,13 +8,17 @@
  *   CLIP: embed = post_layernorm(x[:,0]) @ visual_projection^T
  *   DINOv2: embed = layernorm(x)[:,0]  (or [that, mean of layernorm(x) over patches])
  * Each layer's pieces are `x_forward(out, inp, params.., B, T, C)` functions in ops.c,
- * so that backward passes can sit beside them. */
+ * so that backward passes can sit beside them.
+ * With vit_dims.bf16 the blocks' linear layers (q, k, v, out_proj, fc1, fc2) run in bf16
+ * with fp32 accumulation (gemm_bf16.h); everything else stays fp32. */
 #ifndef VFR_MODEL_VIT_H
 #define VFR_MODEL_VIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model/config.h"
+#include "model/gemm_bf16.h"
 
 /* One transformer block. Pointers into the mapped file (F32) or converted buffers.
  * D = hidden size, M = MLP width (SwiGLU: the gated width). */
@@ -31,6 +35,12 @@ typedef struct vit_layer_params {
   const float *ls2;                    /* (D), DINOv2 only, else NULL */
 } vit_layer_params;
 
+/* One block's linear weights packed for the bf16 kernel. */
+typedef struct vit_layer_bf16 {
+  bf16_weight q, k, v, o; /* (D,D) each */
+  bf16_weight fc1, fc2;   /* (M,D) or SwiGLU (2M,D); (D,M) */
+} vit_layer_bf16;
+
 typedef struct vit_params {
   const float *patch_w;                /* (D, 3, P, P) */
   const float *patch_b;                /* (D), DINOv2; NULL for CLIP (no bias) */
@@ -41,6 +51,7 @@ typedef struct vit_params {
   vit_layer_params *layers;            /* (L) */
   const float *final_ln_w, *final_ln_b; /* (D): post_layernorm / layernorm */
   const float *proj;                   /* (E, D) CLIP visual_projection, or NULL */
+  vit_layer_bf16 *bf16;                /* (L) with vit_dims.bf16 (vit_bf16_pack), else NULL */
 } vit_params;
 
 /* Everything about the shapes the forward pass needs. */
@@ -56,6 +67,7 @@ typedef struct vit_dims {
   vfr_activation act;
   float eps;
   int threads;            /* the OpenMP team size the activations are sized for (<= 0: default) */
+  int bf16;               /* 1: the blocks' linear layers in bf16 (vit_params.bf16) */
 } vit_dims;
 
 /* Activations for a batch of B: one allocation carved into named buffers. */
@@ -69,7 +81,8 @@ typedef struct vit_acts {
   float *h;        /* (B,T,M) MLP hidden; SwiGLU: (B,T,2M) */
   float *hg;       /* (B,T,M) SwiGLU gated hidden; NULL otherwise */
   float *pooled;   /* (B, 2D) */
-  float *memory;   /* the allocation */
+  uint16_t *abf16; /* (B*T, bf16_row_width(max(D, M))): a linear layer's bf16 input; bf16 only */
+  float *memory;   /* the allocation (abf16 is a second one) */
   int B;           /* batch these were sized for */
 } vit_acts;
 
@@ -79,7 +92,14 @@ size_t vit_acts_size(const vit_dims *d, int B);
 int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B);
 void vit_acts_free(vit_acts *a);
 
-/* Forward pass. pixels is (B,3,H,W); out is (B,E). acts must be reserved for >= B. */
+/* Packs the blocks' linear weights of p into p->bf16 (allocated, L entries) for d->bf16.
+ * Returns 0, or -1 when out of memory (then nothing is left allocated). */
+int vit_bf16_pack(vit_params *p, const vit_dims *d);
+/* Frees p->bf16 (L entries; NULL is fine) and sets it to NULL. */
+void vit_bf16_free(vit_params *p, int L);
+
+/* Forward pass. pixels is (B,3,H,W); out is (B,E). acts must be reserved for >= B; with
+ * p->bf16 set they must have been reserved under d->bf16. */
 void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
                  vit_acts *a, int B, int threads);
 

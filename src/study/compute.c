@@ -147,6 +147,7 @@ int vfr_eval_compute(const vfr_eval_params *p, vfr_error *err) {
   if (rc) return rc;
   vfr_model_params mp = vfr_model_default_params();
   if (p->threads > 0) mp.threads = p->threads;
+  mp.precision = (vfr_precision)p->precision;
   vfr_model *model = NULL;
   rc = vfr_model_load(p->model_dir, &mp, &model, err);
   if (rc) {

@@ -212,6 +212,8 @@ int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *
   uint64_t h = ctx->plan.fingerprint;
   h = vfr_fingerprint(h, &p->seed, sizeof p->seed);
   h = vfr_fingerprint(h, &p->perturb_after_preprocess, sizeof p->perturb_after_preprocess);
+  if (p->precision) /* fp32 studies keep the fingerprint they had before the option */
+    h = vfr_fingerprint(h, &p->precision, sizeof p->precision);
   ctx->fingerprint = study_model_fingerprint(h, p->model_dir);
 
   if ((rc = make_dir(p->out_dir, err))) {

@@ -1,0 +1,182 @@
+"""bf16 vs fp32 compute in one run: linear-layer and embedding throughput, and the embedding error.
+
+  /usr/bin/python3 bench/bench_bf16.py [--quick] [--threads N] [--skip-linear]
+
+1. The linear layer alone (src/model/ops.c through ctypes, same tiling and threads for both):
+   linear_forward (OpenBLAS sgemm per tile) vs linear_forward_bf16 (the AVX512-BF16 kernel,
+   the input rounding included) at ViT-B's MLP shapes with 8192 rows (a micro-batch), in
+   GFLOP/s and as a ratio.
+2. CLIP ViT-B/16 at its real shape (random weights, tests/modelref.py), batch 32 (8 with
+   --quick): images/s of vfr_model_embed_pixels with precision fp32 and bf16, the ratio, and
+   the bf16 embeddings' error against the fp32 ones (worst cosine, worst max|diff|/||fp32||;
+   the fp32 path matches the PyTorch reference to ~1e-7, tests/ref_model_torch.py).
+Needs a CPU with avx512_bf16 (else it says so and exits 0). Timings are the minimum over
+repeats after a warm-up, fp32 and bf16 runs interleaved. Both wall time and process CPU time
+(all threads, OMP_WAIT_POLICY=passive so that waiting threads do not spin) are reported: on a
+machine shared with other jobs the wall-time ratio is only indicative, and the CPU-time ratio
+(the work each precision needs) is the steadier one.
+Paths: VFROBUST_LIB, else build/libvfrobust.so.
+"""
+import argparse
+import os
+import sys
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("--quick", action="store_true", help="batch 8 instead of 32, fewer repeats")
+ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--skip-linear", action="store_true", help="only the ViT-B/16 embedding part")
+args = ap.parse_args()
+# Our OpenMP team splits every gemm; OpenBLAS's own pool stays at one thread (as in the model).
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = str(args.threads)
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import ctypes as C  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+import modelref as M  # noqa: E402
+import vfr_testlib as T  # noqa: E402
+
+torch.set_num_threads(args.threads)
+BATCH = 8 if args.quick else 32
+REPEATS = 1 if args.quick else 2
+
+
+class Error(C.Structure):
+    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
+
+
+class ModelParams(C.Structure):  # include/vfrobust/model.h
+    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int),
+                ("precision", C.c_int)]
+
+
+class Bf16Weight(C.Structure):  # src/model/gemm_bf16.h
+    _fields_ = [("data", C.c_void_p), ("OC", C.c_int), ("C", C.c_int), ("Kp", C.c_int)]
+
+
+def best_times(fns, repeats):
+    """[(min wall s, min CPU s)] of each fn, after a warm-up each, the runs interleaved."""
+    for fn in fns:
+        fn()
+    best = [[float("inf"), float("inf")] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            best[i][0] = min(best[i][0], time.perf_counter() - t)
+            best[i][1] = min(best[i][1], time.process_time() - c)
+    return best
+
+
+def bench_linear(lib):
+    lib.linear_forward.argtypes = [C.c_void_p, C.c_void_p, C.c_void_p, C.c_void_p] + [C.c_int] * 5
+    lib.linear_forward_bf16.argtypes = [C.c_void_p, C.c_void_p, C.POINTER(Bf16Weight),
+                                        C.c_void_p, C.c_void_p] + [C.c_int] * 5
+    lib.bf16_weight_pack.argtypes = [C.POINTER(Bf16Weight), C.c_void_p, C.c_int, C.c_int]
+    lib.bf16_weight_free.argtypes = [C.POINTER(Bf16Weight)]
+    N = 8192
+    rs = np.random.RandomState(1)
+    print(f"\nlinear layer, {N} rows, {args.threads} threads (bias, no activation)")
+    print(f"  {'C -> OC':>12s} {'fp32 GFLOP/s':>13s} {'bf16 GFLOP/s':>13s} {'ratio':>6s} "
+          f"{'CPU-time ratio':>15s} {'max|diff|/max|y|':>17s}")
+    for Cin, OC in ((768, 3072), (3072, 768), (768, 768)):
+        x = rs.randn(N, Cin).astype(np.float32)
+        w = (rs.randn(OC, Cin) * 0.03).astype(np.float32)
+        b = rs.randn(OC).astype(np.float32)
+        y32, y16 = np.zeros((N, OC), np.float32), np.zeros((N, OC), np.float32)
+        abuf = np.zeros((N, Cin + (Cin & 1)), np.uint16)
+        bw = Bf16Weight()
+        if lib.bf16_weight_pack(C.byref(bw), w.ctypes.data, OC, Cin):
+            sys.exit("bench_bf16: out of memory")
+        (t32, c32), (t16, c16) = best_times(
+            [lambda: lib.linear_forward(y32.ctypes.data, x.ctypes.data, w.ctypes.data,
+                                        b.ctypes.data, N, Cin, OC, 0, args.threads),
+             lambda: lib.linear_forward_bf16(y16.ctypes.data, x.ctypes.data, C.byref(bw),
+                                             b.ctypes.data, abuf.ctypes.data, N, Cin, OC, 0,
+                                             args.threads)], 3)
+        lib.bf16_weight_free(C.byref(bw))
+        f = 2.0 * N * Cin * OC
+        d = float(np.abs(y16 - y32).max() / np.abs(y32).max())
+        print(f"  {f'{Cin} -> {OC}':>12s} {f / t32 / 1e9:13.1f} {f / t16 / 1e9:13.1f} "
+              f"{t32 / t16:6.2f} {c32 / c16:15.2f} {d:17.2e}", flush=True)
+
+
+def bench_model(lib, tmp):
+    lib.vfr_model_default_params.restype = ModelParams
+    lib.vfr_model_load.argtypes = [C.c_char_p, C.POINTER(ModelParams), C.POINTER(C.c_void_p),
+                                   C.POINTER(Error)]
+    lib.vfr_model_free.argtypes = [C.c_void_p]
+    lib.vfr_model_embed_pixels.argtypes = [C.c_void_p, C.c_void_p, C.c_int, C.c_void_p,
+                                           C.POINTER(Error)]
+    config, pp = M.PRESETS["clip-vit-b16"]()
+    model = M.randomize(M.build_model(config), 101)
+    folder = os.path.join(tmp, "clip-vit-b16")
+    M.write_hf_folder(folder, config, pp, model)
+    del model
+    rs = np.random.RandomState(7)
+    from PIL import Image
+    imgs = [Image.fromarray(rs.randint(0, 256, (240 + 7 * i, 320, 3), dtype=np.uint8))
+            for i in range(BATCH)]
+    pixels = np.ascontiguousarray(np.stack([M.preprocess(im, pp) for im in imgs]), np.float32)
+    flops = M.vision_flops(config, 224, 224)
+    handles, outs, runs = [], [], []
+    for prec in (0, 1):
+        params = lib.vfr_model_default_params()
+        params.threads, params.max_batch, params.precision = args.threads, BATCH, prec
+        handle, err = C.c_void_p(), Error()
+        if lib.vfr_model_load(folder.encode(), C.byref(params), C.byref(handle), C.byref(err)):
+            sys.exit(f"bench_bf16: {err.message.decode()}")
+        out = np.zeros((BATCH, 512), np.float32)
+        handles.append(handle)
+        outs.append(out)
+
+        def run(handle=handle, out=out, err=err):
+            if lib.vfr_model_embed_pixels(handle, pixels.ctypes.data, BATCH, out.ctypes.data,
+                                          C.byref(err)):
+                sys.exit(f"bench_bf16: {err.message.decode()}")
+        runs.append(run)
+    (w32, c32), (w16, c16) = best_times(runs, REPEATS)
+    for h in handles:
+        lib.vfr_model_free(h)
+    for name, w, c in (("fp32", w32, c32), ("bf16", w16, c16)):
+        print(f"  {name}: {BATCH / w:.2f} images/s wall ({flops * BATCH / w / 1e9:.0f} GFLOP/s), "
+              f"{BATCH / c:.2f} images per CPU-second", flush=True)
+    ref, got = outs[0].astype(np.float64), outs[1].astype(np.float64)
+    cos = min(float(r @ g / (np.linalg.norm(r) * np.linalg.norm(g))) for r, g in zip(ref, got))
+    rel = float((np.abs(got - ref).max(axis=1) / np.linalg.norm(ref, axis=1)).max())
+    print(f"\nCLIP ViT-B/16 batch {BATCH}, {args.threads} threads: bf16/fp32 throughput ratio "
+          f"{w32 / w16:.2f} by wall time, {c32 / c16:.2f} by CPU time")
+    print(f"bf16 embedding error vs fp32: worst cosine {cos:.6f}, worst max|diff|/||fp32|| "
+          f"{rel:.2e}")
+
+
+def main():
+    lib = T.load_lib()
+    if not lib.bf16_cpu_supported():
+        print("bench_bf16: this CPU lacks AVX512-BF16 (or VFROBUST_NO_BF16 is set); nothing to "
+              "measure")
+        return
+    print(f"bench_bf16: threads {args.threads}, batch {BATCH}, os.getloadavg() at start "
+          f"{os.getloadavg()[0]:.2f}")
+    if not args.skip_linear:
+        bench_linear(lib)
+    tmp = tempfile.mkdtemp(prefix="vfr_bench_bf16_")
+    try:
+        print(f"\nCLIP ViT-B/16 (random weights), batch {BATCH}, fp32 and bf16 interleaved")
+        bench_model(lib, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"load average at the end {os.getloadavg()[0]:.2f} (other jobs make the numbers "
+          f"indicative only)")
+
+
+if __name__ == "__main__":
+    main()

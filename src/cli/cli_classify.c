@@ -1,0 +1,111 @@
+/* vfrobust classify --model DIR --data DIR [--limit N] [--out FILE.csv]
+ * Accuracy of a model's classification head (from vfrobust train) on labelled images. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+  fputs("usage: vfrobust classify --model DIR --data DIR [options]\n\n"
+        "Scores the classification head of a model trained by `vfrobust train` on labelled\n"
+        "images (ImageFolder or CSV; classes matched by name to the model's id2label) and\n"
+        "prints `accuracy A (CORRECT/N)`. Unreadable images count as wrong and are listed.\n\n"
+        "  --model DIR       folder with classifier_head.weight/.bias and id2label\n"
+        "  --data DIR|CSV    labelled images\n"
+        "  --limit N         at most N images (0: all)\n"
+        "  --batch N         images per forward pass (default 64)\n"
+        "  --threads N       compute threads (default: OpenMP's default)\n"
+        "  --json            print {\"accuracy\", \"correct\", \"images\", \"skipped\"} instead\n"
+        "  --out FILE.csv    also write image,label,predicted per image\n",
+        f);
+}
+
+static int write_csv(const char *path, const vfr_dataset *ds, const vfr_classify_result *r) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    cli_errorf(path, "cannot create");
+    return CLI_FAIL;
+  }
+  fprintf(f, "image,label,predicted\n");
+  for (int i = 0; i < r->n && i < ds->count; i++)
+    fprintf(f, "%s,%s,%s\n", ds->items[i].name,
+            r->truth[i] >= 0 ? r->class_names[r->truth[i]] : "",
+            r->predicted[i] >= 0 ? r->class_names[r->predicted[i]] : "");
+  if (fclose(f) != 0) {
+    cli_errorf(path, "cannot write");
+    return CLI_FAIL;
+  }
+  return CLI_OK;
+}
+
+int cli_classify(int argc, char **argv) {
+  const char *model = NULL, *data = NULL, *out = NULL, *value = NULL;
+  long limit = 0, batch = 64, threads = 0;
+  int json = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help")) {
+      usage(stdout);
+      return CLI_OK;
+    } else if (!strcmp(a, "--json")) {
+      json = 1;
+    } else if (cli_flag_value(argc, argv, &i, "--model", &value)) {
+      if (!value) goto missing_value;
+      model = value;
+    } else if (cli_flag_value(argc, argv, &i, "--data", &value)) {
+      if (!value) goto missing_value;
+      data = value;
+    } else if (cli_flag_value(argc, argv, &i, "--out", &value)) {
+      if (!value) goto missing_value;
+      out = value;
+    } else if (cli_flag_value(argc, argv, &i, "--limit", &value)) {
+      if (!value) goto missing_value;
+      if (cli_parse_long("classify", a, value, 0, 100000000, &limit)) return CLI_USAGE;
+    } else if (cli_flag_value(argc, argv, &i, "--batch", &value)) {
+      if (!value) goto missing_value;
+      if (cli_parse_long("classify", a, value, 1, 65536, &batch)) return CLI_USAGE;
+    } else if (cli_flag_value(argc, argv, &i, "--threads", &value)) {
+      if (!value) goto missing_value;
+      if (cli_parse_long("classify", a, value, 1, 1024, &threads)) return CLI_USAGE;
+    } else {
+      cli_errorf("classify", "unknown option %s (see `vfrobust classify --help`)", a);
+      return CLI_USAGE;
+    }
+    continue;
+  missing_value:
+    cli_errorf("classify", "%s needs a value", a);
+    return CLI_USAGE;
+  }
+  if (!model || !data) {
+    cli_errorf("classify", "%s is required (see `vfrobust classify --help`)",
+               !model ? "--model DIR" : "--data DIR");
+    return CLI_USAGE;
+  }
+  vfr_error err;
+  vfr_error_clear(&err);
+  vfr_classify_result r;
+  if (vfr_classify_eval(model, data, (int)limit, (int)batch, (int)threads, &r, &err) != VFR_OK)
+    return cli_report_error(&err, 1);
+  int rc = CLI_OK;
+  if (out || r.skipped > 0) {
+    vfr_dataset ds;
+    if (vfr_dataset_open(data, &ds, &err) != VFR_OK) {
+      vfr_classify_result_free(&r);
+      return cli_report_error(&err, 1);
+    }
+    vfr_dataset_limit(&ds, 0, (int)limit);
+    for (int i = 0; i < r.n && i < ds.count; i++)
+      if (r.predicted[i] < 0) fprintf(stderr, "classify: skipped %s (unreadable)\n", ds.items[i].path);
+    if (out) rc = write_csv(out, &ds, &r);
+    vfr_dataset_free(&ds);
+  }
+  if (json)
+    printf("{\"accuracy\": %.10g, \"correct\": %d, \"images\": %d, \"skipped\": %d}\n", r.accuracy,
+           r.correct, r.n, r.skipped);
+  else
+    printf("accuracy %.4f (%d/%d)%s\n", r.accuracy, r.correct, r.n,
+           r.skipped ? " (unreadable images count as wrong)" : "");
+  vfr_classify_result_free(&r);
+  return rc;
+}

@@ -1,0 +1,432 @@
+/* Supervised training of a CLIP vision tower with a linear head (see
+ * include/vfrobust/classify.h): data and augmentation, one optimiser step, the run.
+ *
+ * The tower comes from the fine-tuning loop's trainer (train_model.c: one float32 allocation
+ * in the gradient layout); the head (W (C,E), b (C)) is kept right after it in that
+ * allocation, so parameters, AdamW moments and checkpoints are each one array:
+ *   params = [tower (g.n) | W | b],  m, v = [tower (g.n) | W | b]. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "finetune/adamw.h"
+#include "finetune/checkpoint.h"
+#include "finetune/classify_head.h"
+#include "finetune/classify_internal.h"
+#include "finetune/init_random.h"
+#include "finetune/train_internal.h"
+#include "vfrobust/classify.h"
+
+vfr_classify_params vfr_classify_default_params(void) {
+  vfr_classify_params p;
+  memset(&p, 0, sizeof p);
+  p.epochs = 10;
+  p.batch = 128;
+  p.lr = 1e-3;
+  p.lr_min = 1e-5;
+  p.weight_decay = 0.05;
+  p.beta1 = 0.9;
+  p.beta2 = 0.999;
+  p.adam_eps = 1e-8;
+  p.label_smoothing = 0.1;
+  p.pad = 4;
+  p.flip = 1;
+  return p;
+}
+
+typedef struct classifier {
+  const vfr_classify_params *o;
+  vfr_finetune_params fp; /* what the shared trainer reads: model folder, threads, seed, batch */
+  trainer t;
+  char model_dir[PATH_LEN]; /* the folder the tower loads from (model_dir or out_dir/init) */
+  int C, E;
+  float *W, *b;             /* (C,E), (C): params + g.n */
+  float *gW;                /* (C*E + C) head gradient; gb = gW + C*E */
+  float *m, *v;             /* (g.n + C*E + C) */
+  float *logits, *dlogits, *dz; /* (B,C), (B,C), (B,E) */
+  int *labels;              /* (B) */
+  double *epoch_stats;      /* (epochs, 3): loss sum, correct, images */
+} classifier;
+
+/* ---- data ---------------------------------------------------------------------------- */
+
+/* img shifted by (dx, dy) (out(x, y) = img(x + dx, y + dy), zero outside) and mirrored
+ * when flip: a zero-padded random crop of the same size. */
+static int augment(const vfr_image *img, int dx, int dy, int flip, vfr_image *out,
+                   vfr_error *err) {
+  int w = img->width, h = img->height, c = img->channels;
+  TRY(vfr_image_alloc(out, w, h, c, err));
+  for (int y = 0; y < h; y++) {
+    uint8_t *row = out->data + (size_t)y * out->stride;
+    int sy = y + dy;
+    for (int x = 0; x < w; x++) {
+      int sx = (flip ? w - 1 - x : x) + dx;
+      uint8_t *px = row + (size_t)x * c;
+      if (sy < 0 || sy >= h || sx < 0 || sx >= w) {
+        memset(px, 0, (size_t)c);
+        continue;
+      }
+      memcpy(px, img->data + (size_t)sy * img->stride + (size_t)sx * c, (size_t)c);
+    }
+  }
+  return VFR_OK;
+}
+
+/* A 64-bit draw keyed by (seed, step, image, what). */
+static uint64_t draw(uint64_t seed, long s, uint64_t image, uint64_t what) {
+  return ft_mix64(ft_draw_key(seed, (uint64_t)s, image, 0, what));
+}
+
+/* Entry i of the head's initial weights: a standard normal (Box-Muller on two draws). */
+static double head_normal(uint64_t seed, size_t i) {
+  double u1 = ((double)(ft_mix64(ft_draw_key(seed, 31, i, 0, 1)) >> 11) + 0.5) * 0x1.0p-53;
+  double u2 = (double)(ft_mix64(ft_draw_key(seed, 31, i, 0, 2)) >> 11) * 0x1.0p-53;
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* Preprocessed views of images idx[0..n) into pix (n,3,H,W): augmented with step s's draws
+ * when s >= 0, as they are when s < 0. */
+int cl_prepare(trainer *t, const vfr_dataset *ds, const int *idx, int n, long s, int pad,
+               int flip, uint64_t seed, float *pix, vfr_error *err) {
+  size_t per = (size_t)3 * t->d.H * t->d.W;
+  int failed = n;
+  vfr_error first;
+  vfr_error_clear(&first);
+#pragma omp parallel for num_threads(t->d.threads) schedule(dynamic)
+  for (int i = 0; i < n; i++) {
+    vfr_error e;
+    vfr_error_clear(&e);
+    vfr_image img = {0}, aug = {0};
+    const char *file = ds->items[idx[i]].path;
+    int rc = vfr_image_load(file, NULL, &img, &e);
+    const vfr_image *use = &img;
+    if (!rc && s >= 0 && (pad > 0 || flip)) {
+      uint64_t k = (uint64_t)idx[i], span = 2 * (uint64_t)pad + 1;
+      int dx = pad ? (int)(draw(seed, s, k, 21) % span) - pad : 0;
+      int dy = pad ? (int)(draw(seed, s, k, 22) % span) - pad : 0;
+      int fl = flip ? (int)(draw(seed, s, k, 23) & 1) : 0;
+      rc = augment(&img, dx, dy, fl, &aug, &e);
+      use = &aug;
+    }
+    if (!rc) rc = vfr_model_preprocess(t->model, use, file, pix + (size_t)i * per, &e);
+    vfr_image_free(&img);
+    vfr_image_free(&aug);
+    if (rc) {
+#pragma omp critical(vfr_classify_prepare_error)
+      if (i < failed) {
+        failed = i;
+        first = e;
+      }
+    }
+  }
+  if (failed < n) {
+    if (err) *err = first;
+    return first.code;
+  }
+  return VFR_OK;
+}
+
+/* ---- one step -------------------------------------------------------------------------- */
+
+static int train_step(classifier *c, long s, double *hist, vfr_error *err) {
+  trainer *t = &c->t;
+  const vfr_classify_params *o = c->o;
+  const int *idx;
+  int n;
+  ft_step_images(t, s, &idx, &n);
+  int E = c->E, C = c->C;
+  vit_grads_zero(&t->g);
+  memset(c->gW, 0, ((size_t)C * E + C) * sizeof(float));
+  TRY(cl_prepare(t, &t->data, idx, n, s, o->pad, o->flip, o->seed, t->pix, err));
+  for (int i = 0; i < n; i++) c->labels[i] = t->data.items[idx[i]].label;
+  if (vit_train_acts_reserve(&t->tacts, &t->d, n) != 0)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the training activations of %d "
+                    "images", o->out_dir, n);
+  vit_forward_train(t->out, t->pix, &t->p, &t->d, &t->tacts, n);
+  head_forward(c->logits, t->out, c->W, c->b, n, E, C);
+  int right;
+  double loss = cross_entropy(c->logits, c->labels, n, C, o->label_smoothing, 1.0, c->dlogits,
+                              &right);
+  head_backward(c->dz, c->gW, c->gW + (size_t)C * E, c->dlogits, t->out, c->W, n, E, C);
+  vit_backward(&t->g, c->dz, &t->p, &t->d, &t->tacts, n, 0);
+  double lr = lr_warmup_cosine(s, t->total, o->warmup, o->lr, o->lr_min);
+  adamw_params ap = {o->beta1, o->beta2, o->adam_eps, o->weight_decay};
+  adamw_step(t->params, t->g.memory, c->m, c->v, t->g.n, lr, &ap, s + 1, t->d.threads);
+  adamw_step(c->W, c->gW, c->m + t->g.n, c->v + t->g.n, (size_t)C * E + C, lr, &ap, s + 1,
+             t->d.threads);
+  hist[0] = loss;
+  hist[1] = (double)right / n;
+  hist[2] = n;
+  hist[3] = lr;
+  if (!isfinite(loss))
+    return vfr_fail(err, VFR_EINVAL, "%s: the loss is not finite at step %ld (lower --lr?)",
+                    o->data_path, s + 1);
+  return VFR_OK;
+}
+
+/* ---- the run ------------------------------------------------------------------------- */
+
+static int check_params(const vfr_classify_params *o, vfr_error *err) {
+  if (!o->model_dir || !o->data_path || !o->out_dir)
+    return vfr_fail(err, VFR_EINVAL, "train: model, data and output folder are required");
+  if (o->epochs < 1 || o->epochs > 100000)
+    return vfr_fail(err, VFR_EINVAL, "train: epochs %d is not in 1..100000", o->epochs);
+  if (o->batch < 1 || o->batch > 65536)
+    return vfr_fail(err, VFR_EINVAL, "train: batch %d is not in 1..65536", o->batch);
+  if (!(o->lr >= 0 && o->lr < 1) || !(o->lr_min >= 0 && o->lr_min <= o->lr))
+    return vfr_fail(err, VFR_EINVAL, "train: learning rates %g, %g are not 0 <= lr_min <= lr "
+                    "< 1", o->lr_min, o->lr);
+  if (!(o->weight_decay >= 0 && o->weight_decay < 1e3))
+    return vfr_fail(err, VFR_EINVAL, "train: weight decay %g is negative", o->weight_decay);
+  if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) || !(o->adam_eps > 0))
+    return vfr_fail(err, VFR_EINVAL, "train: betas %g, %g are not in [0, 1) or eps <= 0",
+                    o->beta1, o->beta2);
+  if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
+    return vfr_fail(err, VFR_EINVAL, "train: label smoothing %g is not in [0, 1)",
+                    o->label_smoothing);
+  if (o->pad < 0 || o->pad > 4096 || o->warmup < 0 || o->checkpoint_every < 0 || o->limit < 0 ||
+      o->per_class < 0 || o->test_limit < 0 || o->stop_after < 0)
+    return vfr_fail(err, VFR_EINVAL, "train: pad, warmup, checkpoint interval, limits and "
+                    "stop step must not be negative (pad at most 4096)");
+  return VFR_OK;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void report(const classifier *c, const char *phase, long step, const double *h,
+                   double rate, double test_acc) {
+  if (!c->o->progress) return;
+  vfr_classify_progress pr;
+  memset(&pr, 0, sizeof pr);
+  pr.step = step;
+  pr.total = c->t.total;
+  pr.epoch = c->t.steps_per_epoch > 0 ? (int)((step - 1) / c->t.steps_per_epoch) + 1 : 0;
+  if (h) {
+    pr.loss = h[0];
+    pr.accuracy = h[1];
+    pr.lr = h[3];
+  }
+  pr.steps_per_s = rate;
+  pr.eta_s = rate > 0 ? (double)(c->t.total - step) / rate : 0;
+  pr.test_accuracy = test_acc;
+  pr.phase = phase;
+  c->o->progress(c->o->progress_user, &pr);
+}
+
+/* The tower's folder: model_dir when it has weights, else a seeded random one in
+ * out_dir/init (written once; a resumed run finds it). */
+static int tower_folder(classifier *c, vfr_error *err) {
+  const vfr_classify_params *o = c->o;
+  char w[PATH_LEN + 32];
+  struct stat sb;
+  snprintf(w, sizeof w, "%s/model.safetensors", o->model_dir);
+  if (stat(w, &sb) == 0) {
+    snprintf(c->model_dir, sizeof c->model_dir, "%s", o->model_dir);
+    return VFR_OK;
+  }
+  snprintf(c->model_dir, sizeof c->model_dir, "%s/init", o->out_dir);
+  snprintf(w, sizeof w, "%s/model.safetensors", c->model_dir);
+  if (o->resume && stat(w, &sb) == 0) return VFR_OK;
+  if (mkdir(c->model_dir, 0777) != 0 && errno != EEXIST)
+    return vfr_fail(err, VFR_EIO, "%s: cannot create the folder (%s)", c->model_dir,
+                    strerror(errno));
+  return ft_init_clip_random(o->model_dir, c->model_dir, o->seed, c->t.data.class_names,
+                             c->t.data.class_count, err);
+}
+
+static int setup(classifier *c, vfr_error *err) {
+  const vfr_classify_params *o = c->o;
+  trainer *t = &c->t;
+  if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST)
+    return vfr_fail(err, VFR_EIO, "%s: cannot create the folder (%s)", o->out_dir,
+                    strerror(errno));
+  TRY(vfr_dataset_open(o->data_path, &t->data, err));
+  vfr_dataset_limit(&t->data, o->per_class, o->limit);
+  if (t->data.count < 1 || t->data.class_count < 2)
+    return vfr_fail(err, VFR_EFORMAT, "%s: supervised training needs labelled images of at "
+                    "least two classes", o->data_path);
+  for (int i = 0; i < t->data.count; i++)
+    if (t->data.items[i].label < 0)
+      return vfr_fail(err, VFR_EFORMAT, "%s: %s has no label", o->data_path,
+                      t->data.items[i].name);
+  TRY(tower_folder(c, err));
+  c->fp = vfr_finetune_default_params();
+  c->fp.model_dir = c->model_dir;
+  c->fp.data_path = o->data_path;
+  c->fp.out_dir = o->out_dir;
+  c->fp.threads = o->threads;
+  c->fp.seed = o->seed;
+  c->fp.batch = o->batch;
+  t->o = &c->fp;
+  /* peek at the embedding width for the head's room */
+  vfr_model_params mp = vfr_model_default_params();
+  vfr_model *peek;
+  TRY(vfr_model_load(c->model_dir, &mp, &peek, err));
+  vfr_model_info info;
+  vfr_model_get_info(peek, &info);
+  vfr_model_free(peek);
+  if (strcmp(info.family, "clip") != 0)
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: supervised training is for CLIP vision towers",
+                    c->model_dir);
+  c->E = info.embed_dim;
+  c->C = t->data.class_count;
+  size_t nh = (size_t)c->C * c->E + c->C;
+  t->n_extra = nh;
+  TRY(ft_load_model(t, err));
+  c->W = t->params + t->g.n;
+  c->b = c->W + (size_t)c->C * c->E;
+  for (size_t i = 0; i < (size_t)c->C * c->E; i++) /* N(0, 0.02^2) */
+    c->W[i] = (float)(0.02 * head_normal(o->seed, i));
+  const vfr_tensor_info *hw = vfr_safetensors_find(t->st, "classifier_head.weight");
+  if (hw) { /* continue from a trained head of the same classes */
+    float *wv, *bv, *own_w = NULL, *own_b = NULL;
+    int64_t sw[2] = {c->C, c->E}, sb[1] = {c->C};
+    TRY(vfr_safetensors_get_f32(t->st, "classifier_head.weight", 2, sw, (const float **)&wv,
+                                &own_w, err));
+    int rc = vfr_safetensors_get_f32(t->st, "classifier_head.bias", 1, sb, (const float **)&bv,
+                                     &own_b, err);
+    if (!rc) {
+      memcpy(c->W, wv, (size_t)c->C * c->E * sizeof(float));
+      memcpy(c->b, bv, (size_t)c->C * sizeof(float));
+    }
+    free(own_w);
+    free(own_b);
+    TRY(rc);
+  }
+  t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;
+  t->total = t->steps_per_epoch * o->epochs;
+  int B = o->batch < t->data.count ? o->batch : t->data.count;
+  t->micro = B;
+  size_t per = (size_t)3 * t->d.H * t->d.W, np = t->g.n + nh;
+  t->order = malloc((size_t)t->data.count * sizeof *t->order);
+  t->order_epoch = -1;
+  t->history = calloc((size_t)t->total * FT_HISTORY_FIELDS, sizeof(double));
+  t->pix = malloc((size_t)B * per * sizeof(float));
+  t->out = malloc((size_t)B * c->E * sizeof(float));
+  c->gW = calloc(nh, sizeof(float));
+  c->m = calloc(np, sizeof(float));
+  c->v = calloc(np, sizeof(float));
+  c->logits = malloc((size_t)B * c->C * sizeof(float));
+  c->dlogits = malloc((size_t)B * c->C * sizeof(float));
+  c->dz = malloc((size_t)B * c->E * sizeof(float));
+  c->labels = malloc((size_t)B * sizeof(int));
+  if (!t->order || !t->history || !t->pix || !t->out || !c->gW || !c->m || !c->v ||
+      !c->logits || !c->dlogits || !c->dz || !c->labels)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->out_dir);
+  return VFR_OK;
+}
+
+static void teardown(classifier *c) {
+  trainer *t = &c->t;
+  free(c->gW);
+  free(c->m);
+  free(c->v);
+  free(c->logits);
+  free(c->dlogits);
+  free(c->dz);
+  free(c->labels);
+  free(t->order);
+  free(t->history);
+  free(t->pix);
+  free(t->out);
+  vit_train_acts_free(&t->tacts);
+  vit_acts_free(&t->facts);
+  vit_grads_free(&t->g);
+  free(t->params);
+  free(t->params0);
+  free(t->table_tmp);
+  free(t->layers);
+  free(t->layers0);
+  free(t->slots);
+  vfr_dataset_free(&t->data);
+  vfr_safetensors_close(t->st);
+  vfr_model_free(t->model);
+}
+
+static int run(classifier *c, vfr_error *err) {
+  const vfr_classify_params *o = c->o;
+  trainer *t = &c->t;
+  TRY(setup(c, err));
+  char ckpt_path[PATH_LEN];
+  snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.bin", o->out_dir);
+  size_t nh = (size_t)c->C * c->E + c->C;
+  /* accum holds the class count: a checkpoint of other classes is refused */
+  ft_checkpoint ck = {t->g.n + nh, t->g.n + nh, 0, o->seed, (uint64_t)o->batch,
+                      (uint64_t)c->C, (uint64_t)o->epochs, (uint64_t)t->data.count, 0};
+  struct stat sb;
+  if (o->resume && stat(ckpt_path, &sb) == 0)
+    TRY(ft_checkpoint_load(ckpt_path, &ck, t->params, c->m, c->v, t->history,
+                           (uint64_t)t->total, err));
+  long start = (long)ck.step, s = start;
+  double t0 = now_s();
+  int rc = VFR_OK;
+  for (; s < t->total; s++) {
+    if (o->stop_after > 0 && s >= o->stop_after) break;
+    double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
+    rc = train_step(c, s, h, err);
+    if (rc) break;
+    double rate = (double)(s + 1 - start) / (now_s() - t0 + 1e-12);
+    report(c, "train", s + 1, h, rate, 0);
+    int epoch_end = (s + 1) % t->steps_per_epoch == 0;
+    if (((o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0) || epoch_end) &&
+        s + 1 < t->total) {
+      ck.step = (uint64_t)(s + 1);
+      rc = ft_checkpoint_save(ckpt_path, &ck, t->params, c->m, c->v, t->history, err);
+      if (rc) break;
+    }
+  }
+  double train_seconds = now_s() - t0;
+  if (rc == VFR_OK) {
+    ck.step = (uint64_t)s;
+    rc = ft_checkpoint_save(ckpt_path, &ck, t->params, c->m, c->v, t->history, err);
+  }
+  if (rc || s < t->total) return rc;
+  report(c, "save", s, NULL, 0, 0);
+  vfr_tensor_out head[2] = {{"classifier_head.weight", 2, {c->C, c->E}, c->W},
+                            {"classifier_head.bias", 1, {c->C}, c->b}};
+  TRY(ft_save_model(t, head, 2, err));
+  /* the copied config.json names the classes (a tower folder with weights may not) */
+  TRY(ft_write_class_config(c->model_dir, o->out_dir, t->data.class_names, t->data.class_count,
+                            err));
+  cl_result test = {0};
+  if (o->test_path) {
+    report(c, "test", s, NULL, 0, 0);
+    vfr_classify_result r;
+    TRY(vfr_classify_eval(o->out_dir, o->test_path, o->test_limit, o->batch, o->threads, &r,
+                          err));
+    test.present = 1;
+    test.n = r.n;
+    test.correct = r.correct;
+    test.skipped = r.skipped;
+    test.accuracy = r.accuracy;
+    vfr_classify_result_free(&r);
+    report(c, "test", s, NULL, 0, test.accuracy);
+  }
+  return cl_write_report(o, &t->data, t->history, t->total, t->steps_per_epoch,
+                         train_seconds, &test, err);
+}
+
+int vfr_classify_train(const vfr_classify_params *p, vfr_error *err) {
+  if (!p) return vfr_fail(err, VFR_EINVAL, "train: no parameters");
+  TRY(check_params(p, err));
+  classifier c;
+  memset(&c, 0, sizeof c);
+  c.o = p;
+  int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  int rc = run(&c, err);
+  openblas_set_num_threads(blas_threads);
+  teardown(&c);
+  return rc;
+}
