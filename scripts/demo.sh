@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# The main job on the bundled default: a contact sheet of examples/sample.png under every
-# op of the default study set (editing9) at five levels, written to out/demo/.
+# The main job on the bundled default: the full study (eval + downstream, linear probe) of the
+# bundled CIFAR-10 model models/clip-vit-tiny-patch4-cifar10 on a class-balanced sample of the
+# CIFAR-10 test images under the nine default ops (editing9) at 10 levels each. Writes
+# out/demo/ (per_image.csv, curves.csv, summary.json, downstream.json, predictions.csv,
+# embeddings/, report.html, figures/) and prints the per-op table of README.md.
+#   CIFAR10=DIR   the CIFAR-10 ImageFolder root (default ../shared/data/cifar10)
+#   PER_CLASS=N   test (and probe-training) images per class (default 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
-mkdir -p out/demo
-build/vfrobust ops
-build/vfrobust perturb --sheet --levels 5 examples/sample.png out/demo/contact_sheet.png
-echo "wrote out/demo/contact_sheet.png"
+CIFAR10=${CIFAR10:-../shared/data/cifar10}
+PER_CLASS=${PER_CLASS:-50}
+MODEL=models/clip-vit-tiny-patch4-cifar10
+OUT=out/demo
+mkdir -p out
+build/vfrobust model-info "$MODEL"
+build/vfrobust classify --model "$MODEL" --data "$CIFAR10/test" --limit 0 --threads "$(nproc)" \
+  | sed 's/^/clean test accuracy of the head on all CIFAR-10 test images: /'
+build/vfrobust downstream --model "$MODEL" --train "$CIFAR10/train" --test "$CIFAR10/test" \
+  --per-class "$PER_CLASS" --protocol linear --ops editing9 --levels 10 --seed 0 --out "$OUT"
+build/vfrobust report --markdown "$OUT" | tee "$OUT/table.md"
+echo "wrote $OUT/report.html and $OUT/table.md"
