@@ -180,14 +180,8 @@ static int check_params(const vfr_classify_params *o, vfr_error *err) {
     return vfr_fail(err, VFR_EINVAL, "train: epochs %d is not in 1..100000", o->epochs);
   if (o->batch < 1 || o->batch > 65536)
     return vfr_fail(err, VFR_EINVAL, "train: batch %d is not in 1..65536", o->batch);
-  if (!(o->lr >= 0 && o->lr < 1) || !(o->lr_min >= 0 && o->lr_min <= o->lr))
-    return vfr_fail(err, VFR_EINVAL, "train: learning rates %g, %g are not 0 <= lr_min <= lr "
-                    "< 1", o->lr_min, o->lr);
-  if (!(o->weight_decay >= 0 && o->weight_decay < 1e3))
-    return vfr_fail(err, VFR_EINVAL, "train: weight decay %g is negative", o->weight_decay);
-  if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) || !(o->adam_eps > 0))
-    return vfr_fail(err, VFR_EINVAL, "train: betas %g, %g are not in [0, 1) or eps <= 0",
-                    o->beta1, o->beta2);
+  TRY(ft_check_optimizer("train", o->lr, o->lr_min, o->weight_decay, o->beta1, o->beta2,
+                         o->adam_eps, err));
   if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
     return vfr_fail(err, VFR_EINVAL, "train: label smoothing %g is not in [0, 1)",
                     o->label_smoothing);
@@ -198,11 +192,6 @@ static int check_params(const vfr_classify_params *o, vfr_error *err) {
   return VFR_OK;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void report(const classifier *c, const char *phase, long step, const double *h,
                    double rate, double test_acc) {
@@ -328,7 +317,6 @@ static int setup(classifier *c, vfr_error *err) {
 }
 
 static void teardown(classifier *c) {
-  trainer *t = &c->t;
   free(c->gW);
   free(c->m);
   free(c->v);
@@ -336,22 +324,7 @@ static void teardown(classifier *c) {
   free(c->dlogits);
   free(c->dz);
   free(c->labels);
-  free(t->order);
-  free(t->history);
-  free(t->pix);
-  free(t->out);
-  vit_train_acts_free(&t->tacts);
-  vit_acts_free(&t->facts);
-  vit_grads_free(&t->g);
-  free(t->params);
-  free(t->params0);
-  free(t->table_tmp);
-  free(t->layers);
-  free(t->layers0);
-  free(t->slots);
-  vfr_dataset_free(&t->data);
-  vfr_safetensors_close(t->st);
-  vfr_model_free(t->model);
+  ft_trainer_free(&c->t);
 }
 
 static int run(classifier *c, vfr_error *err) {
@@ -369,14 +342,14 @@ static int run(classifier *c, vfr_error *err) {
     TRY(ft_checkpoint_load(ckpt_path, &ck, t->params, c->m, c->v, t->history,
                            (uint64_t)t->total, err));
   long start = (long)ck.step, s = start;
-  double t0 = now_s();
+  double t0 = ft_now_s();
   int rc = VFR_OK;
   for (; s < t->total; s++) {
     if (o->stop_after > 0 && s >= o->stop_after) break;
     double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
     rc = train_step(c, s, h, err);
     if (rc) break;
-    double rate = (double)(s + 1 - start) / (now_s() - t0 + 1e-12);
+    double rate = (double)(s + 1 - start) / (ft_now_s() - t0 + 1e-12);
     report(c, "train", s + 1, h, rate, 0);
     int epoch_end = (s + 1) % t->steps_per_epoch == 0;
     if (((o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0) || epoch_end) &&
@@ -386,7 +359,7 @@ static int run(classifier *c, vfr_error *err) {
       if (rc) break;
     }
   }
-  double train_seconds = now_s() - t0;
+  double train_seconds = ft_now_s() - t0;
   if (rc == VFR_OK) {
     ck.step = (uint64_t)s;
     rc = ft_checkpoint_save(ckpt_path, &ck, t->params, c->m, c->v, t->history, err);

@@ -237,6 +237,20 @@ static int train_step(trainer *t, long s, double *hist, vfr_error *err) {
 }
 /* ---- the run ------------------------------------------------------------------------- */
 
+int ft_check_optimizer(const char *cmd, double lr, double lr_min, double weight_decay,
+                       double beta1, double beta2, double eps, vfr_error *err) {
+  if (!(lr >= 0 && lr < 1) || !(lr_min >= 0 && lr_min <= lr))
+    return vfr_fail(err, VFR_EINVAL, "%s: learning rates %g, %g are not 0 <= lr_min <= lr < 1",
+                    cmd, lr_min, lr);
+  if (!(weight_decay >= 0 && weight_decay < 1e3))
+    return vfr_fail(err, VFR_EINVAL, "%s: weight decay %g is not in [0, 1000)", cmd,
+                    weight_decay);
+  if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0))
+    return vfr_fail(err, VFR_EINVAL, "%s: betas %g, %g are not in [0, 1) or adam eps %g <= 0",
+                    cmd, beta1, beta2, eps);
+  return VFR_OK;
+}
+
 static int check_params(const vfr_finetune_params *o, vfr_error *err) {
   if (!o->model_dir || !o->data_path || !o->ops || !o->out_dir)
     return vfr_fail(err, VFR_EINVAL, "finetune: model, data, ops and output folder are required");
@@ -247,16 +261,10 @@ static int check_params(const vfr_finetune_params *o, vfr_error *err) {
   if (o->accum < 1 || o->accum > o->batch)
     return vfr_fail(err, VFR_EINVAL, "finetune: accum %d is not in 1..batch (%d)", o->accum,
                     o->batch);
-  if (!(o->lr >= 0 && o->lr < 1) || !(o->lr_min >= 0 && o->lr_min <= o->lr))
-    return vfr_fail(err, VFR_EINVAL, "finetune: learning rates %g, %g are not 0 <= lr_min <= lr "
-                    "< 1", o->lr_min, o->lr);
-  if (!(o->weight_decay >= 0 && o->weight_decay < 1e3))
-    return vfr_fail(err, VFR_EINVAL, "finetune: weight decay %g is negative", o->weight_decay);
-  if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1))
-    return vfr_fail(err, VFR_EINVAL, "finetune: betas %g, %g are not in [0, 1)", o->beta1,
-                    o->beta2);
-  if (!(o->adam_eps > 0) || !isfinite(o->lambda) || o->lambda < 0)
-    return vfr_fail(err, VFR_EINVAL, "finetune: adam eps must be positive and lambda >= 0");
+  TRY(ft_check_optimizer("finetune", o->lr, o->lr_min, o->weight_decay, o->beta1, o->beta2,
+                         o->adam_eps, err));
+  if (!isfinite(o->lambda) || o->lambda < 0)
+    return vfr_fail(err, VFR_EINVAL, "finetune: lambda %g is not >= 0", o->lambda);
   if (o->warmup < 0 || o->checkpoint_every < 0 || o->limit < 0 || o->per_class < 0 ||
       o->stop_after < 0)
     return vfr_fail(err, VFR_EINVAL, "finetune: warmup, checkpoint interval, limits and "
@@ -287,7 +295,7 @@ static void report(const trainer *t, const char *phase, long step, const double 
   t->o->progress(t->o->progress_user, &pr);
 }
 
-static double now_s(void) {
+double ft_now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -338,7 +346,7 @@ static int setup(trainer *t, vfr_error *err) {
   return VFR_OK;
 }
 
-static void teardown(trainer *t) {
+void ft_trainer_free(trainer *t) {
   free(t->order);
   free(t->fcache);
   free(t->history);
@@ -386,21 +394,21 @@ static int run(trainer *t, vfr_error *err) {
     report(t, "eval-before", start, NULL, 0);
     rc = ft_evaluate(t, &t->p0, &before, err);
   }
-  double t0 = now_s();
+  double t0 = ft_now_s();
   long s = start;
   for (; s < t->total && rc == VFR_OK; s++) {
     if (o->stop_after > 0 && s >= o->stop_after) break;
     double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
     rc = train_step(t, s, h, err);
     if (rc) break;
-    double rate = (double)(s + 1 - start) / (now_s() - t0 + 1e-12);
+    double rate = (double)(s + 1 - start) / (ft_now_s() - t0 + 1e-12);
     report(t, "train", s + 1, h, rate);
     if (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0 && s + 1 < t->total) {
       ck.step = (uint64_t)(s + 1);
       rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
     }
   }
-  double train_seconds = now_s() - t0;
+  double train_seconds = ft_now_s() - t0;
   if (rc == VFR_OK) {
     ck.step = (uint64_t)s;
     rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
@@ -433,7 +441,7 @@ int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err) {
   openblas_set_num_threads(1);
   int rc = run(&t, err);
   openblas_set_num_threads(blas_threads);
-  teardown(&t);
+  ft_trainer_free(&t);
   return rc;
 }
 

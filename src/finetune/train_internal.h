@@ -88,6 +88,15 @@ void ft_draw_perturbation(const trainer *t, long step, int idx, vfr_chain *chain
 /* The images of step s: *idx points at n dataset indices (reshuffles t->order as needed). */
 void ft_step_images(trainer *t, long s, const int **idx, int *n);
 
+/* Frees everything t holds (fields never allocated are NULL). */
+void ft_trainer_free(trainer *t);
+/* Seconds on the monotonic clock. */
+double ft_now_s(void);
+/* The AdamW settings shared by the training loops: 0 <= lr_min <= lr < 1, weight decay in
+ * [0, 1000), betas in [0, 1), eps > 0; otherwise VFR_EINVAL with a line naming cmd. */
+int ft_check_optimizer(const char *cmd, double lr, double lr_min, double weight_decay,
+                       double beta1, double beta2, double eps, vfr_error *err);
+
 /* Loads the original model, fills t->d and builds f' (t->p) and f (t->p0). */
 int ft_load_model(trainer *t, vfr_error *err);
 
