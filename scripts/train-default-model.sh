@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 CIFAR10=${CIFAR10:-../shared/data/cifar10}
 WORK=${WORK:-out/train-default-model}
 DEST=models/clip-vit-tiny-patch4-cifar10
+mkdir -p "$(dirname "$WORK")"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 resume=()
