@@ -41,4 +41,29 @@ int cli_parse_long(const char *command, const char *flag, const char *s, long lo
 int cli_parse_double(const char *command, const char *flag, const char *s, double lo, double hi,
                      double *out);
 
+/* Option clauses for a parse loop
+ *   for (int i = 1; i < argc; i++) { if (...) ... CLI_INT_OPT(...) ... else { unknown }
+ *                                    continue; missing_value: ... }
+ * that declares `const char *value` and, for the clauses it uses, `long n` (CLI_INT_OPT) and
+ * `double x` (CLI_NUM_OPT). Each clause matches --flag (or --flag=V), parses its value within
+ * [lo, hi] (otherwise an error line naming cmd, and a CLI_USAGE return) and stores it in
+ * lvalue. */
+#define CLI_INT_OPT(cmd, flag, lo, hi, lvalue)                              \
+  else if (cli_flag_value(argc, argv, &i, flag, &value)) {                  \
+    if (!value) goto missing_value;                                         \
+    if (cli_parse_long(cmd, flag, value, lo, hi, &n)) return CLI_USAGE;     \
+    lvalue = n;                                                             \
+  }
+#define CLI_NUM_OPT(cmd, flag, lo, hi, lvalue)                              \
+  else if (cli_flag_value(argc, argv, &i, flag, &value)) {                  \
+    if (!value) goto missing_value;                                         \
+    if (cli_parse_double(cmd, flag, value, lo, hi, &x)) return CLI_USAGE;   \
+    lvalue = x;                                                             \
+  }
+#define CLI_STR_OPT(flag, lvalue)                                           \
+  else if (cli_flag_value(argc, argv, &i, flag, &value)) {                  \
+    if (!value) goto missing_value;                                         \
+    lvalue = value;                                                         \
+  }
+
 #endif

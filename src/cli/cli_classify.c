@@ -45,30 +45,20 @@ int cli_classify(int argc, char **argv) {
   int json = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    long n;
     if (!strcmp(a, "--help")) {
       usage(stdout);
       return CLI_OK;
     } else if (!strcmp(a, "--json")) {
       json = 1;
-    } else if (cli_flag_value(argc, argv, &i, "--model", &value)) {
-      if (!value) goto missing_value;
-      model = value;
-    } else if (cli_flag_value(argc, argv, &i, "--data", &value)) {
-      if (!value) goto missing_value;
-      data = value;
-    } else if (cli_flag_value(argc, argv, &i, "--out", &value)) {
-      if (!value) goto missing_value;
-      out = value;
-    } else if (cli_flag_value(argc, argv, &i, "--limit", &value)) {
-      if (!value) goto missing_value;
-      if (cli_parse_long("classify", a, value, 0, 100000000, &limit)) return CLI_USAGE;
-    } else if (cli_flag_value(argc, argv, &i, "--batch", &value)) {
-      if (!value) goto missing_value;
-      if (cli_parse_long("classify", a, value, 1, 65536, &batch)) return CLI_USAGE;
-    } else if (cli_flag_value(argc, argv, &i, "--threads", &value)) {
-      if (!value) goto missing_value;
-      if (cli_parse_long("classify", a, value, 1, 1024, &threads)) return CLI_USAGE;
-    } else {
+    }
+    CLI_STR_OPT("--model", model)
+    CLI_STR_OPT("--data", data)
+    CLI_STR_OPT("--out", out)
+    CLI_INT_OPT("classify", "--limit", 0, 100000000, limit)
+    CLI_INT_OPT("classify", "--batch", 1, 65536, batch)
+    CLI_INT_OPT("classify", "--threads", 1, 1024, threads)
+    else {
       cli_errorf("classify", "unknown option %s (see `vfrobust classify --help`)", a);
       return CLI_USAGE;
     }

@@ -64,23 +64,6 @@ int cli_finetune(int argc, char **argv) {
     const char *a = argv[i];
     long n;
     double x;
-#define INT_OPT(flag, lo, hi, field)                            \
-  else if (cli_flag_value(argc, argv, &i, flag, &value)) {      \
-    if (!value) goto missing_value;                             \
-    if (cli_parse_long("finetune", flag, value, lo, hi, &n)) return CLI_USAGE;  \
-    p.field = n;                                                \
-  }
-#define NUM_OPT(flag, lo, hi, field)                              \
-  else if (cli_flag_value(argc, argv, &i, flag, &value)) {        \
-    if (!value) goto missing_value;                               \
-    if (cli_parse_double("finetune", flag, value, lo, hi, &x)) return CLI_USAGE;  \
-    p.field = x;                                                  \
-  }
-#define STR_OPT(flag, field)                                 \
-  else if (cli_flag_value(argc, argv, &i, flag, &value)) {   \
-    if (!value) goto missing_value;                          \
-    p.field = value;                                         \
-  }
     if (!strcmp(a, "--help")) {
       usage(stdout);
       return CLI_OK;
@@ -89,33 +72,33 @@ int cli_finetune(int argc, char **argv) {
     } else if (!strcmp(a, "--quiet")) {
       p.progress = NULL;
     }
-    STR_OPT("--model", model_dir)
-    STR_OPT("--data", data_path)
-    STR_OPT("--ops", ops)
-    STR_OPT("--out", out_dir)
-    STR_OPT("--eval-data", eval_path)
-    STR_OPT("--eval-ops", eval_ops)
-    NUM_OPT("--lambda", 0, 1e6, lambda)
-    INT_OPT("--epochs", 1, 100000, epochs)
-    INT_OPT("--train-blocks", 0, 100000, train_blocks)
-    INT_OPT("--batch", 1, 65536, batch)
-    INT_OPT("--accum", 1, 65536, accum)
-    NUM_OPT("--lr", 0, 1, lr)
-    NUM_OPT("--lr-min", 0, 1, lr_min)
-    NUM_OPT("--wd", 0, 1000, weight_decay)
-    NUM_OPT("--beta1", 0, 0.999999, beta1)
-    NUM_OPT("--beta2", 0, 0.999999, beta2)
-    NUM_OPT("--adam-eps", 1e-30, 1, adam_eps)
-    INT_OPT("--warmup", 0, 100000000, warmup)
-    INT_OPT("--seed", 0, 0x7fffffffL, seed)
-    INT_OPT("--threads", 1, 1024, threads)
-    INT_OPT("--limit", 0, 100000000, limit)
-    INT_OPT("--per-class", 0, 100000000, per_class)
-    INT_OPT("--eval-limit", 0, 100000000, eval_limit)
-    INT_OPT("--eval-per-class", 0, 100000000, eval_per_class)
-    INT_OPT("--eval-levels", 1, 64, eval_levels)
-    INT_OPT("--checkpoint-every", 0, 100000000, checkpoint_every)
-    INT_OPT("--stop-after", 0, 100000000, stop_after)
+    CLI_STR_OPT("--model", p.model_dir)
+    CLI_STR_OPT("--data", p.data_path)
+    CLI_STR_OPT("--ops", p.ops)
+    CLI_STR_OPT("--out", p.out_dir)
+    CLI_STR_OPT("--eval-data", p.eval_path)
+    CLI_STR_OPT("--eval-ops", p.eval_ops)
+    CLI_NUM_OPT("finetune", "--lambda", 0, 1e6, p.lambda)
+    CLI_INT_OPT("finetune", "--epochs", 1, 100000, p.epochs)
+    CLI_INT_OPT("finetune", "--train-blocks", 0, 100000, p.train_blocks)
+    CLI_INT_OPT("finetune", "--batch", 1, 65536, p.batch)
+    CLI_INT_OPT("finetune", "--accum", 1, 65536, p.accum)
+    CLI_NUM_OPT("finetune", "--lr", 0, 1, p.lr)
+    CLI_NUM_OPT("finetune", "--lr-min", 0, 1, p.lr_min)
+    CLI_NUM_OPT("finetune", "--wd", 0, 1000, p.weight_decay)
+    CLI_NUM_OPT("finetune", "--beta1", 0, 0.999999, p.beta1)
+    CLI_NUM_OPT("finetune", "--beta2", 0, 0.999999, p.beta2)
+    CLI_NUM_OPT("finetune", "--adam-eps", 1e-30, 1, p.adam_eps)
+    CLI_INT_OPT("finetune", "--warmup", 0, 100000000, p.warmup)
+    CLI_INT_OPT("finetune", "--seed", 0, 0x7fffffffL, p.seed)
+    CLI_INT_OPT("finetune", "--threads", 1, 1024, p.threads)
+    CLI_INT_OPT("finetune", "--limit", 0, 100000000, p.limit)
+    CLI_INT_OPT("finetune", "--per-class", 0, 100000000, p.per_class)
+    CLI_INT_OPT("finetune", "--eval-limit", 0, 100000000, p.eval_limit)
+    CLI_INT_OPT("finetune", "--eval-per-class", 0, 100000000, p.eval_per_class)
+    CLI_INT_OPT("finetune", "--eval-levels", 1, 64, p.eval_levels)
+    CLI_INT_OPT("finetune", "--checkpoint-every", 0, 100000000, p.checkpoint_every)
+    CLI_INT_OPT("finetune", "--stop-after", 0, 100000000, p.stop_after)
     else {
       cli_errorf("finetune", "unknown option %s (see `vfrobust finetune --help`)", a);
       return CLI_USAGE;
@@ -124,9 +107,6 @@ int cli_finetune(int argc, char **argv) {
   missing_value:
     cli_errorf("finetune", "%s needs a value", a);
     return CLI_USAGE;
-#undef INT_OPT
-#undef NUM_OPT
-#undef STR_OPT
   }
   if (!p.model_dir || !p.data_path || !p.ops || !p.out_dir) {
     cli_errorf("finetune", "%s is required (see `vfrobust finetune --help`)",

@@ -73,23 +73,6 @@ int cli_train(int argc, char **argv) {
     const char *a = argv[i];
     long n;
     double x;
-#define INT_OPT(flag, lo, hi, field)                                          \
-  else if (cli_flag_value(argc, argv, &i, flag, &value)) {                    \
-    if (!value) goto missing_value;                                           \
-    if (cli_parse_long("train", flag, value, lo, hi, &n)) return CLI_USAGE;   \
-    field = n;                                                                \
-  }
-#define NUM_OPT(flag, lo, hi, field)                                            \
-  else if (cli_flag_value(argc, argv, &i, flag, &value)) {                      \
-    if (!value) goto missing_value;                                             \
-    if (cli_parse_double("train", flag, value, lo, hi, &x)) return CLI_USAGE;   \
-    field = x;                                                                  \
-  }
-#define STR_OPT(flag, field)                                 \
-  else if (cli_flag_value(argc, argv, &i, flag, &value)) {   \
-    if (!value) goto missing_value;                          \
-    field = value;                                           \
-  }
     if (!strcmp(a, "--help")) {
       usage(stdout);
       return CLI_OK;
@@ -100,29 +83,29 @@ int cli_train(int argc, char **argv) {
     } else if (!strcmp(a, "--quiet")) {
       p.progress = NULL;
     }
-    STR_OPT("--model", p.model_dir)
-    STR_OPT("--data", p.data_path)
-    STR_OPT("--test", p.test_path)
-    STR_OPT("--out", p.out_dir)
-    INT_OPT("--epochs", 1, 100000, p.epochs)
-    INT_OPT("--batch", 1, 65536, p.batch)
-    NUM_OPT("--lr", 0, 0.999999, p.lr)
-    NUM_OPT("--lr-min", 0, 0.999999, p.lr_min)
-    NUM_OPT("--wd", 0, 999, p.weight_decay)
-    NUM_OPT("--beta1", 0, 0.999999, p.beta1)
-    NUM_OPT("--beta2", 0, 0.999999, p.beta2)
-    NUM_OPT("--adam-eps", 1e-30, 1, p.adam_eps)
-    INT_OPT("--warmup", 0, 100000000, p.warmup)
-    NUM_OPT("--label-smoothing", 0, 0.999999, p.label_smoothing)
-    INT_OPT("--pad", 0, 4096, p.pad)
-    INT_OPT("--seed", 0, 0x7fffffffL, p.seed)
-    INT_OPT("--threads", 1, 1024, p.threads)
-    INT_OPT("--limit", 0, 100000000, p.limit)
-    INT_OPT("--per-class", 0, 100000000, p.per_class)
-    INT_OPT("--test-limit", 0, 100000000, p.test_limit)
-    INT_OPT("--checkpoint-every", 0, 100000000, p.checkpoint_every)
-    INT_OPT("--stop-after", 0, 100000000, p.stop_after)
-    INT_OPT("--progress-every", 1, 100000000, ps.every)
+    CLI_STR_OPT("--model", p.model_dir)
+    CLI_STR_OPT("--data", p.data_path)
+    CLI_STR_OPT("--test", p.test_path)
+    CLI_STR_OPT("--out", p.out_dir)
+    CLI_INT_OPT("train", "--epochs", 1, 100000, p.epochs)
+    CLI_INT_OPT("train", "--batch", 1, 65536, p.batch)
+    CLI_NUM_OPT("train", "--lr", 0, 0.999999, p.lr)
+    CLI_NUM_OPT("train", "--lr-min", 0, 0.999999, p.lr_min)
+    CLI_NUM_OPT("train", "--wd", 0, 999, p.weight_decay)
+    CLI_NUM_OPT("train", "--beta1", 0, 0.999999, p.beta1)
+    CLI_NUM_OPT("train", "--beta2", 0, 0.999999, p.beta2)
+    CLI_NUM_OPT("train", "--adam-eps", 1e-30, 1, p.adam_eps)
+    CLI_INT_OPT("train", "--warmup", 0, 100000000, p.warmup)
+    CLI_NUM_OPT("train", "--label-smoothing", 0, 0.999999, p.label_smoothing)
+    CLI_INT_OPT("train", "--pad", 0, 4096, p.pad)
+    CLI_INT_OPT("train", "--seed", 0, 0x7fffffffL, p.seed)
+    CLI_INT_OPT("train", "--threads", 1, 1024, p.threads)
+    CLI_INT_OPT("train", "--limit", 0, 100000000, p.limit)
+    CLI_INT_OPT("train", "--per-class", 0, 100000000, p.per_class)
+    CLI_INT_OPT("train", "--test-limit", 0, 100000000, p.test_limit)
+    CLI_INT_OPT("train", "--checkpoint-every", 0, 100000000, p.checkpoint_every)
+    CLI_INT_OPT("train", "--stop-after", 0, 100000000, p.stop_after)
+    CLI_INT_OPT("train", "--progress-every", 1, 100000000, ps.every)
     else {
       cli_errorf("train", "unknown option %s (see `vfrobust train --help`)", a);
       return CLI_USAGE;
@@ -131,9 +114,6 @@ int cli_train(int argc, char **argv) {
   missing_value:
     cli_errorf("train", "%s needs a value", a);
     return CLI_USAGE;
-#undef INT_OPT
-#undef NUM_OPT
-#undef STR_OPT
   }
   if (!p.model_dir || !p.data_path || !p.out_dir) {
     cli_errorf("train", "%s is required (see `vfrobust train --help`)",

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "finetune/classify_head.h"
-#include "finetune/classify_internal.h"
+#include "finetune/train_internal.h"
 #include "model/safetensors.h"
 #include "vfrobust/classify.h"
 #include "vfrobust/dataset.h"

@@ -9,7 +9,8 @@
 #include "finetune/classify_internal.h"
 
 int cl_write_report(const vfr_classify_params *o, const vfr_dataset *data, const double *history,
-                    long total, long steps_per_epoch, double train_seconds, const cl_result *test,
+                    long total, long steps_per_epoch, double train_seconds,
+                    const vfr_classify_result *test,
                     vfr_error *err) {
   json_t *root = json_object();
   json_object_set_new(root, "model", json_string(o->model_dir));
@@ -55,7 +56,7 @@ int cl_write_report(const vfr_classify_params *o, const vfr_dataset *data, const
   }
   json_object_set_new(root, "epochs", epochs);
   json_object_set_new(root, "train_seconds", json_real(train_seconds));
-  if (test->present) {
+  if (test) {
     json_t *t = json_object();
     json_object_set_new(t, "data", json_string(o->test_path));
     json_object_set_new(t, "images", json_integer(test->n));

@@ -91,46 +91,44 @@ static double head_normal(uint64_t seed, size_t i) {
   return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
+typedef struct prepare_job {
+  trainer *t;
+  const vfr_dataset *ds;
+  const int *idx;
+  long s;
+  int pad, flip;
+  uint64_t seed;
+  float *pix;
+} prepare_job;
+
+/* Image i of a prepare_job: loaded, augmented with step s's draws (s >= 0), preprocessed. */
+static int prepare_one(void *user, int i, vfr_error *e) {
+  const prepare_job *j = user;
+  size_t per = (size_t)3 * j->t->d.H * j->t->d.W;
+  vfr_image img = {0}, aug = {0};
+  const char *file = j->ds->items[j->idx[i]].path;
+  int rc = vfr_image_load(file, NULL, &img, e);
+  const vfr_image *use = &img;
+  if (!rc && j->s >= 0 && (j->pad > 0 || j->flip)) {
+    uint64_t k = (uint64_t)j->idx[i], span = 2 * (uint64_t)j->pad + 1;
+    int dx = j->pad ? (int)(draw(j->seed, j->s, k, 21) % span) - j->pad : 0;
+    int dy = j->pad ? (int)(draw(j->seed, j->s, k, 22) % span) - j->pad : 0;
+    int fl = j->flip ? (int)(draw(j->seed, j->s, k, 23) & 1) : 0;
+    rc = augment(&img, dx, dy, fl, &aug, e);
+    use = &aug;
+  }
+  if (!rc) rc = vfr_model_preprocess(j->t->model, use, file, j->pix + (size_t)i * per, e);
+  vfr_image_free(&img);
+  vfr_image_free(&aug);
+  return rc;
+}
+
 /* Preprocessed views of images idx[0..n) into pix (n,3,H,W): augmented with step s's draws
  * when s >= 0, as they are when s < 0. */
-int cl_prepare(trainer *t, const vfr_dataset *ds, const int *idx, int n, long s, int pad,
-               int flip, uint64_t seed, float *pix, vfr_error *err) {
-  size_t per = (size_t)3 * t->d.H * t->d.W;
-  int failed = n;
-  vfr_error first;
-  vfr_error_clear(&first);
-#pragma omp parallel for num_threads(t->d.threads) schedule(dynamic)
-  for (int i = 0; i < n; i++) {
-    vfr_error e;
-    vfr_error_clear(&e);
-    vfr_image img = {0}, aug = {0};
-    const char *file = ds->items[idx[i]].path;
-    int rc = vfr_image_load(file, NULL, &img, &e);
-    const vfr_image *use = &img;
-    if (!rc && s >= 0 && (pad > 0 || flip)) {
-      uint64_t k = (uint64_t)idx[i], span = 2 * (uint64_t)pad + 1;
-      int dx = pad ? (int)(draw(seed, s, k, 21) % span) - pad : 0;
-      int dy = pad ? (int)(draw(seed, s, k, 22) % span) - pad : 0;
-      int fl = flip ? (int)(draw(seed, s, k, 23) & 1) : 0;
-      rc = augment(&img, dx, dy, fl, &aug, &e);
-      use = &aug;
-    }
-    if (!rc) rc = vfr_model_preprocess(t->model, use, file, pix + (size_t)i * per, &e);
-    vfr_image_free(&img);
-    vfr_image_free(&aug);
-    if (rc) {
-#pragma omp critical(vfr_classify_prepare_error)
-      if (i < failed) {
-        failed = i;
-        first = e;
-      }
-    }
-  }
-  if (failed < n) {
-    if (err) *err = first;
-    return first.code;
-  }
-  return VFR_OK;
+static int cl_prepare(trainer *t, const vfr_dataset *ds, const int *idx, int n, long s, int pad,
+                      int flip, uint64_t seed, float *pix, vfr_error *err) {
+  prepare_job j = {t, ds, idx, s, pad, flip, seed, pix};
+  return ft_each_image(n, t->d.threads, prepare_one, &j, err);
 }
 
 /* ---- one step -------------------------------------------------------------------------- */
@@ -258,21 +256,14 @@ static int setup(classifier *c, vfr_error *err) {
   c->fp.seed = o->seed;
   c->fp.batch = o->batch;
   t->o = &c->fp;
-  /* peek at the embedding width for the head's room */
-  vfr_model_params mp = vfr_model_default_params();
-  vfr_model *peek;
-  TRY(vfr_model_load(c->model_dir, &mp, &peek, err));
-  vfr_model_info info;
-  vfr_model_get_info(peek, &info);
-  vfr_model_free(peek);
-  if (strcmp(info.family, "clip") != 0)
+  c->C = t->data.class_count;
+  t->head_classes = c->C;
+  TRY(ft_load_model(t, err));
+  if (!t->d.clip)
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s: supervised training is for CLIP vision towers",
                     c->model_dir);
-  c->E = info.embed_dim;
-  c->C = t->data.class_count;
+  c->E = t->d.E;
   size_t nh = (size_t)c->C * c->E + c->C;
-  t->n_extra = nh;
-  TRY(ft_load_model(t, err));
   c->W = t->params + t->g.n;
   c->b = c->W + (size_t)c->C * c->E;
   for (size_t i = 0; i < (size_t)c->C * c->E; i++) /* N(0, 0.02^2) */
@@ -372,22 +363,17 @@ static int run(classifier *c, vfr_error *err) {
   /* the copied config.json names the classes (a tower folder with weights may not) */
   TRY(ft_write_class_config(c->model_dir, o->out_dir, t->data.class_names, t->data.class_count,
                             err));
-  cl_result test = {0};
-  if (o->test_path) {
-    report(c, "test", s, NULL, 0, 0);
-    vfr_classify_result r;
-    TRY(vfr_classify_eval(o->out_dir, o->test_path, o->test_limit, o->batch, o->threads, &r,
-                          err));
-    test.present = 1;
-    test.n = r.n;
-    test.correct = r.correct;
-    test.skipped = r.skipped;
-    test.accuracy = r.accuracy;
-    vfr_classify_result_free(&r);
-    report(c, "test", s, NULL, 0, test.accuracy);
-  }
-  return cl_write_report(o, &t->data, t->history, t->total, t->steps_per_epoch,
-                         train_seconds, &test, err);
+  if (!o->test_path)
+    return cl_write_report(o, &t->data, t->history, t->total, t->steps_per_epoch,
+                           train_seconds, NULL, err);
+  report(c, "test", s, NULL, 0, 0);
+  vfr_classify_result r;
+  TRY(vfr_classify_eval(o->out_dir, o->test_path, o->test_limit, o->batch, o->threads, &r, err));
+  report(c, "test", s, NULL, 0, r.accuracy);
+  rc = cl_write_report(o, &t->data, t->history, t->total, t->steps_per_epoch,
+                           train_seconds, &r, err);
+  vfr_classify_result_free(&r);
+  return rc;
 }
 
 int vfr_classify_train(const vfr_classify_params *p, vfr_error *err) {

@@ -105,32 +105,17 @@ void ft_step_images(trainer *t, long s, const int **idx, int *n) {
 
 /* Loads images idx[0..n) and writes the preprocessed clean views into pix[0..n) and, when
  * step >= 0, the perturbed views of that step into pix[n..2n). pix is (2n,3,H,W). */
-int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix,
-                         vfr_error *err) {
-  size_t per = (size_t)3 * t->d.H * t->d.W;
+int ft_each_image(int n, int threads, int (*fn)(void *user, int i, vfr_error *e), void *user,
+                  vfr_error *err) {
   int failed = n;
   vfr_error first;
   vfr_error_clear(&first);
-#pragma omp parallel for num_threads(t->d.threads) schedule(dynamic)
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
   for (int i = 0; i < n; i++) {
     vfr_error e;
     vfr_error_clear(&e);
-    vfr_image img = {0}, pert = {0};
-    const char *file = t->data.items[idx[i]].path;
-    int rc = vfr_image_load(file, NULL, &img, &e);
-    if (!rc) rc = vfr_model_preprocess(t->model, &img, file, pix + (size_t)i * per, &e);
-    if (!rc && step >= 0) {
-      vfr_chain chain;
-      uint64_t seed;
-      int k;
-      ft_draw_perturbation(t, step, idx[i], &chain, &seed, &k);
-      rc = vfr_perturb_apply(&img, &chain, seed, &pert, &e);
-      if (!rc) rc = vfr_model_preprocess(t->model, &pert, file, pix + (size_t)(n + i) * per, &e);
-    }
-    vfr_image_free(&img);
-    vfr_image_free(&pert);
-    if (rc) {
-#pragma omp critical(vfr_finetune_prepare_error)
+    if (fn(user, i, &e) != VFR_OK) {
+#pragma omp critical(vfr_finetune_each_image_error)
       if (i < failed) {
         failed = i;
         first = e;
@@ -142,6 +127,43 @@ int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix,
     return first.code;
   }
   return VFR_OK;
+}
+
+typedef struct views_job {
+  trainer *t;
+  const int *idx;
+  int n;
+  long step;
+  float *pix;
+} views_job;
+
+/* Image i of a views_job: its clean view and, for step >= 0, its perturbed view. */
+static int prepare_view(void *user, int i, vfr_error *e) {
+  const views_job *j = user;
+  trainer *t = j->t;
+  size_t per = (size_t)3 * t->d.H * t->d.W;
+  vfr_image img = {0}, pert = {0};
+  const char *file = t->data.items[j->idx[i]].path;
+  int rc = vfr_image_load(file, NULL, &img, e);
+  if (!rc) rc = vfr_model_preprocess(t->model, &img, file, j->pix + (size_t)i * per, e);
+  if (!rc && j->step >= 0) {
+    vfr_chain chain;
+    uint64_t seed;
+    int k;
+    ft_draw_perturbation(t, j->step, j->idx[i], &chain, &seed, &k);
+    rc = vfr_perturb_apply(&img, &chain, seed, &pert, e);
+    if (!rc)
+      rc = vfr_model_preprocess(t->model, &pert, file, j->pix + (size_t)(j->n + i) * per, e);
+  }
+  vfr_image_free(&img);
+  vfr_image_free(&pert);
+  return rc;
+}
+
+int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix,
+                         vfr_error *err) {
+  views_job j = {t, idx, n, step, pix};
+  return ft_each_image(n, t->d.threads, prepare_view, &j, err);
 }
 
 /* Plain forward pass of n inputs (n,3,H,W) with parameters p; out is (n,E). */

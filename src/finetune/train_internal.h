@@ -46,8 +46,9 @@ typedef struct trainer {
   vit_grads g;
   float *params, *params0;    /* (g.n + n_table) each; DINOv2's position table at g.n */
   size_t n_table;             /* DINOv2: floats of the trained position table, else 0 */
-  size_t n_extra;             /* floats a caller keeps after the tower (a head), set before
-                                 ft_load_model: params + g.n + n_table onwards */
+  int head_classes;           /* set before ft_load_model: room for a linear head of this
+                                 many classes, (C,E) weights then (C) biases, at
+                                 params + g.n + n_table (0: none) */
   int table_rows, aa;         /* its rows (1 + G*G) and antialias flag */
   float *table_tmp;           /* dinov2_pos_embed scratch */
   float *dtable;              /* (n_table) gradient of the table */
@@ -100,6 +101,10 @@ int ft_check_optimizer(const char *cmd, double lr, double lr_min, double weight_
 /* Loads the original model, fills t->d and builds f' (t->p) and f (t->p0). */
 int ft_load_model(trainer *t, vfr_error *err);
 
+/* Runs fn(user, i, &e) for i in 0..n-1 on `threads` OpenMP threads; returns VFR_OK, or the
+ * error of the lowest i that failed (the same one whatever the schedule). */
+int ft_each_image(int n, int threads, int (*fn)(void *user, int i, vfr_error *e), void *user,
+                  vfr_error *err);
 /* Clean views of images idx[0..n) into pix[0..n) and, for step >= 0, that step's perturbed
  * views into pix[n..2n); pix is (2n,3,H,W). */
 int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix, vfr_error *err);

@@ -206,8 +206,9 @@ int ft_load_model(trainer *t, vfr_error *err) {
   if (rc == VFR_OK) {
     /* zeroed: a parameter the model lacks (qkv without bias) stays 0 where its gradient
      * slot is */
-    t->params = calloc(t->g.n + t->n_table + t->n_extra, sizeof(float));
-    t->params0 = calloc(t->g.n + t->n_table + t->n_extra, sizeof(float));
+    size_t head = (size_t)t->head_classes * ((size_t)d->E + 1);
+    t->params = calloc(t->g.n + t->n_table + head, sizeof(float));
+    t->params0 = calloc(t->g.n + t->n_table + head, sizeof(float));
     int G = (int)lround(sqrt((double)(t->table_rows > 1 ? t->table_rows - 1 : 1)));
     t->table_tmp = malloc(((size_t)G * d->GW * d->D + 1) * sizeof(float));
     if (!t->params || !t->params0 || !t->table_tmp)
