@@ -1,0 +1,300 @@
+/* NumPy's random streams (see np_random.h). The constants and the order of the draws
+ * are NumPy's (numpy/random/src/mt19937, distributions.c, legacy-distributions.c,
+ * pcg64, bit_generator.pyx's SeedSequence); every sampler consumes exactly the words
+ * NumPy's consumes, so a stream stays in step across mixed draws. */
+#include "perturb/np_random.h"
+
+#include <math.h>
+
+/* ---- MT19937 ------------------------------------------------------------------ */
+
+#define MT_N 624
+#define MT_M 397
+#define MT_MATRIX_A 0x9908b0dfu
+#define MT_UPPER 0x80000000u
+#define MT_LOWER 0x7fffffffu
+
+void vfr_np_rng_seed(vfr_np_rng *r, uint32_t seed) {
+  /* Knuth's initialisation, as mt19937_seed */
+  for (int i = 0; i < MT_N; i++) {
+    r->key[i] = seed;
+    seed = 1812433253u * (seed ^ (seed >> 30)) + (uint32_t)(i + 1);
+  }
+  r->pos = MT_N;
+  r->has_gauss = 0;
+  r->gauss = 0.0;
+}
+
+/* Regenerates the 624 words of the state. */
+static void mt_refill(vfr_np_rng *r) {
+  uint32_t *k = r->key;
+  int i;
+  for (i = 0; i < MT_N - MT_M; i++) {
+    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
+    k[i] = k[i + MT_M] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  }
+  for (; i < MT_N - 1; i++) {
+    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
+    k[i] = k[i + (MT_M - MT_N)] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  }
+  uint32_t y = (k[MT_N - 1] & MT_UPPER) | (k[0] & MT_LOWER);
+  k[MT_N - 1] = k[MT_M - 1] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  r->pos = 0;
+}
+
+uint32_t vfr_np_rng_u32(vfr_np_rng *r) {
+  if (r->pos >= MT_N) mt_refill(r);
+  uint32_t y = r->key[r->pos++];
+  y ^= y >> 11;
+  y ^= (y << 7) & 0x9d2c5680u;
+  y ^= (y << 15) & 0xefc60000u;
+  y ^= y >> 18;
+  return y;
+}
+
+/* mt19937_next64: the first word is the high half. */
+static uint64_t mt_u64(vfr_np_rng *r) {
+  uint64_t hi = vfr_np_rng_u32(r);
+  return hi << 32 | vfr_np_rng_u32(r);
+}
+
+double vfr_np_rng_random(vfr_np_rng *r) {
+  uint32_t a = vfr_np_rng_u32(r) >> 5, b = vfr_np_rng_u32(r) >> 6;
+  return ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
+}
+
+double vfr_np_rng_uniform(vfr_np_rng *r, double lo, double hi) {
+  double range = hi - lo;
+  return lo + range * vfr_np_rng_random(r);
+}
+
+double vfr_np_rng_gauss(vfr_np_rng *r) {
+  if (r->has_gauss) {
+    r->has_gauss = 0;
+    double g = r->gauss;
+    r->gauss = 0.0;
+    return g;
+  }
+  double x1, x2, r2;
+  do {
+    x1 = 2.0 * vfr_np_rng_random(r) - 1.0;
+    x2 = 2.0 * vfr_np_rng_random(r) - 1.0;
+    r2 = x1 * x1 + x2 * x2;
+  } while (r2 >= 1.0 || r2 == 0.0);
+  double f = sqrt(-2.0 * log(r2) / r2);
+  r->gauss = f * x1; /* the second of the pair is returned by the next call */
+  r->has_gauss = 1;
+  return f * x2;
+}
+
+double vfr_np_rng_normal(vfr_np_rng *r, double loc, double scale) {
+  return loc + scale * vfr_np_rng_gauss(r);
+}
+
+/* log(Gamma(x)) for x >= 1 (distributions.c random_loggam). */
+static double loggam(double x) {
+  static const double a[10] = {8.333333333333333e-02, -2.777777777777778e-03,
+                               7.936507936507937e-04, -5.952380952380952e-04,
+                               8.417508417508418e-04, -1.917526917526918e-03,
+                               6.410256410256410e-03, -2.955065359477124e-02,
+                               1.796443723688307e-01, -1.39243221690590e+00};
+  if (x == 1.0 || x == 2.0) return 0.0;
+  int64_t n = x < 7.0 ? (int64_t)(7 - x) : 0;
+  double x0 = x + (double)n;
+  double x2 = (1.0 / x0) * (1.0 / x0);
+  const double lg2pi = 1.8378770664093453e+00;
+  double gl0 = a[9];
+  for (int k = 8; k >= 0; k--) {
+    gl0 *= x2;
+    gl0 += a[k];
+  }
+  double gl = gl0 / x0 + 0.5 * lg2pi + (x0 - 0.5) * log(x0) - x0;
+  if (x < 7.0)
+    for (int64_t k = 1; k <= n; k++) {
+      gl -= log(x0 - 1.0);
+      x0 -= 1.0;
+    }
+  return gl;
+}
+
+/* Hoermann's transformed rejection with squeeze (PTRS), lam >= 10. */
+static int64_t poisson_ptrs(vfr_np_rng *r, double lam) {
+  double slam = sqrt(lam), loglam = log(lam);
+  double b = 0.931 + 2.53 * slam;
+  double a = -0.059 + 0.02483 * b;
+  double invalpha = 1.1239 + 1.1328 / (b - 3.4);
+  double vr = 0.9277 - 3.6224 / (b - 2);
+  for (;;) {
+    double U = vfr_np_rng_random(r) - 0.5;
+    double V = vfr_np_rng_random(r);
+    double us = 0.5 - fabs(U);
+    int64_t k = (int64_t)floor((2 * a / us + b) * U + lam + 0.43);
+    if (us >= 0.07 && V <= vr) return k;
+    if (k < 0 || (us < 0.013 && V > us)) continue;
+    if (log(V) + log(invalpha) - log(a / (us * us) + b) <=
+        -lam + (double)k * loglam - loggam((double)k + 1))
+      return k;
+  }
+}
+
+int64_t vfr_np_rng_poisson(vfr_np_rng *r, double lam) {
+  if (lam >= 10) return poisson_ptrs(r, lam);
+  if (lam == 0) return 0;
+  /* multiplication of uniforms until the product falls to exp(-lam) */
+  double enlam = exp(-lam), prod = 1.0;
+  int64_t x = 0;
+  for (;;) {
+    prod *= vfr_np_rng_random(r);
+    if (prod > enlam) x++;
+    else return x;
+  }
+}
+
+/* The smallest all-ones mask covering v. */
+static uint64_t mask_of(uint64_t v) {
+  v |= v >> 1;
+  v |= v >> 2;
+  v |= v >> 4;
+  v |= v >> 8;
+  v |= v >> 16;
+  v |= v >> 32;
+  return v;
+}
+
+int64_t vfr_np_rng_randint(vfr_np_rng *r, int64_t lo, int64_t hi) {
+  /* _rand_int64(lo, hi - 1, masked): rng = hi - 1 - lo, out = lo + bounded(rng) */
+  uint64_t rng = (uint64_t)hi - 1u - (uint64_t)lo;
+  uint64_t v;
+  if (hi <= lo) return lo; /* NumPy refuses an empty range; callers never ask for one */
+  if (rng == 0) return lo;
+  if (rng <= 0xffffffffu) {
+    if (rng == 0xffffffffu) {
+      v = vfr_np_rng_u32(r);
+    } else {
+      uint32_t m = (uint32_t)mask_of(rng), w;
+      while ((w = vfr_np_rng_u32(r) & m) > rng) {
+      }
+      v = w;
+    }
+  } else if (rng == UINT64_MAX) {
+    v = mt_u64(r);
+  } else {
+    uint64_t m = mask_of(rng);
+    while ((v = mt_u64(r) & m) > rng) {
+    }
+  }
+  return (int64_t)((uint64_t)lo + v);
+}
+
+void vfr_np_rng_random_fill(vfr_np_rng *r, int64_t n, double *out) {
+  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_random(r);
+}
+
+void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, double *out) {
+  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_uniform(r, lo, hi);
+}
+
+void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, double *out) {
+  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_normal(r, loc, scale);
+}
+
+void vfr_np_rng_poisson_fill(vfr_np_rng *r, const double *lam, int64_t n, int64_t *out) {
+  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_poisson(r, lam[i]);
+}
+
+void vfr_np_rng_randint_fill(vfr_np_rng *r, int64_t lo, int64_t hi, int64_t n, int64_t *out) {
+  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_randint(r, lo, hi);
+}
+
+/* ---- SeedSequence and PCG64 ----------------------------------------------------- */
+
+#define SS_INIT_A 0x43b0d7e5u
+#define SS_MULT_A 0x931e8875u
+#define SS_INIT_B 0x8b51f9ddu
+#define SS_MULT_B 0x58f38dedu
+#define SS_MIX_MULT_L 0xca01f9ddu
+#define SS_MIX_MULT_R 0x4973f715u
+#define SS_POOL 4
+
+static uint32_t ss_hashmix(uint32_t value, uint32_t *hash_const) {
+  value ^= *hash_const;
+  *hash_const *= SS_MULT_A;
+  value *= *hash_const;
+  return value ^ (value >> 16);
+}
+
+static uint32_t ss_mix(uint32_t x, uint32_t y) {
+  uint32_t result = SS_MIX_MULT_L * x - SS_MIX_MULT_R * y;
+  return result ^ (result >> 16);
+}
+
+/* SeedSequence(seed).generate_state(n32, uint32) for an integer seed: the entropy is the
+ * seed's 32-bit words, least significant first (0 is one word). */
+static void seed_sequence(uint64_t seed, uint32_t *out, int n32) {
+  uint32_t entropy[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  int n_entropy = (seed >> 32) ? 2 : 1;
+  uint32_t pool[SS_POOL];
+  uint32_t hc = SS_INIT_A;
+  for (int i = 0; i < SS_POOL; i++) pool[i] = ss_hashmix(i < n_entropy ? entropy[i] : 0u, &hc);
+  for (int src = 0; src < SS_POOL; src++)
+    for (int dst = 0; dst < SS_POOL; dst++)
+      if (src != dst) pool[dst] = ss_mix(pool[dst], ss_hashmix(pool[src], &hc));
+  /* entropy beyond the pool size would be mixed in here; an integer seed has at most 2 words */
+  uint32_t hb = SS_INIT_B;
+  for (int i = 0; i < n32; i++) {
+    uint32_t v = pool[i % SS_POOL];
+    v ^= hb;
+    hb *= SS_MULT_B;
+    v *= hb;
+    out[i] = v ^ (v >> 16);
+  }
+}
+
+/* 128-bit state arithmetic as (hi, lo) pairs: PCG64's multiplier
+ * 0x2360ed051fc65da4_4385df649fccf645. */
+#define PCG_MULT_HI 0x2360ed051fc65da4ull
+#define PCG_MULT_LO 0x4385df649fccf645ull
+
+static void pcg_step(vfr_np_pcg64 *g) {
+  unsigned __int128 s = ((unsigned __int128)g->state_hi << 64) | g->state_lo;
+  unsigned __int128 m = ((unsigned __int128)PCG_MULT_HI << 64) | PCG_MULT_LO;
+  unsigned __int128 inc = ((unsigned __int128)g->inc_hi << 64) | g->inc_lo;
+  s = s * m + inc;
+  g->state_hi = (uint64_t)(s >> 64);
+  g->state_lo = (uint64_t)s;
+}
+
+void vfr_np_pcg64_seed(vfr_np_pcg64 *g, uint64_t seed) {
+  uint32_t w[8];
+  seed_sequence(seed, w, 8);
+  /* generate_state(4, uint64): words little-endian pairs; state = (v0, v1), initseq = (v2, v3) */
+  uint64_t v[4];
+  for (int i = 0; i < 4; i++) v[i] = (uint64_t)w[2 * i] | (uint64_t)w[2 * i + 1] << 32;
+  unsigned __int128 initstate = ((unsigned __int128)v[0] << 64) | v[1];
+  unsigned __int128 initseq = ((unsigned __int128)v[2] << 64) | v[3];
+  unsigned __int128 inc = (initseq << 1) | 1u;
+  g->state_hi = g->state_lo = 0;
+  g->inc_hi = (uint64_t)(inc >> 64);
+  g->inc_lo = (uint64_t)inc;
+  pcg_step(g);
+  unsigned __int128 s = ((unsigned __int128)g->state_hi << 64) | g->state_lo;
+  s += initstate;
+  g->state_hi = (uint64_t)(s >> 64);
+  g->state_lo = (uint64_t)s;
+  pcg_step(g);
+}
+
+uint64_t vfr_np_pcg64_u64(vfr_np_pcg64 *g) {
+  pcg_step(g);
+  uint64_t x = g->state_hi ^ g->state_lo;
+  unsigned rot = (unsigned)(g->state_hi >> 58);
+  return (x >> rot) | (x << ((64u - rot) & 63u));
+}
+
+double vfr_np_pcg64_random(vfr_np_pcg64 *g) {
+  return (double)(vfr_np_pcg64_u64(g) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+void vfr_np_pcg64_random_fill(vfr_np_pcg64 *g, int64_t n, double *out) {
+  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_pcg64_random(g);
+}
