@@ -65,7 +65,15 @@ int vfr_webp_roundtrip(const vfr_image *in, double quality, vfr_image *out, vfr_
 
 /* ---- the registry ------------------------------------------------------------- */
 
-/* One op of the catalog: its name, its one parameter and the parameter's domains. */
+/* The presets a LIST may name, as bits of vfr_op.presets ("all" is every row). */
+enum {
+  VFR_PRESET_EDITING9 = 1u << 0,          /* `editing9`: the SPEC's nine default ops */
+  VFR_PRESET_IMAGENET_C = 1u << 1,        /* `imagenet-c`: ImageNet-C's 15 corruptions */
+  VFR_PRESET_IMAGENET_C_EXTRA = 1u << 2   /* with these, `imagenet-c-all` (19): the 4 extras */
+};
+
+/* One op of the catalog: its name, its one parameter and the parameter's domains.
+ * Rows are written with designated initializers; an unnamed field is 0. */
 typedef struct vfr_op {
   const char *name;        /* the CLI's name: "jpeg", "gaussian_blur", ... */
   const char *param;       /* the parameter's short name, for `name:param=value`: "q";
@@ -74,11 +82,19 @@ typedef struct vfr_op {
   double lo, hi;           /* the default domain K */
   double min, max;         /* the valid values (inclusive unless min_open) */
   int min_open;            /* 1: min itself is not valid (sigma > 0 etc.) */
-  int has_identity;        /* 1 if `identity` is the no-op value (for hue only nominal:
-                              Pillow's 8-bit HSV round trip is lossy even at 0) */
+  int has_identity;        /* 1 if `identity` is the no-op value */
   double identity;
+  int identity_lossy;      /* 1: `identity` is only nominal, the op still changes pixels there
+                              (hue: Pillow's 8-bit HSV round trip), so a study computes that
+                              level instead of reusing the clean embedding */
   int integer;             /* 1: the parameter is an integer (levels are rounded) */
+  int discrete;            /* 1 (integer ops only): a domain's levels are distinct integers:
+                              min(m, |hi - lo| + 1) of them, evenly spaced and rounded, so
+                              m >= 5 gives every severity 1..5 */
   int uses_seed;           /* 1: the output depends on the seed */
+  unsigned presets;        /* the VFR_PRESET_* bits of the presets that list this op */
+  int preset_rank;         /* its place in them: editing9 the SPEC's order (1..9), ImageNet-C
+                              the reference's corruption number + 1 (1..19) */
   const char *reference;   /* the reference semantics, e.g. "PIL ImageEnhance.Brightness" */
   /* Applies the op at `value` (already validated by the spec parser or checked here). */
   int (*apply)(const vfr_image *in, double value, uint64_t seed, vfr_image *out,
@@ -93,6 +109,15 @@ int vfr_op_check_value(const vfr_op *op, double value, vfr_error *err);
 /* Applies op at value after vfr_op_check_value. */
 int vfr_op_apply(const vfr_op *op, const vfr_image *in, double value, uint64_t seed,
                  vfr_image *out, vfr_error *err);
+
+/* The presets: "editing9", "imagenet-c", "imagenet-c-all", "all" (i in 0..count-1). */
+int vfr_preset_count(void);
+const char *vfr_preset_name(int i);   /* NULL when i is out of range */
+/* The ops of preset `name` in the preset's order (by preset_rank, then catalog order;
+ * "all": the catalog order) into ops (capacity, may be NULL when capacity is 0).
+ * Returns the number of ops the preset has (more than capacity: only capacity are
+ * written), or -1 when name is no preset. */
+int vfr_preset_ops(const char *name, const vfr_op **ops, int capacity);
 
 /* ---- specs and chains ----------------------------------------------------------- */
 
@@ -133,16 +158,18 @@ int vfr_spec_parse(const char *text, vfr_spec *spec, vfr_error *err);
 
 /* The levels of a spec: for DOMAIN, m >= 1 evenly spaced values from lo to hi, end points
  * included (m == 1 gives lo); integer parameters are rounded to the nearest integer,
- * halves away from zero, and repeated values are kept. LEVEL and CHAIN have one level
+ * halves away from zero, and repeated values are kept, except for a discrete op
+ * (severity), whose domain has min(m, |hi - lo| + 1) distinct levels. LEVEL and CHAIN have one level
  * whatever m is. levels is (capacity); *n_out receives the count; values (capacity, may
  * be NULL) receives each level's value (DOMAIN) or the first step's value. */
 int vfr_spec_levels(const vfr_spec *spec, int m, vfr_chain *levels, double *values,
                     int capacity, int *n_out, vfr_error *err);
 
 /* Parses a LIST: comma-separated items, each a SPEC or a preset (`editing9`: the nine
- * default ops at their default domains, `all`: every op of the catalog), e.g.
+ * default ops at their default domains, `imagenet-c`: ImageNet-C's 15 corruptions,
+ * `imagenet-c-all`: all 19, `all`: every op of the catalog), e.g.
  * "editing9,rotate:-10..10". *specs is malloc'ed (free() it); *n receives the count.
- * `imagenet-c` fails with VFR_EUNSUPPORTED (not yet supported); bad items with VFR_EINVAL. */
+ * Bad items fail with VFR_EINVAL. */
 int vfr_spec_list_parse(const char *list, vfr_spec **specs, int *n, vfr_error *err);
 
 /* Applies a chain in order. Step i uses seed (i == 0) or a seed derived from (seed, i).

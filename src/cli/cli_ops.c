@@ -12,7 +12,8 @@ static void usage(FILE *f) {
         "(the value that leaves the image unchanged) and the reference it matches.\n"
         "SPEC syntax: name:value (jpeg:50), name:lo..hi (gaussian_blur:0..3), name alone (the\n"
         "default domain), name:param=value (jpeg:q=30..90); `+` chains levels\n"
-        "(jpeg:50+brightness:1.2). Presets for LISTs: editing9 (the first nine rows), all.\n\n"
+        "(jpeg:50+brightness:1.2). Presets for LISTs: editing9 (the SPEC's nine ops), imagenet-c\n"
+        "(ImageNet-C's 15 corruptions), imagenet-c-all (with the 4 extras: 19), all.\n\n"
         "  --json    print the catalog as JSON: {\"ops\": [...], \"presets\": {...}}\n",
         f);
 }
@@ -20,7 +21,7 @@ static void usage(FILE *f) {
 static json_t *number_or_null(int has, double v) { return has ? json_real(v) : json_null(); }
 
 static int print_json(void) {
-  json_t *root = json_object(), *ops = json_array(), *editing9 = json_array(), *all = json_array();
+  json_t *root = json_object(), *ops = json_array(), *presets = json_object();
   for (int i = 0; i < vfr_op_count(); i++) {
     const vfr_op *op = vfr_op_at(i);
     json_t *o = json_object();
@@ -36,11 +37,21 @@ static int print_json(void) {
     json_object_set_new(o, "seeded", json_boolean(op->uses_seed));
     json_object_set_new(o, "reference", json_string(op->reference));
     json_array_append_new(ops, o);
-    json_array_append_new(all, json_string(op->name));
-    if (i < 9) json_array_append_new(editing9, json_string(op->name));
+  }
+  for (int p = 0; p < vfr_preset_count(); p++) {
+    const char *name = vfr_preset_name(p);
+    int n = vfr_preset_ops(name, NULL, 0);
+    const vfr_op **list = malloc(sizeof *list * (size_t)(n > 0 ? n : 1));
+    json_t *names = json_array();
+    if (list) {
+      vfr_preset_ops(name, list, n);
+      for (int i = 0; i < n; i++) json_array_append_new(names, json_string(list[i]->name));
+    }
+    free(list);
+    json_object_set_new(presets, name, names);
   }
   json_object_set_new(root, "ops", ops);
-  json_object_set_new(root, "presets", json_pack("{s:o,s:o}", "editing9", editing9, "all", all));
+  json_object_set_new(root, "presets", presets);
   char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
   json_decref(root);
   if (!text) {

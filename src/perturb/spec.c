@@ -1,7 +1,8 @@
 /* SPEC and LIST parsing:
  *   SPEC  := LEVEL ('+' LEVEL)*  |  NAME  |  NAME ':' [PARAM '='] VALUE '..' VALUE
  *   LEVEL := NAME ':' [PARAM '='] VALUE  |  NAME (an op without a parameter)
- *   LIST  := ITEM (',' ITEM)*,  ITEM := SPEC | 'editing9' | 'all' | 'imagenet-c'
+ *   LIST  := ITEM (',' ITEM)*,  ITEM := SPEC | PRESET (vfr_preset_name: 'editing9',
+ *            'imagenet-c', 'imagenet-c-all', 'all')
  * A bare NAME is the op's default domain. */
 #include <ctype.h>
 #include <math.h>
@@ -10,8 +11,6 @@
 #include <string.h>
 
 #include "perturb/perturb_internal.h"
-
-#define EDITING9_COUNT 9
 
 /* Copies s[0..n) into buf (cap) without surrounding blanks; fails if it does not fit. */
 static int copy_trimmed(const char *s, size_t n, char *buf, size_t cap) {
@@ -46,7 +45,7 @@ static void list_ops(char *buf, size_t cap) {
 }
 
 static int unknown_op(const char *name, vfr_error *err) {
-  char names[400];
+  char names[2048];
   list_ops(names, sizeof names);
   return vfr_fail(err, VFR_EINVAL, "%s: unknown perturbation (valid: %s)", name, names);
 }
@@ -69,7 +68,7 @@ static int parse_term(const char *term, const vfr_op **op_out, double *lo, doubl
   if (colon) *colon = '\0';
   const vfr_op *op = vfr_op_find(buf);
   if (!op) {
-    if (!strcmp(buf, "imagenet-c") || !strcmp(buf, "editing9") || !strcmp(buf, "all"))
+    if (vfr_preset_ops(buf, NULL, 0) >= 0)
       return vfr_fail(err, VFR_EINVAL, "%s: a preset is a LIST, not a single SPEC", buf);
     return unknown_op(buf, err);
   }
@@ -204,48 +203,52 @@ int vfr_spec_levels(const vfr_spec *spec, int m, vfr_chain *levels, double *valu
   if (m < 1) return vfr_fail(err, VFR_EINVAL, "%s: the number of levels %d is not positive", spec->text, m);
   if (m > capacity)
     return vfr_fail(err, VFR_EINVAL, "%s: %d levels do not fit in room for %d", spec->text, m, capacity);
-  for (int i = 0; i < m; i++) {
-    double v = m == 1 ? spec->lo
-               : i == m - 1 ? spec->hi
-                            : spec->lo + (spec->hi - spec->lo) * (double)i / (double)(m - 1);
+  int count = m;
+  if (spec->op->discrete) { /* distinct integers: at most |hi - lo| + 1 of them */
+    double span = fabs(spec->hi - spec->lo) + 1.0;
+    if (span < (double)m) count = (int)span;
+  }
+  for (int i = 0; i < count; i++) {
+    double v = count == 1 ? spec->lo
+               : i == count - 1 ? spec->hi
+                                : spec->lo + (spec->hi - spec->lo) * (double)i / (double)(count - 1);
     if (spec->op->integer) v = round(v); /* halves away from zero */
     levels[i].n = 1;
     levels[i].steps[0].op = spec->op;
     levels[i].steps[0].value = v;
     if (values) values[i] = v;
   }
-  *n_out = m;
+  *n_out = count;
   return VFR_OK;
 }
 
 /* Appends the specs of one LIST item (a preset or a SPEC) to the growing array. */
 static int add_item(const char *item, vfr_spec **specs, int *n, int *cap, vfr_error *err) {
-  int first = 0, count = 0;
-  if (!strcmp(item, "editing9")) count = EDITING9_COUNT;
-  else if (!strcmp(item, "all")) count = vfr_op_count();
-  else if (!strcmp(item, "imagenet-c"))
-    return vfr_fail(err, VFR_EUNSUPPORTED,
-                    "imagenet-c: the ImageNet-C preset is not yet supported in this version");
-  else count = 1;
-  if (*n + count > *cap) {
-    int nc = (*cap ? *cap * 2 : 16) + count;
+  int count = vfr_preset_ops(item, NULL, 0); /* -1: not a preset but one SPEC */
+  int need = count < 0 ? 1 : count;
+  if (*n + need > *cap) {
+    int nc = (*cap ? *cap * 2 : 16) + need;
     vfr_spec *grown = realloc(*specs, (size_t)nc * sizeof **specs);
     if (!grown) return vfr_fail(err, VFR_ENOMEM, "perturbation list: out of memory");
     *specs = grown;
     *cap = nc;
   }
-  if (count == 1 && strcmp(item, "all") && strcmp(item, "editing9")) {
+  if (count < 0) {
     int rc = vfr_spec_parse(item, &(*specs)[*n], err);
     if (rc) return rc;
     (*n)++;
     return VFR_OK;
   }
-  for (int i = first; i < first + count; i++) {
-    int rc = vfr_spec_parse(vfr_op_at(i)->name, &(*specs)[*n], err);
-    if (rc) return rc;
-    (*n)++;
+  const vfr_op **ops = malloc(sizeof *ops * (size_t)(count ? count : 1));
+  if (!ops) return vfr_fail(err, VFR_ENOMEM, "perturbation list: out of memory");
+  vfr_preset_ops(item, ops, count);
+  int rc = VFR_OK;
+  for (int i = 0; i < count && !rc; i++) {
+    rc = vfr_spec_parse(ops[i]->name, &(*specs)[*n], err);
+    if (!rc) (*n)++;
   }
-  return VFR_OK;
+  free(ops);
+  return rc;
 }
 
 int vfr_spec_list_parse(const char *list, vfr_spec **specs, int *n, vfr_error *err) {

@@ -29,7 +29,9 @@ void study_plan_free(study_plan *plan) {
 
 static int is_identity(const vfr_chain *c) {
   for (int i = 0; i < c->n; i++)
-    if (!c->steps[i].op->has_identity || c->steps[i].value != c->steps[i].op->identity) return 0;
+    if (!c->steps[i].op->has_identity || c->steps[i].op->identity_lossy ||
+        c->steps[i].value != c->steps[i].op->identity)
+      return 0;
   return c->n > 0;
 }
 

@@ -1,0 +1,154 @@
+/* ImageNet-C's digital corruptions (see ic_ops.h, docs/perturbations.md). With x = v/255.
+ * (float64) for each channel value v:
+ *   brightness       skimage HSV: V = clip(V + c, 0, 1)           c = .1 .2 .3 .4 .5
+ *   saturate         skimage HSV: S = clip(S * c0 + c1, 0, 1)     (c0, c1) = (.3, 0) (.1, 0)
+ *                                                                  (2, 0) (5, .1) (20, .2)
+ *   contrast         (x - mean) * c + mean, mean per channel       c = .4 .3 .2 .1 .05
+ *   jpeg_compression PIL save(JPEG, quality=q), decoded            q = 25 18 15 10 7
+ *   pixelate         PIL resize (int(w*c), int(h*c)) BOX, back NEAREST  c = .6 .5 .4 .3 .25
+ * then np.uint8(clip(y, 0, 1) * 255) (truncation). None of them draws random numbers. */
+#include <math.h>
+
+#include "perturb/ic_ops.h"
+
+static const double brightness_c[5] = {.1, .2, .3, .4, .5};
+static const double saturate_c[5][2] = {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {20, 0.2}};
+static const double contrast_c[5] = {0.4, .3, .2, .1, .05};
+static const int jpeg_c[5] = {25, 18, 15, 10, 7};
+static const double pixelate_c[5] = {0.6, 0.5, 0.4, 0.3, 0.25};
+
+static inline double clip01(double v) { return v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v; }
+
+/* skimage.color.rgb2hsv of one pixel (r, g, b in [0, 1]): where several channels hold the
+ * maximum, blue's formula wins over green's over red's (the later assignment). */
+static inline void rgb2hsv(double r, double g, double b, double *h, double *s, double *v) {
+  double mx = r > g ? r : g, mn = r < g ? r : g;
+  mx = b > mx ? b : mx;
+  mn = b < mn ? b : mn;
+  double delta = mx - mn;
+  *v = mx;
+  if (delta == 0.0) {
+    *s = 0.0;
+    *h = 0.0;
+    return;
+  }
+  *s = delta / mx;
+  double hr;
+  if (b == mx) hr = 4. + (r - g) / delta;
+  else if (g == mx) hr = 2. + (b - r) / delta;
+  else hr = (g - b) / delta;
+  double a = hr / 6.;
+  /* (a % 1.) as NumPy's remainder: fmod, then + 1 for a negative remainder */
+  double m = fmod(a, 1.0);
+  *h = m < 0.0 ? m + 1.0 : m == 0.0 ? 0.0 : m;
+}
+
+/* skimage.color.hsv2rgb of one pixel. */
+static inline void hsv2rgb(double h, double s, double v, double *rgb) {
+  double hi = floor(h * 6);
+  double f = h * 6 - hi;
+  double p = v * (1 - s);
+  double q = v * (1 - f * s);
+  double t = v * (1 - (1 - f) * s);
+  switch ((int)(uint8_t)hi % 6) {
+    case 0: rgb[0] = v, rgb[1] = t, rgb[2] = p; break;
+    case 1: rgb[0] = q, rgb[1] = v, rgb[2] = p; break;
+    case 2: rgb[0] = p, rgb[1] = v, rgb[2] = t; break;
+    case 3: rgb[0] = p, rgb[1] = q, rgb[2] = v; break;
+    case 4: rgb[0] = t, rgb[1] = p, rgb[2] = v; break;
+    default: rgb[0] = v, rgb[1] = p, rgb[2] = q; break;
+  }
+}
+
+/* The HSV round trip with V or S changed: mode 0 V = clip(V + a), mode 1 S = clip(S*a + b). */
+static int hsv_op(const vfr_image *in, int severity, vfr_image *out, vfr_error *err, const char *name,
+                  int mode) {
+  int done;
+  int rc = vfr_ic_begin(in, severity, out, name, &done, err);
+  if (rc || done) return rc;
+  if ((rc = perturb_alloc_like(in, out, err))) return rc;
+  double unit[256];
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  double a = mode == 0 ? brightness_c[severity - 1] : saturate_c[severity - 1][0];
+  double b = mode == 0 ? 0.0 : saturate_c[severity - 1][1];
+  int w = in->width, h = in->height;
+#pragma omp parallel for schedule(static) if ((long long)w * h >= PERTURB_PARALLEL_PIXELS)
+  for (int y = 0; y < h; y++) {
+    const uint8_t *src = in->data + (size_t)y * in->stride;
+    uint8_t *dst = out->data + (size_t)y * out->stride;
+    for (int x = 0; x < w; x++) {
+      const uint8_t *p = src + 3 * x;
+      double hh, ss, vv, rgb[3];
+      rgb2hsv(unit[p[0]], unit[p[1]], unit[p[2]], &hh, &ss, &vv);
+      if (mode == 0) vv = clip01(vv + a);
+      else ss = clip01(ss * a + b);
+      hsv2rgb(hh, ss, vv, rgb);
+      for (int c = 0; c < 3; c++) dst[3 * x + c] = vfr_ic_to_u8(rgb[c]);
+    }
+  }
+  return VFR_OK;
+}
+
+int vfr_ic_brightness(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  (void)seed;
+  return hsv_op(in, severity, out, err, "ic_brightness", 0);
+}
+
+int vfr_ic_saturate(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  (void)seed;
+  return hsv_op(in, severity, out, err, "ic_saturate", 1);
+}
+
+int vfr_ic_contrast(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  (void)seed;
+  int done;
+  int rc = vfr_ic_begin(in, severity, out, "ic_contrast", &done, err);
+  if (rc || done) return rc;
+  if ((rc = perturb_alloc_like(in, out, err))) return rc;
+  double unit[256];
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  int w = in->width, h = in->height;
+  /* np.mean(x, axis=(0, 1)): per channel, a sequential float64 sum in pixel order (the
+   * reduction runs over the strided axes, so NumPy's pairwise summation does not apply),
+   * divided by the pixel count */
+  double sum[3] = {0.0, 0.0, 0.0};
+  for (int y = 0; y < h; y++) {
+    const uint8_t *src = in->data + (size_t)y * in->stride;
+    for (int x = 0; x < w; x++) {
+      sum[0] += unit[src[3 * x]];
+      sum[1] += unit[src[3 * x + 1]];
+      sum[2] += unit[src[3 * x + 2]];
+    }
+  }
+  double c = contrast_c[severity - 1];
+  uint8_t lut[3][256];
+  for (int ch = 0; ch < 3; ch++) {
+    double mean = sum[ch] / ((double)w * (double)h);
+    for (int v = 0; v < 256; v++) lut[ch][v] = vfr_ic_to_u8((unit[v] - mean) * c + mean);
+  }
+  for (int y = 0; y < h; y++) {
+    const uint8_t *src = in->data + (size_t)y * in->stride;
+    uint8_t *dst = out->data + (size_t)y * out->stride;
+    for (int x = 0; x < w; x++)
+      for (int ch = 0; ch < 3; ch++) dst[3 * x + ch] = lut[ch][src[3 * x + ch]];
+  }
+  return VFR_OK;
+}
+
+int vfr_ic_jpeg_compression(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
+                            vfr_error *err) {
+  (void)seed;
+  int done;
+  int rc = vfr_ic_begin(in, severity, out, "ic_jpeg_compression", &done, err);
+  if (rc || done) return rc;
+  return vfr_jpeg_roundtrip(in, jpeg_c[severity - 1], out, err);
+}
+
+int vfr_ic_pixelate(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  (void)seed;
+  int done;
+  int rc = vfr_ic_begin(in, severity, out, "ic_pixelate", &done, err);
+  if (rc || done) return rc;
+  /* int(w * c) as the reference sizes it: vfr_pixelate's floor(c * w) */
+  return vfr_pixelate(in, pixelate_c[severity - 1], out, err);
+}

@@ -1,0 +1,148 @@
+/* ImageNet-C's noise corruptions (see ic_ops.h, docs/perturbations.md). With x = v/255.
+ * (float64) for each channel value v, in C order (row, column, channel):
+ *   gaussian_noise  clip(x + normal(0, c), 0, 1)               c = .08 .12 .18 .26 .38
+ *   shot_noise      clip(poisson(x * c) / c, 0, 1)             c = 60 25 12 5 3
+ *   impulse_noise   x, or 1 / 0 where a Bernoulli(c) field hits c = .03 .06 .09 .17 .27
+ *                   (salt where a second Bernoulli(0.5) field hits)
+ *   speckle_noise   clip(x + x * normal(0, c), 0, 1)           c = .15 .2 .35 .45 .6
+ * then np.uint8(y * 255) (truncation). Each normal/poisson/uniform is the legacy NumPy
+ * stream seeded by np.random.seed(S); impulse noise uses default_rng(S) instead, as
+ * skimage.util.random_noise(..., seed=S) does. The draws are one serial stream, so these
+ * ops run on one thread; the arithmetic is float64 in NumPy's order of operations. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "perturb/ic_ops.h"
+#include "perturb/np_random.h"
+
+static const double gaussian_c[5] = {.08, .12, 0.18, 0.26, 0.38};
+static const double shot_c[5] = {60, 25, 12, 5, 3};
+static const double impulse_c[5] = {.03, .06, .09, 0.17, 0.27};
+static const double speckle_c[5] = {.15, .2, 0.35, 0.45, 0.6};
+
+/* unit[v] = v / 255. as NumPy computes it. unit is (256). */
+static void unit_table(double *unit) {
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+}
+
+/* Standard normals in the legacy stream's order, n of them into g (n). The polar method
+ * consumes the MT19937 words in attempts of four (two doubles); each accepted attempt
+ * gives the pair (f*x2, f*x1) in that order, so the attempts are evaluated a block at a
+ * time and the accepted pairs written out in order, with the cached half of the last pair
+ * left in the generator exactly as NumPy leaves it. */
+static void gauss_fill(vfr_np_rng *r, int64_t n, double *g) {
+  int64_t i = 0;
+  if (n > 0 && r->has_gauss) g[i++] = vfr_np_rng_gauss(r);
+  while (n - i >= 2) {
+    double x1, x2, r2;
+    do {
+      x1 = 2.0 * vfr_np_rng_random(r) - 1.0;
+      x2 = 2.0 * vfr_np_rng_random(r) - 1.0;
+      r2 = x1 * x1 + x2 * x2;
+    } while (r2 >= 1.0 || r2 == 0.0);
+    double f = sqrt(-2.0 * log(r2) / r2);
+    g[i++] = f * x2;
+    g[i++] = f * x1;
+  }
+  if (i < n) g[i++] = vfr_np_rng_gauss(r);
+}
+
+/* y = x + x * (0 + c*g) when multiplicative, else x + (0 + c*g). */
+static int additive_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
+                          vfr_error *err, const char *name, const double *table, int multiplicative) {
+  int done;
+  int rc = vfr_ic_begin(in, severity, out, name, &done, err);
+  if (rc || done) return rc;
+  int w = in->width, h = in->height;
+  size_t row = (size_t)w * 3;
+  double *g = malloc(sizeof(double) * row);
+  if (!g) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", name);
+  if ((rc = perturb_alloc_like(in, out, err))) {
+    free(g);
+    return rc;
+  }
+  double unit[256];
+  unit_table(unit);
+  double c = table[severity - 1];
+  vfr_np_rng r;
+  vfr_np_rng_seed(&r, vfr_np_seed32(seed));
+  for (int y = 0; y < h; y++) {
+    const uint8_t *src = in->data + (size_t)y * in->stride;
+    uint8_t *dst = out->data + (size_t)y * out->stride;
+    gauss_fill(&r, (int64_t)row, g);
+    if (multiplicative)
+      for (size_t i = 0; i < row; i++) {
+        double x = unit[src[i]];
+        dst[i] = vfr_ic_to_u8(x + x * (0.0 + c * g[i]));
+      }
+    else
+      for (size_t i = 0; i < row; i++) dst[i] = vfr_ic_to_u8(unit[src[i]] + (0.0 + c * g[i]));
+  }
+  free(g);
+  return VFR_OK;
+}
+
+int vfr_ic_gaussian_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  return additive_noise(in, severity, seed, out, err, "ic_gaussian_noise", gaussian_c, 0);
+}
+
+int vfr_ic_speckle_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  return additive_noise(in, severity, seed, out, err, "ic_speckle_noise", speckle_c, 1);
+}
+
+int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  int done;
+  int rc = vfr_ic_begin(in, severity, out, "ic_shot_noise", &done, err);
+  if (rc || done) return rc;
+  if ((rc = perturb_alloc_like(in, out, err))) return rc;
+  double unit[256], lam[256];
+  unit_table(unit);
+  double c = shot_c[severity - 1];
+  for (int v = 0; v < 256; v++) lam[v] = unit[v] * c;
+  /* the count k of a value: clip(k / c) * 255 truncated; k is small, so a table serves */
+  vfr_np_rng r;
+  vfr_np_rng_seed(&r, vfr_np_seed32(seed));
+  int w = in->width, h = in->height;
+  size_t row = (size_t)w * 3;
+  for (int y = 0; y < h; y++) {
+    const uint8_t *src = in->data + (size_t)y * in->stride;
+    uint8_t *dst = out->data + (size_t)y * out->stride;
+    for (size_t i = 0; i < row; i++) {
+      int64_t k = vfr_np_rng_poisson(&r, lam[src[i]]);
+      dst[i] = vfr_ic_to_u8((double)k / c);
+    }
+  }
+  return VFR_OK;
+}
+
+int vfr_ic_impulse_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
+  int done;
+  int rc = vfr_ic_begin(in, severity, out, "ic_impulse_noise", &done, err);
+  if (rc || done) return rc;
+  int w = in->width, h = in->height;
+  size_t row = (size_t)w * 3, n = row * (size_t)h;
+  uint8_t *flipped = malloc(n);
+  if (!flipped) return vfr_fail(err, VFR_ENOMEM, "ic_impulse_noise: out of memory");
+  if ((rc = perturb_alloc_like(in, out, err))) {
+    free(flipped);
+    return rc;
+  }
+  double amount = impulse_c[severity - 1];
+  vfr_np_pcg64 g;
+  vfr_np_pcg64_seed(&g, vfr_np_seed32(seed));
+  /* the whole `flipped` field is drawn before the whole `salted` field */
+  for (size_t i = 0; i < n; i++) flipped[i] = vfr_np_pcg64_random(&g) <= amount;
+  uint8_t keep[256];
+  for (int v = 0; v < 256; v++) keep[v] = vfr_ic_to_u8((double)v / 255.0);
+  for (int y = 0; y < h; y++) {
+    const uint8_t *src = in->data + (size_t)y * in->stride;
+    uint8_t *dst = out->data + (size_t)y * out->stride;
+    const uint8_t *fl = flipped + (size_t)y * row;
+    for (size_t i = 0; i < row; i++) {
+      int salted = vfr_np_pcg64_random(&g) <= 0.5;
+      dst[i] = fl[i] ? (salted ? 255 : 0) : keep[src[i]];
+    }
+  }
+  free(flipped);
+  return VFR_OK;
+}
