@@ -38,19 +38,20 @@ static inline void rgb2hsv(double r, double g, double b, double *h, double *s, d
   else if (g == mx) hr = 2. + (b - r) / delta;
   else hr = (g - b) / delta;
   double a = hr / 6.;
-  /* (a % 1.) as NumPy's remainder: fmod, then + 1 for a negative remainder */
-  double m = fmod(a, 1.0);
-  *h = m < 0.0 ? m + 1.0 : m == 0.0 ? 0.0 : m;
+  /* (a % 1.) as NumPy's remainder (fmod, + 1 for a negative remainder); a lies in
+   * [-1/6, 5/6], where fmod(a, 1) is a itself */
+  *h = a < 0.0 ? a + 1.0 : a + 0.0;
 }
 
 /* skimage.color.hsv2rgb of one pixel. */
 static inline void hsv2rgb(double h, double s, double v, double *rgb) {
-  double hi = floor(h * 6);
+  int six = (int)(h * 6); /* floor: h * 6 is in [0, 6] */
+  double hi = (double)six;
   double f = h * 6 - hi;
   double p = v * (1 - s);
   double q = v * (1 - f * s);
   double t = v * (1 - (1 - f) * s);
-  switch ((int)(uint8_t)hi % 6) {
+  switch (six % 6) {
     case 0: rgb[0] = v, rgb[1] = t, rgb[2] = p; break;
     case 1: rgb[0] = q, rgb[1] = v, rgb[2] = p; break;
     case 2: rgb[0] = p, rgb[1] = v, rgb[2] = t; break;

@@ -25,29 +25,7 @@ static void unit_table(double *unit) {
   for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
 }
 
-/* Standard normals in the legacy stream's order, n of them into g (n). The polar method
- * consumes the MT19937 words in attempts of four (two doubles); each accepted attempt
- * gives the pair (f*x2, f*x1) in that order, so the attempts are evaluated a block at a
- * time and the accepted pairs written out in order, with the cached half of the last pair
- * left in the generator exactly as NumPy leaves it. */
-static void gauss_fill(vfr_np_rng *r, int64_t n, double *g) {
-  int64_t i = 0;
-  if (n > 0 && r->has_gauss) g[i++] = vfr_np_rng_gauss(r);
-  while (n - i >= 2) {
-    double x1, x2, r2;
-    do {
-      x1 = 2.0 * vfr_np_rng_random(r) - 1.0;
-      x2 = 2.0 * vfr_np_rng_random(r) - 1.0;
-      r2 = x1 * x1 + x2 * x2;
-    } while (r2 >= 1.0 || r2 == 0.0);
-    double f = sqrt(-2.0 * log(r2) / r2);
-    g[i++] = f * x2;
-    g[i++] = f * x1;
-  }
-  if (i < n) g[i++] = vfr_np_rng_gauss(r);
-}
-
-/* y = x + x * (0 + c*g) when multiplicative, else x + (0 + c*g). */
+/* y = x + x * n when multiplicative, else x + n, n = normal(0, c). */
 static int additive_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
                           vfr_error *err, const char *name, const double *table, int multiplicative) {
   int done;
@@ -69,14 +47,14 @@ static int additive_noise(const vfr_image *in, int severity, uint64_t seed, vfr_
   for (int y = 0; y < h; y++) {
     const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
-    gauss_fill(&r, (int64_t)row, g);
+    vfr_np_rng_normal_fill(&r, 0.0, c, (int64_t)row, g); /* normal(scale=c): 0 + c*gauss */
     if (multiplicative)
       for (size_t i = 0; i < row; i++) {
         double x = unit[src[i]];
-        dst[i] = vfr_ic_to_u8(x + x * (0.0 + c * g[i]));
+        dst[i] = vfr_ic_to_u8(x + x * g[i]);
       }
     else
-      for (size_t i = 0; i < row; i++) dst[i] = vfr_ic_to_u8(unit[src[i]] + (0.0 + c * g[i]));
+      for (size_t i = 0; i < row; i++) dst[i] = vfr_ic_to_u8(unit[src[i]] + g[i]);
   }
   free(g);
   return VFR_OK;
@@ -95,11 +73,11 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   int rc = vfr_ic_begin(in, severity, out, "ic_shot_noise", &done, err);
   if (rc || done) return rc;
   if ((rc = perturb_alloc_like(in, out, err))) return rc;
-  double unit[256], lam[256];
+  double unit[256];
+  vfr_np_poisson_lam lam[256]; /* the rate of each value, x * c, prepared once */
   unit_table(unit);
   double c = shot_c[severity - 1];
-  for (int v = 0; v < 256; v++) lam[v] = unit[v] * c;
-  /* the count k of a value: clip(k / c) * 255 truncated; k is small, so a table serves */
+  for (int v = 0; v < 256; v++) vfr_np_poisson_prepare(&lam[v], unit[v] * c);
   vfr_np_rng r;
   vfr_np_rng_seed(&r, vfr_np_seed32(seed));
   int w = in->width, h = in->height;
@@ -108,7 +86,7 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
     const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
     for (size_t i = 0; i < row; i++) {
-      int64_t k = vfr_np_rng_poisson(&r, lam[src[i]]);
+      int64_t k = vfr_np_rng_poisson_prepared(&r, &lam[src[i]]);
       dst[i] = vfr_ic_to_u8((double)k / c);
     }
   }

@@ -42,7 +42,8 @@ static void mt_refill(vfr_np_rng *r) {
   r->pos = 0;
 }
 
-uint32_t vfr_np_rng_u32(vfr_np_rng *r) {
+/* The samplers below use these inlined forms; the public functions wrap them. */
+static inline uint32_t mt_u32(vfr_np_rng *r) {
   if (r->pos >= MT_N) mt_refill(r);
   uint32_t y = r->key[r->pos++];
   y ^= y >> 11;
@@ -52,23 +53,27 @@ uint32_t vfr_np_rng_u32(vfr_np_rng *r) {
   return y;
 }
 
+uint32_t vfr_np_rng_u32(vfr_np_rng *r) { return mt_u32(r); }
+
 /* mt19937_next64: the first word is the high half. */
 static uint64_t mt_u64(vfr_np_rng *r) {
-  uint64_t hi = vfr_np_rng_u32(r);
-  return hi << 32 | vfr_np_rng_u32(r);
+  uint64_t hi = mt_u32(r);
+  return hi << 32 | mt_u32(r);
 }
 
-double vfr_np_rng_random(vfr_np_rng *r) {
-  uint32_t a = vfr_np_rng_u32(r) >> 5, b = vfr_np_rng_u32(r) >> 6;
+static inline double mt_double(vfr_np_rng *r) {
+  uint32_t a = mt_u32(r) >> 5, b = mt_u32(r) >> 6;
   return ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
 }
 
+double vfr_np_rng_random(vfr_np_rng *r) { return mt_double(r); }
+
 double vfr_np_rng_uniform(vfr_np_rng *r, double lo, double hi) {
   double range = hi - lo;
-  return lo + range * vfr_np_rng_random(r);
+  return lo + range * mt_double(r);
 }
 
-double vfr_np_rng_gauss(vfr_np_rng *r) {
+static inline double mt_gauss(vfr_np_rng *r) {
   if (r->has_gauss) {
     r->has_gauss = 0;
     double g = r->gauss;
@@ -77,8 +82,8 @@ double vfr_np_rng_gauss(vfr_np_rng *r) {
   }
   double x1, x2, r2;
   do {
-    x1 = 2.0 * vfr_np_rng_random(r) - 1.0;
-    x2 = 2.0 * vfr_np_rng_random(r) - 1.0;
+    x1 = 2.0 * mt_double(r) - 1.0;
+    x2 = 2.0 * mt_double(r) - 1.0;
     r2 = x1 * x1 + x2 * x2;
   } while (r2 >= 1.0 || r2 == 0.0);
   double f = sqrt(-2.0 * log(r2) / r2);
@@ -87,8 +92,10 @@ double vfr_np_rng_gauss(vfr_np_rng *r) {
   return f * x2;
 }
 
+double vfr_np_rng_gauss(vfr_np_rng *r) { return mt_gauss(r); }
+
 double vfr_np_rng_normal(vfr_np_rng *r, double loc, double scale) {
-  return loc + scale * vfr_np_rng_gauss(r);
+  return loc + scale * mt_gauss(r);
 }
 
 /* log(Gamma(x)) for x >= 1 (distributions.c random_loggam). */
@@ -117,37 +124,58 @@ static double loggam(double x) {
   return gl;
 }
 
-/* Hoermann's transformed rejection with squeeze (PTRS), lam >= 10. */
-static int64_t poisson_ptrs(vfr_np_rng *r, double lam) {
-  double slam = sqrt(lam), loglam = log(lam);
-  double b = 0.931 + 2.53 * slam;
-  double a = -0.059 + 0.02483 * b;
-  double invalpha = 1.1239 + 1.1328 / (b - 3.4);
-  double vr = 0.9277 - 3.6224 / (b - 2);
+void vfr_np_poisson_prepare(vfr_np_poisson_lam *p, double lam) {
+  p->lam = lam;
+  p->enlam = lam < 10 ? exp(-lam) : 0.0;
+  p->slam = sqrt(lam);
+  p->loglam = log(lam);
+  p->b = 0.931 + 2.53 * p->slam;
+  p->a = -0.059 + 0.02483 * p->b;
+  p->invalpha = 1.1239 + 1.1328 / (p->b - 3.4);
+  p->vr = 0.9277 - 3.6224 / (p->b - 2);
+  p->log_invalpha = log(p->invalpha);
+}
+
+/* Hoermann's transformed rejection with squeeze (PTRS), lam >= 10; the constants of lam
+ * come prepared (the same expressions NumPy evaluates on every call). */
+static int64_t poisson_ptrs(vfr_np_rng *r, const vfr_np_poisson_lam *p) {
+  const double lam = p->lam, a = p->a, b = p->b;
   for (;;) {
-    double U = vfr_np_rng_random(r) - 0.5;
-    double V = vfr_np_rng_random(r);
+    double U = mt_double(r) - 0.5;
+    double V = mt_double(r);
     double us = 0.5 - fabs(U);
     int64_t k = (int64_t)floor((2 * a / us + b) * U + lam + 0.43);
-    if (us >= 0.07 && V <= vr) return k;
+    if (us >= 0.07 && V <= p->vr) return k;
     if (k < 0 || (us < 0.013 && V > us)) continue;
-    if (log(V) + log(invalpha) - log(a / (us * us) + b) <=
-        -lam + (double)k * loglam - loggam((double)k + 1))
+    if (log(V) + p->log_invalpha - log(a / (us * us) + b) <=
+        -lam + (double)k * p->loglam - loggam((double)k + 1))
       return k;
   }
 }
 
-int64_t vfr_np_rng_poisson(vfr_np_rng *r, double lam) {
-  if (lam >= 10) return poisson_ptrs(r, lam);
-  if (lam == 0) return 0;
+int64_t vfr_np_rng_poisson_prepared(vfr_np_rng *r, const vfr_np_poisson_lam *p) {
+  if (p->lam >= 10) return poisson_ptrs(r, p);
+  if (p->lam == 0) return 0;
   /* multiplication of uniforms until the product falls to exp(-lam) */
-  double enlam = exp(-lam), prod = 1.0;
+  double prod = 1.0;
   int64_t x = 0;
   for (;;) {
-    prod *= vfr_np_rng_random(r);
-    if (prod > enlam) x++;
+    prod *= mt_double(r);
+    if (prod > p->enlam) x++;
     else return x;
   }
+}
+
+int64_t vfr_np_rng_poisson(vfr_np_rng *r, double lam) {
+  vfr_np_poisson_lam p;
+  if (lam == 0) return 0;
+  if (lam < 10) { /* only what the multiplication method needs */
+    p.lam = lam;
+    p.enlam = exp(-lam);
+  } else {
+    vfr_np_poisson_prepare(&p, lam);
+  }
+  return vfr_np_rng_poisson_prepared(r, &p);
 }
 
 /* The smallest all-ones mask covering v. */
@@ -169,10 +197,10 @@ int64_t vfr_np_rng_randint(vfr_np_rng *r, int64_t lo, int64_t hi) {
   if (rng == 0) return lo;
   if (rng <= 0xffffffffu) {
     if (rng == 0xffffffffu) {
-      v = vfr_np_rng_u32(r);
+      v = mt_u32(r);
     } else {
       uint32_t m = (uint32_t)mask_of(rng), w;
-      while ((w = vfr_np_rng_u32(r) & m) > rng) {
+      while ((w = mt_u32(r) & m) > rng) {
       }
       v = w;
     }
@@ -187,7 +215,7 @@ int64_t vfr_np_rng_randint(vfr_np_rng *r, int64_t lo, int64_t hi) {
 }
 
 void vfr_np_rng_random_fill(vfr_np_rng *r, int64_t n, double *out) {
-  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_random(r);
+  for (int64_t i = 0; i < n; i++) out[i] = mt_double(r);
 }
 
 void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, double *out) {
@@ -195,7 +223,21 @@ void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, dou
 }
 
 void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, double *out) {
-  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_normal(r, loc, scale);
+  int64_t i = 0;
+  if (n > 0 && r->has_gauss) out[i++] = loc + scale * mt_gauss(r);
+  /* pairs straight from the polar method, the cache untouched until a single one is left */
+  for (; i + 2 <= n; i += 2) {
+    double x1, x2, r2;
+    do {
+      x1 = 2.0 * mt_double(r) - 1.0;
+      x2 = 2.0 * mt_double(r) - 1.0;
+      r2 = x1 * x1 + x2 * x2;
+    } while (r2 >= 1.0 || r2 == 0.0);
+    double f = sqrt(-2.0 * log(r2) / r2);
+    out[i] = loc + scale * (f * x2);
+    out[i + 1] = loc + scale * (f * x1);
+  }
+  if (i < n) out[i] = loc + scale * mt_gauss(r);
 }
 
 void vfr_np_rng_poisson_fill(vfr_np_rng *r, const double *lam, int64_t n, int64_t *out) {

@@ -28,6 +28,14 @@ double vfr_np_rng_normal(vfr_np_rng *r, double loc, double scale);  /* normal(lo
 int64_t vfr_np_rng_poisson(vfr_np_rng *r, double lam);              /* legacy poisson: mult < 10, PTRS >= 10 */
 int64_t vfr_np_rng_randint(vfr_np_rng *r, int64_t lo, int64_t hi);  /* randint(lo, hi): [lo, hi), masked rejection as legacy int64 randint */
 
+/* Legacy poisson with the constants of one rate prepared once (the same values NumPy
+ * computes on every call), for many draws at a few rates. */
+typedef struct vfr_np_poisson_lam {
+  double lam, enlam, slam, loglam, a, b, invalpha, vr, log_invalpha;
+} vfr_np_poisson_lam;
+void vfr_np_poisson_prepare(vfr_np_poisson_lam *p, double lam);
+int64_t vfr_np_rng_poisson_prepared(vfr_np_rng *r, const vfr_np_poisson_lam *p); /* = poisson(p->lam) */
+
 /* Array draws: out[i] is the i-th draw of `np.random.f(..., size=n)` (C order), i.e. the
  * scalar sampler called n times. poisson_fill draws poisson(lam[i]) for each i, as
  * `poisson(lam_array)` does. out is (n), lam is (n). */
