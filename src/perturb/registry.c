@@ -89,6 +89,13 @@ IC_ADAPTER(contrast)
 IC_ADAPTER(saturate)
 IC_ADAPTER(jpeg_compression)
 IC_ADAPTER(pixelate)
+IC_ADAPTER(defocus_blur)
+IC_ADAPTER(glass_blur)
+IC_ADAPTER(motion_blur)
+IC_ADAPTER(zoom_blur)
+IC_ADAPTER(gaussian_blur)
+IC_ADAPTER(fog)
+IC_ADAPTER(elastic_transform)
 
 /* The severity parameter of every ImageNet-C row: 1..5, 0 the unchanged image. */
 #define IC_SEVERITY                                                                        \
@@ -232,6 +239,26 @@ static const vfr_op catalog[] = {
      .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 3,
      .reference = "imagecorruptions impulse_noise: skimage random_noise(s&p, amount=c, seed=S)",
      .apply = ap_ic_impulse_noise},
+    {.name = "ic_defocus_blur", IC_SEVERITY,
+     .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 4,
+     .reference = "imagecorruptions defocus_blur: cv2.filter2D with the anti-aliased disk",
+     .apply = ap_ic_defocus_blur},
+    {.name = "ic_glass_blur", IC_SEVERITY, .uses_seed = 1,
+     .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 5,
+     .reference = "ImageNet-C glass_blur: gaussian, legacy randint pixel moves, gaussian",
+     .apply = ap_ic_glass_blur},
+    {.name = "ic_motion_blur", IC_SEVERITY, .uses_seed = 1,
+     .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 6,
+     .reference = "imagecorruptions motion_blur: shifted Gaussian taps, angle U(-45, 45)",
+     .apply = ap_ic_motion_blur},
+    {.name = "ic_zoom_blur", IC_SEVERITY,
+     .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 7,
+     .reference = "imagecorruptions zoom_blur: mean of scipy.ndimage.zoom(order=1) crops",
+     .apply = ap_ic_zoom_blur},
+    {.name = "ic_fog", IC_SEVERITY, .uses_seed = 1,
+     .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 10,
+     .reference = "imagecorruptions fog: plasma fractal (diamond-square), legacy uniform",
+     .apply = ap_ic_fog},
     {.name = "ic_brightness", IC_SEVERITY,
      .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 11,
      .reference = "imagecorruptions brightness: skimage HSV, V = clip(V + c)",
@@ -240,6 +267,10 @@ static const vfr_op catalog[] = {
      .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 12,
      .reference = "imagecorruptions contrast: (x - mean) * c + mean, per channel",
      .apply = ap_ic_contrast},
+    {.name = "ic_elastic_transform", IC_SEVERITY, .uses_seed = 1,
+     .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 13,
+     .reference = "imagecorruptions elastic_transform: smoothed U fields, map_coordinates order 1",
+     .apply = ap_ic_elastic_transform},
     {.name = "ic_pixelate", IC_SEVERITY,
      .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 14,
      .reference = "imagecorruptions pixelate: PIL resize int(c*size) BOX, back NEAREST",
@@ -252,6 +283,10 @@ static const vfr_op catalog[] = {
      .presets = VFR_PRESET_IMAGENET_C_EXTRA, .preset_rank = 16,
      .reference = "imagecorruptions speckle_noise: clip(x + x*N(0, c)), legacy RandomState",
      .apply = ap_ic_speckle_noise},
+    {.name = "ic_gaussian_blur", IC_SEVERITY,
+     .presets = VFR_PRESET_IMAGENET_C_EXTRA, .preset_rank = 17,
+     .reference = "imagecorruptions gaussian_blur: skimage gaussian (mode nearest, truncate 4)",
+     .apply = ap_ic_gaussian_blur},
     {.name = "ic_saturate", IC_SEVERITY,
      .presets = VFR_PRESET_IMAGENET_C_EXTRA, .preset_rank = 19,
      .reference = "imagecorruptions saturate: skimage HSV, S = clip(S*c0 + c1)",

@@ -1,0 +1,635 @@
+/* The library filters of the ImageNet-C reference, arithmetic for arithmetic: the same
+ * operations in the same order in the same precision as scipy.ndimage 1.10, OpenCV 4.6 and
+ * NumPy compute them, so that the uint8 results agree bit for bit wherever the reference
+ * itself is deterministic. Loops that vectorise run across independent outputs only; the
+ * order of the terms within one output is always the reference's. */
+#include "perturb/ic_filters.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perturb/np_random.h"
+
+static int oom(vfr_error *err, const char *what) {
+  return vfr_fail(err, VFR_ENOMEM, "imagenet-c: out of memory for %s", what);
+}
+
+/* ---- NumPy ------------------------------------------------------------------------ */
+
+double vfr_icf_np_sum(const double *a, size_t n) {
+  if (n < 8) {
+    double res = 0.0;
+    for (size_t i = 0; i < n; i++) res += a[i];
+    return res;
+  }
+  if (n <= 128) {
+    double r[8];
+    size_t i;
+    for (int j = 0; j < 8; j++) r[j] = a[j];
+    for (i = 8; i < n - (n % 8); i += 8)
+      for (int j = 0; j < 8; j++) r[j] += a[i + j];
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) res += a[i];
+    return res;
+  }
+  size_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return vfr_icf_np_sum(a, n2) + vfr_icf_np_sum(a + n2, n - n2);
+}
+
+void vfr_icf_to_unit(const vfr_image *in, double *dst) {
+  size_t row = (size_t)in->width * 3;
+  for (int y = 0; y < in->height; y++) {
+    const uint8_t *s = in->data + (size_t)y * in->stride;
+    double *d = dst + (size_t)y * row;
+    for (size_t q = 0; q < row; q++) d[q] = (double)s[q] / 255.0;
+  }
+}
+
+static uint8_t unit_to_u8(double v) {
+  if (!(v > 0.0)) v = 0.0; /* np.clip(v, 0, 1) */
+  if (v > 1.0) v = 1.0;
+  return (uint8_t)(v * 255.0); /* np.uint8 truncates */
+}
+
+void vfr_icf_store_unit(const double *v, vfr_image *out) {
+  size_t row = (size_t)out->width * 3;
+  for (int y = 0; y < out->height; y++) {
+    uint8_t *d = out->data + (size_t)y * out->stride;
+    const double *s = v + (size_t)y * row;
+    for (size_t q = 0; q < row; q++) d[q] = unit_to_u8(s[q]);
+  }
+}
+
+void vfr_icf_store_255(const double *v, vfr_image *out) {
+  size_t row = (size_t)out->width * 3;
+  for (int y = 0; y < out->height; y++) {
+    uint8_t *d = out->data + (size_t)y * out->stride;
+    const double *s = v + (size_t)y * row;
+    for (size_t q = 0; q < row; q++) {
+      double t = s[q];
+      if (!(t > 0.0)) t = 0.0;
+      if (t > 255.0) t = 255.0;
+      d[q] = (uint8_t)t;
+    }
+  }
+}
+
+/* np.exp of a float64 array as NumPy 1.24 computes it on x86-64 with AVX512_SKX (the
+ * machines the reference runs on), where the ufunc calls the vector math library SVML's
+ * 8-lane double exp: N = x*log2(e) rounded toward zero to 1/16, r = x - N ln2 in two
+ * fused steps, exp(r) - 1 by a degree-6 polynomial in fused multiply-adds, times
+ * 2^(frac N) from a 16-entry table, scaled by 2^floor(N). It differs from the C library's
+ * exp in the last bit for some arguments, which moves a Gaussian kernel's weights and so
+ * the truncated uint8 of flat regions; the filters use it wherever the reference calls
+ * np.exp. Arguments beyond |x| >= 707.7 (never reached by the kernels) take the C exp. */
+static double np_exp(double x) {
+  static const uint64_t table_bits[16] = {
+      0x3ff0000000000000, 0x3ff0b5586cf9890f, 0x3ff172b83c7d517b, 0x3ff2387a6e756238,
+      0x3ff306fe0a31b715, 0x3ff3dea64c123422, 0x3ff4bfdad5362a27, 0x3ff5ab07dd485429,
+      0x3ff6a09e667f3bcd, 0x3ff7a11473eb0187, 0x3ff8ace5422aa0db, 0x3ff9c49182a3f090,
+      0x3ffae89f995ad3ad, 0x3ffc199bdd85529c, 0x3ffd5818dcfba487, 0x3ffea4afa2a490da};
+  if (!(fabs(x) < 0x1.61da04cbafe44p+9)) return exp(x);
+  const double log2e = 0x1.71547652b82fep+0;
+  /* 16 N = floor(16 x log2e) of the exact product (the shifter's round-toward-zero) */
+  double ph = x * log2e, pl = fma(x, log2e, -ph);
+  double a = ph * 16.0, b = pl * 16.0, fa = floor(a);
+  double n16 = (a == fa && b < 0.0) ? fa - 1.0 : fa;
+  double n = n16 / 16.0;
+  int j = (int)((long long)n16 & 15);
+  double r = fma(-n, 0x1.62e42fefa39efp-1, x);
+  r = fma(-0x1.abc9e3b39803fp-56, n, r);
+  const double c2 = 0x1.0000000002622p-1, c3 = 0x1.5555554b508a2p-3,
+               c4 = 0x1.555564bb4f5f0p-5, c5 = 0x1.1106603d97c00p-7,
+               c6 = 0x1.72eb5ef0d213dp-10;
+  double r2 = r * r;
+  double p56 = fma(c6, r, c5);
+  double p34 = fma(c4, r, c3);
+  double r3 = r2 * r;
+  double p12 = fma(r2, c2, r);
+  double p36 = fma(r2, p56, p34);
+  double p16 = fma(r3, p36, p12);
+  double th;
+  memcpy(&th, &table_bits[j], sizeof th);
+  return ldexp(fma(th, p16, th), (int)floor(n));
+}
+
+/* ---- scipy.ndimage gaussian_filter -------------------------------------------------- */
+
+int vfr_icf_gauss_radius(double sigma, double truncate) { return (int)(truncate * sigma + 0.5); }
+
+int vfr_icf_gauss_kernel(double sigma, int radius, double *k, vfr_error *err) {
+  int n = 2 * radius + 1;
+  double *phi = calloc((size_t)n, sizeof(double));
+  if (!phi) return oom(err, "a Gaussian kernel");
+  double sigma2 = sigma * sigma, c = -0.5 / sigma2;
+  for (int i = 0; i < n; i++) {
+    long long x = i - radius;
+    phi[i] = np_exp(c * (double)(x * x));
+  }
+  double sum = vfr_icf_np_sum(phi, (size_t)n);
+  for (int d = 0; d <= radius; d++) k[d] = phi[radius + d] / sum;
+  free(phi);
+  return VFR_OK;
+}
+
+/* The source index that position i (possibly outside 0..n-1) reads in mode (the line
+ * extension of scipy's correlate1d). */
+static int extend_index(int i, int n, ic_mode mode) {
+  if (i >= 0 && i < n) return i;
+  if (mode != IC_MODE_REFLECT || n == 1) return i < 0 ? 0 : n - 1;
+  int p = 2 * n, m = i % p;
+  if (m < 0) m += p;
+  return m < n ? m : p - 1 - m;
+}
+
+/* correlate1d along axis 0 of src (h rows of rowlen values) into dst: the symmetric
+ * kernel's sum x*k[0] + (x[-d] + x[+d])*k[d] for d = r down to 1. */
+static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen,
+                            const double *k, int r, ic_mode mode, int f32) {
+  for (int y = 0; y < h; y++) {
+    double *o = dst + (size_t)y * rowlen;
+    const double *c = src + (size_t)y * rowlen;
+    const double k0 = k[0];
+    for (size_t q = 0; q < rowlen; q++) o[q] = c[q] * k0;
+    for (int d = r; d >= 1; d--) {
+      const double *a = src + (size_t)extend_index(y - d, h, mode) * rowlen;
+      const double *b = src + (size_t)extend_index(y + d, h, mode) * rowlen;
+      const double kd = k[d];
+      for (size_t q = 0; q < rowlen; q++) o[q] += (a[q] + b[q]) * kd;
+    }
+    if (f32)
+      for (size_t q = 0; q < rowlen; q++) o[q] = (double)(float)o[q];
+  }
+}
+
+/* correlate1d along axis 1 (w pixels of c values per row); pad holds (w + 2r)*c. */
+static void correlate_axis1(const double *src, double *dst, int h, int w, int c,
+                            const double *k, int r, ic_mode mode, int f32, double *pad) {
+  size_t rowlen = (size_t)w * (size_t)c;
+  for (int y = 0; y < h; y++) {
+    const double *s = src + (size_t)y * rowlen;
+    for (int x = -r; x < w + r; x++)
+      memcpy(pad + (size_t)(x + r) * c, s + (size_t)extend_index(x, w, mode) * c,
+             (size_t)c * sizeof(double));
+    const double *p = pad + (size_t)r * c;
+    double *o = dst + (size_t)y * rowlen;
+    const double k0 = k[0];
+    for (size_t q = 0; q < rowlen; q++) o[q] = p[q] * k0;
+    for (int d = r; d >= 1; d--) {
+      const double kd = k[d];
+      const double *a = p - (size_t)d * c, *b = p + (size_t)d * c;
+      for (size_t q = 0; q < rowlen; q++) o[q] += (a[q] + b[q]) * kd;
+    }
+    if (f32)
+      for (size_t q = 0; q < rowlen; q++) o[q] = (double)(float)o[q];
+  }
+}
+
+int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, double sigma_x,
+                            double truncate, ic_mode mode, int f32, vfr_error *err) {
+  size_t n = (size_t)h * w * c;
+  double sig[2] = {sigma_y, sigma_x};
+  int rmax = 0;
+  for (int a = 0; a < 2; a++) {
+    int r = vfr_icf_gauss_radius(sig[a], truncate);
+    if (r > rmax) rmax = r;
+  }
+  double *tmp = malloc(n * sizeof(double));
+  double *k = malloc((size_t)(rmax + 1) * sizeof(double));
+  double *pad = malloc(((size_t)w + 2 * (size_t)rmax) * c * sizeof(double));
+  if (!tmp || !k || !pad) {
+    free(tmp), free(k), free(pad);
+    return oom(err, "a Gaussian filter");
+  }
+  int rc = VFR_OK;
+  for (int a = 0; a < 2 && rc == VFR_OK; a++) {
+    if (!(sig[a] > 1e-15)) continue;
+    int r = vfr_icf_gauss_radius(sig[a], truncate);
+    rc = vfr_icf_gauss_kernel(sig[a], r, k, err);
+    if (rc) break;
+    if (a == 0)
+      correlate_axis0(img, tmp, h, (size_t)w * c, k, r, mode, f32);
+    else
+      correlate_axis1(img, tmp, h, w, c, k, r, mode, f32, pad);
+    memcpy(img, tmp, n * sizeof(double));
+  }
+  free(tmp), free(k), free(pad);
+  return rc;
+}
+
+int vfr_icf_skimage_gaussian_rgb(double *img, int h, int w, double sigma, vfr_error *err) {
+  return vfr_icf_gaussian_filter(img, h, w, 3, sigma, sigma, 4.0, IC_MODE_NEAREST, 0, err);
+}
+
+/* ---- OpenCV: GaussianBlur of the disk, filter2D ------------------------------------- */
+
+/* cv::getGaussianKernel(n, sigma, CV_32F) (its bit-exact construction, n odd). */
+static void cv_gaussian_kernel(int n, double sigma, float *kout) {
+  double scale2x = -0.125 / (sigma * sigma);
+  int n2 = (n - 1) / 2;
+  double values[16], res[33];
+  double sum = 0.0;
+  for (int i = 0, x = 1 - n; i < n2; i++, x += 2) {
+    double t = exp((double)(x * x) * scale2x);
+    values[i] = t;
+    sum += t;
+  }
+  sum *= 2.0;
+  sum += 1.0;
+  double mul1 = 1.0 / sum;
+  for (int i = 0; i < n2; i++) {
+    double t = values[i] * mul1;
+    res[i] = t;
+    res[n - 1 - i] = t;
+  }
+  res[n2] = 1.0 * mul1;
+  for (int i = 0; i < n; i++) kout[i] = (float)res[i];
+}
+
+static int reflect101(int i, int n) {
+  if (n == 1) return 0;
+  while (i < 0 || i >= n) {
+    if (i < 0) i = -i;
+    if (i >= n) i = 2 * n - 2 - i;
+  }
+  return i;
+}
+
+/* One output of OpenCV's symmetric small separable filter in float32 (4.6 on x86-64, the
+ * AVX2 code with fused multiply-adds): s = fma(x[-d] + x[d], k[d], ...) from d = 1
+ * outwards over x*k[0]; the 3-tap row pass instead computes fma(x, k[0], (x[-1] + x[1])*k[1]).
+ * (Checked against cv2.GaussianBlur on every disk the reference builds.) */
+static float cv_symm_f32(const float *x, ptrdiff_t step, const float *kc, int half, int row3) {
+  if (row3) return fmaf(x[0], kc[0], (x[-step] + x[step]) * kc[1]);
+  float s = x[0] * kc[0];
+  for (int d = 1; d <= half; d++) s = fmaf(x[-d * step] + x[d * step], kc[d], s);
+  return s;
+}
+
+int vfr_icf_disk_kernel(int radius, double alias_blur, float *k) {
+  int big = radius <= 8 ? 8 : radius;
+  int n = 2 * big + 1, ks = radius <= 8 ? 3 : 5, half = ks / 2;
+  long long r2 = (long long)radius * radius;
+  int count = 0;
+  for (int y = -big; y <= big; y++)
+    for (int x = -big; x <= big; x++) count += (long long)x * x + (long long)y * y <= r2;
+  float fc = (float)count;
+  float disk[41 * 41], rows[41 * 45];
+  for (int y = -big; y <= big; y++)
+    for (int x = -big; x <= big; x++)
+      disk[(y + big) * n + (x + big)] = ((long long)x * x + (long long)y * y <= r2 ? 1.0f : 0.0f) / fc;
+  float g[5], kc[3];
+  cv_gaussian_kernel(ks, alias_blur, g);
+  for (int d = 0; d <= half; d++) kc[d] = g[half + d];
+  /* rows: each row extended by BORDER_REFLECT_101, then the horizontal pass */
+  float line[41 + 4];
+  for (int y = 0; y < n; y++) {
+    for (int x = -half; x < n + half; x++) line[x + half] = disk[y * n + reflect101(x, n)];
+    for (int x = 0; x < n; x++) rows[y * n + x] = cv_symm_f32(line + x + half, 1, kc, half, half == 1);
+  }
+  /* columns, the rows extended the same way */
+  float col[41 + 4];
+  for (int x = 0; x < n; x++) {
+    for (int y = -half; y < n + half; y++) col[y + half] = rows[reflect101(y, n) * n + x];
+    for (int y = 0; y < n; y++) k[y * n + x] = cv_symm_f32(col + y + half, 1, kc, half, 0);
+  }
+  return big;
+}
+
+int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *kernel, int ks,
+                                double *dst, vfr_error *err) {
+  int a = ks / 2;
+  int *xi = malloc((size_t)(w + 2 * a) * sizeof(int));
+  double *kd = malloc((size_t)ks * ks * sizeof(double));
+  if (!xi || !kd) {
+    free(xi), free(kd);
+    return oom(err, "filter2D");
+  }
+  for (int x = -a; x < w + a; x++) xi[x + a] = reflect101(x, w);
+  for (int i = 0; i < ks * ks; i++) kd[i] = (double)kernel[i];
+  for (int y = 0; y < h; y++) {
+    double *o = dst + (size_t)y * w;
+    for (int x = 0; x < w; x++) o[x] = 0.0;
+    for (int i = 0; i < ks; i++) {
+      const double *s = src + (size_t)reflect101(y + i - a, h) * w;
+      const double *kr = kd + (size_t)i * ks;
+      for (int j = 0; j < ks; j++) {
+        const double kv = kr[j];
+        if (kv == 0.0) continue;
+        const int *xs = xi + j;
+        for (int x = 0; x < w; x++) o[x] += kv * s[xs[x]];
+      }
+    }
+  }
+  free(xi), free(kd);
+  return VFR_OK;
+}
+
+/* ---- motion blur ------------------------------------------------------------------ */
+
+int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius,
+                              double sigma, double angle_deg, double *dst, vfr_error *err) {
+  int width = 2 * radius + 1;
+  double *kern = calloc((size_t)width, sizeof(double));
+  int *xs = malloc((size_t)w * sizeof(int));
+  if (!kern || !xs) {
+    free(kern), free(xs);
+    return oom(err, "a motion-blur kernel");
+  }
+  /* gauss_function(np.arange(width), 0, sigma) / its sum */
+  double denom = 2.0 * (sigma * sigma), norm = sqrt(2.0 * M_PI) * sigma;
+  for (int i = 0; i < width; i++) kern[i] = np_exp((double)(-(long long)i * i) / denom) / norm;
+  double z = vfr_icf_np_sum(kern, (size_t)width);
+  for (int i = 0; i < width; i++) kern[i] /= z;
+  double rad = angle_deg * (M_PI / 180.0);
+  double p0 = width * sin(rad), p1 = width * cos(rad);
+  double hyp = hypot(p0, p1);
+  size_t n = (size_t)h * w * c, rowlen = (size_t)w * c;
+  for (size_t q = 0; q < n; q++) dst[q] = 0.0;
+  for (int i = 0; i < width; i++) {
+    int dy = -(int)ceil((i * p0) / hyp - 0.5);
+    int dx = -(int)ceil((i * p1) / hyp - 0.5);
+    if (abs(dy) >= h || abs(dx) >= w) break;
+    /* shift(): out[y, x] = in[clamp(y - dy), clamp(x - dx)] */
+    for (int x = 0; x < w; x++) {
+      int sx = x - dx;
+      xs[x] = sx < 0 ? 0 : (sx >= w ? w - 1 : sx);
+    }
+    const double ki = kern[i];
+    for (int y = 0; y < h; y++) {
+      int sy = y - dy;
+      sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
+      const double *s = src + (size_t)sy * rowlen;
+      double *o = dst + (size_t)y * rowlen;
+      if (c == 3) {
+        for (int x = 0; x < w; x++) {
+          const double *p = s + 3 * (size_t)xs[x];
+          o[3 * x] += ki * p[0];
+          o[3 * x + 1] += ki * p[1];
+          o[3 * x + 2] += ki * p[2];
+        }
+      } else {
+        for (int x = 0; x < w; x++)
+          for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
+      }
+    }
+  }
+  free(kern), free(xs);
+  return VFR_OK;
+}
+
+/* ---- scipy.ndimage.zoom, order 1 ---------------------------------------------------- */
+
+/* The two taps of one output index along an axis of n input samples, zoom factor zf
+ * (mode 'constant', spline boundary 'mirror'): i0, i1 and the weights; 0 when the
+ * coordinate falls beyond the grid (the output is then cval = 0). */
+typedef struct zoom_tap {
+  int i0, i1, zero;
+  double w0, w1;
+} zoom_tap;
+
+static zoom_tap zoom_tap_at(int kk, double zf, int n) {
+  zoom_tap t = {0, 0, 0, 0.0, 0.0};
+  double cc = (double)kk * zf;
+  if (cc > n - 1) { /* map_coordinate(constant) -> -1: outside */
+    t.zero = 1;
+    return t;
+  }
+  int start = (int)floor(cc);
+  t.i0 = start;
+  t.i1 = start + 1;
+  if (t.i1 >= n) { /* mirror of n -> n - 2 */
+    t.i1 = n <= 1 ? 0 : 2 * n - 2 - t.i1;
+  }
+  double x = cc - floor(cc);
+  t.w0 = 1.0 - x;
+  t.w1 = 1.0 - t.w0;
+  return t;
+}
+
+/* The crop and output geometry of clipped_zoom along one axis. */
+static void clip_geometry(int n, double z, int *crop, int *top, int *out, double *zf) {
+  int ch = (int)ceil((double)n / z);
+  *crop = ch;
+  *top = (n - ch) / 2;
+  *out = (int)nearbyint((double)ch * z); /* Python round(): half to even */
+  *zf = *out - 1 != 0 ? (double)(ch - 1) / (double)(*out - 1) : 1.0;
+}
+
+int vfr_icf_clipped_zoom_f32(const float *src, int h, int w, int c, double z, float *dst,
+                             int oh, int ow, vfr_error *err) {
+  int ch0, top0, zh, ch1, top1, zw;
+  double zf0, zf1;
+  clip_geometry(h, z, &ch0, &top0, &zh, &zf0);
+  clip_geometry(w, z, &ch1, &top1, &zw, &zf1);
+  if (oh > zh) oh = zh;
+  if (ow > zw) ow = zw;
+  zoom_tap *tx = malloc((size_t)ow * sizeof(zoom_tap));
+  if (!tx) return oom(err, "a zoom");
+  for (int x = 0; x < ow; x++) tx[x] = zoom_tap_at(x, zf1, ch1);
+  size_t srow = (size_t)w * c, drow = (size_t)ow * c;
+  for (int y = 0; y < oh; y++) {
+    zoom_tap ty = zoom_tap_at(y, zf0, ch0);
+    float *o = dst + (size_t)y * drow;
+    if (ty.zero) {
+      memset(o, 0, drow * sizeof(float));
+      continue;
+    }
+    const float *r0 = src + (size_t)(top0 + ty.i0) * srow + (size_t)top1 * c;
+    const float *r1 = src + (size_t)(top0 + ty.i1) * srow + (size_t)top1 * c;
+    for (int x = 0; x < ow; x++) {
+      const zoom_tap t = tx[x];
+      for (int k = 0; k < c; k++) {
+        if (t.zero) {
+          o[(size_t)x * c + k] = 0.0f;
+          continue;
+        }
+        double a = (double)r0[(size_t)t.i0 * c + k], b = (double)r0[(size_t)t.i1 * c + k];
+        double e = (double)r1[(size_t)t.i0 * c + k], f = (double)r1[(size_t)t.i1 * c + k];
+        double v = 0.0 + a * ty.w0 * t.w0;
+        v += b * ty.w0 * t.w1;
+        v += e * ty.w1 * t.w0;
+        v += f * ty.w1 * t.w1;
+        o[(size_t)x * c + k] = (float)v;
+      }
+    }
+  }
+  free(tx);
+  return VFR_OK;
+}
+
+int vfr_icf_clipped_zoom_f64(const double *src, int h, int w, double z, double **dst, int *zh_out,
+                             int *zw_out, vfr_error *err) {
+  int ch0, top0, zh, ch1, top1, zw;
+  double zf0, zf1;
+  clip_geometry(h, z, &ch0, &top0, &zh, &zf0);
+  clip_geometry(w, z, &ch1, &top1, &zw, &zf1);
+  zoom_tap *tx = malloc((size_t)zw * sizeof(zoom_tap));
+  double *o = malloc((size_t)zh * zw * sizeof(double));
+  if (!tx || !o) {
+    free(tx), free(o);
+    return oom(err, "a zoom");
+  }
+  for (int x = 0; x < zw; x++) tx[x] = zoom_tap_at(x, zf1, ch1);
+  for (int y = 0; y < zh; y++) {
+    zoom_tap ty = zoom_tap_at(y, zf0, ch0);
+    double *orow = o + (size_t)y * zw;
+    const double *r0 = src + (size_t)(top0 + ty.i0) * w + top1;
+    const double *r1 = src + (size_t)(top0 + ty.i1) * w + top1;
+    for (int x = 0; x < zw; x++) {
+      const zoom_tap t = tx[x];
+      if (ty.zero || t.zero) {
+        orow[x] = 0.0;
+        continue;
+      }
+      double v = 0.0 + r0[t.i0] * ty.w0 * t.w0;
+      v += r0[t.i1] * ty.w0 * t.w1;
+      v += r1[t.i0] * ty.w1 * t.w0;
+      v += r1[t.i1] * ty.w1 * t.w1;
+      orow[x] = v;
+    }
+  }
+  free(tx);
+  *dst = o;
+  *zh_out = zh;
+  *zw_out = zw;
+  return VFR_OK;
+}
+
+/* ---- scipy.ndimage.map_coordinates, order 1, mode 'reflect' ------------------------- */
+
+/* scipy's map_coordinate() for NI_EXTEND_REFLECT. */
+static double reflect_coordinate(double in, int len) {
+  if (in < 0) {
+    if (len <= 1) return 0;
+    long long sz2 = 2LL * len;
+    if (in < -sz2) in = sz2 * (long long)(-in / sz2) + in;
+    in = in < -len ? in + sz2 : (in > -1e-15 ? 1e-15 : -in) - 1;
+  } else if (in > len - 1) {
+    if (len <= 1) return 0;
+    long long sz2 = 2LL * len;
+    in -= sz2 * (long long)(in / sz2);
+    if (in >= len) in = sz2 - in - 1;
+  }
+  return in;
+}
+
+typedef struct reflect_tap {
+  int i0, i1;
+  double w0, w1;
+} reflect_tap;
+
+static reflect_tap reflect_tap_at(double cc, int n) {
+  reflect_tap t;
+  cc = reflect_coordinate(cc, n);
+  int start = (int)floor(cc);
+  t.i0 = start;
+  t.i1 = start + 1;
+  if (start < 0 || start + 1 >= n) {
+    t.i0 = (int)reflect_coordinate(t.i0, n);
+    t.i1 = (int)reflect_coordinate(t.i1, n);
+  }
+  double x = cc - floor(cc);
+  t.w0 = 1.0 - x;
+  t.w1 = 1.0 - t.w0;
+  return t;
+}
+
+void vfr_icf_map_coordinates_reflect(const float *img, int h, int w, const float *dx,
+                                     const float *dy, float *dst) {
+  size_t row = (size_t)w * 3;
+  for (int i = 0; i < h; i++) {
+    for (int j = 0; j < w; j++) {
+      size_t p = (size_t)i * w + j;
+      reflect_tap ty = reflect_tap_at((double)i + (double)dy[p], h);
+      reflect_tap tx = reflect_tap_at((double)j + (double)dx[p], w);
+      const float *r0 = img + (size_t)ty.i0 * row, *r1 = img + (size_t)ty.i1 * row;
+      for (int k = 0; k < 3; k++) {
+        double v = 0.0 + (double)r0[3 * (size_t)tx.i0 + k] * ty.w0 * tx.w0;
+        v += (double)r0[3 * (size_t)tx.i1 + k] * ty.w0 * tx.w1;
+        v += (double)r1[3 * (size_t)tx.i0 + k] * ty.w1 * tx.w0;
+        v += (double)r1[3 * (size_t)tx.i1 + k] * ty.w1 * tx.w1;
+        dst[p * 3 + k] = (float)v;
+      }
+    }
+  }
+}
+
+/* ---- plasma fractal (diamond-square) ---------------------------------------------- */
+
+/* map[y*n + x]; the grid of step s holds the points (i*s + oy, j*s + ox). */
+#define AT(y, x) map[(size_t)(y) * n + (x)]
+
+int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, float *map,
+                           vfr_error *err) {
+  int g = n; /* points per side of the coarsest grid: n / step */
+  float *acc = malloc((size_t)n * n * sizeof(float));
+  if (!acc) return oom(err, "a plasma fractal");
+  AT(0, 0) = 0.0f;
+  double wibble = 100.0;
+  for (int step = n; step >= 2; step /= 2) {
+    int m = n / step, hs = step / 2;
+    (void)g;
+    /* fillsquares: corners c[i][j] = map[i*s][j*s];
+     * sa = c + roll(c, -1, 0); sa += roll(sa, -1, 1) */
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++)
+        acc[(size_t)i * m + j] = AT(i * step, j * step) + AT(((i + 1) % m) * step, j * step);
+    for (int i = 0; i < m; i++) {
+      float first = acc[(size_t)i * m];
+      for (int j = 0; j < m; j++) {
+        float nxt = j + 1 < m ? acc[(size_t)i * m + j + 1] : first;
+        acc[(size_t)i * m + j] = acc[(size_t)i * m + j] + nxt;
+      }
+    }
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++) {
+        double u = vfr_np_rng_uniform(rng, -wibble, wibble);
+        AT(hs + i * step, hs + j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u);
+      }
+    /* filldiamonds: dr = map[hs::s, hs::s], ul = map[::s, ::s] */
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++) {
+        float l = AT(hs + i * step, hs + j * step) + AT(hs + ((i + m - 1) % m) * step, hs + j * step);
+        float u = AT(i * step, j * step) + AT(i * step, ((j + 1) % m) * step);
+        acc[(size_t)i * m + j] = l + u;
+      }
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++) {
+        double r = vfr_np_rng_uniform(rng, -wibble, wibble);
+        AT(i * step, hs + j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * r);
+      }
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++) {
+        float t = AT(hs + i * step, hs + j * step) + AT(hs + i * step, hs + ((j + m - 1) % m) * step);
+        float u = AT(i * step, j * step) + AT(((i + 1) % m) * step, j * step);
+        acc[(size_t)i * m + j] = t + u;
+      }
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < m; j++) {
+        double r = vfr_np_rng_uniform(rng, -wibble, wibble);
+        AT(hs + i * step, j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * r);
+      }
+    wibble /= wibbledecay;
+  }
+  free(acc);
+  size_t nn = (size_t)n * n;
+  float mn = map[0];
+  for (size_t q = 1; q < nn; q++)
+    if (map[q] < mn) mn = map[q];
+  for (size_t q = 0; q < nn; q++) map[q] -= mn;
+  float mx = map[0];
+  for (size_t q = 1; q < nn; q++)
+    if (map[q] > mx) mx = map[q];
+  for (size_t q = 0; q < nn; q++) map[q] /= mx;
+  return VFR_OK;
+}
+#undef AT
+
+/* ---- OpenCV colour ------------------------------------------------------------------ */
+
+float vfr_icf_cv_gray_f32(float r, float g, float b) {
+  return r * 0.299f + g * 0.587f + b * 0.114f;
+}

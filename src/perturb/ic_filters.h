@@ -1,0 +1,111 @@
+/* The library filters the ImageNet-C corruptions are built from, with the exact arithmetic
+ * of the libraries the reference code (imagecorruptions) calls (not public API):
+ * scipy.ndimage gaussian_filter (as skimage.filters.gaussian calls it), zoom and
+ * map_coordinates at spline order 1, OpenCV's GaussianBlur kernel, filter2D and
+ * cvtColor(RGB2GRAY), NumPy's pairwise sum and np.roll-based shift, the defocus disk, the
+ * motion-blur kernel and the diamond-square plasma fractal.
+ *
+ * Arrays are row-major (H, W, C) doubles unless a comment says float; every function is a
+ * pure function of its arguments (no global state) and returns VFR_OK or VFR_ENOMEM. */
+#ifndef VFR_IC_FILTERS_H
+#define VFR_IC_FILTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vfrobust/error.h"
+#include "vfrobust/image.h"
+
+/* scipy.ndimage boundary modes used by the reference. */
+typedef enum ic_mode {
+  IC_MODE_NEAREST = 0, /* aaaa|abcd|dddd */
+  IC_MODE_REFLECT = 1, /* dcba|abcd|dcba (half-sample symmetric) */
+  IC_MODE_CONSTANT = 2 /* zoom's default: outside the grid the value is 0 */
+} ic_mode;
+
+/* NumPy's sum of n contiguous doubles (pairwise: 8 partial sums per block of <= 128). */
+double vfr_icf_np_sum(const double *a, size_t n);
+
+/* scipy's Gaussian kernel: radius int(truncate*sigma + 0.5); k[d] (0 <= d <= radius) is
+ * exp(-0.5/sigma^2 * d^2) divided by the NumPy sum over -radius..radius. k is (radius+1). */
+int vfr_icf_gauss_radius(double sigma, double truncate);
+int vfr_icf_gauss_kernel(double sigma, int radius, double *k, vfr_error *err);
+
+/* scipy.ndimage.gaussian_filter over axes 0 (sigma_y) and 1 (sigma_x) of img (h, w, c), in
+ * place; an axis with sigma <= 1e-15 is skipped, the channel axis never filtered.
+ * f32: the array is float32 in the reference (each pass's result is rounded to float). */
+int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, double sigma_x,
+                       double truncate, ic_mode mode, int f32, vfr_error *err);
+
+/* skimage.filters.gaussian(x, sigma, channel_axis=-1) of an (h, w, 3) array: mode
+ * 'nearest', truncate 4. */
+int vfr_icf_skimage_gaussian_rgb(double *img, int h, int w, double sigma, vfr_error *err);
+
+/* x / 255. of an RGB image: dst is (h, w, 3) doubles. */
+void vfr_icf_to_unit(const vfr_image *in, double *dst);
+
+/* The final np.uint8(np.clip(v, 0, 1) * 255) of an (h, w, 3) double array. */
+void vfr_icf_store_unit(const double *v, vfr_image *out);
+/* The final np.uint8(np.clip(v, 0, 255)) of an (h, w, 3) double array. */
+void vfr_icf_store_255(const double *v, vfr_image *out);
+
+/* ---- defocus ---------------------------------------------------------------------- */
+
+/* The reference's disk(radius, alias_blur): the normalised float32 aliased disk on a
+ * (2R+1)^2 grid (R = 8 for radius <= 8, else radius), blurred by cv2.GaussianBlur with a
+ * 3x3 (R = 8) or 5x5 kernel, sigma alias_blur, BORDER_REFLECT_101. Returns R; k is
+ * ((2R+1), (2R+1)) floats, at least (2*radius_max+1)^2 with radius_max = max(8, radius). */
+int vfr_icf_disk_kernel(int radius, double alias_blur, float *k);
+
+/* cv2.filter2D(plane, -1, kernel) of one (h, w) double plane, BORDER_REFLECT_101, kernel
+ * (ks, ks) floats anchored at its centre (correlation). dst is (h, w). */
+int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *kernel, int ks,
+                           double *dst, vfr_error *err);
+
+/* ---- motion blur ------------------------------------------------------------------ */
+
+/* The reference's _motion_blur of an (h, w, c) array of doubles for the given angle in
+ * degrees: a 1-D Gaussian kernel of width 2*radius+1 (sigma) laid along the angle, each
+ * tap a copy of the image shifted by whole pixels with edge replication. dst (h, w, c). */
+int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius, double sigma,
+                         double angle_deg, double *dst, vfr_error *err);
+
+/* ---- zoom ------------------------------------------------------------------------- */
+
+/* The reference's clipped_zoom(img, z) of a float32 (h, w, c) array: the centre crop of
+ * ceil(h/z) x ceil(w/z) zoomed by scipy.ndimage.zoom(order=1, mode='constant') to
+ * round(ch*z) x round(cw*z); only the top-left oh x ow of the result is written to dst
+ * (oh, ow, c). Rows or columns beyond the source grid are 0 as scipy makes them. */
+int vfr_icf_clipped_zoom_f32(const float *src, int h, int w, int c, double z, float *dst, int oh,
+                        int ow, vfr_error *err);
+/* The same for a double (h, w) plane; dst is the full (zh, zw) result, sizes returned. */
+int vfr_icf_clipped_zoom_f64(const double *src, int h, int w, double z, double **dst, int *zh,
+                        int *zw, vfr_error *err);
+
+/* ---- elastic ---------------------------------------------------------------------- */
+
+/* scipy.ndimage.map_coordinates(img, [rows, cols, chans], order=1, mode='reflect') of a
+ * float32 (h, w, 3) array, with the sample of output (i, j, k) at (i + dy[i,j],
+ * j + dx[i,j], k); dx, dy are (h, w) floats. dst is (h, w, 3) floats. */
+void vfr_icf_map_coordinates_reflect(const float *img, int h, int w, const float *dx,
+                                const float *dy, float *dst);
+
+/* ---- fog -------------------------------------------------------------------------- */
+
+struct vfr_np_rng;
+/* The reference's plasma_fractal(mapsize, wibbledecay): float32 (n, n), n a power of
+ * two, drawing np.random.uniform in the reference's order. */
+int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, float *map,
+                      vfr_error *err);
+
+/* ---- colour ----------------------------------------------------------------------- */
+
+/* cv2.cvtColor(x, COLOR_RGB2GRAY) of one float32 RGB pixel. */
+float vfr_icf_cv_gray_f32(float r, float g, float b);
+
+/* cv2.resize(src, (dw, dh), interpolation=INTER_CUBIC) of an 8-bit image with c channels
+ * (c == 3), OpenCV's fixed-point path. dst is (dh, dw, c). */
+int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw,
+                          int dh, vfr_error *err);
+
+#endif
