@@ -20,7 +20,9 @@ static const double pixelate_c[5] = {0.6, 0.5, 0.4, 0.3, 0.25};
 static inline double clip01(double v) { return v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v; }
 
 /* skimage.color.rgb2hsv of one pixel (r, g, b in [0, 1]): where several channels hold the
- * maximum, blue's formula wins over green's over red's (the later assignment). */
+ * maximum, blue's formula wins over green's over red's (the later assignment). The formula
+ * is chosen by selection, not branches: offset + numerator / delta with offset 0 for red
+ * (0 + y differs from y only in the sign of a zero, which the end of the function drops). */
 static inline void rgb2hsv(double r, double g, double b, double *h, double *s, double *v) {
   double mx = r > g ? r : g, mn = r < g ? r : g;
   mx = b > mx ? b : mx;
@@ -33,32 +35,32 @@ static inline void rgb2hsv(double r, double g, double b, double *h, double *s, d
     return;
   }
   *s = delta / mx;
-  double hr;
-  if (b == mx) hr = 4. + (r - g) / delta;
-  else if (g == mx) hr = 2. + (b - r) / delta;
-  else hr = (g - b) / delta;
-  double a = hr / 6.;
+  int blue = b == mx, green = g == mx;
+  double num = blue ? r - g : green ? b - r : g - b;
+  double off = blue ? 4. : green ? 2. : 0.;
+  double a = (off + num / delta) / 6.;
   /* (a % 1.) as NumPy's remainder (fmod, + 1 for a negative remainder); a lies in
    * [-1/6, 5/6], where fmod(a, 1) is a itself */
   *h = a < 0.0 ? a + 1.0 : a + 0.0;
 }
 
-/* skimage.color.hsv2rgb of one pixel. */
+/* skimage.color.hsv2rgb of one pixel: (V,t,p), (q,V,p), (p,V,t), (p,q,V), (t,p,V), (V,p,q)
+ * for i = floor(6H) mod 6 = 0..5, picked from a table instead of a branch. */
 static inline void hsv2rgb(double h, double s, double v, double *rgb) {
+  static const unsigned char pick[6][3] = {{0, 3, 1}, {2, 0, 1}, {1, 0, 3},
+                                           {1, 2, 0}, {3, 1, 0}, {0, 1, 2}}; /* v p q t */
   int six = (int)(h * 6); /* floor: h * 6 is in [0, 6] */
   double hi = (double)six;
   double f = h * 6 - hi;
-  double p = v * (1 - s);
-  double q = v * (1 - f * s);
-  double t = v * (1 - (1 - f) * s);
-  switch (six % 6) {
-    case 0: rgb[0] = v, rgb[1] = t, rgb[2] = p; break;
-    case 1: rgb[0] = q, rgb[1] = v, rgb[2] = p; break;
-    case 2: rgb[0] = p, rgb[1] = v, rgb[2] = t; break;
-    case 3: rgb[0] = p, rgb[1] = q, rgb[2] = v; break;
-    case 4: rgb[0] = t, rgb[1] = p, rgb[2] = v; break;
-    default: rgb[0] = v, rgb[1] = p, rgb[2] = q; break;
-  }
+  double vals[4];
+  vals[0] = v;
+  vals[1] = v * (1 - s);           /* p */
+  vals[2] = v * (1 - f * s);       /* q */
+  vals[3] = v * (1 - (1 - f) * s); /* t */
+  const unsigned char *k = pick[six % 6];
+  rgb[0] = vals[k[0]];
+  rgb[1] = vals[k[1]];
+  rgb[2] = vals[k[2]];
 }
 
 /* The HSV round trip with V or S changed: mode 0 V = clip(V + a), mode 1 S = clip(S*a + b). */
