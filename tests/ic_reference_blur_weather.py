@@ -166,6 +166,31 @@ def elastic_transform(x, severity, seed):
     return np.uint8(np.clip(y, 0, 1) * 255)
 
 
+def frost(x, severity, seed):
+    c0, c1 = [(1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)][severity - 1]
+    np.random.seed(seed)
+    idx = np.random.randint(5)
+    names = ["frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg"]
+    overlay = cv2.imread(os.path.join(FROST_DIR, "frost", names[idx]))  # BGR
+    fh, fw = overlay.shape[:2]
+    h, w = x.shape[:2]
+    if fh >= h and fw >= w:
+        scale = 1
+    elif fh < h and fw >= w:
+        scale = h / fh
+    elif fh >= h and fw < w:
+        scale = w / fw
+    else:
+        scale = np.maximum(h / fh, w / fw)
+    scale *= 1.1
+    size = (int(np.ceil(fw * scale)), int(np.ceil(fh * scale)))
+    overlay = cv2.resize(overlay, dsize=size, interpolation=cv2.INTER_CUBIC)
+    top = np.random.randint(0, overlay.shape[0] - h)
+    left = np.random.randint(0, overlay.shape[1] - w)
+    crop = overlay[top:top + h, left:left + w][..., ::-1]
+    return np.uint8(np.clip(c0 * x + c1 * crop, 0, 255))
+
+
 REFERENCES = {
     "ic_glass_blur": glass_blur,
     "ic_defocus_blur": defocus_blur,
@@ -173,5 +198,6 @@ REFERENCES = {
     "ic_zoom_blur": zoom_blur,
     "ic_gaussian_blur": gaussian_blur,
     "ic_fog": fog,
+    "ic_frost": frost,
     "ic_elastic_transform": elastic_transform,
 }

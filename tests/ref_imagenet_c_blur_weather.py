@@ -4,7 +4,8 @@ algorithm (tests/ic_reference_blur_weather.py: NumPy's legacy RandomState, scipy
 scikit-image, OpenCV).
 
 Every op x severity 1..5 on 7 images (224x224, 32x32, 500x375, gray converted to RGB, flat,
-photos, saturated noise) with the same seed, and a second seed (2^32 - 1) on two images.
+photos, saturated noise) with the same seed, and a second seed (2^32 - 1) on two images; frost also with seeds
+that pick each of its five overlays, on three images.
 Asserts per op the fraction of identical uint8 values and the largest difference against the
 op's bar (EXACT: every value identical; the ops whose reference computes in a way no direct
 sum reproduces -- cv2.filter2D's DFT for kernels of 50 taps and more -- at least 99.9%
@@ -19,6 +20,18 @@ import vfr_testlib as T  # noqa: E402
 from ic_reference_blur_weather import REFERENCES  # noqa: E402
 
 SEED = 12345
+
+
+def frost_seeds():
+    """Seeds whose first draw, randint(5), picks each of frost1..frost5 in turn."""
+    import numpy as np
+    seeds = {}
+    s = 0
+    while len(seeds) < 5:
+        np.random.seed(s)
+        seeds.setdefault(int(np.random.randint(5)), s)
+        s += 1
+    return [seeds[i] for i in range(5)]
 # ops whose reference arithmetic cannot be reproduced term for term (see the docstring)
 NEAR = {"ic_defocus_blur"}
 
@@ -33,6 +46,8 @@ def main():
             continue
         for iname, x in images.items():
             seeds = [SEED] + ([2**32 - 1] if iname in ("photo224", "noise45x37") else [])
+            if name == "ic_frost" and iname in ("photo224", "mixed500x375", "cifar32"):
+                seeds += frost_seeds()
             for seed in seeds:
                 for sev in range(1, 6):
                     ours = H.apply(name, x, sev, seed)

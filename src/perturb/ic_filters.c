@@ -633,3 +633,85 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
 float vfr_icf_cv_gray_f32(float r, float g, float b) {
   return r * 0.299f + g * 0.587f + b * 0.114f;
 }
+
+/* ---- OpenCV resize, INTER_CUBIC, 8-bit ---------------------------------------------- */
+
+/* cv::interpolateCubic (A = -0.75) in float. */
+static void cv_cubic_coeffs(float x, float *k) {
+  const float a = -0.75f;
+  k[0] = ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a;
+  k[1] = ((a + 2) * x - (a + 3)) * x * x + 1;
+  k[2] = ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1;
+  k[3] = 1.f - k[0] - k[1] - k[2];
+}
+
+/* saturate_cast<short>(v * INTER_RESIZE_COEF_SCALE): round half to even. */
+static short cv_coef(float v) { return (short)lrintf(v * 2048.0f); }
+
+/* The source index (floor) and the four 11-bit weights of destination index d. */
+static int cv_cubic_tap(int d, double scale, short *w) {
+  float f = (float)((d + 0.5) * scale - 0.5);
+  int s = (int)floorf(f);
+  float k[4];
+  cv_cubic_coeffs(f - (float)s, k);
+  for (int j = 0; j < 4; j++) w[j] = cv_coef(k[j]);
+  return s;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw,
+                               int dh, vfr_error *err) {
+  double scale_x = 1.0 / ((double)dw / sw), scale_y = 1.0 / ((double)dh / sh);
+  int width = dw * c;
+  short *alpha = malloc((size_t)dw * 4 * sizeof(short));
+  int *xofs = malloc((size_t)dw * sizeof(int));
+  int *rows = malloc((size_t)4 * width * sizeof(int));
+  if (!alpha || !xofs || !rows) {
+    free(alpha), free(xofs), free(rows);
+    return oom(err, "a resize");
+  }
+  for (int x = 0; x < dw; x++) xofs[x] = cv_cubic_tap(x, scale_x, alpha + 4 * x);
+  /* horizontal pass of one source row into buf (width ints): the border repeats */
+#define HRESIZE(sy, buf)                                                                   \
+  do {                                                                                     \
+    const uint8_t *s_ = src + (size_t)(sy) * sw * c;                                       \
+    for (int x_ = 0; x_ < dw; x_++) {                                                      \
+      const short *a_ = alpha + 4 * x_;                                                    \
+      int i0 = clampi(xofs[x_] - 1, 0, sw - 1), i1 = clampi(xofs[x_], 0, sw - 1);           \
+      int i2 = clampi(xofs[x_] + 1, 0, sw - 1), i3 = clampi(xofs[x_] + 2, 0, sw - 1);       \
+      for (int k_ = 0; k_ < c; k_++)                                                       \
+        (buf)[x_ * c + k_] = s_[i0 * c + k_] * a_[0] + s_[i1 * c + k_] * a_[1] +            \
+                             s_[i2 * c + k_] * a_[2] + s_[i3 * c + k_] * a_[3];             \
+    }                                                                                      \
+  } while (0)
+  int vec_end = width - width % 8; /* OpenCV's 128-bit loop covers x <= width - 8 */
+  for (int y = 0; y < dh; y++) {
+    short b[4];
+    int sy = cv_cubic_tap(y, scale_y, b);
+    const int *r[4];
+    for (int k = 0; k < 4; k++) {
+      int *buf = rows + (size_t)k * width;
+      HRESIZE(clampi(sy - 1 + k, 0, sh - 1), buf);
+      r[k] = buf;
+    }
+    uint8_t *o = dst + (size_t)y * width;
+    const float fs = 1.f / (2048 * 2048);
+    const float b0 = b[0] * fs, b1 = b[1] * fs, b2 = b[2] * fs, b3 = b[3] * fs;
+    for (int x = 0; x < vec_end; x++) { /* the SSE2 float path */
+      float t = (float)r[3][x] * b3;
+      t = (float)r[2][x] * b2 + t;
+      t = (float)r[1][x] * b1 + t;
+      t = (float)r[0][x] * b0 + t;
+      long v = lrintf(t);
+      o[x] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+    }
+    for (int x = vec_end; x < width; x++) { /* the integer tail */
+      int v = (r[0][x] * b[0] + r[1][x] * b[1] + r[2][x] * b[2] + r[3][x] * b[3] + (1 << 21)) >> 22;
+      o[x] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+    }
+  }
+#undef HRESIZE
+  free(alpha), free(xofs), free(rows);
+  return VFR_OK;
+}
