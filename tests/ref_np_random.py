@@ -28,6 +28,8 @@ for name, args in {
     "vfr_np_rng_randint_fill": [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, I64P],
     "vfr_np_pcg64_seed": [ctypes.c_void_p, ctypes.c_uint64],
     "vfr_np_pcg64_random_fill": [ctypes.c_void_p, ctypes.c_int64, F64P],
+    "vfr_np_pcg64_below_fill": [ctypes.c_void_p, ctypes.c_double, ctypes.c_int64, ctypes.c_void_p],
+    "vfr_np_poisson_prepare": [ctypes.c_void_p, ctypes.c_double],
 }.items():
     getattr(lib, name).argtypes = args
     getattr(lib, name).restype = None
@@ -47,6 +49,8 @@ lib.vfr_np_rng_randint.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 lib.vfr_np_rng_randint.restype = ctypes.c_int64
 lib.vfr_np_pcg64_random.argtypes = [ctypes.c_void_p]
 lib.vfr_np_pcg64_random.restype = ctypes.c_double
+lib.vfr_np_rng_poisson_prepared.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+lib.vfr_np_rng_poisson_prepared.restype = ctypes.c_int64
 lib.vfr_np_pcg64_u64.argtypes = [ctypes.c_void_p]
 lib.vfr_np_pcg64_u64.restype = ctypes.c_uint64
 
@@ -162,6 +166,28 @@ for seed in SEEDS:
         ck.check([lib.vfr_np_pcg64_u64(g) for _ in range(4)] ==
                  [int(v) for v in rng.bit_generator.random_raw(4)],
                  f"default_rng({gseed}): raw words out of step afterwards")
+    # Bernoulli fields rng.random(n) <= p (four interleaved LCG lanes inside), odd n
+    for p_ in [0.5, 0.03, 0.27, 0.0, 1.0, 2.0**-53, -1.0, 0.1 + 2.0**-56]:
+        g = (ctypes.c_uint64 * 4)()
+        lib.vfr_np_pcg64_seed(g, seed)
+        rng = np.random.default_rng(seed)
+        b = np.empty(N + 3, np.uint8)
+        lib.vfr_np_pcg64_below_fill(g, p_, N + 3, b.ctypes.data)
+        same(b.astype(bool), rng.random(N + 3) <= p_, f"default_rng({seed}): random() <= {p_}")
+        ck.check([lib.vfr_np_pcg64_u64(g) for _ in range(4)] ==
+                 [int(v) for v in rng.bit_generator.random_raw(4)],
+                 f"default_rng({seed}): below_fill({p_}) leaves the stream out of step")
+    # poisson with a rate's constants prepared once
+    st, rs = mt(seed), np.random.RandomState(seed)
+    rates = [0.0, 0.7, 9.99, 10.0, 23.5, 60.0]
+    prep = [(ctypes.c_double * 9)() for _ in rates]
+    for pr, lam in zip(prep, rates):
+        lib.vfr_np_poisson_prepare(pr, lam)
+    idx = np.random.RandomState(seed % 1000).randint(0, len(rates), 200000)
+    ours = np.array([lib.vfr_np_rng_poisson_prepared(st, prep[i]) for i in idx])
+    same(ours, rs.poisson(np.array(rates)[idx]), f"seed {seed}: poisson prepared, mixed rates")
+    in_step(st, rs, f"seed {seed}: poisson prepared")
+
     g = (ctypes.c_uint64 * 4)()
     lib.vfr_np_pcg64_seed(g, seed)
     ours = [lib.vfr_np_pcg64_random(g) for _ in range(1000)]

@@ -99,28 +99,26 @@ int vfr_ic_impulse_noise(const vfr_image *in, int severity, uint64_t seed, vfr_i
   if (rc || done) return rc;
   int w = in->width, h = in->height;
   size_t row = (size_t)w * 3, n = row * (size_t)h;
-  uint8_t *flipped = malloc(n);
-  if (!flipped) return vfr_fail(err, VFR_ENOMEM, "ic_impulse_noise: out of memory");
+  uint8_t *fields = malloc(2 * n); /* flipped (n), then salted (n) */
+  if (!fields) return vfr_fail(err, VFR_ENOMEM, "ic_impulse_noise: out of memory");
   if ((rc = perturb_alloc_like(in, out, err))) {
-    free(flipped);
+    free(fields);
     return rc;
   }
   double amount = impulse_c[severity - 1];
   vfr_np_pcg64 g;
   vfr_np_pcg64_seed(&g, vfr_np_seed32(seed));
   /* the whole `flipped` field is drawn before the whole `salted` field */
-  for (size_t i = 0; i < n; i++) flipped[i] = vfr_np_pcg64_random(&g) <= amount;
+  vfr_np_pcg64_below_fill(&g, amount, (int64_t)n, fields);
+  vfr_np_pcg64_below_fill(&g, 0.5, (int64_t)n, fields + n);
   uint8_t keep[256];
   for (int v = 0; v < 256; v++) keep[v] = vfr_ic_to_u8((double)v / 255.0);
   for (int y = 0; y < h; y++) {
     const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
-    const uint8_t *fl = flipped + (size_t)y * row;
-    for (size_t i = 0; i < row; i++) {
-      int salted = vfr_np_pcg64_random(&g) <= 0.5;
-      dst[i] = fl[i] ? (salted ? 255 : 0) : keep[src[i]];
-    }
+    const uint8_t *fl = fields + (size_t)y * row, *sa = fl + n;
+    for (size_t i = 0; i < row; i++) dst[i] = fl[i] ? (sa[i] ? 255 : 0) : keep[src[i]];
   }
-  free(flipped);
+  free(fields);
   return VFR_OK;
 }

@@ -340,3 +340,42 @@ double vfr_np_pcg64_random(vfr_np_pcg64 *g) {
 void vfr_np_pcg64_random_fill(vfr_np_pcg64 *g, int64_t n, double *out) {
   for (int64_t i = 0; i < n; i++) out[i] = vfr_np_pcg64_random(g);
 }
+
+/* a * b + c and the LCG's k-step jump, mod 2^128. */
+typedef unsigned __int128 u128;
+
+void vfr_np_pcg64_below_fill(vfr_np_pcg64 *g, double p, int64_t n, uint8_t *out) {
+  /* Generator.random() <= p  <=>  (word >> 11) * 2^-53 <= p  <=>  (word >> 11) <= floor(p * 2^53),
+   * both sides exact (the scaling is a power of two) */
+  double lim = floor(p * 9007199254740992.0);
+  int none = !(lim >= 0); /* p < 0 or NaN: never */
+  uint64_t bound = none ? 0 : lim >= 9007199254740992.0 ? UINT64_MAX : (uint64_t)lim;
+  u128 m = ((u128)PCG_MULT_HI << 64) | PCG_MULT_LO;
+  u128 inc = ((u128)g->inc_hi << 64) | g->inc_lo;
+  u128 st = ((u128)g->state_hi << 64) | g->state_lo;
+  /* four interleaved lanes: S(k + 4) = m^4 S(k) + inc (m^3 + m^2 + m + 1), so the four
+   * multiplications of a round do not wait on each other */
+  u128 m2 = m * m, m4 = m2 * m2;
+  u128 c4 = inc * (m2 * m + m2 + m + 1);
+  int64_t i = 0;
+  if (n >= 8) {
+    u128 s0 = st * m + inc, s1 = s0 * m + inc, s2 = s1 * m + inc, s3 = s2 * m + inc;
+    for (; i + 4 <= n; i += 4) {
+      u128 lanes[4] = {s0, s1, s2, s3};
+      for (int k = 0; k < 4; k++) {
+        uint64_t hi = (uint64_t)(lanes[k] >> 64), x = hi ^ (uint64_t)lanes[k];
+        unsigned rot = (unsigned)(hi >> 58);
+        uint64_t w = (x >> rot) | (x << ((64u - rot) & 63u));
+        out[i + k] = !none && (w >> 11) <= bound;
+      }
+      st = s3;
+      s0 = s0 * m4 + c4;
+      s1 = s1 * m4 + c4;
+      s2 = s2 * m4 + c4;
+      s3 = s3 * m4 + c4;
+    }
+    g->state_hi = (uint64_t)(st >> 64);
+    g->state_lo = (uint64_t)st;
+  }
+  for (; i < n; i++) out[i] = vfr_np_pcg64_random(g) <= p;
+}

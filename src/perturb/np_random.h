@@ -54,6 +54,10 @@ void vfr_np_pcg64_seed(vfr_np_pcg64 *g, uint64_t seed);             /* np.random
 uint64_t vfr_np_pcg64_u64(vfr_np_pcg64 *g);                         /* the bit generator's next 64 bits */
 double vfr_np_pcg64_random(vfr_np_pcg64 *g);                        /* Generator.random() */
 void vfr_np_pcg64_random_fill(vfr_np_pcg64 *g, int64_t n, double *out); /* random(size=n) */
+/* out[i] = (Generator.random() <= p) for n draws: skimage's Bernoulli field
+ * `rng.random(shape) <= p` (which skimage skips, drawing nothing, for p == 0 or 1; this
+ * always draws). out is (n). */
+void vfr_np_pcg64_below_fill(vfr_np_pcg64 *g, double p, int64_t n, uint8_t *out);
 
 /* The 32-bit seed given to np.random.seed (and default_rng) for a 64-bit op seed:
  * the two halves XOR-folded, so seeds below 2^32 are used as they are. */
