@@ -191,12 +191,31 @@ def frost(x, severity, seed):
     return np.uint8(np.clip(c0 * x + c1 * crop, 0, 255))
 
 
+def snow(x, severity, seed):
+    c = [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+         (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+         (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)][severity - 1]
+    np.random.seed(seed)
+    u = np.array(x, dtype=np.float32) / 255.
+    h, w = u.shape[:2]
+    layer = np.random.normal(size=(h, w), loc=c[0], scale=c[1])
+    layer = _clipped_zoom(layer[..., np.newaxis], c[2])[..., 0]
+    layer = np.where(layer < c[3], 0, layer)
+    layer = np.clip(layer, 0, 1)
+    layer = _motion_blur(layer, c[4], c[5], np.random.uniform(-135, -45))
+    layer = (np.round(layer * 255).astype(np.uint8) / 255.)[:h, :w, np.newaxis]
+    gray = cv2.cvtColor(u, cv2.COLOR_RGB2GRAY)[..., np.newaxis]
+    u = c[6] * u + (1 - c[6]) * np.maximum(u, gray * 1.5 + 0.5)
+    return _out(u + layer + layer[::-1, ::-1])
+
+
 REFERENCES = {
     "ic_glass_blur": glass_blur,
     "ic_defocus_blur": defocus_blur,
     "ic_motion_blur": motion_blur,
     "ic_zoom_blur": zoom_blur,
     "ic_gaussian_blur": gaussian_blur,
+    "ic_snow": snow,
     "ic_fog": fog,
     "ic_frost": frost,
     "ic_elastic_transform": elastic_transform,

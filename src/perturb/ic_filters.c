@@ -630,8 +630,17 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
 
 /* ---- OpenCV colour ------------------------------------------------------------------ */
 
-float vfr_icf_cv_gray_f32(float r, float g, float b) {
-  return r * 0.299f + g * 0.587f + b * 0.114f;
+void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray) {
+  const float cr = 0.299f, cg = 0.587f, cb = 0.114f;
+  int vec_end = w - w % 8;
+  for (int x = 0; x < vec_end; x++) {
+    const float *p = rgb + 3 * (size_t)x;
+    gray[x] = fmaf(p[2], cb, fmaf(p[1], cg, p[0] * cr));
+  }
+  for (int x = vec_end; x < w; x++) {
+    const float *p = rgb + 3 * (size_t)x;
+    gray[x] = fmaf(p[2], cb, fmaf(p[0], cr, p[1] * cg));
+  }
 }
 
 /* ---- OpenCV resize, INTER_CUBIC, 8-bit ---------------------------------------------- */

@@ -100,8 +100,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
 
 /* ---- colour ----------------------------------------------------------------------- */
 
-/* cv2.cvtColor(x, COLOR_RGB2GRAY) of one float32 RGB pixel. */
-float vfr_icf_cv_gray_f32(float r, float g, float b);
+/* cv2.cvtColor(x, COLOR_RGB2GRAY) of one row of w float32 RGB pixels (rgb is (w, 3)):
+ * 0.299 R + 0.587 G + 0.114 B in float32 as OpenCV 4.6's AVX2 code computes it, fused
+ * multiply-adds in 8-pixel blocks and a differently fused scalar tail (checked against
+ * cv2 on every row width of the tests). gray is (w). */
+void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray);
 
 /* cv2.resize(src, (dw, dh), interpolation=INTER_CUBIC) of an 8-bit image with c channels
  * (c == 3), OpenCV's fixed-point path. dst is (dh, dw, c). */

@@ -94,6 +94,7 @@ IC_ADAPTER(glass_blur)
 IC_ADAPTER(motion_blur)
 IC_ADAPTER(zoom_blur)
 IC_ADAPTER(gaussian_blur)
+IC_ADAPTER(snow)
 IC_ADAPTER(frost)
 IC_ADAPTER(fog)
 IC_ADAPTER(elastic_transform)
@@ -256,6 +257,10 @@ static const vfr_op catalog[] = {
      .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 7,
      .reference = "imagecorruptions zoom_blur: mean of scipy.ndimage.zoom(order=1) crops",
      .apply = ap_ic_zoom_blur},
+    {.name = "ic_snow", IC_SEVERITY, .uses_seed = 1,
+     .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 8,
+     .reference = "imagecorruptions snow: zoomed normal layer, motion-blurred, over a lightened image",
+     .apply = ap_ic_snow},
     {.name = "ic_frost", IC_SEVERITY, .uses_seed = 1,
      .presets = VFR_PRESET_IMAGENET_C, .preset_rank = 9,
      .reference = "imagecorruptions frost: blend with a cv2 INTER_CUBIC frost crop (embedded)",
