@@ -43,14 +43,17 @@ static void mt_refill(vfr_np_rng *r) {
 }
 
 /* The samplers below use these inlined forms; the public functions wrap them. */
-static inline uint32_t mt_u32(vfr_np_rng *r) {
-  if (r->pos >= MT_N) mt_refill(r);
-  uint32_t y = r->key[r->pos++];
+static inline uint32_t mt_temper(uint32_t y) {
   y ^= y >> 11;
   y ^= (y << 7) & 0x9d2c5680u;
   y ^= (y << 15) & 0xefc60000u;
   y ^= y >> 18;
   return y;
+}
+
+static inline uint32_t mt_u32(vfr_np_rng *r) {
+  if (r->pos >= MT_N) mt_refill(r);
+  return mt_temper(r->key[r->pos++]);
 }
 
 uint32_t vfr_np_rng_u32(vfr_np_rng *r) { return mt_u32(r); }
@@ -225,17 +228,54 @@ void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, dou
 void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, double *out) {
   int64_t i = 0;
   if (n > 0 && r->has_gauss) out[i++] = loc + scale * mt_gauss(r);
-  /* pairs straight from the polar method, the cache untouched until a single one is left */
-  for (; i + 2 <= n; i += 2) {
-    double x1, x2, r2;
-    do {
-      x1 = 2.0 * mt_double(r) - 1.0;
-      x2 = 2.0 * mt_double(r) - 1.0;
-      r2 = x1 * x1 + x2 * x2;
-    } while (r2 >= 1.0 || r2 == 0.0);
-    double f = sqrt(-2.0 * log(r2) / r2);
-    out[i] = loc + scale * (f * x2);
-    out[i + 1] = loc + scale * (f * x1);
+  /* Pairs straight from the polar method, the cache untouched until a single one is left.
+   * Every attempt takes exactly four words, so the attempts lying wholly inside the current
+   * block of 624 words are evaluated together (no branch on acceptance), the accepted ones
+   * turned into pairs, and the position set just past the last attempt used: the words
+   * consumed are the ones NumPy's loop consumes. An attempt straddling two blocks takes the
+   * one-at-a-time path. */
+  uint32_t w[MT_N];
+  double ax1[MT_N / 4], ax2[MT_N / 4], ar2[MT_N / 4];
+  int accepted[MT_N / 4];
+  while (n - i >= 2) {
+    if (r->pos >= MT_N) mt_refill(r);
+    int pos = r->pos, attempts = (MT_N - pos) / 4;
+    if (attempts == 0) {
+      double x1, x2, r2;
+      do {
+        x1 = 2.0 * mt_double(r) - 1.0;
+        x2 = 2.0 * mt_double(r) - 1.0;
+        r2 = x1 * x1 + x2 * x2;
+      } while (r2 >= 1.0 || r2 == 0.0);
+      double f = sqrt(-2.0 * log(r2) / r2);
+      out[i++] = loc + scale * (f * x2);
+      out[i++] = loc + scale * (f * x1);
+      continue;
+    }
+    for (int k = 0; k < 4 * attempts; k++) w[k] = mt_temper(r->key[pos + k]);
+    int n_acc = 0;
+    for (int a = 0; a < attempts; a++) {
+      const uint32_t *q = w + 4 * a;
+      double d1 = ((double)(q[0] >> 5) * 67108864.0 + (double)(q[1] >> 6)) / 9007199254740992.0;
+      double d2 = ((double)(q[2] >> 5) * 67108864.0 + (double)(q[3] >> 6)) / 9007199254740992.0;
+      double x1 = 2.0 * d1 - 1.0, x2 = 2.0 * d2 - 1.0;
+      double r2 = x1 * x1 + x2 * x2;
+      ax1[a] = x1;
+      ax2[a] = x2;
+      ar2[a] = r2;
+      accepted[n_acc] = a;
+      n_acc += !(r2 >= 1.0 || r2 == 0.0);
+    }
+    int64_t need = (n - i) / 2;
+    int take = n_acc < need ? n_acc : (int)need;
+    for (int t = 0; t < take; t++) {
+      int a = accepted[t];
+      double f = sqrt(-2.0 * log(ar2[a]) / ar2[a]);
+      out[i++] = loc + scale * (f * ax2[a]);
+      out[i++] = loc + scale * (f * ax1[a]);
+    }
+    /* done: stop after the attempt that gave the last pair; else every attempt was used */
+    r->pos = pos + 4 * (take == need && take > 0 ? accepted[take - 1] + 1 : attempts);
   }
   if (i < n) out[i] = loc + scale * mt_gauss(r);
 }
