@@ -35,8 +35,10 @@ static inline int vfr_ic_begin(const vfr_image *in, int severity, vfr_image *out
 /* The reference's final conversion of a value of [0, 1] scaled to 0..255:
  * np.uint8(np.clip(v, 0, 1) * 255), the cast truncating. */
 static inline uint8_t vfr_ic_to_u8(double v) {
-  v = v < 1.0 ? v : 1.0; /* the min/max forms compile to minsd/maxsd, no branches */
+  /* the max/min forms compile to maxsd/minsd, no branches; NaN gives 0, as NumPy's cast
+   * of NaN does on x86-64 */
   v = v > 0.0 ? v : 0.0;
+  v = v < 1.0 ? v : 1.0;
   return (uint8_t)(int)(v * 255.0);
 }
 
