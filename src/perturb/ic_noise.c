@@ -78,6 +78,8 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   unit_table(unit);
   double c = shot_c[severity - 1];
   for (int v = 0; v < 256; v++) vfr_np_poisson_prepare(&lam[v], unit[v] * c);
+  uint8_t of_count[256]; /* clip(k / c) * 255 truncated, for the counts k < 256 */
+  for (int k = 0; k < 256; k++) of_count[k] = vfr_ic_to_u8((double)k / c);
   vfr_np_rng r;
   vfr_np_rng_seed(&r, vfr_np_seed32(seed));
   int w = in->width, h = in->height;
@@ -87,7 +89,7 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
     uint8_t *dst = out->data + (size_t)y * out->stride;
     for (size_t i = 0; i < row; i++) {
       int64_t k = vfr_np_rng_poisson_prepared(&r, &lam[src[i]]);
-      dst[i] = vfr_ic_to_u8((double)k / c);
+      dst[i] = k >= 0 && k < 256 ? of_count[k] : vfr_ic_to_u8((double)k / c);
     }
   }
   return VFR_OK;
