@@ -14,6 +14,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   # independent references for the tests
   python3 python3-pil python3-numpy python3-scipy python3-sklearn python3-torch python3-regex
+  # the ImageNet-C references: scikit-image (noise, HSV), OpenCV (blur and weather filters)
+  python3-skimage python3-opencv
   # the report test renders report.html headless
   chromium
 )
