@@ -26,7 +26,7 @@ os.environ.setdefault("VFROBUST_LIB", os.path.join(HERE, "..", "build", "libvfro
 import ic_harness as H  # noqa: E402
 
 # Each module's REFERENCES maps op names to f(x, severity, seed) -> uint8 array.
-REFERENCE_MODULES = ["ic_reference_noise_digital"]
+REFERENCE_MODULES = ["ic_reference_noise_digital", "ic_reference_blur_weather"]
 SEED = 12345
 ROUNDS = 7
 
