@@ -209,6 +209,31 @@ def snow(x, severity, seed):
     return _out(u + layer + layer[::-1, ::-1])
 
 
+def spatter(x, severity, seed):
+    c = [(0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0), (0.65, 0.3, 2, 0.68, 0.5, 0),
+         (0.65, 0.3, 1, 0.65, 1.5, 1), (0.67, 0.4, 1, 0.65, 1.5, 1)][severity - 1]
+    np.random.seed(seed)
+    u = np.array(x, dtype=np.float32) / 255.
+    liquid = gaussian(np.random.normal(size=u.shape[:2], loc=c[0], scale=c[1]), sigma=c[2])
+    liquid[liquid < c[3]] = 0
+    if c[5] == 0:  # water
+        lu = (liquid * 255).astype(np.uint8)
+        d = cv2.distanceTransform(255 - cv2.Canny(lu, 50, 150), cv2.DIST_L2, 5)
+        d = np.minimum(d, np.float32(20))
+        d = cv2.equalizeHist(cv2.blur(d, (3, 3)).astype(np.uint8))
+        d = cv2.filter2D(d, cv2.CV_8U, np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]))
+        d = cv2.blur(d, (3, 3)).astype(np.float32)
+        m = lu * d
+        m = m / m.max() * np.float32(c[4])
+        tint = np.array([175 / 255., 238 / 255., 238 / 255.], dtype=np.float32)
+        y = np.clip(u + m[..., None] * tint, 0, 1) * 255
+        return np.uint8(np.nan_to_num(y, nan=0.0))
+    m = gaussian((liquid > c[3]).astype(np.float32), sigma=c[4])
+    m[m < 0.8] = 0
+    brown = np.array([63 / 255., 42 / 255., 20 / 255.]) * m[..., None]
+    return _out(u * (1 - m[..., None]) + brown)
+
+
 REFERENCES = {
     "ic_glass_blur": glass_blur,
     "ic_defocus_blur": defocus_blur,
@@ -219,4 +244,5 @@ REFERENCES = {
     "ic_fog": fog,
     "ic_frost": frost,
     "ic_elastic_transform": elastic_transform,
+    "ic_spatter": spatter,
 }

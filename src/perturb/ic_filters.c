@@ -735,3 +735,204 @@ int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, uint8_
   free(alpha), free(xofs), free(rows);
   return VFR_OK;
 }
+
+/* ---- OpenCV 8-bit primitives of spatter ---------------------------------------------- */
+
+int vfr_icf_cv_canny_u8(const uint8_t *src, int w, int h, int low, int high, uint8_t *dst,
+                        vfr_error *err) {
+  size_t n = (size_t)w * h, mw = (size_t)w + 2;
+  short *dx = malloc(n * sizeof(short)), *dy = malloc(n * sizeof(short));
+  int *mag = calloc(mw * ((size_t)h + 2), sizeof(int)); /* zero frame of one pixel */
+  uint8_t *map = malloc(mw * ((size_t)h + 2));
+  size_t *stack = malloc(n * sizeof(size_t));
+  if (!dx || !dy || !mag || !map || !stack) {
+    free(dx), free(dy), free(mag), free(map), free(stack);
+    return oom(err, "Canny");
+  }
+  /* Sobel 3x3, BORDER_REPLICATE, int16 */
+  for (int y = 0; y < h; y++) {
+    const uint8_t *r0 = src + (size_t)clampi(y - 1, 0, h - 1) * w, *r1 = src + (size_t)y * w,
+                  *r2 = src + (size_t)clampi(y + 1, 0, h - 1) * w;
+    for (int x = 0; x < w; x++) {
+      int xl = clampi(x - 1, 0, w - 1), xr = clampi(x + 1, 0, w - 1);
+      int gx = (r0[xr] - r0[xl]) + 2 * (r1[xr] - r1[xl]) + (r2[xr] - r2[xl]);
+      int gy = (r2[xl] + 2 * r2[x] + r2[xr]) - (r0[xl] + 2 * r0[x] + r0[xr]);
+      dx[(size_t)y * w + x] = (short)gx;
+      dy[(size_t)y * w + x] = (short)gy;
+      mag[(size_t)(y + 1) * mw + x + 1] = abs(gx) + abs(gy);
+    }
+  }
+  /* non-maximum suppression: map 0 = candidate, 1 = not an edge, 2 = edge */
+  memset(map, 1, mw * ((size_t)h + 2));
+  size_t top = 0;
+  const int tg22 = 13573; /* (int)(tan(22.5 deg) * 2^15 + 0.5) */
+  for (int y = 0; y < h; y++) {
+    const int *mp = mag + (size_t)y * mw + 1, *ma = mag + (size_t)(y + 1) * mw + 1,
+              *mn = mag + (size_t)(y + 2) * mw + 1;
+    uint8_t *pm = map + (size_t)(y + 1) * mw + 1;
+    for (int x = 0; x < w; x++) {
+      int m = ma[x];
+      if (m > low) {
+        short xs = dx[(size_t)y * w + x], ys = dy[(size_t)y * w + x];
+        int ax = abs(xs), ay = abs(ys) << 15;
+        int tg22x = ax * tg22;
+        int is_max;
+        if (ay < tg22x)
+          is_max = m > ma[x - 1] && m >= ma[x + 1];
+        else {
+          int tg67x = tg22x + (ax << 16);
+          if (ay > tg67x)
+            is_max = m > mp[x] && m >= mn[x];
+          else {
+            int s = (xs ^ ys) < 0 ? -1 : 1;
+            is_max = m > mp[x - s] && m > mn[x + s];
+          }
+        }
+        if (is_max) {
+          if (m > high) {
+            pm[x] = 2;
+            stack[top++] = (size_t)(y + 1) * mw + x + 1;
+          } else {
+            pm[x] = 0;
+          }
+          continue;
+        }
+      }
+      pm[x] = 1;
+    }
+  }
+  /* hysteresis: candidates 8-connected to an edge become edges */
+  while (top > 0) {
+    size_t p = stack[--top];
+    const ptrdiff_t nb[8] = {-1, 1, -(ptrdiff_t)mw - 1, -(ptrdiff_t)mw, -(ptrdiff_t)mw + 1,
+                             (ptrdiff_t)mw - 1, (ptrdiff_t)mw, (ptrdiff_t)mw + 1};
+    for (int k = 0; k < 8; k++) {
+      size_t q = (size_t)((ptrdiff_t)p + nb[k]);
+      if (map[q] == 0) {
+        map[q] = 2;
+        stack[top++] = q;
+      }
+    }
+  }
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) dst[(size_t)y * w + x] = map[(size_t)(y + 1) * mw + x + 1] == 2 ? 255 : 0;
+  free(dx), free(dy), free(mag), free(map), free(stack);
+  return VFR_OK;
+}
+
+int vfr_icf_cv_distance_l2_5(const uint8_t *src, int w, int h, float *dst, vfr_error *err) {
+  const unsigned hv = 65536, diag = 91750, lng = 143976; /* cvRound(1, 1.4f, 2.1969f * 2^16) */
+  const unsigned init = 0x7fffffffu, far = 0x7fffffffu >> 2;
+  size_t step = (size_t)w + 4;
+  unsigned *t = malloc(step * ((size_t)h + 4) * sizeof(unsigned));
+  if (!t) return oom(err, "distanceTransform");
+  for (size_t q = 0; q < step * 2; q++) t[q] = far;
+  for (size_t q = step * ((size_t)h + 2); q < step * ((size_t)h + 4); q++) t[q] = far;
+  for (int y = 0; y < h; y++) {
+    const uint8_t *s = src + (size_t)y * w;
+    unsigned *r = t + (size_t)(y + 2) * step + 2;
+    r[-1] = r[-2] = r[w] = r[w + 1] = init;
+    for (int x = 0; x < w; x++) {
+      if (!s[x]) {
+        r[x] = 0;
+        continue;
+      }
+      const unsigned *u2 = r - 2 * step, *u1 = r - step;
+      unsigned t0 = u2[x - 1] + lng, v;
+      if (t0 > (v = u2[x + 1] + lng)) t0 = v;
+      if (t0 > (v = u1[x - 2] + lng)) t0 = v;
+      if (t0 > (v = u1[x - 1] + diag)) t0 = v;
+      if (t0 > (v = u1[x] + hv)) t0 = v;
+      if (t0 > (v = u1[x + 1] + diag)) t0 = v;
+      if (t0 > (v = u1[x + 2] + lng)) t0 = v;
+      if (t0 > (v = r[x - 1] + hv)) t0 = v;
+      r[x] = t0;
+    }
+  }
+  const float scale = 1.f / 65536;
+  for (int y = h - 1; y >= 0; y--) {
+    unsigned *r = t + (size_t)(y + 2) * step + 2;
+    const unsigned *d1 = r + step, *d2 = r + 2 * step;
+    float *d = dst + (size_t)y * w;
+    for (int x = w - 1; x >= 0; x--) {
+      unsigned t0 = r[x], v;
+      if (t0 > hv) {
+        if (t0 > (v = d2[x + 1] + lng)) t0 = v;
+        if (t0 > (v = d2[x - 1] + lng)) t0 = v;
+        if (t0 > (v = d1[x + 2] + lng)) t0 = v;
+        if (t0 > (v = d1[x + 1] + diag)) t0 = v;
+        if (t0 > (v = d1[x] + hv)) t0 = v;
+        if (t0 > (v = d1[x - 1] + diag)) t0 = v;
+        if (t0 > (v = d1[x - 2] + lng)) t0 = v;
+        if (t0 > (v = r[x + 1] + hv)) t0 = v;
+        r[x] = t0;
+      }
+      d[x] = (float)t0 * scale;
+    }
+  }
+  free(t);
+  return VFR_OK;
+}
+
+/* cv2.blur(src, (3, 3)) of a float32 plane, BORDER_REFLECT_101: exact double sums of the
+ * nine values (multiples of a common power of two here) times 1/9, to float. */
+void vfr_icf_cv_blur3_f32(const float *src, int w, int h, float *dst) {
+  const double scale = 1. / 9;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      double s = 0.0;
+      for (int i = -1; i <= 1; i++) {
+        const float *r = src + (size_t)reflect101(y + i, h) * w;
+        s += (double)r[reflect101(x - 1, w)] + (double)r[x] + (double)r[reflect101(x + 1, w)];
+      }
+      dst[(size_t)y * w + x] = (float)(s * scale);
+    }
+}
+
+/* cv2.blur(src, (3, 3)) of an 8-bit plane, BORDER_REFLECT_101: OpenCV's fixed-point
+ * division of the integer sum, ((s + 4) * 7282) >> 16. */
+void vfr_icf_cv_blur3_u8(const uint8_t *src, int w, int h, uint8_t *dst) {
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      unsigned s = 0;
+      for (int i = -1; i <= 1; i++) {
+        const uint8_t *r = src + (size_t)reflect101(y + i, h) * w;
+        s += r[reflect101(x - 1, w)] + r[x] + r[reflect101(x + 1, w)];
+      }
+      dst[(size_t)y * w + x] = (uint8_t)(((s + 4) * 7282u) >> 16);
+    }
+}
+
+void vfr_icf_cv_equalize_hist(const uint8_t *src, size_t n, uint8_t *dst) {
+  size_t hist[256] = {0};
+  uint8_t lut[256];
+  for (size_t q = 0; q < n; q++) hist[src[q]]++;
+  int i = 0;
+  while (!hist[i]) ++i;
+  if (hist[i] == n) {
+    memset(dst, i, n);
+    return;
+  }
+  float scale = (256 - 1.f) / (float)(n - hist[i]);
+  int sum = 0;
+  for (lut[i++] = 0; i < 256; ++i) {
+    sum += (int)hist[i];
+    long v = lrintf((float)sum * scale);
+    lut[i] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+  }
+  for (size_t q = 0; q < n; q++) dst[q] = lut[src[q]];
+}
+
+/* cv2.filter2D(src, CV_8U, k) of an 8-bit plane with an integer 3x3 kernel k (row-major),
+ * BORDER_REFLECT_101: the sums are exact, saturated to 0..255. */
+void vfr_icf_cv_filter3_u8(const uint8_t *src, int w, int h, const int *k, uint8_t *dst) {
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      int s = 0;
+      for (int i = 0; i < 3; i++) {
+        const uint8_t *r = src + (size_t)reflect101(y + i - 1, h) * w;
+        for (int j = 0; j < 3; j++) s += k[3 * i + j] * r[reflect101(x + j - 1, w)];
+      }
+      dst[(size_t)y * w + x] = (uint8_t)(s < 0 ? 0 : (s > 255 ? 255 : s));
+    }
+}

@@ -111,4 +111,19 @@ void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray);
 int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw,
                           int dh, vfr_error *err);
 
+/* ---- OpenCV 8-bit primitives (spatter) --------------------------------------------- */
+
+/* cv2.Canny(src, low, high) (aperture 3, L1 gradient) of an 8-bit (h, w) plane into dst
+ * (h, w): 255 on edges, else 0. */
+int vfr_icf_cv_canny_u8(const uint8_t *src, int w, int h, int low, int high, uint8_t *dst,
+                        vfr_error *err);
+/* cv2.distanceTransform(src, DIST_L2, 5): the 5x5 chamfer (1, 1.4, 2.1969 in 16.16 fixed
+ * point) distance to the nearest zero of src, float32 (h, w). */
+int vfr_icf_cv_distance_l2_5(const uint8_t *src, int w, int h, float *dst, vfr_error *err);
+void vfr_icf_cv_blur3_f32(const float *src, int w, int h, float *dst);
+void vfr_icf_cv_blur3_u8(const uint8_t *src, int w, int h, uint8_t *dst);
+/* cv2.equalizeHist of n 8-bit values. */
+void vfr_icf_cv_equalize_hist(const uint8_t *src, size_t n, uint8_t *dst);
+void vfr_icf_cv_filter3_u8(const uint8_t *src, int w, int h, const int *k, uint8_t *dst);
+
 #endif

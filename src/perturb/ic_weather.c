@@ -12,6 +12,12 @@
  *          y = x + layer + layer rotated by 180 degrees
  *          (c0..c6) = (.1, .3, 3, .5, 10, 4, .8) (.2, .3, 2, .5, 12, 4, .7)
  *          (.55, .3, 4, .9, 12, 8, .7) (.55, .3, 4.5, .85, 12, 8, .65) (.55, .3, 2.5, .85, 12, 12, .55)
+ *   spatter liquid = gaussian(N(c0, c1) on (H, W), c2), zeroed below c3; severities 1..3
+ *          ("water"): a mask from Canny -> distance -> blur -> equalizeHist -> emboss ->
+ *          blur of the liquid, times c4, tints x pale turquoise; 4..5 ("mud"): gaussian
+ *          (c4) of liquid > c3, zeroed below 0.8, mixes x with mud brown
+ *          (c0..c5) = (.65, .3, 4, .69, .6, 0) (.65, .3, 3, .68, .6, 0) (.65, .3, 2, .68, .5, 0)
+ *          (.65, .3, 1, .65, 1.5, 1) (.67, .4, 1, .65, 1.5, 1)
  * then np.uint8(clip(y, 0, 1) * 255) unless said otherwise. */
 #include <math.h>
 #include <stdlib.h>
@@ -202,5 +208,118 @@ int vfr_ic_snow(const vfr_image *in, int severity, uint64_t seed, vfr_image *out
   }
 done:
   free(layer), free(zoomed), free(blurred), free(x), free(gray);
+  return rc;
+}
+
+/* ---- spatter ---------------------------------------------------------------------- */
+
+/* The water mask: m = liquid_u8 * emboss(...) / its maximum * c4 (float32, (h, w)). */
+static int water_mask(const double *liquid, int w, int h, double c4, float *m, vfr_error *err) {
+  static const int emboss[9] = {-2, -1, 0, -1, 1, 1, 0, 1, 2};
+  size_t n = (size_t)w * h;
+  uint8_t *lu = malloc(n), *a = malloc(n), *b = malloc(n);
+  float *f = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+  int rc = VFR_OK;
+  if (!lu || !a || !b || !f || !g) {
+    rc = vfr_fail(err, VFR_ENOMEM, "ic_spatter: out of memory");
+    goto done;
+  }
+  for (size_t q = 0; q < n; q++) lu[q] = (uint8_t)(int)(liquid[q] * 255); /* astype(uint8) */
+  if ((rc = vfr_icf_cv_canny_u8(lu, w, h, 50, 150, a, err))) goto done;
+  for (size_t q = 0; q < n; q++) a[q] = (uint8_t)(255 - a[q]);
+  if ((rc = vfr_icf_cv_distance_l2_5(a, w, h, f, err))) goto done;
+  for (size_t q = 0; q < n; q++) f[q] = f[q] > 20.0f ? 20.0f : f[q]; /* THRESH_TRUNC 20 */
+  vfr_icf_cv_blur3_f32(f, w, h, g);
+  for (size_t q = 0; q < n; q++) a[q] = (uint8_t)g[q];
+  vfr_icf_cv_equalize_hist(a, n, b);
+  vfr_icf_cv_filter3_u8(b, w, h, emboss, a);
+  vfr_icf_cv_blur3_u8(a, w, h, b);
+  float mx = 0.0f;
+  for (size_t q = 0; q < n; q++) {
+    m[q] = (float)lu[q] * (float)b[q];
+    if (m[q] > mx) mx = m[q];
+  }
+  const float c = (float)c4;
+  for (size_t q = 0; q < n; q++) m[q] = (m[q] / mx) * c; /* 0/0 gives NaN, as in NumPy */
+done:
+  free(lu), free(a), free(b), free(f), free(g);
+  return rc;
+}
+
+/* np.uint8 of a float32 value already clipped to [0, 1] times 255; NaN (a mask without
+ * any liquid) converts as x86 does, to 0. */
+static uint8_t f32_to_u8(float v) {
+  if (v != v) return 0;
+  v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+  return (uint8_t)(v * 255.0f);
+}
+
+int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
+                   vfr_error *err) {
+  static const double c[5][6] = {{0.65, 0.3, 4, 0.69, 0.6, 0},
+                                 {0.65, 0.3, 3, 0.68, 0.6, 0},
+                                 {0.65, 0.3, 2, 0.68, 0.5, 0},
+                                 {0.65, 0.3, 1, 0.65, 1.5, 1},
+                                 {0.67, 0.4, 1, 0.65, 1.5, 1}};
+  int done, rc = vfr_ic_begin(in, severity, out, "ic_spatter", &done, err);
+  if (rc || done) return rc;
+  const double *k = c[severity - 1];
+  int w = in->width, h = in->height;
+  size_t n = (size_t)w * h;
+  double *liquid = malloc(n * sizeof(double)), *mud = NULL;
+  float *m = malloc(n * sizeof(float));
+  if (!liquid || !m) {
+    rc = vfr_fail(err, VFR_ENOMEM, "ic_spatter: out of memory");
+    goto done;
+  }
+  vfr_np_rng rng;
+  vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
+  for (size_t q = 0; q < n; q++) liquid[q] = vfr_np_rng_normal(&rng, k[0], k[1]);
+  if ((rc = vfr_icf_gaussian_filter(liquid, h, w, 1, k[2], k[2], 4.0, IC_MODE_NEAREST, 0, err)))
+    goto done;
+  for (size_t q = 0; q < n; q++)
+    if (liquid[q] < k[3]) liquid[q] = 0;
+  if (k[5] == 0) {
+    if ((rc = water_mask(liquid, w, h, k[4], m, err))) goto done;
+    if ((rc = perturb_alloc_like(in, out, err))) goto done;
+    const float tint[3] = {(float)(175 / 255.), (float)(238 / 255.), (float)(238 / 255.)};
+    for (int y = 0; y < h; y++) {
+      const uint8_t *p = in->data + (size_t)y * in->stride;
+      uint8_t *d = out->data + (size_t)y * out->stride;
+      for (int x = 0; x < w; x++) {
+        float mv = m[(size_t)y * w + x];
+        for (int ch = 0; ch < 3; ch++) {
+          float v = (float)p[3 * x + ch] / 255.0f + mv * tint[ch];
+          d[3 * x + ch] = f32_to_u8(v);
+        }
+      }
+    }
+  } else {
+    mud = malloc(n * sizeof(double));
+    if (!mud) {
+      rc = vfr_fail(err, VFR_ENOMEM, "ic_spatter: out of memory");
+      goto done;
+    }
+    for (size_t q = 0; q < n; q++) mud[q] = liquid[q] > k[3] ? 1.0 : 0.0;
+    if ((rc = vfr_icf_gaussian_filter(mud, h, w, 1, k[4], k[4], 4.0, IC_MODE_NEAREST, 1, err)))
+      goto done;
+    for (size_t q = 0; q < n; q++) m[q] = mud[q] < 0.8 ? 0.0f : (float)mud[q];
+    if ((rc = perturb_alloc_like(in, out, err))) goto done;
+    const double brown[3] = {63 / 255., 42 / 255., 20 / 255.};
+    for (int y = 0; y < h; y++) {
+      const uint8_t *p = in->data + (size_t)y * in->stride;
+      uint8_t *d = out->data + (size_t)y * out->stride;
+      for (int x = 0; x < w; x++) {
+        float mv = m[(size_t)y * w + x];
+        float keep = 1.0f - mv;
+        for (int ch = 0; ch < 3; ch++) {
+          float v = ((float)p[3 * x + ch] / 255.0f) * keep;
+          d[3 * x + ch] = vfr_ic_to_u8((double)v + brown[ch] * (double)mv);
+        }
+      }
+    }
+  }
+done:
+  free(liquid), free(mud), free(m);
   return rc;
 }

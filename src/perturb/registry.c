@@ -98,6 +98,7 @@ IC_ADAPTER(snow)
 IC_ADAPTER(frost)
 IC_ADAPTER(fog)
 IC_ADAPTER(elastic_transform)
+IC_ADAPTER(spatter)
 
 /* The severity parameter of every ImageNet-C row: 1..5, 0 the unchanged image. */
 #define IC_SEVERITY                                                                        \
@@ -297,6 +298,10 @@ static const vfr_op catalog[] = {
      .presets = VFR_PRESET_IMAGENET_C_EXTRA, .preset_rank = 17,
      .reference = "imagecorruptions gaussian_blur: skimage gaussian (mode nearest, truncate 4)",
      .apply = ap_ic_gaussian_blur},
+    {.name = "ic_spatter", IC_SEVERITY, .uses_seed = 1,
+     .presets = VFR_PRESET_IMAGENET_C_EXTRA, .preset_rank = 18,
+     .reference = "imagecorruptions spatter: water (Canny/distance mask) or mud blots",
+     .apply = ap_ic_spatter},
     {.name = "ic_saturate", IC_SEVERITY,
      .presets = VFR_PRESET_IMAGENET_C_EXTRA, .preset_rank = 19,
      .reference = "imagecorruptions saturate: skimage HSV, S = clip(S*c0 + c1)",
