@@ -240,6 +240,8 @@ void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, 
   while (n - i >= 2) {
     if (r->pos >= MT_N) mt_refill(r);
     int pos = r->pos, attempts = (MT_N - pos) / 4;
+    int64_t enough = (n - i) / 2 + (n - i) / 6 + 8; /* about what the pairs left need (pi/4 accepted) */
+    if (attempts > enough) attempts = (int)enough;
     if (attempts == 0) {
       double x1, x2, r2;
       do {
