@@ -74,8 +74,11 @@ static void presets(void) {
   got = vfr_preset_ops("imagenet-c-all", ops, 64);
   CHECK(got == n_ic, "imagenet-c-all lists %d of %d", got, n_ic);
   for (int i = 1; i < got; i++) CHECK(ops[i - 1]->preset_rank < ops[i]->preset_rank, "imagenet-c-all order at %d", i);
-  CHECK(got >= 9 && !strcmp(ops[0]->name, "ic_gaussian_noise") && !strcmp(ops[got - 1]->name, "ic_saturate"),
-        "imagenet-c-all from ic_gaussian_noise to ic_saturate");
+  /* all 19, in the reference's order; the first 15 are imagenet-c */
+  CHECK(got == 19 && n_ic15 == 15, "imagenet-c-all has %d ops (want 19), imagenet-c %d (want 15)", got, n_ic15);
+  for (int i = 0; i < got && i < 19; i++)
+    CHECK(!strcmp(ops[i]->name + 3, reference_order[i]), "imagenet-c-all[%d] = %s, want ic_%s", i, ops[i]->name,
+          reference_order[i]);
 }
 
 /* A study over an ImageNet-C op uses severities 1..5 as its levels, whatever --levels >= 5. */
