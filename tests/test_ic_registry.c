@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "finetune/train_internal.h"
 #include "perturb/ic_ops.h"
 #include "study/plan.h"
 #include "vfrobust/perturb.h"
@@ -139,6 +140,43 @@ static void hue_zero(void) {
   vfr_image_free(&img);
 }
 
+/* Fine-tuning draws each severity of a discrete domain equally often (not the end points
+ * at half weight, as rounding a uniform value would). */
+static void finetune_draws(void) {
+  vfr_finetune_params o;
+  memset(&o, 0, sizeof o);
+  o.seed = 11;
+  vfr_spec spec[2];
+  vfr_error e;
+  vfr_spec_parse("ic_contrast", &spec[0], &e);
+  vfr_spec_parse("ic_fog:4..2", &spec[1], &e);
+  for (int sp = 0; sp < 2; sp++) {
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.o = &o;
+    t.specs = &spec[sp];
+    t.n_specs = 1;
+    int count[6] = {0};
+    const int n = 20000;
+    for (int i = 0; i < n; i++) {
+      vfr_chain c;
+      uint64_t noise_seed;
+      int k;
+      ft_draw_perturbation(&t, i / 8, i % 8, &c, &noise_seed, &k);
+      int v = (int)c.steps[0].value;
+      if (c.n == 1 && v >= 0 && v <= 5 && c.steps[0].value == v) count[v]++;
+    }
+    int lo = sp ? 2 : 1, hi = sp ? 4 : 5, total = 0;
+    for (int v = lo; v <= hi; v++) {
+      double share = (double)count[v] / n, want = 1.0 / (hi - lo + 1);
+      CHECK(fabs(share - want) < 0.02, "%s: severity %d drawn %.3f of the time (want %.3f)", spec[sp].text, v,
+            share, want);
+      total += count[v];
+    }
+    CHECK(total == n, "%s: %d of %d draws outside the domain", spec[sp].text, n - total, n);
+  }
+}
+
 static void arguments(void) {
   vfr_error e;
   vfr_image img = {0}, out = {0}, gray = {0};
@@ -188,6 +226,7 @@ int main(void) {
   presets();
   study_levels();
   hue_zero();
+  finetune_draws();
   arguments();
   printf("test_ic_registry: %d passed, %d failed\n", passed, failed);
   return failed != 0;

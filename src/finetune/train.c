@@ -59,7 +59,8 @@ uint64_t ft_draw_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t
 static double uniform01(uint64_t k) { return (double)(ft_mix64(k) >> 11) * 0x1.0p-53; }
 
 /* The perturbation of image `idx` at step `step`: a spec drawn from the list, then a level
- * drawn uniformly from its domain (integer parameters rounded, halves away from zero). */
+ * drawn uniformly from its domain (integer parameters rounded, halves away from zero; each
+ * integer of a discrete domain equally likely). */
 void ft_draw_perturbation(const trainer *t, long step, int idx, vfr_chain *chain,
                               uint64_t *noise_seed, int *spec_index) {
   uint64_t s = t->o->seed;
@@ -74,6 +75,10 @@ void ft_draw_perturbation(const trainer *t, long step, int idx, vfr_chain *chain
   double u = uniform01(ft_draw_key(s, (uint64_t)step, (uint64_t)idx, 0, 2));
   double v = sp->lo + u * (sp->hi - sp->lo);
   if (sp->op->integer) v = round(v);
+  if (sp->op->discrete) { /* each integer of the domain equally likely (severity 1..5) */
+    double span = floor(fabs(sp->hi - sp->lo)) + 1.0, j = floor(u * span);
+    v = sp->lo + (sp->hi >= sp->lo ? j : -j);
+  }
   chain->n = 1;
   chain->steps[0].op = sp->op;
   chain->steps[0].value = v;
