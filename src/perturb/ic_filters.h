@@ -106,11 +106,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
  * cv2 on every row width of the tests). gray is (w). */
 void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray);
 
-/* cv2.resize(src, (dw, dh), interpolation=INTER_CUBIC) of an 8-bit image with c channels
- * (c == 3), OpenCV's fixed-point path. dst is (dh, dw, c). */
-int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw,
-                          int dh, vfr_error *err);
-
+/* The window (ox, oy, ow, oh) of cv2.resize(src, (dw, dh), interpolation=INTER_CUBIC) of
+ * an 8-bit (sh, sw, c) image, OpenCV's fixed-point path (every output depends on its own
+ * coordinates only, so a window equals the crop of the full resize). dst is (oh, ow, c). */
+int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, int dw, int dh,
+                               int ox, int oy, int ow, int oh, uint8_t *dst, vfr_error *err);
 /* ---- OpenCV 8-bit primitives (spatter) --------------------------------------------- */
 
 /* cv2.Canny(src, low, high) (aperture 3, L1 gradient) of an 8-bit (h, w) plane into dst

@@ -16,7 +16,7 @@
 static int displacement(vfr_np_rng *rng, int h, int w, double m, double alpha, double *tmp,
                         float *field, vfr_error *err) {
   size_t n = (size_t)h * w;
-  for (size_t q = 0; q < n; q++) tmp[q] = vfr_np_rng_uniform(rng, -m, m);
+  vfr_np_rng_uniform_fill(rng, -m, m, (int64_t)n, tmp);
   int rc = vfr_icf_gaussian_filter(tmp, h, w, 1, h * 0.01, w * 0.01, 3.0, IC_MODE_REFLECT, 0, err);
   if (rc) return rc;
   for (size_t q = 0; q < n; q++) field[q] = (float)(tmp[q] * alpha);

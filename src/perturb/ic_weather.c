@@ -117,20 +117,22 @@ int vfr_ic_frost(const vfr_image *in, int severity, uint64_t seed, vfr_image *ou
   double sc = frost_scale(fr.height, fr.width, h, w);
   int rw = (int)ceil(fr.width * sc), rh = (int)ceil(fr.height * sc);
   uint8_t *src = malloc((size_t)fr.width * fr.height * 3);
-  uint8_t *big = malloc((size_t)rw * rh * 3);
+  uint8_t *big = malloc((size_t)w * h * 3); /* the crop of the resized overlay */
   if (!src || !big) {
-    rc = vfr_fail(err, VFR_ENOMEM, "ic_frost: out of memory for a %dx%d overlay", rw, rh);
+    rc = vfr_fail(err, VFR_ENOMEM, "ic_frost: out of memory for a %dx%d overlay", w, h);
     goto done;
   }
   for (int y = 0; y < fr.height; y++)
     memcpy(src + (size_t)y * fr.width * 3, fr.data + (size_t)y * fr.stride, (size_t)fr.width * 3);
-  if ((rc = vfr_icf_cv_resize_cubic_u8(src, fr.width, fr.height, 3, big, rw, rh, err))) goto done;
+  /* the offsets depend on the resized size only: draw them, then resize just the crop */
   int y0 = (int)vfr_np_rng_randint(&rng, 0, rh - h);
   int x0 = (int)vfr_np_rng_randint(&rng, 0, rw - w);
+  if ((rc = vfr_icf_cv_resize_cubic_u8(src, fr.width, fr.height, 3, rw, rh, x0, y0, w, h, big, err)))
+    goto done;
   if ((rc = perturb_alloc_like(in, out, err))) goto done;
   for (int y = 0; y < h; y++) {
     const uint8_t *p = in->data + (size_t)y * in->stride;
-    const uint8_t *f = big + ((size_t)(y0 + y) * rw + x0) * 3;
+    const uint8_t *f = big + (size_t)y * w * 3;
     uint8_t *d = out->data + (size_t)y * out->stride;
     for (int q = 0; q < w * 3; q++) {
       double v = image_w[s] * p[q] + frost_w[s] * f[q];
@@ -165,7 +167,7 @@ int vfr_ic_snow(const vfr_image *in, int severity, uint64_t seed, vfr_image *out
   }
   vfr_np_rng rng;
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
-  for (size_t q = 0; q < np; q++) layer[q] = vfr_np_rng_normal(&rng, k[0], k[1]);
+  vfr_np_rng_normal_fill(&rng, k[0], k[1], (int64_t)np, layer);
   if ((rc = vfr_icf_clipped_zoom_f64(layer, h, w, k[2], &zoomed, &zh, &zw, err))) goto done;
   size_t nz = (size_t)zh * zw;
   for (size_t q = 0; q < nz; q++) {
@@ -274,7 +276,7 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
   }
   vfr_np_rng rng;
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
-  for (size_t q = 0; q < n; q++) liquid[q] = vfr_np_rng_normal(&rng, k[0], k[1]);
+  vfr_np_rng_normal_fill(&rng, k[0], k[1], (int64_t)n, liquid);
   if ((rc = vfr_icf_gaussian_filter(liquid, h, w, 1, k[2], k[2], 4.0, IC_MODE_NEAREST, 0, err)))
     goto done;
   for (size_t q = 0; q < n; q++)
