@@ -13,6 +13,9 @@
 #define VFR_IC_OPS_H
 
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "perturb/perturb_internal.h"
 #include "vfrobust/error.h"
@@ -35,11 +38,16 @@ static inline int vfr_ic_begin(const vfr_image *in, int severity, vfr_image *out
 /* The reference's final conversion of a value of [0, 1] scaled to 0..255:
  * np.uint8(np.clip(v, 0, 1) * 255), the cast truncating. */
 static inline uint8_t vfr_ic_to_u8(double v) {
-  /* the max/min forms compile to maxsd/minsd, no branches; NaN gives 0, as NumPy's cast
-   * of NaN does on x86-64 */
+  /* v > 0 ? v : 0, then v < 1 ? v : 1, without branches; NaN gives 0, as NumPy's cast of
+   * NaN does on x86-64 */
+#ifdef __SSE2__
+  __m128d x = _mm_min_sd(_mm_max_sd(_mm_set_sd(v), _mm_setzero_pd()), _mm_set_sd(1.0));
+  return (uint8_t)_mm_cvttsd_si32(_mm_mul_sd(x, _mm_set_sd(255.0)));
+#else
   v = v > 0.0 ? v : 0.0;
   v = v < 1.0 ? v : 1.0;
   return (uint8_t)(int)(v * 255.0);
+#endif
 }
 
 /* noise: ic_noise.c */

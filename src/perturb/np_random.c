@@ -5,6 +5,9 @@
 #include "perturb/np_random.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---- MT19937 ------------------------------------------------------------------ */
 
@@ -28,11 +31,32 @@ void vfr_np_rng_seed(vfr_np_rng *r, uint32_t seed) {
 /* Regenerates the 624 words of the state. */
 static void mt_refill(vfr_np_rng *r) {
   uint32_t *k = r->key;
-  int i;
-  for (i = 0; i < MT_N - MT_M; i++) {
+  int i = 0;
+#ifdef __SSE2__
+  /* four words at a time: word i reads word i + 1 (not yet rewritten) and word i + 397
+   * (old) or i - 227 (rewritten at least 224 words earlier), so four neighbours never
+   * depend on each other */
+  const __m128i upper = _mm_set1_epi32((int)MT_UPPER), lower = _mm_set1_epi32((int)MT_LOWER);
+  const __m128i matrix = _mm_set1_epi32((int)MT_MATRIX_A), one = _mm_set1_epi32(1);
+#define MT_REFILL4(far_index)                                                                  \
+  do {                                                                                         \
+    __m128i cur = _mm_loadu_si128((const __m128i *)(k + i));                                   \
+    __m128i next = _mm_loadu_si128((const __m128i *)(k + i + 1));                              \
+    __m128i far = _mm_loadu_si128((const __m128i *)(k + (far_index)));                         \
+    __m128i y = _mm_or_si128(_mm_and_si128(cur, upper), _mm_and_si128(next, lower));           \
+    __m128i odd = _mm_and_si128(_mm_cmpeq_epi32(_mm_and_si128(y, one), one), matrix);          \
+    _mm_storeu_si128((__m128i *)(k + i), _mm_xor_si128(_mm_xor_si128(far, _mm_srli_epi32(y, 1)), odd)); \
+  } while (0)
+  for (; i + 4 <= MT_N - MT_M; i += 4) MT_REFILL4(i + MT_M);
+#endif
+  for (; i < MT_N - MT_M; i++) {
     uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
     k[i] = k[i + MT_M] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
   }
+#ifdef __SSE2__
+  for (; i + 4 <= MT_N - 1; i += 4) MT_REFILL4(i + MT_M - MT_N);
+#undef MT_REFILL4
+#endif
   for (; i < MT_N - 1; i++) {
     uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
     k[i] = k[i + (MT_M - MT_N)] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
@@ -70,6 +94,32 @@ static inline double mt_double(vfr_np_rng *r) {
 }
 
 double vfr_np_rng_random(vfr_np_rng *r) { return mt_double(r); }
+
+/* d[j] = random_sample() from the untempered words key[2j], key[2j+1], j < count: the same
+ * values as mt_double, (a >> 5) 2^26 + (b >> 6) being exact and the scaling a power of two.
+ * key is (2 count), d is (count). */
+static void mt_doubles(const uint32_t *key, int count, double *d) {
+  int j = 0;
+#ifdef __SSE2__
+  const __m128i m1 = _mm_set1_epi32((int)0x9d2c5680u), m2 = _mm_set1_epi32((int)0xefc60000u);
+  const __m128d two26 = _mm_set1_pd(67108864.0), inv53 = _mm_set1_pd(1.0 / 9007199254740992.0);
+  for (; j + 2 <= count; j += 2) { /* words a0 b0 a1 b1 */
+    __m128i y = _mm_loadu_si128((const __m128i *)(key + 2 * j));
+    y = _mm_xor_si128(y, _mm_srli_epi32(y, 11));
+    y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 7), m1));
+    y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 15), m2));
+    y = _mm_xor_si128(y, _mm_srli_epi32(y, 18));
+    __m128i a = _mm_shuffle_epi32(_mm_srli_epi32(y, 5), _MM_SHUFFLE(3, 1, 2, 0)); /* a0 a1 */
+    __m128i b = _mm_shuffle_epi32(_mm_srli_epi32(y, 6), _MM_SHUFFLE(0, 0, 3, 1)); /* b0 b1 */
+    __m128d v = _mm_add_pd(_mm_mul_pd(_mm_cvtepi32_pd(a), two26), _mm_cvtepi32_pd(b));
+    _mm_storeu_pd(d + j, _mm_mul_pd(v, inv53));
+  }
+#endif
+  for (; j < count; j++) {
+    uint32_t a = mt_temper(key[2 * j]) >> 5, b = mt_temper(key[2 * j + 1]) >> 6;
+    d[j] = ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
+  }
+}
 
 double vfr_np_rng_uniform(vfr_np_rng *r, double lo, double hi) {
   double range = hi - lo;
@@ -218,7 +268,19 @@ int64_t vfr_np_rng_randint(vfr_np_rng *r, int64_t lo, int64_t hi) {
 }
 
 void vfr_np_rng_random_fill(vfr_np_rng *r, int64_t n, double *out) {
-  for (int64_t i = 0; i < n; i++) out[i] = mt_double(r);
+  int64_t i = 0;
+  while (i < n) {
+    if (r->pos >= MT_N) mt_refill(r);
+    int64_t count = (MT_N - r->pos) / 2;
+    if (count == 0) { /* a double straddling two blocks */
+      out[i++] = mt_double(r);
+      continue;
+    }
+    if (count > n - i) count = n - i;
+    mt_doubles(r->key + r->pos, (int)count, out + i);
+    r->pos += 2 * (int)count;
+    i += count;
+  }
 }
 
 void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, double *out) {
@@ -234,7 +296,7 @@ void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, 
    * turned into pairs, and the position set just past the last attempt used: the words
    * consumed are the ones NumPy's loop consumes. An attempt straddling two blocks takes the
    * one-at-a-time path. */
-  uint32_t w[MT_N];
+  double d[MT_N / 2];
   double ax1[MT_N / 4], ax2[MT_N / 4], ar2[MT_N / 4];
   int accepted[MT_N / 4];
   while (n - i >= 2) {
@@ -254,13 +316,10 @@ void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, 
       out[i++] = loc + scale * (f * x1);
       continue;
     }
-    for (int k = 0; k < 4 * attempts; k++) w[k] = mt_temper(r->key[pos + k]);
+    mt_doubles(r->key + pos, 2 * attempts, d);
     int n_acc = 0;
     for (int a = 0; a < attempts; a++) {
-      const uint32_t *q = w + 4 * a;
-      double d1 = ((double)(q[0] >> 5) * 67108864.0 + (double)(q[1] >> 6)) / 9007199254740992.0;
-      double d2 = ((double)(q[2] >> 5) * 67108864.0 + (double)(q[3] >> 6)) / 9007199254740992.0;
-      double x1 = 2.0 * d1 - 1.0, x2 = 2.0 * d2 - 1.0;
+      double x1 = 2.0 * d[2 * a] - 1.0, x2 = 2.0 * d[2 * a + 1] - 1.0;
       double r2 = x1 * x1 + x2 * x2;
       ax1[a] = x1;
       ax2[a] = x2;
