@@ -10,6 +10,11 @@
  *                                                                  ... arange(1, 1.31, .03)
  *   gaussian_blur  gaussian(x, s), skimage (mode nearest)          s = 1 2 3 4 6
  * then np.uint8(clip(y, 0, 1) * 255) (motion blur: np.uint8(clip(y, 0, 255))). */
+/* Separate roundings, as NumPy's ufuncs compute: no contraction to fused multiply-adds
+ * (GCC's default in ISO C mode; clang's must be switched off). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

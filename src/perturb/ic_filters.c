@@ -3,12 +3,19 @@
  * NumPy compute them, so that the uint8 results agree bit for bit wherever the reference
  * itself is deterministic. Loops that vectorise run across independent outputs only; the
  * order of the terms within one output is always the reference's. */
+/* Separate roundings, as NumPy's ufuncs compute: no contraction to fused multiply-adds
+ * (GCC's default in ISO C mode; clang's must be switched off). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "perturb/ic_filters.h"
 
 /* The loops below run across independent outputs, so vectorising them (which -O2 leaves
  * to a very cheap cost model) keeps every result bit for bit; contraction to fused
  * multiply-adds stays off (ISO C mode), as the reference's arithmetic needs. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 
 /* The hot loops are also built for AVX2 (no FMA: GCC's "avx2" target does not enable it,
  * and contraction is off), chosen at load time; the arithmetic is the same either way. */

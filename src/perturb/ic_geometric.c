@@ -6,6 +6,11 @@
  *                order 1, mode reflect, in float32
  * then np.uint8(clip(y, 0, 1) * 255) in float32 (truncation). The reference's mod of the
  * elastic gist displaces by the smoothed field directly: there is no affine step. */
+/* Separate roundings, as NumPy's ufuncs compute: no contraction to fused multiply-adds
+ * (GCC's default in ISO C mode; clang's must be switched off). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include <stdlib.h>
 
 #include "perturb/ic_filters.h"

@@ -19,6 +19,11 @@
  *          (c0..c5) = (.65, .3, 4, .69, .6, 0) (.65, .3, 3, .68, .6, 0) (.65, .3, 2, .68, .5, 0)
  *          (.65, .3, 1, .65, 1.5, 1) (.67, .4, 1, .65, 1.5, 1)
  * then np.uint8(clip(y, 0, 1) * 255) unless said otherwise. */
+/* Separate roundings, as NumPy's ufuncs compute: no contraction to fused multiply-adds
+ * (GCC's default in ISO C mode; clang's must be switched off). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

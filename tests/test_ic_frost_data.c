@@ -1,0 +1,85 @@
+/* The embedded ImageNet-C frost overlays: the library's bytes are the files shipped in
+ * data/imagenet-c/frost/, each decodes to its RGB size, out-of-range indices give NULL,
+ * and ic_frost runs on images smaller and larger than every overlay (both scaling paths). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "perturb/ic_frost_data.h"
+#include "perturb/ic_ops.h"
+#include "vfrobust/image.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                            \
+  do {                                              \
+    if (cond) {                                     \
+      passed++;                                     \
+    } else {                                        \
+      failed++;                                     \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
+      printf(__VA_ARGS__);                          \
+      printf("\n");                                 \
+    }                                               \
+  } while (0)
+
+static unsigned char *read_file(const char *path, size_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  unsigned char *buf = n > 0 ? malloc((size_t)n) : NULL;
+  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *size = (size_t)n;
+  return buf;
+}
+
+int main(void) {
+  /* (width, height) of frost1.png .. frost6.jpg, as cv2.imread reads them */
+  static const int dims[VFR_IC_FROST_COUNT][2] = {{900, 600}, {560, 315}, {560, 315},
+                                                  {527, 350}, {660, 495}, {485, 323}};
+  const char *src = getenv("VFROBUST_SRC");
+  if (!src) src = ".";
+  for (int i = 0; i < VFR_IC_FROST_COUNT; i++) {
+    size_t size = 0, fsize = 0;
+    const char *name = NULL;
+    const unsigned char *bytes = vfr_ic_frost_file(i, &size, &name);
+    CHECK(bytes && name && size > 1000, "frost %d: embedded", i + 1);
+    if (!bytes || !name) continue;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data/imagenet-c/frost/%s", src, name);
+    unsigned char *file = read_file(path, &fsize);
+    CHECK(file && fsize == size && !memcmp(file, bytes, size), "%s: embedded bytes differ from %s", name, path);
+    free(file);
+    vfr_image img = {0};
+    vfr_error err;
+    vfr_decode_params params = vfr_decode_default_params();
+    int rc = vfr_image_decode(bytes, size, name, &params, &img, &err);
+    CHECK(rc == VFR_OK && img.channels == 3 && img.width == dims[i][0] && img.height == dims[i][1],
+          "%s: decodes to %dx%dx%d (rc %d)", name, img.width, img.height, img.channels, rc);
+    vfr_image_free(&img);
+  }
+  CHECK(!vfr_ic_frost_file(-1, NULL, NULL) && !vfr_ic_frost_file(VFR_IC_FROST_COUNT, NULL, NULL),
+        "out-of-range overlay indices");
+  /* images smaller and larger than every overlay */
+  static const int sizes[3][2] = {{7, 5}, {1000, 700}, {300, 1000}};
+  for (int t = 0; t < 3; t++) {
+    vfr_image in = {0}, out = {0};
+    vfr_error err;
+    CHECK(vfr_image_alloc(&in, sizes[t][0], sizes[t][1], 3, &err) == VFR_OK, "alloc");
+    for (size_t q = 0; q < (size_t)sizes[t][0] * sizes[t][1] * 3; q++) in.data[q] = (uint8_t)(q * 7 % 251);
+    for (uint64_t seed = 0; seed < 5; seed++) {
+      int rc = vfr_ic_frost(&in, 5, seed, &out, &err);
+      CHECK(rc == VFR_OK && out.width == in.width && out.height == in.height,
+            "ic_frost on %dx%d, seed %d: %s", in.width, in.height, (int)seed, rc ? err.message : "");
+      vfr_image_free(&out);
+    }
+    vfr_image_free(&in);
+  }
+  printf("test_ic_frost_data: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
