@@ -30,6 +30,7 @@ for name, args in {
     "vfr_np_pcg64_random_fill": [ctypes.c_void_p, ctypes.c_int64, F64P],
     "vfr_np_pcg64_below_fill": [ctypes.c_void_p, ctypes.c_double, ctypes.c_int64, ctypes.c_void_p],
     "vfr_np_poisson_prepare": [ctypes.c_void_p, ctypes.c_double],
+    "vfr_np_rng_poisson_index_fill": [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, I64P],
 }.items():
     getattr(lib, name).argtypes = args
     getattr(lib, name).restype = None
@@ -187,6 +188,23 @@ for seed in SEEDS:
     ours = np.array([lib.vfr_np_rng_poisson_prepared(st, prep[i]) for i in idx])
     same(ours, rs.poisson(np.array(rates)[idx]), f"seed {seed}: poisson prepared, mixed rates")
     in_step(st, rs, f"seed {seed}: poisson prepared")
+
+    # poisson over a table of 256 prepared rates (shot noise's x * c), from an even and
+    # from an odd word position
+    table = (ctypes.c_double * (9 * 256))()
+    lams = np.arange(256) / 255.0 * [60, 25, 3, 60][seed % 4]
+    for v in range(256):
+        lib.vfr_np_poisson_prepare(ctypes.byref(table, 72 * v), lams[v])
+    index = np.random.RandomState(seed % 77).randint(0, 256, N).astype(np.uint8)
+    for odd in (0, 1):
+        st, rs = mt(seed), np.random.RandomState(seed)
+        if odd:
+            lib.vfr_np_rng_u32(st)
+            rs.randint(0, 2**32, dtype=np.uint32)
+        io, ip = i64(N)
+        lib.vfr_np_rng_poisson_index_fill(st, table, index.ctypes.data, N, ip)
+        same(io, rs.poisson(lams[index]), f"seed {seed}: poisson over a rate table (odd start {odd})")
+        in_step(st, rs, f"seed {seed}: poisson over a rate table (odd start {odd})")
 
     g = (ctypes.c_uint64 * 4)()
     lib.vfr_np_pcg64_seed(g, seed)

@@ -84,14 +84,21 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   vfr_np_rng_seed(&r, vfr_np_seed32(seed));
   int w = in->width, h = in->height;
   size_t row = (size_t)w * 3;
+  int64_t *counts = malloc(sizeof(int64_t) * row);
+  if (!counts) {
+    vfr_image_free(out);
+    return vfr_fail(err, VFR_ENOMEM, "ic_shot_noise: out of memory");
+  }
   for (int y = 0; y < h; y++) {
     const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
+    vfr_np_rng_poisson_index_fill(&r, lam, src, (int64_t)row, counts);
     for (size_t i = 0; i < row; i++) {
-      int64_t k = vfr_np_rng_poisson_prepared(&r, &lam[src[i]]);
+      int64_t k = counts[i];
       dst[i] = k >= 0 && k < 256 ? of_count[k] : vfr_ic_to_u8((double)k / c);
     }
   }
+  free(counts);
   return VFR_OK;
 }
 

@@ -189,34 +189,86 @@ void vfr_np_poisson_prepare(vfr_np_poisson_lam *p, double lam) {
   p->log_invalpha = log(p->invalpha);
 }
 
-/* Hoermann's transformed rejection with squeeze (PTRS), lam >= 10; the constants of lam
- * come prepared (the same expressions NumPy evaluates on every call). */
-static int64_t poisson_ptrs(vfr_np_rng *r, const vfr_np_poisson_lam *p) {
-  const double lam = p->lam, a = p->a, b = p->b;
-  for (;;) {
-    double U = mt_double(r) - 0.5;
-    double V = mt_double(r);
-    double us = 0.5 - fabs(U);
-    int64_t k = (int64_t)floor((2 * a / us + b) * U + lam + 0.43);
-    if (us >= 0.07 && V <= p->vr) return k;
-    if (k < 0 || (us < 0.013 && V > us)) continue;
-    if (log(V) + p->log_invalpha - log(a / (us * us) + b) <=
-        -lam + (double)k * p->loglam - loggam((double)k + 1))
-      return k;
-  }
-}
+/* The legacy Poisson sampler on any source of doubles: NEXT is an expression giving the
+ * next random_sample(), RET(k) returns the count. Below 10 the multiplication method
+ * (uniforms until their product falls to exp(-lam)); from 10 Hoermann's transformed
+ * rejection with squeeze (PTRS). The constants of lam come prepared (the same expressions
+ * NumPy evaluates on every call). */
+#define POISSON_BODY(p, NEXT, RET)                                                         \
+  do {                                                                                     \
+    if ((p)->lam >= 10) {                                                                  \
+      const double lam_ = (p)->lam, a_ = (p)->a, b_ = (p)->b;                              \
+      for (;;) {                                                                           \
+        double U = (NEXT) - 0.5;                                                           \
+        double V = (NEXT);                                                                 \
+        double us = 0.5 - fabs(U);                                                         \
+        int64_t k = (int64_t)floor((2 * a_ / us + b_) * U + lam_ + 0.43);                  \
+        if (us >= 0.07 && V <= (p)->vr) RET(k);                                            \
+        if (k < 0 || (us < 0.013 && V > us)) continue;                                     \
+        if (log(V) + (p)->log_invalpha - log(a_ / (us * us) + b_) <=                       \
+            -lam_ + (double)k * (p)->loglam - loggam((double)k + 1))                       \
+          RET(k);                                                                          \
+      }                                                                                    \
+    }                                                                                      \
+    if ((p)->lam == 0) RET(0);                                                             \
+    double prod_ = 1.0;                                                                    \
+    int64_t x_ = 0;                                                                        \
+    for (;;) {                                                                             \
+      prod_ *= (NEXT);                                                                     \
+      if (prod_ > (p)->enlam) x_++;                                                        \
+      else RET(x_);                                                                        \
+    }                                                                                      \
+  } while (0)
+
+#define POISSON_RETURN(k) return (k)
 
 int64_t vfr_np_rng_poisson_prepared(vfr_np_rng *r, const vfr_np_poisson_lam *p) {
-  if (p->lam >= 10) return poisson_ptrs(r, p);
-  if (p->lam == 0) return 0;
-  /* multiplication of uniforms until the product falls to exp(-lam) */
-  double prod = 1.0;
-  int64_t x = 0;
-  for (;;) {
-    prod *= mt_double(r);
-    if (prod > p->enlam) x++;
-    else return x;
+  POISSON_BODY(p, mt_double(r), POISSON_RETURN);
+}
+
+/* Doubles of the current word block, computed a block at a time; the generator's position
+ * is brought up to date (just past the doubles used) by double_reader_done. Needs an even
+ * position, which a stream of doubles keeps (a block holds 312 of them). */
+typedef struct double_reader {
+  vfr_np_rng *r;
+  int base, n, k; /* buf[0..n) are the doubles from word `base` on; k used */
+  double buf[MT_N / 2];
+} double_reader;
+
+static inline double reader_next(double_reader *d) {
+  if (d->k == d->n) {
+    d->r->pos = d->base + 2 * d->k;
+    if (d->r->pos >= MT_N) mt_refill(d->r);
+    d->base = d->r->pos;
+    d->n = (MT_N - d->base) / 2;
+    d->k = 0;
+    mt_doubles(d->r->key + d->base, d->n, d->buf);
   }
+  return d->buf[d->k++];
+}
+
+void vfr_np_rng_poisson_index_fill(vfr_np_rng *r, const vfr_np_poisson_lam *rates,
+                                   const uint8_t *index, int64_t n, int64_t *out) {
+  if (r->pos & 1) { /* an odd position: doubles straddle blocks, go one at a time */
+    for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_poisson_prepared(r, &rates[index[i]]);
+    return;
+  }
+  double_reader d;
+  d.r = r;
+  d.base = r->pos;
+  d.n = d.k = 0;
+#define POISSON_STORE(k) \
+  do {                   \
+    out[i] = (k);        \
+    goto next_value;     \
+  } while (0)
+  for (int64_t i = 0; i < n; i++) {
+    const vfr_np_poisson_lam *p = &rates[index[i]];
+    POISSON_BODY(p, reader_next(&d), POISSON_STORE);
+  next_value:;
+  }
+#undef POISSON_STORE
+  r->pos = d.base + 2 * d.k;
 }
 
 int64_t vfr_np_rng_poisson(vfr_np_rng *r, double lam) {

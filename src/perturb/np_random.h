@@ -35,6 +35,11 @@ typedef struct vfr_np_poisson_lam {
 } vfr_np_poisson_lam;
 void vfr_np_poisson_prepare(vfr_np_poisson_lam *p, double lam);
 int64_t vfr_np_rng_poisson_prepared(vfr_np_rng *r, const vfr_np_poisson_lam *p); /* = poisson(p->lam) */
+/* out[i] = poisson(rates[index[i]].lam), i < n, in order: the draws of
+ * `poisson(lam_array)` with lam_array[i] = rates[index[i]].lam. rates is (256), index (n),
+ * out (n). */
+void vfr_np_rng_poisson_index_fill(vfr_np_rng *r, const vfr_np_poisson_lam *rates,
+                                   const uint8_t *index, int64_t n, int64_t *out);
 
 /* Array draws: out[i] is the i-th draw of `np.random.f(..., size=n)` (C order), i.e. the
  * scalar sampler called n times. poisson_fill draws poisson(lam[i]) for each i, as
