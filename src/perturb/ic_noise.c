@@ -126,7 +126,10 @@ int vfr_ic_impulse_noise(const vfr_image *in, int severity, uint64_t seed, vfr_i
     const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
     const uint8_t *fl = fields + (size_t)y * row, *sa = fl + n;
-    for (size_t i = 0; i < row; i++) dst[i] = fl[i] ? (sa[i] ? 255 : 0) : keep[src[i]];
+    for (size_t i = 0; i < row; i++) { /* fl, sa are 0 or 1: masks instead of branches */
+      uint8_t hit = (uint8_t)-fl[i], salt = (uint8_t)-sa[i];
+      dst[i] = (uint8_t)((keep[src[i]] & ~hit) | (salt & hit));
+    }
   }
   free(fields);
   return VFR_OK;

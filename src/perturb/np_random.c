@@ -513,20 +513,25 @@ void vfr_np_pcg64_below_fill(vfr_np_pcg64 *g, double p, int64_t n, uint8_t *out)
   int64_t i = 0;
   if (n >= 8) {
     u128 s0 = st * m + inc, s1 = s0 * m + inc, s2 = s1 * m + inc, s3 = s2 * m + inc;
+#define PCG_BELOW(k, lane)                                               \
+  do {                                                                   \
+    uint64_t hi = (uint64_t)((lane) >> 64), x = hi ^ (uint64_t)(lane);   \
+    unsigned rot = (unsigned)(hi >> 58);                                 \
+    uint64_t w = (x >> rot) | (x << ((64u - rot) & 63u));                \
+    out[i + (k)] = (uint8_t)(!none && (w >> 11) <= bound);               \
+  } while (0)
     for (; i + 4 <= n; i += 4) {
-      u128 lanes[4] = {s0, s1, s2, s3};
-      for (int k = 0; k < 4; k++) {
-        uint64_t hi = (uint64_t)(lanes[k] >> 64), x = hi ^ (uint64_t)lanes[k];
-        unsigned rot = (unsigned)(hi >> 58);
-        uint64_t w = (x >> rot) | (x << ((64u - rot) & 63u));
-        out[i + k] = !none && (w >> 11) <= bound;
-      }
+      PCG_BELOW(0, s0);
+      PCG_BELOW(1, s1);
+      PCG_BELOW(2, s2);
+      PCG_BELOW(3, s3);
       st = s3;
       s0 = s0 * m4 + c4;
       s1 = s1 * m4 + c4;
       s2 = s2 * m4 + c4;
       s3 = s3 * m4 + c4;
     }
+#undef PCG_BELOW
     g->state_hi = (uint64_t)(st >> 64);
     g->state_lo = (uint64_t)st;
   }
