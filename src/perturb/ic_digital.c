@@ -8,6 +8,9 @@
  *   pixelate         PIL resize (int(w*c), int(h*c)) BOX, back NEAREST  c = .6 .5 .4 .3 .25
  * then np.uint8(clip(y, 0, 1) * 255) (truncation). None of them draws random numbers. */
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "perturb/ic_ops.h"
 
@@ -63,6 +66,62 @@ static inline void hsv2rgb(double h, double s, double v, double *rgb) {
   rgb[2] = vals[k[2]];
 }
 
+#ifdef __SSE2__
+static inline __m128d select_pd(__m128d mask, __m128d yes, __m128d no) {
+  return _mm_or_pd(_mm_and_pd(mask, yes), _mm_andnot_pd(mask, no));
+}
+
+/* rgb2hsv, the V or S change and hsv2rgb of two pixels at once: the same operations as the
+ * one-pixel functions lane by lane (max/min, the selections as masks), so the same values;
+ * the divisions and square-free arithmetic run two wide. p0, p1 are RGB pixels, d0, d1
+ * their outputs. */
+static inline void hsv_pair(const double *unit, const uint8_t *p0, const uint8_t *p1, uint8_t *d0,
+                            uint8_t *d1, int mode, double ca, double cb) {
+  static const unsigned char pick[6][3] = {{0, 3, 1}, {2, 0, 1}, {1, 0, 3},
+                                           {1, 2, 0}, {3, 1, 0}, {0, 1, 2}}; /* v p q t */
+  const __m128d zero = _mm_setzero_pd(), one = _mm_set1_pd(1.0);
+  __m128d r = _mm_set_pd(unit[p1[0]], unit[p0[0]]);
+  __m128d g = _mm_set_pd(unit[p1[1]], unit[p0[1]]);
+  __m128d b = _mm_set_pd(unit[p1[2]], unit[p0[2]]);
+  __m128d mx = _mm_max_pd(_mm_max_pd(r, g), b), mn = _mm_min_pd(_mm_min_pd(r, g), b);
+  __m128d delta = _mm_sub_pd(mx, mn);
+  __m128d flat = _mm_cmpeq_pd(delta, zero);
+  __m128d sat = _mm_andnot_pd(flat, _mm_div_pd(delta, mx));
+  __m128d blue = _mm_cmpeq_pd(b, mx), green = _mm_cmpeq_pd(g, mx);
+  __m128d num = select_pd(blue, _mm_sub_pd(r, g), select_pd(green, _mm_sub_pd(b, r), _mm_sub_pd(g, b)));
+  __m128d off = select_pd(blue, _mm_set1_pd(4.), _mm_and_pd(green, _mm_set1_pd(2.)));
+  __m128d a = _mm_div_pd(_mm_add_pd(off, _mm_div_pd(num, delta)), _mm_set1_pd(6.));
+  __m128d hue = select_pd(_mm_cmplt_pd(a, zero), _mm_add_pd(a, one), _mm_add_pd(a, zero));
+  hue = _mm_andnot_pd(flat, hue);
+  __m128d val = mx;
+  if (mode == 0)
+    val = _mm_min_pd(_mm_max_pd(_mm_add_pd(val, _mm_set1_pd(ca)), zero), one);
+  else
+    sat = _mm_min_pd(_mm_max_pd(_mm_add_pd(_mm_mul_pd(sat, _mm_set1_pd(ca)), _mm_set1_pd(cb)), zero), one);
+  __m128d h6 = _mm_mul_pd(hue, _mm_set1_pd(6.));
+  __m128i six = _mm_cvttpd_epi32(h6); /* floor: h * 6 is in [0, 6] */
+  __m128d f = _mm_sub_pd(h6, _mm_cvtepi32_pd(six));
+  __m128d vp = _mm_mul_pd(val, _mm_sub_pd(one, sat));
+  __m128d vq = _mm_mul_pd(val, _mm_sub_pd(one, _mm_mul_pd(f, sat)));
+  __m128d vt = _mm_mul_pd(val, _mm_sub_pd(one, _mm_mul_pd(_mm_sub_pd(one, f), sat)));
+  double vals[2][4];
+  _mm_storel_pd(&vals[0][0], val);
+  _mm_storeh_pd(&vals[1][0], val);
+  _mm_storel_pd(&vals[0][1], vp);
+  _mm_storeh_pd(&vals[1][1], vp);
+  _mm_storel_pd(&vals[0][2], vq);
+  _mm_storeh_pd(&vals[1][2], vq);
+  _mm_storel_pd(&vals[0][3], vt);
+  _mm_storeh_pd(&vals[1][3], vt);
+  int i0 = _mm_cvtsi128_si32(six), i1 = _mm_cvtsi128_si32(_mm_shuffle_epi32(six, 1));
+  const unsigned char *k0 = pick[i0 % 6], *k1 = pick[i1 % 6];
+  for (int c = 0; c < 3; c++) {
+    d0[c] = vfr_ic_to_u8(vals[0][k0[c]]);
+    d1[c] = vfr_ic_to_u8(vals[1][k1[c]]);
+  }
+}
+#endif
+
 /* The HSV round trip with V or S changed: mode 0 V = clip(V + a), mode 1 S = clip(S*a + b). */
 static int hsv_op(const vfr_image *in, int severity, vfr_image *out, vfr_error *err, const char *name,
                   int mode) {
@@ -79,7 +138,11 @@ static int hsv_op(const vfr_image *in, int severity, vfr_image *out, vfr_error *
   for (int y = 0; y < h; y++) {
     const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
-    for (int x = 0; x < w; x++) {
+    int x = 0;
+#ifdef __SSE2__
+    for (; x + 2 <= w; x += 2) hsv_pair(unit, src + 3 * x, src + 3 * x + 3, dst + 3 * x, dst + 3 * x + 3, mode, a, b);
+#endif
+    for (; x < w; x++) {
       const uint8_t *p = src + 3 * x;
       double hh, ss, vv, rgb[3];
       rgb2hsv(unit[p[0]], unit[p[1]], unit[p[2]], &hh, &ss, &vv);
