@@ -364,14 +364,42 @@ int vfr_icf_disk_kernel(int radius, double alias_blur, float *k) {
   return big;
 }
 
+/* The correlation of rows y of the padded plane with the nonzero taps (tap t at row ti[t],
+ * column tj[t], weight kv[t], in row-major order), blocks of IC_BLOCK outputs in registers;
+ * every output sums 0.0 + its taps in that order. */
+VFR_ICF_CLONES static void filter2d_rows(const double *pad, size_t pw, int h, int w, int nt,
+                                         const int *ti, const int *tj, const double *kv,
+                                         double *dst) {
+  for (int y = 0; y < h; y++) {
+    double *o = dst + (size_t)y * w;
+    int x0 = 0;
+    for (; x0 + IC_BLOCK <= w; x0 += IC_BLOCK) {
+      double acc[IC_BLOCK];
+      for (int q = 0; q < IC_BLOCK; q++) acc[q] = 0.0;
+      for (int t = 0; t < nt; t++) {
+        const double *sj = pad + (size_t)(y + ti[t]) * pw + tj[t] + x0;
+        const double k = kv[t];
+        for (int q = 0; q < IC_BLOCK; q++) acc[q] += k * sj[q];
+      }
+      for (int q = 0; q < IC_BLOCK; q++) o[x0 + q] = acc[q];
+    }
+    for (int x = x0; x < w; x++) {
+      double acc = 0.0;
+      for (int t = 0; t < nt; t++) acc += kv[t] * pad[(size_t)(y + ti[t]) * pw + tj[t] + x];
+      o[x] = acc;
+    }
+  }
+}
+
 int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *kernel, int ks,
                                 double *dst, vfr_error *err) {
   int a = ks / 2;
   size_t pw = (size_t)w + 2 * (size_t)a;
   double *pad = malloc(pw * ((size_t)h + 2 * (size_t)a) * sizeof(double));
-  double *kd = malloc((size_t)ks * ks * sizeof(double));
-  if (!pad || !kd) {
-    free(pad), free(kd);
+  double *kv = malloc((size_t)ks * ks * sizeof(double));
+  int *ti = malloc((size_t)ks * ks * sizeof(int)), *tj = malloc((size_t)ks * ks * sizeof(int));
+  if (!pad || !kv || !ti || !tj) {
+    free(pad), free(kv), free(ti), free(tj);
     return oom(err, "filter2D");
   }
   /* the plane with an a-pixel BORDER_REFLECT_101 frame: pad[(y + a)*pw + (x + a)] */
@@ -380,22 +408,15 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *ke
     double *p = pad + (size_t)(y + a) * pw;
     for (int x = -a; x < w + a; x++) p[x + a] = s[reflect101(x, w)];
   }
-  for (int i = 0; i < ks * ks; i++) kd[i] = (double)kernel[i];
-  for (int y = 0; y < h; y++) {
-    double *o = dst + (size_t)y * w;
-    for (int x = 0; x < w; x++) o[x] = 0.0;
-    for (int i = 0; i < ks; i++) {
-      const double *s = pad + (size_t)(y + i) * pw;
-      const double *kr = kd + (size_t)i * ks;
-      for (int j = 0; j < ks; j++) {
-        const double kv = kr[j];
-        if (kv == 0.0) continue;
-        const double *sj = s + j;
-        for (int x = 0; x < w; x++) o[x] += kv * sj[x];
+  int nt = 0;
+  for (int i = 0; i < ks; i++)
+    for (int j = 0; j < ks; j++)
+      if (kernel[i * ks + j] != 0.0f) {
+        ti[nt] = i, tj[nt] = j, kv[nt] = (double)kernel[i * ks + j];
+        nt++;
       }
-    }
-  }
-  free(pad), free(kd);
+  filter2d_rows(pad, pw, h, w, nt, ti, tj, kv, dst);
+  free(pad), free(kv), free(ti), free(tj);
   return VFR_OK;
 }
 
