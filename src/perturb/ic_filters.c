@@ -422,6 +422,19 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *ke
 
 /* ---- motion blur ------------------------------------------------------------------ */
 
+/* o += ki * (the source row shifted by dx, its edge pixel repeated): the covered span
+ * x - dx in 0..w-1 is one contiguous run, the rest reads the edge pixels (xs). */
+VFR_ICF_CLONES static void motion_tap_row(double *o, const double *s, const int *xs, int w, int c,
+                                          int dx, double ki) {
+  int lo = dx > 0 ? dx : 0, hi = dx < 0 ? w + dx : w; /* x in [lo, hi) reads x - dx */
+  for (int x = 0; x < lo; x++)
+    for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
+  const double *sp = s - (ptrdiff_t)dx * c;
+  for (size_t q = (size_t)lo * c; q < (size_t)hi * c; q++) o[q] += ki * sp[q];
+  for (int x = hi; x < w; x++)
+    for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
+}
+
 int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius,
                               double sigma, double angle_deg, double *dst, vfr_error *err) {
   int width = 2 * radius + 1;
@@ -456,17 +469,7 @@ int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius
       sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
       const double *s = src + (size_t)sy * rowlen;
       double *o = dst + (size_t)y * rowlen;
-      if (c == 3) {
-        for (int x = 0; x < w; x++) {
-          const double *p = s + 3 * (size_t)xs[x];
-          o[3 * x] += ki * p[0];
-          o[3 * x + 1] += ki * p[1];
-          o[3 * x + 2] += ki * p[2];
-        }
-      } else {
-        for (int x = 0; x < w; x++)
-          for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
-      }
+      motion_tap_row(o, s, xs, w, c, dx, ki);
     }
   }
   free(kern), free(xs);
