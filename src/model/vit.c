@@ -18,7 +18,7 @@ size_t vit_acts_size(const vit_dims *d, int B) {
   size_t BT = (size_t)B * d->T, np = (size_t)B * d->GH * d->GW;
   size_t n = np * 3 * d->P * d->P;       /* patches */
   n += 6 * BT * d->D;                    /* x, ln, q, k, v, atty */
-  n += (size_t)attention_threads(d->threads) * d->T * d->T; /* att */
+  n += attention_scratch_floats(B, d->T, d->NH); /* att */
   n += BT * hidden_width(d);             /* h */
   if (d->swiglu) n += BT * d->M;         /* hg */
   n += (size_t)B * 2 * d->D;             /* pooled */
@@ -40,7 +40,7 @@ int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B) {
   a->k = p, p += BT * d->D;
   a->v = p, p += BT * d->D;
   a->atty = p, p += BT * d->D;
-  a->att = p, p += (size_t)attention_threads(d->threads) * d->T * d->T;
+  a->att = p, p += attention_scratch_floats(B, d->T, d->NH);
   a->h = p, p += BT * hidden_width(d);
   a->hg = NULL;
   if (d->swiglu) a->hg = p, p += BT * d->M;
@@ -68,12 +68,13 @@ void vit_acts_free(vit_acts *a) {
 /* x (B,T,D) = [cls + pos[0], registers, patch_embed(pixels) + pos[1:]].
  * pixels is (B,3,H,W); uses a->patches and a->ln as scratch. */
 static void embeddings_forward(float *x, const float *pixels, const vit_params *p,
-                               const vit_dims *d, vit_acts *a, int B, int threads) {
+                               const vit_dims *d, vit_acts *a, int B) {
+  int threads = d->threads;
   int D = d->D, T = d->T, R = d->R, np = d->GH * d->GW;
   int K = 3 * d->P * d->P;
   im2patch_forward(a->patches, pixels, B, 3, d->H, d->W, d->P, threads);
   float *pe = a->ln; /* (B*np, D) */
-  matmul_nobias_forward(pe, a->patches, p->patch_w, B * np, K, D, threads);
+  matmul_nobias_forward(pe, a->patches, p->patch_w, B * np, K, D, d->engine);
   for (int b = 0; b < B; b++) {
     float *xb = x + (size_t)b * T * D;
     for (int c = 0; c < D; c++) xb[c] = p->cls[c] + p->pos[c];
@@ -123,13 +124,13 @@ void vit_bf16_free(vit_params *p, int L) {
 
 /* The block's layers with bf16 weights lb and the bf16 input buffer ab. */
 static void block_forward_bf16(float *x, const vit_layer_params *l, const vit_layer_bf16 *lb,
-                               const vit_dims *d, vit_acts *a, int B, int threads) {
-  int D = d->D, N = B * d->T, M = d->M;
+                               const vit_dims *d, vit_acts *a, int B) {
+  int D = d->D, N = B * d->T, M = d->M, threads = d->threads;
   uint16_t *ab = a->abf16;
   layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
   linear_qkv_forward_bf16(a->q, a->k, a->v, a->ln, &lb->q, l->q_b, &lb->k, l->k_b, &lb->v,
                           l->v_b, ab, N, D, D, threads);
-  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, threads);
+  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, d->engine);
   linear_residual_forward_bf16(x, a->ln, a->atty, &lb->o, l->o_b, l->ls1, ab, N, D, D, threads);
 
   layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
@@ -147,34 +148,35 @@ static void block_forward_bf16(float *x, const vit_layer_params *l, const vit_la
 
 /* One pre-norm block: x += ls1*attn(ln1(x)); x += ls2*mlp(ln2(x)). x is (B,T,D). */
 static void block_forward(float *x, const vit_layer_params *l, const vit_dims *d, vit_acts *a,
-                          int B, int threads) {
-  int D = d->D, N = B * d->T, M = d->M;
+                          int B) {
+  int D = d->D, N = B * d->T, M = d->M, threads = d->threads;
+  vfr_engine *e = d->engine;
   layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
   linear_qkv_forward(a->q, a->k, a->v, a->ln, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, N,
-                     D, D, threads);
-  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, threads);
-  linear_residual_forward(x, a->ln, a->atty, l->o_w, l->o_b, l->ls1, N, D, D, threads);
+                     D, D, e);
+  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, e);
+  linear_residual_forward(x, a->atty, l->o_w, l->o_b, l->ls1, N, D, D, e);
 
   layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
   if (d->swiglu) {
-    matmul_nobias_forward(a->h, a->ln, l->fc1_w, N, D, 2 * M, threads);
+    matmul_nobias_forward(a->h, a->ln, l->fc1_w, N, D, 2 * M, e);
     swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
-    linear_residual_forward(x, a->ln, a->hg, l->fc2_w, l->fc2_b, l->ls2, N, M, D, threads);
+    linear_residual_forward(x, a->hg, l->fc2_w, l->fc2_b, l->ls2, N, M, D, e);
   } else {
-    linear_forward(a->h, a->ln, l->fc1_w, l->fc1_b, N, D, M, (int)d->act, threads);
-    linear_residual_forward(x, a->ln, a->h, l->fc2_w, l->fc2_b, l->ls2, N, M, D, threads);
+    linear_forward(a->h, a->ln, l->fc1_w, l->fc1_b, N, D, M, (int)d->act, e);
+    linear_residual_forward(x, a->h, l->fc2_w, l->fc2_b, l->ls2, N, M, D, e);
   }
 }
 
 /* out (B,E) from the final residual stream x (B,T,D). */
 static void head_forward(float *out, float *x, const vit_params *p, const vit_dims *d,
-                         vit_acts *a, int B, int threads) {
-  int D = d->D, T = d->T;
+                         vit_acts *a, int B) {
+  int D = d->D, T = d->T, threads = d->threads;
   float *cls = a->pooled; /* (B,D) */
   for (int b = 0; b < B; b++) memcpy(cls + (size_t)b * D, x + (size_t)b * T * D, D * sizeof(float));
   layernorm_forward(cls, cls, p->final_ln_w, p->final_ln_b, B, D, d->eps, threads);
   if (d->clip) {
-    if (p->proj) matmul_forward(out, cls, p->proj, NULL, B, D, d->E, threads);
+    if (p->proj) matmul_forward(out, cls, p->proj, NULL, B, D, d->E, d->engine);
     else memcpy(out, cls, (size_t)B * D * sizeof(float));
     return;
   }
@@ -197,18 +199,18 @@ static void head_forward(float *out, float *x, const vit_params *p, const vit_di
 }
 
 void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
-                 vit_acts *a, int B, int threads) {
+                 vit_acts *a, int B) {
   float *x = a->x;
-  embeddings_forward(x, pixels, p, d, a, B, threads);
+  embeddings_forward(x, pixels, p, d, a, B);
   if (p->pre_ln_w)
-    layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, threads);
+    layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, d->threads);
   for (int l = 0; l < d->L; l++) {
     if (p->bf16 && a->abf16)
-      block_forward_bf16(x, &p->layers[l], &p->bf16[l], d, a, B, threads);
+      block_forward_bf16(x, &p->layers[l], &p->bf16[l], d, a, B);
     else
-      block_forward(x, &p->layers[l], d, a, B, threads);
+      block_forward(x, &p->layers[l], d, a, B);
   }
-  head_forward(out, x, p, d, a, B, threads);
+  head_forward(out, x, p, d, a, B);
 }
 
 double vit_flops_per_image(const vit_dims *d) {
