@@ -33,6 +33,11 @@ typedef struct vfr_engine vfr_engine;
 int engine_create(int threads, vfr_precision precision, vfr_engine **out, vfr_error *err);
 void engine_free(vfr_engine *e);
 
+/* What the backend dispatches to on this CPU, without an engine (engine_isa's string), and
+ * whether that includes AMX tiles. */
+const char *engine_cpu_isa(void);
+int engine_cpu_has_amx(void);
+
 /* The engine a loaded model runs on (owned by the model; its trainers use it too). */
 vfr_engine *vfr_model_engine(const vfr_model *m);
 

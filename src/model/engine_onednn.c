@@ -85,11 +85,18 @@ static void request_amx_permission(void) {
 #endif
 }
 
+const char *engine_cpu_isa(void) { return isa_name(dnnl_get_effective_cpu_isa()); }
+
+int engine_cpu_has_amx(void) {
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
+}
+
 int engine_create(int threads, vfr_precision precision, vfr_engine **out, vfr_error *err) {
   *out = NULL;
   vfr_engine *e = calloc(1, sizeof *e);
   if (!e) return vfr_fail(err, VFR_ENOMEM, "engine: out of memory");
-  request_amx_permission();
+  request_amx_permission(); /* before oneDNN first asks what the CPU can do */
   if (dnnl_engine_create(&e->engine, dnnl_cpu, 0) != dnnl_success) {
     free(e);
     return vfr_fail(err, VFR_EINTERNAL, "engine: oneDNN cannot create a CPU engine");
@@ -102,9 +109,8 @@ int engine_create(int threads, vfr_precision precision, vfr_engine **out, vfr_er
   pthread_mutex_init(&e->lock, NULL);
   e->threads = threads > 0 ? threads : 0;
   e->precision = precision;
-  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-  e->isa = isa_name(isa);
-  e->amx = (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
+  e->isa = engine_cpu_isa();
+  e->amx = engine_cpu_has_amx();
   *out = e;
   return VFR_OK;
 }

@@ -59,6 +59,13 @@ vfr_model_params vfr_model_default_params(void) {
 
 int vfr_bf16_supported(void) { return bf16_cpu_supported(); }
 
+vfr_precision vfr_precision_auto(void) {
+  return engine_cpu_has_amx() && bf16_cpu_supported() ? VFR_PRECISION_BF16 : VFR_PRECISION_FP32;
+}
+
+const char *vfr_engine_name(void) { return "onednn"; }
+const char *vfr_engine_isa(void) { return engine_cpu_isa(); }
+
 static int keep_owned(vfr_model *m, float *buf, vfr_error *err) {
   if (m->n_owned == m->cap_owned) {
     int cap = m->cap_owned ? 2 * m->cap_owned : MAX_OWNED_DEFAULT;
@@ -314,8 +321,12 @@ int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **
     return vfr_fail(err, VFR_EINVAL, "%s: max_batch %d is not in 1..4096", dir, params->max_batch);
   if (params->pooling != VFR_POOLING_CLS && params->pooling != VFR_POOLING_CLS_MEAN)
     return vfr_fail(err, VFR_EINVAL, "%s: unknown pooling %d", dir, (int)params->pooling);
-  if (params->precision != VFR_PRECISION_FP32 && params->precision != VFR_PRECISION_BF16)
+  if (params->precision != VFR_PRECISION_FP32 && params->precision != VFR_PRECISION_BF16 &&
+      params->precision != VFR_PRECISION_AUTO)
     return vfr_fail(err, VFR_EINVAL, "%s: unknown precision %d", dir, (int)params->precision);
+  vfr_model_params resolved = *params;
+  if (resolved.precision == VFR_PRECISION_AUTO) resolved.precision = vfr_precision_auto();
+  params = &resolved;
   if (params->precision == VFR_PRECISION_BF16 && !bf16_cpu_supported())
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s: bf16 needs AVX512-BF16; this CPU lacks it", dir);
   vfr_model *m = calloc(1, sizeof *m);
@@ -364,6 +375,9 @@ void vfr_model_get_info(const vfr_model *m, vfr_model_info *out) {
   out->num_parameters = m->num_parameters;
   out->flops_per_image = vit_flops_per_image(&m->d);
   out->weight_bytes = m->weight_bytes;
+  snprintf(out->engine, sizeof out->engine, "%s", engine_backend(m->engine));
+  snprintf(out->engine_isa, sizeof out->engine_isa, "%s", engine_isa(m->engine));
+  out->precision = m->params.precision;
 }
 
 int vfr_model_preprocess(const vfr_model *m, const vfr_image *rgb, const char *name,
