@@ -122,49 +122,100 @@ void vit_bf16_free(vit_params *p, int L) {
   p->bf16 = NULL;
 }
 
-/* The block's layers with bf16 weights lb and the bf16 input buffer ab. */
-static void block_forward_bf16(float *x, const vit_layer_params *l, const vit_layer_bf16 *lb,
-                               const vit_dims *d, vit_acts *a, int B) {
-  int D = d->D, N = B * d->T, M = d->M, threads = d->threads;
-  uint16_t *ab = a->abf16;
-  layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
-  linear_qkv_forward_bf16(a->q, a->k, a->v, a->ln, &lb->q, l->q_b, &lb->k, l->k_b, &lb->v,
-                          l->v_b, ab, N, D, D, threads);
-  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, d->engine);
-  linear_residual_forward_bf16(x, a->ln, a->atty, &lb->o, l->o_b, l->ls1, ab, N, D, D, threads);
+/* ---- one transformer block, its linear layers of the kind picked at load ------------- */
 
-  layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
-  if (d->swiglu) {
-    linear_forward_bf16(a->h, a->ln, &lb->fc1, NULL, ab, N, D, 2 * M, 0, threads);
-    swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
-    linear_residual_forward_bf16(x, a->ln, a->hg, &lb->fc2, l->fc2_b, l->ls2, ab, N, M, D,
-                                 threads);
-  } else {
-    linear_forward_bf16(a->h, a->ln, &lb->fc1, l->fc1_b, ab, N, D, M, (int)d->act, threads);
-    linear_residual_forward_bf16(x, a->ln, a->h, &lb->fc2, l->fc2_b, l->ls2, ab, N, M, D,
-                                 threads);
-  }
+/* What a block's linear layers read: its fp32 parameters l, their bf16 copies lb (bf16
+ * models), the activations (a->abf16: the bf16 input buffer) and N = B*T rows. */
+typedef struct block_ctx {
+  const vit_layer_params *l;
+  const vit_layer_bf16 *lb;
+  const vit_dims *d;
+  vit_acts *a;
+  int N;
+} block_ctx;
+
+enum { LIN_O, LIN_FC1, LIN_FC2 };
+
+/* The block's linear layers of one kind: fp32 weights on the engine, or bf16 weights on the
+ * bf16 kernel (gemm_bf16.h). Chosen once per model (vit_dims.bf16), never per layer. */
+typedef struct linear_kind {
+  /* q, k, v (N,D) = inp (N,D) @ {q,k,v}_w^T + biases */
+  void (*qkv)(const block_ctx *c, float *q, float *k, float *v, const float *inp);
+  /* out (N,OC) = act(inp (N,C) @ W^T + bias) */
+  void (*linear)(const block_ctx *c, int which, float *out, const float *inp, const float *bias,
+                 int C, int OC, int act);
+  /* x (N,OC) += (inp (N,C) @ W^T + bias) * scale */
+  void (*residual)(const block_ctx *c, int which, float *x, const float *inp, const float *bias,
+                   const float *scale, int C, int OC);
+} linear_kind;
+
+static const float *f32_weight(const vit_layer_params *l, int which) {
+  return which == LIN_O ? l->o_w : which == LIN_FC1 ? l->fc1_w : l->fc2_w;
 }
 
+static void f32_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+  const vit_layer_params *l = c->l;
+  linear_qkv_forward(q, k, v, inp, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, c->N, c->d->D,
+                     c->d->D, c->d->engine);
+}
+
+static void f32_linear(const block_ctx *c, int which, float *out, const float *inp,
+                       const float *bias, int C, int OC, int act) {
+  linear_forward(out, inp, f32_weight(c->l, which), bias, c->N, C, OC, act, c->d->engine);
+}
+
+static void f32_residual(const block_ctx *c, int which, float *x, const float *inp,
+                         const float *bias, const float *scale, int C, int OC) {
+  linear_residual_forward(x, inp, f32_weight(c->l, which), bias, scale, c->N, C, OC,
+                          c->d->engine);
+}
+
+static const linear_kind LINEAR_FP32 = {f32_qkv, f32_linear, f32_residual};
+
+static const bf16_weight *bf16_of(const vit_layer_bf16 *lb, int which) {
+  return which == LIN_O ? &lb->o : which == LIN_FC1 ? &lb->fc1 : &lb->fc2;
+}
+
+static void bf16_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+  const vit_layer_params *l = c->l;
+  linear_qkv_forward_bf16(q, k, v, inp, &c->lb->q, l->q_b, &c->lb->k, l->k_b, &c->lb->v, l->v_b,
+                          c->a->abf16, c->N, c->d->D, c->d->D, c->d->threads);
+}
+
+static void bf16_linear(const block_ctx *c, int which, float *out, const float *inp,
+                        const float *bias, int C, int OC, int act) {
+  linear_forward_bf16(out, inp, bf16_of(c->lb, which), bias, c->a->abf16, c->N, C, OC, act,
+                      c->d->threads);
+}
+
+/* the product goes through a->ln (free at that point) before the residual add */
+static void bf16_residual(const block_ctx *c, int which, float *x, const float *inp,
+                          const float *bias, const float *scale, int C, int OC) {
+  linear_residual_forward_bf16(x, c->a->ln, inp, bf16_of(c->lb, which), bias, scale,
+                               c->a->abf16, c->N, C, OC, c->d->threads);
+}
+
+static const linear_kind LINEAR_BF16 = {bf16_qkv, bf16_linear, bf16_residual};
+
 /* One pre-norm block: x += ls1*attn(ln1(x)); x += ls2*mlp(ln2(x)). x is (B,T,D). */
-static void block_forward(float *x, const vit_layer_params *l, const vit_dims *d, vit_acts *a,
-                          int B) {
-  int D = d->D, N = B * d->T, M = d->M, threads = d->threads;
-  vfr_engine *e = d->engine;
+static void block_forward(float *x, const linear_kind *lk, const block_ctx *c, int B) {
+  const vit_layer_params *l = c->l;
+  const vit_dims *d = c->d;
+  vit_acts *a = c->a;
+  int D = d->D, N = c->N, M = d->M, threads = d->threads;
   layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
-  linear_qkv_forward(a->q, a->k, a->v, a->ln, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, N,
-                     D, D, e);
-  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, e);
-  linear_residual_forward(x, a->atty, l->o_w, l->o_b, l->ls1, N, D, D, e);
+  lk->qkv(c, a->q, a->k, a->v, a->ln);
+  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, d->engine);
+  lk->residual(c, LIN_O, x, a->atty, l->o_b, l->ls1, D, D);
 
   layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
   if (d->swiglu) {
-    matmul_nobias_forward(a->h, a->ln, l->fc1_w, N, D, 2 * M, e);
+    lk->linear(c, LIN_FC1, a->h, a->ln, NULL, D, 2 * M, 0);
     swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
-    linear_residual_forward(x, a->hg, l->fc2_w, l->fc2_b, l->ls2, N, M, D, e);
+    lk->residual(c, LIN_FC2, x, a->hg, l->fc2_b, l->ls2, M, D);
   } else {
-    linear_forward(a->h, a->ln, l->fc1_w, l->fc1_b, N, D, M, (int)d->act, e);
-    linear_residual_forward(x, a->h, l->fc2_w, l->fc2_b, l->ls2, N, M, D, e);
+    lk->linear(c, LIN_FC1, a->h, a->ln, l->fc1_b, D, M, (int)d->act);
+    lk->residual(c, LIN_FC2, x, a->h, l->fc2_b, l->ls2, M, D);
   }
 }
 
@@ -204,11 +255,11 @@ void vit_forward(float *out, const float *pixels, const vit_params *p, const vit
   embeddings_forward(x, pixels, p, d, a, B);
   if (p->pre_ln_w)
     layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, d->threads);
+  int bf16 = p->bf16 && a->abf16;
+  const linear_kind *lk = bf16 ? &LINEAR_BF16 : &LINEAR_FP32;
   for (int l = 0; l < d->L; l++) {
-    if (p->bf16 && a->abf16)
-      block_forward_bf16(x, &p->layers[l], &p->bf16[l], d, a, B);
-    else
-      block_forward(x, &p->layers[l], d, a, B);
+    block_ctx c = {&p->layers[l], bf16 ? &p->bf16[l] : NULL, d, a, B * d->T};
+    block_forward(x, lk, &c, B);
   }
   head_forward(out, x, p, d, a, B);
 }
