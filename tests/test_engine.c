@@ -1,8 +1,11 @@
 /* The engine's products against double-precision loops: both transpositions, leading
  * dimensions wider than the matrices, every epilogue (bias, the three activations, layer
  * scale, accumulation), alpha, the strided batched form on a head's slice of a (B,T,C)
- * tensor, the cache (the same shape twice with other data), and what it says it runs. */
+ * tensor (with alpha and accumulation, as attention's backward uses it), the cache (the same
+ * shape twice with other data), a product prepared on one thread and run on another, and
+ * what the engine says it runs. */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +133,46 @@ static void test_batched(vfr_engine *e) {
       }
   check(es < 1e-5, "batched q k^T on strided heads", es);
   check(eo < 1e-5, "batched P v into the heads' columns", eo);
-  free(q), free(k), free(v), free(out), free(s);
+  /* dq_h += alpha * s^T-as-stored @ k_h: transposed scores, alpha and accumulation */
+  float *dq = randv(n);
+  double *ref = malloc(n * sizeof *ref);
+  for (size_t i = 0; i < n; i++) ref[i] = dq[i];
+  engine_strides st = {(int64_t)NH * T * T, (int64_t)T * T, 1, T};
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      for (int t = 0; t < T; t++)
+        for (int i = 0; i < hd; i++) {
+          double d = 0;
+          for (int u = 0; u < T; u++)
+            d += (double)s[(((size_t)b * NH + h) * T + u) * T + t] * k[((size_t)b * T + u) * C + h * hd + i];
+          ref[((size_t)b * T + t) * C + h * hd + i] += alpha * d;
+        }
+  engine_gemm_batched(e, B, NH, T, hd, T, alpha, s, st, k, qs, dq, qs, 1);
+  double ea = 0;
+  for (size_t i = 0; i < n; i++) ea = fmax(ea, fabs(dq[i] - ref[i]));
+  check(ea < 1e-5, "batched alpha * P^T k += (transposed, accumulated)", ea);
+  free(q), free(k), free(v), free(out), free(s), free(dq), free(ref);
+}
+
+/* The engine's first use of a shape on one thread, its next on another. */
+typedef struct thread_case {
+  vfr_engine *e;
+  double err;
+} thread_case;
+
+static void *other_thread(void *arg) {
+  thread_case *c = arg;
+  c->err = gemm_case(c->e, 0, 1, 64, 96, 80, 1.0f, 0, NULL);
+  return NULL;
+}
+
+static void test_threads(vfr_engine *e) {
+  double first = gemm_case(e, 0, 1, 64, 96, 80, 1.0f, 0, NULL);
+  thread_case c = {e, INFINITY};
+  pthread_t th;
+  int ok = pthread_create(&th, NULL, other_thread, &c) == 0 && pthread_join(th, NULL) == 0;
+  check(ok && first < 1e-4 && c.err < 1e-4, "a product made on one thread, run on another",
+        fmax(first, c.err));
 }
 
 int main(void) {
@@ -145,6 +187,7 @@ int main(void) {
             engine_threads(e) == 2, "engine names its backend, ISA and team", 0);
   test_gemm(e);
   test_batched(e);
+  test_threads(e);
   engine_free(e);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;

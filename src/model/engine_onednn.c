@@ -46,7 +46,8 @@ typedef struct mm_key {
 typedef struct mm_entry {
   mm_key key;
   dnnl_primitive_t prim;
-  dnnl_memory_t a, b, c, bias, scale; /* data handles swapped per call */
+  dnnl_memory_t a, b, c, bias, scale, scratch; /* data handles swapped per call */
+  size_t scratch_bytes;
 } mm_entry;
 
 struct vfr_engine {
@@ -59,6 +60,8 @@ struct vfr_engine {
   pthread_mutex_t lock;
   mm_entry *cache;
   int n_cache, cap_cache;
+  void *scratch; /* the products' scratchpad, shared (calls are serialised), grown as needed */
+  size_t scratch_bytes;
 };
 
 static const char *isa_name(dnnl_cpu_isa_t isa) {
@@ -117,8 +120,8 @@ int engine_create(int threads, vfr_precision precision, vfr_engine **out, vfr_er
 
 static void entry_free(mm_entry *m) {
   dnnl_primitive_destroy(m->prim);
-  dnnl_memory_t all[5] = {m->a, m->b, m->c, m->bias, m->scale};
-  for (int i = 0; i < 5; i++)
+  dnnl_memory_t all[6] = {m->a, m->b, m->c, m->bias, m->scale, m->scratch};
+  for (int i = 0; i < 6; i++)
     if (all[i]) dnnl_memory_destroy(all[i]);
 }
 
@@ -126,6 +129,7 @@ void engine_free(vfr_engine *e) {
   if (!e) return;
   for (int i = 0; i < e->n_cache; i++) entry_free(&e->cache[i]);
   free(e->cache);
+  free(e->scratch);
   dnnl_stream_destroy(e->stream);
   dnnl_engine_destroy(e->engine);
   pthread_mutex_destroy(&e->lock);
@@ -177,6 +181,10 @@ static int entry_create(vfr_engine *e, const mm_key *k, mm_entry *m) {
   dnnl_post_ops_t po = NULL;
   int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
             dnnl_post_ops_create(&po) != dnnl_success;
+  /* Our scratchpad, not the library's: that one is per thread, and a primitive would then
+   * have to run on the thread that created it; a model may move between threads. */
+  if (!bad)
+    bad = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success;
   if (!bad && k->alpha != 1.0f)
     bad = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) != dnnl_success;
   int n_po = 0, scale_index = -1;
@@ -197,9 +205,17 @@ static int entry_create(vfr_engine *e, const mm_key *k, mm_entry *m) {
   if (po) dnnl_post_ops_destroy(po);
   if (attr) dnnl_primitive_attr_destroy(attr);
   if (bad) return -1;
+  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  m->scratch_bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
   bad = dnnl_primitive_create(&m->prim, pd) != dnnl_success;
+  if (!bad && m->scratch_bytes)
+    bad = dnnl_memory_create(&m->scratch, smd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
   dnnl_primitive_desc_destroy(pd);
-  if (bad) return -1;
+  if (bad) {
+    if (m->prim) dnnl_primitive_destroy(m->prim);
+    if (m->scratch) dnnl_memory_destroy(m->scratch);
+    return -1;
+  }
   /* DNNL_MEMORY_NONE: the handles are set before each execution. */
   bad = dnnl_memory_create(&m->a, &amd, e->engine, DNNL_MEMORY_NONE) != dnnl_success ||
         dnnl_memory_create(&m->b, &bmd, e->engine, DNNL_MEMORY_NONE) != dnnl_success ||
@@ -233,8 +249,19 @@ static mm_entry *lookup(vfr_engine *e, const mm_key *k) {
 
 static int run(vfr_engine *e, mm_entry *m, const float *A, const float *B, float *C,
                const engine_epilogue *ep) {
-  dnnl_exec_arg_t args[5];
+  dnnl_exec_arg_t args[6];
   int n = 0;
+  if (m->scratch_bytes > e->scratch_bytes) {
+    void *p = aligned_alloc(64, (m->scratch_bytes + 63) / 64 * 64);
+    if (!p) return -1;
+    free(e->scratch);
+    e->scratch = p;
+    e->scratch_bytes = m->scratch_bytes;
+  }
+  if (m->scratch) {
+    dnnl_memory_set_data_handle_v2(m->scratch, e->scratch, e->stream);
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m->scratch};
+  }
   dnnl_memory_set_data_handle_v2(m->a, (void *)A, e->stream);
   dnnl_memory_set_data_handle_v2(m->b, (void *)B, e->stream);
   dnnl_memory_set_data_handle_v2(m->c, C, e->stream);
