@@ -2,8 +2,8 @@
 
   /usr/bin/python3 bench/bench_bf16.py [--quick] [--threads N] [--skip-linear]
 
-1. The linear layer alone (src/model/ops.c through ctypes, same tiling and threads for both):
-   linear_forward (OpenBLAS sgemm per tile) vs linear_forward_bf16 (the AVX512-BF16 kernel,
+1. The linear layer alone (src/model/ops.c through ctypes, same threads for both):
+   linear_forward (the oneDNN engine, fp32) vs linear_forward_bf16 (the AVX512-BF16 kernel,
    the input rounding included) at ViT-B's MLP shapes with 8192 rows (a micro-batch), in
    GFLOP/s and as a ratio.
 2. CLIP ViT-B/16 at its real shape (random weights, tests/modelref.py), batch 32 (8 with
@@ -26,7 +26,7 @@ ap.add_argument("--quick", action="store_true", help="batch 8 instead of 32, few
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--skip-linear", action="store_true", help="only the ViT-B/16 embedding part")
 args = ap.parse_args()
-# Our OpenMP team splits every gemm; OpenBLAS's own pool stays at one thread (as in the model).
+# One OpenMP team for the engine and our loops; OpenBLAS is not on this path.
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 os.environ["OMP_NUM_THREADS"] = str(args.threads)
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -77,7 +77,13 @@ def best_times(fns, repeats):
 
 
 def bench_linear(lib):
-    lib.linear_forward.argtypes = [C.c_void_p, C.c_void_p, C.c_void_p, C.c_void_p] + [C.c_int] * 5
+    lib.linear_forward.argtypes = ([C.c_void_p, C.c_void_p, C.c_void_p, C.c_void_p] + [C.c_int] * 4
+                                   + [C.c_void_p])
+    lib.engine_create.argtypes = [C.c_int, C.c_int, C.POINTER(C.c_void_p), C.c_void_p]
+    lib.engine_free.argtypes = [C.c_void_p]
+    eng = C.c_void_p()  # the fp32 path's engine (src/model/engine.h)
+    if lib.engine_create(args.threads, 0, C.byref(eng), None):
+        sys.exit("bench_bf16: cannot create the engine")
     lib.linear_forward_bf16.argtypes = [C.c_void_p, C.c_void_p, C.POINTER(Bf16Weight),
                                         C.c_void_p, C.c_void_p] + [C.c_int] * 5
     lib.bf16_weight_pack.argtypes = [C.POINTER(Bf16Weight), C.c_void_p, C.c_int, C.c_int]
@@ -98,7 +104,7 @@ def bench_linear(lib):
             sys.exit("bench_bf16: out of memory")
         (t32, c32), (t16, c16) = best_times(
             [lambda: lib.linear_forward(y32.ctypes.data, x.ctypes.data, w.ctypes.data,
-                                        b.ctypes.data, N, Cin, OC, 0, args.threads),
+                                        b.ctypes.data, N, Cin, OC, 0, eng),
              lambda: lib.linear_forward_bf16(y16.ctypes.data, x.ctypes.data, C.byref(bw),
                                              b.ctypes.data, abuf.ctypes.data, N, Cin, OC, 0,
                                              args.threads)], 3)
@@ -107,6 +113,7 @@ def bench_linear(lib):
         d = float(np.abs(y16 - y32).max() / np.abs(y32).max())
         print(f"  {f'{Cin} -> {OC}':>12s} {f / t32 / 1e9:13.1f} {f / t16 / 1e9:13.1f} "
               f"{t32 / t16:6.2f} {c32 / c16:15.2f} {d:17.2e}", flush=True)
+    lib.engine_free(eng)
 
 
 def bench_model(lib, tmp):

@@ -1,20 +1,31 @@
-"""Embedding throughput of vfrobust vs PyTorch, as ratios measured in one run (SPEC section 7).
+"""Embedding throughput of vfrobust vs PyTorch, against this machine's fp32 limit, in one run.
 
-  /usr/bin/python3 bench/bench_embed.py [--quick] [--threads N] [--skip-memory]
+  /usr/bin/python3 bench/bench_embed.py [--quick] [--threads N] [--skip-memory] [--skip-large]
 
-For CLIP ViT-B/16 and ViT-B/32 at their real shapes (random weights, the same Hugging Face
-folder for both sides), on the same preprocessed pixels and the same thread count:
-  - images/second of libvfrobust's forward pass (vfr_model_embed_pixels through ctypes, so
-    process start and image decoding are not measured) and of the PyTorch reference model
-    (tests/modelref.py, fp32, torch.no_grad) at batch 1 and batch 32; the speed-up ratio;
-  - the achieved model GFLOP/s (FLOPs per image from the config) as a fraction of this
-    machine's OpenBLAS sgemm rate, measured in the same run (NumPy float32 matmul);
-  - the two sides' embeddings agree (max |diff| / ||ref|| printed).
+The machine's fp32 limit is measured first and again at the end (load drift check): the larger
+of oneDNN's fp32 matmul 2048^3 (bench/onednn_sgemm.c, compiled here with cc) and NumPy's sgemm
+2048^3 in a subprocess with OPENBLAS_CORETYPE forced to the CPU's real ISA (read from
+/proc/cpuinfo: SapphireRapids, Cooperlake, SkylakeX or Haswell; Debian's OpenBLAS may
+misdetect a newer CPU and run SSE3 kernels, so the rate "as installed" is printed too but not
+used). oneDNN's bf16 rate is printed beside it.
+
+For CLIP ViT-B/32 and ViT-B/16 at batch 1 and 32, and ViT-L/14 at batch 16 (the paper's model),
+at their real shapes with random weights (the same Hugging Face folder for both sides), on the
+same preprocessed pixels and the same thread count:
+  - vfrobust: images/second of vfr_model_embed_pixels through ctypes, in this process, with no
+    variable set (OPENBLAS_CORETYPE is removed from the environment before anything loads), in
+    fp32 and in bf16; fp32 GFLOP/s as a percentage of the limit;
+  - the peer: the PyTorch reference model (tests/modelref.py, torch.no_grad) at its best on
+    this CPU, in a subprocess with OPENBLAS_CORETYPE set as above: fp32, and bf16 autocast as
+    a second peer; the ratios vfrobust/torch;
+  - the embeddings agree (max |diff| / ||ref|| against torch fp32, and for bf16 the worst
+    cosine to our fp32 embedding).
 Then peak memory (max RSS) of `vfrobust model-info` and of `vfrobust embed` on one image for a
 ViT-L/14 folder, as a ratio to the vision weights' bytes.
 Paths: VFROBUST_LIB / VFROBUST_BIN, else build/libvfrobust.so and build/vfrobust.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -22,10 +33,15 @@ ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--quick", action="store_true", help="batch 8 instead of 32, fewer repeats")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--skip-memory", action="store_true", help="skip the ViT-L/14 memory check")
+ap.add_argument("--skip-large", action="store_true", help="skip ViT-L/14 at batch 16")
+ap.add_argument("--torch-worker", help=argparse.SUPPRESS)  # internal: the peer subprocess
 args = ap.parse_args()
-# Thread counts must be fixed before NumPy/PyTorch load OpenBLAS/OpenMP.
+# Thread counts must be fixed before NumPy/PyTorch load OpenBLAS/OpenMP; vfrobust must run
+# as a user would run it, with no OpenBLAS variable.
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ[var] = str(args.threads)
+if not args.torch_worker:
+    os.environ.pop("OPENBLAS_CORETYPE", None)
 
 import ctypes as C  # noqa: E402
 import shutil  # noqa: E402
@@ -43,7 +59,9 @@ import vfr_testlib as T  # noqa: E402
 
 torch.set_num_threads(args.threads)
 BIG_BATCH = 8 if args.quick else 32
+LARGE_BATCH = 4 if args.quick else 16
 REPEATS = 2 if args.quick else 3  # timed runs at batch 1
+SEED = {"clip-vit-b32": 100, "clip-vit-b16": 101, "clip-vit-l14": 102}
 
 
 class Error(C.Structure):
@@ -60,7 +78,8 @@ class ModelInfo(C.Structure):
                                 "patch_size", "image_size", "num_register_tokens",
                                 "input_height", "input_width", "num_tokens", "embed_dim")] + \
         [("num_parameters", C.c_int64), ("flops_per_image", C.c_double),
-         ("weight_bytes", C.c_int64)]
+         ("weight_bytes", C.c_int64), ("engine", C.c_char * 16), ("engine_isa", C.c_char * 32),
+         ("precision", C.c_int)]
 
 
 def load_lib():
@@ -86,59 +105,185 @@ def best_time(fn, repeats):
     return min(times)
 
 
-def sgemm_rate():
-    n = 2048
-    rs = np.random.RandomState(0)
-    a, b = rs.rand(n, n).astype(np.float32), rs.rand(n, n).astype(np.float32)
-    t = best_time(lambda: a @ b, 5)
-    return 2.0 * n ** 3 / t / 1e9
+# ---- the machine's limit ---------------------------------------------------------------------
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
 
 
-def bench_model(lib, tmp, name, seed):
-    config, pp = M.PRESETS[name]()
-    model = M.randomize(M.build_model(config), seed).eval()
-    folder = os.path.join(tmp, name)
-    M.write_hf_folder(folder, config, pp, model)
-    rs = np.random.RandomState(seed)
-    from PIL import Image
-    imgs = [Image.fromarray(rs.randint(0, 256, (240 + 7 * i, 320, 3), dtype=np.uint8))
-            for i in range(BIG_BATCH)]
-    pixels = np.ascontiguousarray(np.stack([M.preprocess(im, pp) for im in imgs]))
+def openblas_cores(flags):
+    """OpenBLAS core types for this CPU's real ISA, best first."""
+    cores = []
+    if "amx_tile" in flags:
+        cores.append("SapphireRapids")
+    if "avx512_bf16" in flags:
+        cores.append("Cooperlake")
+    if {"avx512f", "avx512bw", "avx512vl"} <= flags:
+        cores.append("SkylakeX")
+    if "avx2" in flags:
+        cores.append("Haswell")
+    return cores
 
+
+NUMPY_SGEMM = ("import time, numpy as np\n"
+               "n = 2048; rs = np.random.RandomState(0)\n"
+               "a, b = rs.rand(n, n).astype(np.float32), rs.rand(n, n).astype(np.float32)\n"
+               "a @ b; best = 1e30\n"
+               "for _ in range(5):\n"
+               "    t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)\n"
+               "print(2.0 * n ** 3 / best / 1e9)\n")
+
+
+def numpy_sgemm(core):
+    """NumPy sgemm 2048^3 GFLOP/s in a subprocess, OPENBLAS_CORETYPE=core (None: as installed),
+    and the core OpenBLAS reports it runs."""
+    env = dict(os.environ, OPENBLAS_VERBOSE="2")
+    env.pop("OPENBLAS_CORETYPE", None)
+    if core:
+        env["OPENBLAS_CORETYPE"] = core
+    p = subprocess.run([sys.executable, "-c", NUMPY_SGEMM], env=env, capture_output=True, text=True)
+    ran = [ln.split(":", 1)[1].strip() for ln in (p.stdout + p.stderr).splitlines()
+           if ln.startswith("Core:")]
+    try:
+        rate = float(p.stdout.split()[-1])
+    except (ValueError, IndexError):
+        rate = 0.0
+    return rate, (ran[-1] if ran else "?")
+
+
+def onednn_sgemm(tmp, dtype):
+    """oneDNN matmul 2048^3 GFLOP/s (dtype f32 or bf16) and the kernel it picked."""
+    exe = os.path.join(tmp, "onednn_sgemm")
+    if not os.path.exists(exe):
+        src = os.path.join(HERE, "onednn_sgemm.c")
+        r = subprocess.run(["cc", "-O2", "-fopenmp", src, "-o", exe, "-ldnnl"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            print(f"  (cannot build onednn_sgemm: {r.stderr.strip()[:200]})")
+            return 0.0, "-"
+    p = subprocess.run([exe, "2048", "2048", "2048", "5", dtype], capture_output=True, text=True)
+    if p.returncode:
+        return 0.0, "-"
+    rate, impl = p.stdout.split()
+    return float(rate), impl
+
+
+def machine_limit(tmp, cores, verbose):
+    """The fp32 limit (the larger of oneDNN and NumPy at the real ISA), with what was measured."""
+    f32, impl = onednn_sgemm(tmp, "f32")
+    best_np, best_core = 0.0, "-"
+    for core in cores[:2]:
+        rate, ran = numpy_sgemm(core)
+        if rate > best_np:
+            best_np, best_core = rate, f"{core} (OpenBLAS runs {ran})"
+    if verbose:
+        bf, bimpl = onednn_sgemm(tmp, "bf16")
+        installed, ran = numpy_sgemm(None)
+        print(f"  oneDNN fp32 matmul 2048^3:            {f32:7.1f} GFLOP/s  ({impl})")
+        print(f"  NumPy sgemm, OPENBLAS_CORETYPE={best_core}: {best_np:7.1f} GFLOP/s")
+        print(f"  NumPy sgemm as installed (Core: {ran}): {installed:7.1f} GFLOP/s  (not used)")
+        print(f"  oneDNN bf16 matmul 2048^3:            {bf:7.1f} GFLOP/s  ({bimpl})")
+    return max(f32, best_np), f32, best_np
+
+
+# ---- the peer: PyTorch in a subprocess -------------------------------------------------------
+
+def torch_worker(spec):
+    """Runs in the subprocess: the torch model of spec, timed on the saved pixels."""
+    s = json.loads(spec)
+    config, _ = M.PRESETS[s["name"]]()
+    model = M.randomize(M.build_model(config), s["seed"]).eval()
+    x = torch.from_numpy(np.load(s["pixels"]))
+    res = {}
+    for mode in ("fp32", "bf16"):
+        def run():
+            with torch.no_grad():
+                if mode == "fp32":
+                    return model(x)
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return model(x).float()
+        t = best_time(run, s["repeats"])
+        res[mode] = x.shape[0] / t
+        if mode == "fp32":
+            np.save(s["out"], run().numpy())
+    print(json.dumps(res))
+
+
+def torch_peer(folder, name, pixels, repeats, core):
+    spec = {"name": name, "seed": SEED[name], "pixels": os.path.join(folder, "pixels.npy"),
+            "out": os.path.join(folder, "torch_out.npy"), "repeats": repeats}
+    np.save(spec["pixels"], pixels)
+    env = dict(os.environ)
+    if core:
+        env["OPENBLAS_CORETYPE"] = core
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads", str(args.threads),
+                        "--torch-worker", json.dumps(spec)], env=env, capture_output=True, text=True)
+    if p.returncode:
+        sys.exit(f"bench_embed: torch peer failed: {p.stderr.strip()[-400:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1]), np.load(spec["out"])
+
+
+# ---- vfrobust ---------------------------------------------------------------------------------
+
+def vfr_rate(lib, folder, x, precision, repeats):
+    """images/s of vfrobust on pixels x (B,3,H,W), the embeddings and the model's info."""
+    b = x.shape[0]
     params = lib.vfr_model_default_params()
-    params.threads, params.max_batch = args.threads, BIG_BATCH
+    params.threads, params.max_batch, params.precision = args.threads, b, precision
     handle, err = C.c_void_p(), Error()
     if lib.vfr_model_load(folder.encode(), C.byref(params), C.byref(handle), C.byref(err)):
-        sys.exit(f"bench_embed: {err.message.decode()}")
+        return None, None, None
     info = ModelInfo()
     lib.vfr_model_get_info(handle, C.byref(info))
-    flops = M.vision_flops(config, info.input_height, info.input_width)
-    rows = []
-    for b in (1, BIG_BATCH):
-        x = np.ascontiguousarray(pixels[:b])
-        out = np.zeros((b, info.embed_dim), np.float32)
+    out = np.zeros((b, info.embed_dim), np.float32)
 
-        def run_c():
-            if lib.vfr_model_embed_pixels(handle, x.ctypes.data, b, out.ctypes.data, C.byref(err)):
-                sys.exit(f"bench_embed: {err.message.decode()}")
-
-        xt = torch.from_numpy(x)
-
-        def run_torch():
-            with torch.no_grad():
-                return model(xt)
-
-        reps = REPEATS if b == 1 else 1  # a batch of 32 ViT-B/16 images is ~1 TFLOP
-        t_c = best_time(run_c, reps)
-        t_t = best_time(run_torch, reps)
-        ref = run_torch().numpy().astype(np.float64)
-        diff = float((np.abs(out - ref).max(axis=1) / np.linalg.norm(ref, axis=1)).max())
-        gf = flops * b / t_c / 1e9
-        rows.append((name, b, b / t_c, b / t_t, t_t / t_c, gf, diff))
+    def run():
+        if lib.vfr_model_embed_pixels(handle, x.ctypes.data, b, out.ctypes.data, C.byref(err)):
+            sys.exit(f"bench_embed: {err.message.decode()}")
+    t = best_time(run, repeats)
     lib.vfr_model_free(handle)
+    return b / t, out.copy(), info
+
+
+def bench_model(lib, tmp, name, batches, core):
+    config, pp = M.PRESETS[name]()
+    model = M.randomize(M.build_model(config), SEED[name]).eval()
+    folder = os.path.join(tmp, name)
+    M.write_hf_folder(folder, config, pp, model)
+    del model
+    rs = np.random.RandomState(SEED[name])
+    from PIL import Image
+    n = max(batches)
+    imgs = [Image.fromarray(rs.randint(0, 256, (240 + 7 * i, 320, 3), dtype=np.uint8))
+            for i in range(n)]
+    pixels = np.ascontiguousarray(np.stack([M.preprocess(im, pp) for im in imgs]))
+    rows = []
+    for b in batches:
+        x = np.ascontiguousarray(pixels[:b])
+        reps = REPEATS if b == 1 else 1  # a batch of 32 ViT-B/16 images is ~1 TFLOP
+        ips, out, info = vfr_rate(lib, folder, x, 0, reps)
+        ips_bf, out_bf, _ = vfr_rate(lib, folder, x, 1, reps)
+        peer, ref = torch_peer(folder, name, x, reps, core)
+        ref = ref.astype(np.float64)
+        diff = float((np.abs(out - ref).max(axis=1) / np.linalg.norm(ref, axis=1)).max())
+        cos = None
+        if out_bf is not None:
+            num = (out_bf.astype(np.float64) * out).sum(1)
+            cos = float((num / np.linalg.norm(out_bf, axis=1) / np.linalg.norm(out, axis=1)).min())
+        flops = info.flops_per_image
+        rows.append(dict(name=name, b=b, ips=ips, ips_bf=ips_bf, t32=peer["fp32"],
+                         tbf=peer["bf16"], gf=flops * ips / 1e9, diff=diff, cos=cos))
+        print(f"  {name} batch {b}: vfrobust {ips:.2f} img/s fp32, "
+              f"{ips_bf if ips_bf else 0:.2f} bf16; torch {peer['fp32']:.2f} fp32, "
+              f"{peer['bf16']:.2f} bf16 autocast", flush=True)
     shutil.rmtree(folder)
-    print(f"  {name}: FLOPs/image {flops / 1e9:.2f} G (library reports "
-          f"{info.flops_per_image / 1e9:.2f} G), tokens {info.num_tokens}", flush=True)
     return rows
 
 
@@ -174,31 +319,44 @@ def bench_memory(tmp):
         rc, kib, err = max_rss_kib(cmd)
         status = "" if rc == 0 else f"  (exit {rc}: {err[:120]})"
         print(f"  {what:14s} max RSS {kib / 1024:8.0f} MiB = {kib * 1024 / vision_bytes:.2f}x "
-              f"the vision weights (bar <= 1.2x){status}")
+              f"the vision weights (bar <= 1.3x){status}")
     shutil.rmtree(folder)
 
 
 def main():
-    print(f"bench_embed: threads {args.threads}, batches 1 and {BIG_BATCH}, torch "
-          f"{torch.__version__}, numpy {np.__version__}")
+    print(f"bench_embed: threads {args.threads}, batches 1 and {BIG_BATCH} (ViT-L/14: "
+          f"{LARGE_BATCH}), torch {torch.__version__}, numpy {np.__version__}")
+    flags = cpu_flags()
+    cores = openblas_cores(flags)
+    core = cores[0] if cores else None
+    print(f"CPU: AMX {'yes' if 'amx_tile' in flags else 'no'}, AVX512-BF16 "
+          f"{'yes' if 'avx512_bf16' in flags else 'no'}; OpenBLAS core for the peers: {core}")
     lib = load_lib()
-    peak = sgemm_rate()
-    print(f"OpenBLAS sgemm (NumPy float32 2048^3): {peak:.1f} GFLOP/s", flush=True)
     tmp = tempfile.mkdtemp(prefix="vfr_bench_embed_")
     try:
+        print("The machine's fp32 limit:")
+        limit, _, _ = machine_limit(tmp, cores, True)
         rows = []
-        for i, name in enumerate(("clip-vit-b32", "clip-vit-b16")):
-            rows += bench_model(lib, tmp, name, 100 + i)
-        peak2 = sgemm_rate()
-        print(f"OpenBLAS sgemm again after the models: {peak2:.1f} GFLOP/s (load drift check); "
-              f"'of sgemm' below is against the higher, {max(peak, peak2):.1f}")
-        peak = max(peak, peak2)
-        print(f"\n{'model':14s} {'batch':>5s} {'vfrobust img/s':>15s} {'torch img/s':>12s} "
-              f"{'ratio':>6s} {'bar':>5s} {'GFLOP/s':>8s} {'of sgemm':>9s} {'max|diff|/|ref|':>16s}")
-        for name, b, ips_c, ips_t, ratio, gf, diff in rows:
-            bar = 1.5 if b == 1 else 1.2
-            print(f"{name:14s} {b:5d} {ips_c:15.2f} {ips_t:12.2f} {ratio:6.2f} {bar:5.1f} "
-                  f"{gf:8.1f} {100 * gf / peak:8.0f}% {diff:16.2e}")
+        for name in ("clip-vit-b32", "clip-vit-b16"):
+            rows += bench_model(lib, tmp, name, (1, BIG_BATCH), core)
+        if not args.skip_large:
+            rows += bench_model(lib, tmp, "clip-vit-l14", (LARGE_BATCH,), core)
+        limit2, f32, np32 = machine_limit(tmp, cores, False)
+        print(f"The limit again after the models: {limit2:.1f} GFLOP/s (oneDNN {f32:.1f}, NumPy "
+              f"{np32:.1f}; load drift check); '% limit' below is against the higher, "
+              f"{max(limit, limit2):.1f}")
+        limit = max(limit, limit2)
+        print(f"\n{'model':13s} {'batch':>5s} {'fp32 img/s':>10s} {'GFLOP/s':>8s} "
+              f"{'% limit':>7s} {'torch fp32':>10s} {'x':>5s} {'bf16 img/s':>10s} "
+              f"{'torch bf16':>10s} {'x':>5s} {'|diff|/|ref|':>12s} {'bf16 cos':>9s}")
+        for r in rows:
+            bf = r["ips_bf"] or 0.0
+            cos = f"{r['cos']:.6f}" if r["cos"] is not None else "-"
+            print(f"{r['name']:13s} {r['b']:5d} {r['ips']:10.2f} {r['gf']:8.1f} "
+                  f"{100 * r['gf'] / limit:6.0f}% {r['t32']:10.2f} {r['ips'] / r['t32']:5.2f} "
+                  f"{bf:10.2f} {r['tbf']:10.2f} {bf / r['tbf']:5.2f} {r['diff']:12.2e} {cos:>9s}")
+        print("bars: fp32 batch 32 >= 85% of the limit, batch 1 >= 75% (B/16) and >= 60% (B/32); "
+              ">= 1.5x torch fp32 at batch 32, >= 2.5x at batch 1; bf16 >= torch bf16")
         if not args.skip_memory:
             bench_memory(tmp)
     finally:
@@ -206,4 +364,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if args.torch_worker:
+        torch_worker(args.torch_worker)
+    else:
+        main()

@@ -10,6 +10,8 @@ packages=(
   libjpeg62-turbo-dev libpng-dev libwebp-dev zlib1g-dev
   # maths and config
   libopenblas-dev libopenblas0-pthread libjansson-dev
+  # the matrix-product engine (oneDNN)
+  libdnnl-dev
   # distributed runs (optional at build time)
   libopenmpi-dev openmpi-bin
   # independent references for the tests

@@ -93,17 +93,19 @@ def declare():
         "layernorm_forward": (v, [FP, FP, FP, FP, ci, ci, cf, ci]),
         "layernorm_forward_train": (v, [FP, FP, FP, FP, FP, FP, ci, ci, cf, ci]),
         "layernorm_backward": (v, [FP, FP, FP, FP, FP, FP, FP, FP, ci, ci, ci]),
-        "matmul_backward": (v, [FP, FP, FP, FP, FP, FP, ci, ci, ci, ci]),
+        "matmul_backward": (v, [FP, FP, FP, FP, FP, FP, ci, ci, ci, ctypes.c_void_p]),
         "bias_activation_forward": (v, [FP, FP, ci, ci, ci, ci]),
         "bias_activation_forward_train": (v, [FP, FP, FP, ci, ci, ci, ci]),
         "bias_activation_backward": (v, [FP, FP, FP, FP, FP, ci, ci, ci, ci]),
         "swiglu_backward": (v, [FP, FP, FP, FP, FP, ci, ci, ci]),
         "residual_backward": (v, [FP, FP, FP, FP, FP, FP, FP, FP, ci, ci, ci]),
         "softmax_backward": (v, [FP, FP, FP, ci, ci, ci]),
-        "attention_threads": (ci, [ci]),
-        "attention_backward_scratch_floats": (ci, [ci, ci]),
-        "attention_backward": (v, [FP, FP, FP, FP, FP, FP, FP, FP, ci, ci, ci, ci, ci]),
-        "attention_forward": (v, [FP, FP, FP, FP, FP, ci, ci, ci, ci, ci]),
+        "engine_create": (ci, [ci, ci, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]),
+        "attention_scratch_floats": (ctypes.c_size_t, [ci, ci, ci]),
+        "attention_backward_scratch_floats": (ctypes.c_size_t, [ci, ci, ci]),
+        "attention_backward": (v, [FP, FP, FP, FP, FP, FP, FP, FP, ci, ci, ci, ci,
+                                   ctypes.c_void_p]),
+        "attention_forward": (v, [FP, FP, FP, FP, FP, ci, ci, ci, ci, ctypes.c_void_p]),
         "embeddings_backward": (v, [FP, FP, FP, FP, FP, ci, ci, ci, ci, ci]),
         "im2patch_forward": (v, [FP, FP, ci, ci, ci, ci, ci, ci]),
         "interpolate_bicubic": (ci, [FP, FP, FP, ci, ci, ci, ci, ci, ci]),
@@ -125,6 +127,16 @@ def declare():
 
 
 declare()
+ENGINES = {}
+
+
+def engine(threads):
+    """The products' engine (engine.h) on `threads` threads, one per count, kept for the run."""
+    if threads not in ENGINES:
+        e = ctypes.c_void_p()
+        assert lib.engine_create(threads, 0, ctypes.byref(e), None) == 0
+        ENGINES[threads] = e
+    return ENGINES[threads]
 
 ACT = {"quick_gelu": 1, "gelu": 2, "gelu_tanh": 3}
 ACT_TORCH = {
@@ -170,7 +182,7 @@ def test_matmul(N, C, OC, bias, threads, want_dinp=True):
     ref = autograd(lambda *a: F.linear(*a), inputs, dout)
     (dx, dw, db), (dx0, dw0, db0) = grad_buffers(ref[0], ref[1], ref[2] if bias else (OC,))
     lib.matmul_backward(P(dx) if want_dinp else None, P(dw), P(db) if bias else None, P(dout),
-                        P(x), P(w), N, C, OC, threads)
+                        P(x), P(w), N, C, OC, engine(threads))
     tag = f"matmul{'' if bias else ' nobias'} {N}x{C}->{OC} t{threads}"
     if want_dinp:
         compare(f"{tag} dinp", dx - dx0, ref[0])
@@ -255,19 +267,18 @@ def test_attention(B, Tn, C, NH, threads):
     q, k, v = rnd(B, Tn, C), rnd(B, Tn, C), rnd(B, Tn, C)
     dout = rnd(B, Tn, C)
     # the forward's layout, checked once against the same torch code
-    nt = lib.attention_threads(threads)
-    att = np.zeros(nt * Tn * Tn, np.float32)
+    att = np.zeros(lib.attention_scratch_floats(B, Tn, NH), np.float32)
     out = np.zeros((B, Tn, C), np.float32)
-    lib.attention_forward(P(out), P(att), P(q), P(k), P(v), B, Tn, C, NH, threads)
+    lib.attention_forward(P(out), P(att), P(q), P(k), P(v), B, Tn, C, NH, engine(threads))
     with torch.no_grad():
         fwd = torch_attention(t64(q), t64(k), t64(v), B, Tn, C, NH).numpy()
     compare(f"attention forward {B}x{Tn}x{C} h{NH} (layout)", out, fwd)
     ref = autograd(lambda q_, k_, v_: torch_attention(q_, k_, v_, B, Tn, C, NH), [q, k, v], dout)
-    scratch = np.zeros(lib.attention_backward_scratch_floats(Tn, threads), np.float32)
+    scratch = np.zeros(lib.attention_backward_scratch_floats(B, Tn, NH), np.float32)
     (dq, dk, dv), (dq0, dk0, dv0) = grad_buffers(*ref)
     t0 = time.time()
     lib.attention_backward(P(dq), P(dk), P(dv), P(scratch), P(dout), P(q), P(k), P(v), B, Tn, C,
-                           NH, threads)
+                           NH, engine(threads))
     ms = (time.time() - t0) * 1e3
     for name, g, g0, r in (("dq", dq, dq0, ref[0]), ("dk", dk, dk0, ref[1]),
                            ("dv", dv, dv0, ref[2])):
@@ -292,7 +303,7 @@ def test_patch_conv(B, CH, H, W, Pz, D, bias, threads):
     dtok = np.ascontiguousarray(dout.transpose(0, 2, 3, 1).reshape(B * GH * GW, D))
     (dw, db), (dw0, db0) = grad_buffers(ref[0].reshape(D, K), ref[1] if bias else (D,))
     lib.matmul_backward(None, P(dw), P(db) if bias else None, P(dtok), P(patches),
-                        P(w.reshape(D, K).copy()), B * GH * GW, K, D, threads)
+                        P(w.reshape(D, K).copy()), B * GH * GW, K, D, engine(threads))
     tag = f"patch conv {B}x{CH}x{H}x{W} P{Pz} D{D}"
     compare(f"{tag} dweight", (dw - dw0).reshape(D, CH, Pz, Pz), ref[0])
     if bias:
@@ -492,7 +503,7 @@ class VitGrads(ctypes.Structure):
 class VitDims(ctypes.Structure):
     _fields_ = [(f, ci) for f in ["D", "L", "NH", "M", "P", "H", "W", "GH", "GW", "R", "T", "E",
                                   "swiglu", "clip", "proj", "cls_mean", "act"]] + \
-        [("eps", cf), ("threads", ci)]
+        [("eps", cf), ("threads", ci), ("engine", ctypes.c_void_p), ("bf16", ci)]
 
 
 def opaque():
@@ -511,7 +522,7 @@ def declare_vit():
         "vit_acts_reserve": (ci, [ctypes.c_void_p, ctypes.POINTER(VitDims), ci]),
         "vit_acts_free": (None, [ctypes.c_void_p]),
         "vit_forward": (None, [FP, FP, ctypes.POINTER(VitParams), ctypes.POINTER(VitDims),
-                               ctypes.c_void_p, ci, ci]),
+                               ctypes.c_void_p, ci]),
         "vit_forward_train": (None, [FP, FP, ctypes.POINTER(VitParams), ctypes.POINTER(VitDims),
                                      ctypes.c_void_p, ci]),
         "vit_backward": (None, [ctypes.POINTER(VitGrads), FP, ctypes.POINTER(VitParams),
@@ -598,7 +609,7 @@ def test_vit(name, cfg, B, first_layer=0):
     dims = VitDims(D=D, L=L, NH=cfg["NH"], M=cfg["M"], P=Pz, H=cfg["H"], W=cfg["W"], GH=GH, GW=GW,
                    R=cfg["R"], T=Tn, E=cfg["E"], swiglu=int(cfg["swiglu"]), clip=int(cfg["clip"]),
                    proj=int(cfg["clip"]), cls_mean=int(cfg["cls_mean"]), act=ACT[cfg["act"]],
-                   eps=cfg["eps"], threads=2)
+                   eps=cfg["eps"], threads=2, engine=engine(2))
     top, layers = make_vit(cfg)
     keep = []  # numpy arrays the C structs point into
 
@@ -618,7 +629,7 @@ def test_vit(name, cfg, B, first_layer=0):
     ck.check(lib.vit_train_acts_reserve(tacts, ctypes.byref(dims), B) == 0,
              "vit_train_acts_reserve")
     out, out_t = np.zeros((B, cfg["E"]), np.float32), np.zeros((B, cfg["E"]), np.float32)
-    lib.vit_forward(P(out), P(px), ctypes.byref(params), ctypes.byref(dims), acts, B, 2)
+    lib.vit_forward(P(out), P(px), ctypes.byref(params), ctypes.byref(dims), acts, B)
     lib.vit_forward_train(P(out_t), P(px), ctypes.byref(params), ctypes.byref(dims), tacts, B)
     ck.check(np.array_equal(out, out_t), f"vit {name}: vit_forward_train == vit_forward "
              f"(max diff {np.abs(out - out_t).max():.2e})")

@@ -20,6 +20,7 @@
 #include "model/pos_embed.h"
 
 static int passed, failed;
+static vfr_engine *eng; /* the products' engine, 2 threads */
 static const double FD_BAR = 1e-4;
 
 static void check(int ok, const char *what, double err) {
@@ -210,7 +211,7 @@ static void test_linear(void) {
   size_t nx = (size_t)N * C, nw = (size_t)OC * C, n = nx + nw + OC, no = (size_t)N * OC;
   double *th = rand_theta(n, 1.0f), *dout = rand_theta(no, 1.0f);
   float *f = to_float(th, n), *df = to_float(dout, no), *g = zeros(n);
-  matmul_backward(g, g + nx, g + nx + nw, df, f, f + nx, N, C, OC, 2);
+  matmul_backward(g, g + nx, g + nx + nw, df, f, f + nx, N, C, OC, eng);
   lin_ctx ctx = {N, C, OC, dout};
   double e = fd_compare(lin_objective, &ctx, th, g, n, 60);
   check(e <= FD_BAR, "linear dinp/dweight/dbias vs finite differences", e);
@@ -330,8 +331,8 @@ static void test_attention(void) {
   size_t m = (size_t)B * T * C, n = 3 * m;
   double *th = rand_theta(n, 1.5f), *dout = rand_theta(m, 1.0f);
   float *f = to_float(th, n), *df = to_float(dout, m), *g = zeros(n);
-  float *scratch = zeros((size_t)attention_backward_scratch_floats(T, 2));
-  attention_backward(g, g + m, g + 2 * m, scratch, df, f, f + m, f + 2 * m, B, T, C, NH, 2);
+  float *scratch = zeros((size_t)attention_backward_scratch_floats(B, T, NH));
+  attention_backward(g, g + m, g + 2 * m, scratch, df, f, f + m, f + 2 * m, B, T, C, NH, eng);
   att_ctx ctx = {B, T, C, NH, dout};
   double e = fd_compare(att_objective, &ctx, th, g, n, 80);
   check(e <= FD_BAR, "attention dq/dk/dv vs finite differences", e);
@@ -467,36 +468,36 @@ static void test_block(vfr_activation act, const char *what) {
   float *ln1 = zeros(nd), *m1 = zeros(N), *r1 = zeros(N), *q = zeros(nd), *k = zeros(nd);
   float *v = zeros(nd), *a = zeros(nd), *o = zeros(nd), *x1 = zeros(nd), *ln2 = zeros(nd);
   float *m2 = zeros(N), *r2 = zeros(N), *pre = zeros(nm), *h = zeros(nm), *f2 = zeros(nd);
-  float *att = zeros((size_t)attention_threads(th_) * T * T);
+  float *att = zeros(attention_scratch_floats(B, T, NH));
   layernorm_forward_train(ln1, m1, r1, P_(X), P_(LN1W), P_(LN1B), N, D, 1e-6f, th_);
-  matmul_forward(q, ln1, P_(QW), P_(QB), N, D, D, th_);
-  matmul_forward(k, ln1, P_(KW), P_(KB), N, D, D, th_);
-  matmul_forward(v, ln1, P_(VW), P_(VB), N, D, D, th_);
-  attention_forward(a, att, q, k, v, B, T, D, NH, th_);
-  matmul_nobias_forward(o, a, P_(OW), N, D, D, th_);
+  matmul_forward(q, ln1, P_(QW), P_(QB), N, D, D, eng);
+  matmul_forward(k, ln1, P_(KW), P_(KB), N, D, D, eng);
+  matmul_forward(v, ln1, P_(VW), P_(VB), N, D, D, eng);
+  attention_forward(a, att, q, k, v, B, T, D, NH, eng);
+  matmul_nobias_forward(o, a, P_(OW), N, D, D, eng);
   memcpy(x1, P_(X), nd * sizeof *x1);
   residual_forward(x1, o, P_(OB), P_(LS1), N, D, th_);
   layernorm_forward_train(ln2, m2, r2, x1, P_(LN2W), P_(LN2B), N, D, 1e-6f, th_);
-  matmul_nobias_forward(pre, ln2, P_(F1W), N, D, M, th_);
+  matmul_nobias_forward(pre, ln2, P_(F1W), N, D, M, eng);
   bias_activation_forward_train(h, pre, P_(F1B), N, M, act, th_);
-  matmul_nobias_forward(f2, h, P_(F2W), N, M, D, th_);
+  matmul_nobias_forward(f2, h, P_(F2W), N, M, D, eng);
   /* backward: dres is the residual stream's gradient, in place */
   float *dres = to_float(dout, nd), *dtmp = zeros(nd), *dh = zeros(nm), *dpre = zeros(nm);
   float *dln = zeros(nd), *da = zeros(nd), *dq = zeros(nd), *dk = zeros(nd), *dv = zeros(nd);
-  float *scratch = zeros((size_t)attention_backward_scratch_floats(T, th_));
+  float *scratch = zeros((size_t)attention_backward_scratch_floats(B, T, NH));
   residual_backward(dres, dtmp, G_(F2B), G_(LS2), dres, f2, P_(F2B), P_(LS2), N, D, th_);
-  matmul_backward(dh, G_(F2W), NULL, dtmp, h, P_(F2W), N, M, D, th_);
+  matmul_backward(dh, G_(F2W), NULL, dtmp, h, P_(F2W), N, M, D, eng);
   bias_activation_backward(dpre, G_(F1B), dh, pre, P_(F1B), N, M, act, th_);
-  matmul_backward(dln, G_(F1W), NULL, dpre, ln2, P_(F1W), N, D, M, th_);
+  matmul_backward(dln, G_(F1W), NULL, dpre, ln2, P_(F1W), N, D, M, eng);
   layernorm_backward(dres, G_(LN2W), G_(LN2B), dln, x1, P_(LN2W), m2, r2, N, D, th_);
   memset(dtmp, 0, nd * sizeof *dtmp);
   residual_backward(dres, dtmp, G_(OB), G_(LS1), dres, o, P_(OB), P_(LS1), N, D, th_);
-  matmul_backward(da, G_(OW), NULL, dtmp, a, P_(OW), N, D, D, th_);
-  attention_backward(dq, dk, dv, scratch, da, q, k, v, B, T, D, NH, th_);
+  matmul_backward(da, G_(OW), NULL, dtmp, a, P_(OW), N, D, D, eng);
+  attention_backward(dq, dk, dv, scratch, da, q, k, v, B, T, D, NH, eng);
   memset(dln, 0, nd * sizeof *dln);
-  matmul_backward(dln, G_(QW), G_(QB), dq, ln1, P_(QW), N, D, D, th_);
-  matmul_backward(dln, G_(KW), G_(KB), dk, ln1, P_(KW), N, D, D, th_);
-  matmul_backward(dln, G_(VW), G_(VB), dv, ln1, P_(VW), N, D, D, th_);
+  matmul_backward(dln, G_(QW), G_(QB), dq, ln1, P_(QW), N, D, D, eng);
+  matmul_backward(dln, G_(KW), G_(KB), dk, ln1, P_(KW), N, D, D, eng);
+  matmul_backward(dln, G_(VW), G_(VB), dv, ln1, P_(VW), N, D, D, eng);
   layernorm_backward(dres, G_(LN1W), G_(LN1B), dln, P_(X), P_(LN1W), m1, r1, N, D, th_);
   memcpy(G_(X), dres, nd * sizeof *dres);
 #undef P_
@@ -546,6 +547,11 @@ static void test_bad_sizes(void) {
 }
 
 int main(void) {
+  vfr_error err;
+  if (engine_create(2, VFR_PRECISION_FP32, &eng, &err) != VFR_OK) {
+    printf("engine: %s\n", err.message);
+    return 1;
+  }
   test_layernorm();
   test_linear();
   test_activation(VFR_ACT_QUICK_GELU, "bias + quick_gelu dinp/dbias vs finite differences");
@@ -562,6 +568,7 @@ int main(void) {
   test_interpolation_adjoint(5, 5, 8, 8, 1);
   test_interpolation_adjoint(37, 37, 16, 12, 1);
   test_bad_sizes();
+  engine_free(eng);
   printf("test_backward: %d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

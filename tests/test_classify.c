@@ -18,6 +18,7 @@
 #include "finetune/classify_head.h"
 
 static int passed, failed;
+static vfr_engine *eng; /* the products' engine, 2 threads */
 
 static void check(int ok, const char *what, double err) {
   if (ok)
@@ -201,7 +202,7 @@ static void test_head(void) {
   to_f(Wf, W, C * E);
   to_f(bf, b, C);
   to_f(gf, g, B * C);
-  head_forward(logits, zf, Wf, bf, B, E, C);
+  head_forward(logits, zf, Wf, bf, B, E, C, eng);
   double worst = 0;
   for (int i = 0; i < B; i++)
     for (int c = 0; c < C; c++) {
@@ -216,7 +217,7 @@ static void test_head(void) {
   for (int i = 0; i < B * E; i++) dz[i] = 1e6f;
   for (int i = 0; i < C * E; i++) dW[i] = dW0[i] = (float)urand();
   for (int i = 0; i < C; i++) db[i] = db0[i] = (float)urand();
-  head_backward(dz, dW, db, gf, zf, Wf, B, E, C);
+  head_backward(dz, dW, db, gf, zf, Wf, B, E, C, eng);
   const double h = 1e-5;
   double ez = 0, eW = 0, eb = 0;
   for (int k = 0; k < B * E; k++) {
@@ -265,9 +266,9 @@ static void test_chain(void) {
   to_f(zf, z, B * E);
   to_f(Wf, W, C * E);
   to_f(bf, b, C);
-  head_forward(lf, zf, Wf, bf, B, E, C);
+  head_forward(lf, zf, Wf, bf, B, E, C, eng);
   cross_entropy(lf, y, B, C, 0.3, 1.0, dl, NULL);
-  head_backward(dz, dW, db, dl, zf, Wf, B, E, C);
+  head_backward(dz, dW, db, dl, zf, Wf, B, E, C, eng);
   const double h = 1e-5;
   double worst = 0, mx = 0;
   for (int k = 0; k < C * E; k++) {
@@ -292,6 +293,11 @@ static void test_chain(void) {
 }
 
 int main(void) {
+  vfr_error err;
+  if (engine_create(2, VFR_PRECISION_FP32, &eng, &err) != VFR_OK) {
+    printf("engine: %s\n", err.message);
+    return 1;
+  }
   test_cross_entropy(0.0, 1.0);
   test_cross_entropy(0.3, 1.0);
   test_cross_entropy(0.3, 2.5);
@@ -299,6 +305,7 @@ int main(void) {
   test_ties();
   test_head();
   test_chain();
+  engine_free(eng);
   printf("test_classify: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

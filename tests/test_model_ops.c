@@ -13,6 +13,7 @@
 #include "vfrobust.h"
 
 static int passed, failed;
+static vfr_engine *eng; /* the products' engine, 2 threads */
 
 static void check(int ok, const char *what, double err) {
   if (ok) passed++;
@@ -142,7 +143,7 @@ static void test_matmul_residual(void) {
       for (int c = 0; c < C; c++) s += (double)x[n * C + c] * w[o * C + c];
       ref[n * OC + o] = s;
     }
-  matmul_forward(out, x, w, b, N, C, OC, 2);
+  matmul_forward(out, x, w, b, N, C, OC, eng);
   double e = maxdiff(out, ref, (size_t)N * OC);
   check(e < 1e-4, "matmul (sgemm) + bias vs double loop", e);
   float *res = randv((size_t)N * OC, 1), *scale = randv(OC, 1);
@@ -160,7 +161,7 @@ static void test_fused_linear(void) {
   int N = 600, C = 64, OC = 300; /* 3 row blocks (one ragged), ragged column chunks */
   float *x = randv((size_t)N * C, 1), *w[3], *b[3];
   for (int i = 0; i < 3; i++) w[i] = randv((size_t)OC * C, 0.2f), b[i] = randv(OC, 1);
-  float *out[3], *scale = randv(OC, 1), *y = malloc((size_t)N * OC * sizeof *y);
+  float *out[3], *scale = randv(OC, 1);
   for (int i = 0; i < 3; i++) out[i] = malloc((size_t)N * OC * sizeof(float));
   double *lin[3], *ref = malloc((size_t)N * OC * sizeof *ref);
   for (int i = 0; i < 3; i++) {
@@ -172,7 +173,7 @@ static void test_fused_linear(void) {
         lin[i][n * OC + o] = s;
       }
   }
-  linear_qkv_forward(out[0], out[1], out[2], x, w[0], b[0], w[1], b[1], w[2], b[2], N, C, OC, 2);
+  linear_qkv_forward(out[0], out[1], out[2], x, w[0], b[0], w[1], b[1], w[2], b[2], N, C, OC, eng);
   double e = 0;
   for (int i = 0; i < 3; i++) e = fmax(e, maxdiff(out[i], lin[i], (size_t)N * OC));
   check(e < 1e-4, "fused q,k,v linear vs double loop", e);
@@ -186,18 +187,18 @@ static void test_fused_linear(void) {
                : a == 1 ? 0.5 * v * (1 + erf(v / sqrt(2.0)))
                         : 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
     }
-    linear_forward(out[1], x, w[0], b[0], N, C, OC, acts[a], 2);
+    linear_forward(out[1], x, w[0], b[0], N, C, OC, acts[a], eng);
     e = maxdiff(out[1], ref, (size_t)N * OC);
     check(e < 1e-4, names[a], e);
   }
   /* x += (inp @ w^T + b) * scale: inp is (N,C), x is (N,OC) */
   float *res = randv((size_t)N * OC, 1);
   for (size_t i = 0; i < (size_t)N * OC; i++) ref[i] = res[i] + lin[2][i] * scale[i % OC];
-  linear_residual_forward(res, y, x, w[2], b[2], scale, N, C, OC, 2);
+  linear_residual_forward(res, x, w[2], b[2], scale, N, C, OC, eng);
   e = maxdiff(res, ref, (size_t)N * OC);
   check(e < 1e-4, "fused linear + layer scale + residual", e);
   for (int i = 0; i < 3; i++) free(w[i]), free(b[i]), free(out[i]), free(lin[i]);
-  free(x), free(scale), free(y), free(ref), free(res);
+  free(x), free(scale), free(ref), free(res);
 }
 
 static void test_attention(void) {
@@ -205,8 +206,7 @@ static void test_attention(void) {
   size_t n = (size_t)B * T * C;
   float *q = randv(n, 2), *k = randv(n, 2), *v = randv(n, 1);
   float *out = malloc(n * sizeof *out);
-  /* one (T,T) score matrix per thread */
-  float *att = malloc((size_t)attention_threads(2) * T * T * sizeof *att);
+  float *att = malloc(attention_scratch_floats(B, T, NH) * sizeof *att);
   double *ref = calloc(n, sizeof *ref), p[16];
   for (int b = 0; b < B; b++)
     for (int h = 0; h < NH; h++)
@@ -226,7 +226,7 @@ static void test_attention(void) {
           ref[(b * T + t) * C + h * hd + i] = acc;
         }
       }
-  attention_forward(out, att, q, k, v, B, T, C, NH, 2);
+  attention_forward(out, att, q, k, v, B, T, C, NH, eng);
   double e = maxdiff(out, ref, n);
   check(e < 1e-5, "attention vs double loop", e);
   free(q), free(k), free(v), free(out), free(att), free(ref);
@@ -358,6 +358,11 @@ static void test_npy(void) {
 }
 
 int main(void) {
+  vfr_error err;
+  if (engine_create(2, VFR_PRECISION_FP32, &eng, &err) != VFR_OK) {
+    printf("engine: %s\n", err.message);
+    return 1;
+  }
   test_layernorm();
   test_softmax();
   test_activations();
@@ -368,6 +373,7 @@ int main(void) {
   test_interpolation();
   test_resize_size();
   test_npy();
+  engine_free(eng);
   printf("test_model_ops: %d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

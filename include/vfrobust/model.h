@@ -35,19 +35,19 @@ typedef enum vfr_pooling {
 
 typedef enum vfr_precision {
   VFR_PRECISION_FP32 = 0, /* every operation in fp32 (the default) */
-  VFR_PRECISION_BF16 = 1  /* the transformer blocks' linear layers (q, k, v, out_proj, fc1,
+  VFR_PRECISION_BF16 = 1, /* the transformer blocks' linear layers (q, k, v, out_proj, fc1,
                              fc2) take bf16 weights (rounded once at load, to nearest even)
                              and bf16-rounded inputs, accumulating in fp32; layernorm,
                              softmax, attention scores, the residual stream, the patch
                              embedding and the projection stay fp32. Needs AVX512-BF16:
                              vfr_model_load fails with VFR_EUNSUPPORTED without it. */
+  VFR_PRECISION_AUTO = 2  /* bf16 where it is the faster precision (the CPU has AMX tiles),
+                             else fp32; resolved at load (vfr_precision_auto) */
 } vfr_precision;
 
 typedef struct vfr_model_params {
   int threads;         /* OpenMP threads of the forward pass (0: OpenMP's default, read at
-                          load). The gemms are split among them; OpenBLAS's own (process-
-                          wide) thread count is held at 1 during a forward pass, then
-                          restored. */
+                          load); the matrix-product engine runs on the same team. */
   vfr_pooling pooling; /* default VFR_POOLING_CLS */
   int max_batch;       /* images preprocessed together in vfr_model_embed_images
                           (default 16); its pixel buffer grows linearly with it */
@@ -69,6 +69,16 @@ void vfr_model_free(vfr_model *model);
 /* 1 when this CPU (and OS) can run VFR_PRECISION_BF16 (AVX512-BF16), else 0. */
 int vfr_bf16_supported(void);
 
+/* What VFR_PRECISION_AUTO means on this CPU: VFR_PRECISION_BF16 where the CPU has AMX
+ * tiles (there bf16 products run several times faster than fp32), else VFR_PRECISION_FP32
+ * (without AMX a bf16 dot product has half the FMA rate of fp32 and is no faster). */
+vfr_precision vfr_precision_auto(void);
+
+/* The matrix-product engine ("onednn") and the instruction set it dispatches to on this
+ * CPU ("avx512_core", "avx512_core_amx", "avx2", ...); static strings. */
+const char *vfr_engine_name(void);
+const char *vfr_engine_isa(void);
+
 typedef struct vfr_model_info {
   char family[16];         /* "clip" or "dinov2" */
   char model_type[48];     /* config.json's model_type */
@@ -85,6 +95,9 @@ typedef struct vfr_model_info {
   int64_t num_parameters;  /* vision tower parameters used for the embedding */
   double flops_per_image;  /* multiply-adds x 2 of the forward pass at the input size */
   int64_t weight_bytes;    /* bytes of the vision tensors in the file */
+  char engine[16];         /* the matrix-product engine, "onednn" */
+  char engine_isa[32];     /* the instruction set it runs, e.g. "avx512_core" */
+  vfr_precision precision; /* the precision the model runs in (AUTO resolved) */
 } vfr_model_info;
 
 void vfr_model_get_info(const vfr_model *model, vfr_model_info *out);

@@ -1,5 +1,5 @@
 /* vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]
- *                [--precision fp32|bf16] --out FILE.npy IMAGE...
+ *                [--precision fp32|bf16|auto] --out FILE.npy IMAGE...
  * Writes the raw embeddings of the images, float32 [N, d], as NumPy .npy v1.0. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 static void usage(FILE *f) {
   fputs("usage: vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]\n"
-        "                      [--precision fp32|bf16] --out FILE.npy IMAGE...\n\n"
+        "                      [--precision fp32|bf16|auto] --out FILE.npy IMAGE...\n\n"
         "Embeds each IMAGE with the model's own preprocessing and writes the raw embeddings\n"
         "(not normalised), float32 [N, d] in IMAGE order, as a NumPy .npy file.\n\n"
         "  --model DIR       a Hugging Face CLIP or DINOv2 folder (config.json,\n"
@@ -20,7 +20,8 @@ static void usage(FILE *f) {
         "                    of the patch tokens, 2*hidden wide)\n"
         "  --precision P     fp32 (default) or bf16: the transformer blocks' linear layers\n"
         "                    with bf16 weights and inputs, fp32 accumulation (needs\n"
-        "                    AVX512-BF16; about 1e-3 relative embedding error)\n"
+        "                    AVX512-BF16; about 1e-3 relative embedding error), or auto:\n"
+        "                    bf16 where the CPU has AMX (faster there), else fp32\n"
         "  --out FILE.npy    where to write the embeddings\n"
         "  --                everything after it is an IMAGE\n",
         f);
@@ -97,8 +98,9 @@ int cli_embed(int argc, char **argv) {
       if (!value) goto missing_value;
       if (!strcmp(value, "fp32")) params.precision = VFR_PRECISION_FP32;
       else if (!strcmp(value, "bf16")) params.precision = VFR_PRECISION_BF16;
+      else if (!strcmp(value, "auto")) params.precision = VFR_PRECISION_AUTO;
       else {
-        cli_errorf("embed", "--precision %s: expected fp32 or bf16", value);
+        cli_errorf("embed", "--precision %s: expected fp32, bf16 or auto", value);
         goto usage_error;
       }
     } else {

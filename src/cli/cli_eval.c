@@ -29,7 +29,8 @@ static const char usage_text[] =
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --precision P       fp32 (default) or bf16: the transformer blocks' linear layers in\n"
-    "                      bf16 with fp32 accumulation (needs AVX512-BF16)\n"
+    "                      bf16 with fp32 accumulation (needs AVX512-BF16), or auto: bf16\n"
+    "                      where the CPU has AMX (faster there), else fp32\n"
     "  --limit N           use at most N images;  --per-class N  at most N per class\n"
     "  --perturb-after-preprocess   perturb the model-sized crop instead of the loaded image\n"
     "\n"
@@ -109,9 +110,10 @@ int cli_eval(int argc, char **argv) {
     else if (!strcmp(flag, "--limit")) ok = parse_int(flag, v, 0, 1 << 30, &p.limit);
     else if (!strcmp(flag, "--per-class")) ok = parse_int(flag, v, 0, 1 << 30, &p.per_class);
     else if (!strcmp(flag, "--precision")) {
-      ok = !strcmp(v, "fp32") || !strcmp(v, "bf16");
-      if (ok) p.precision = !strcmp(v, "bf16");
-      else cli_errorf(flag, "expects fp32 or bf16");
+      ok = !strcmp(v, "fp32") || !strcmp(v, "bf16") || !strcmp(v, "auto");
+      /* auto is resolved here, so the study records (and resumes with) what ran */
+      if (ok) p.precision = !strcmp(v, "auto") ? (int)vfr_precision_auto() : !strcmp(v, "bf16");
+      else cli_errorf(flag, "expects fp32, bf16 or auto");
     }
     else {
       char *end;

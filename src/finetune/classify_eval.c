@@ -7,6 +7,7 @@
 
 #include "finetune/classify_head.h"
 #include "finetune/train_internal.h"
+#include "model/engine.h"
 #include "model/safetensors.h"
 #include "vfrobust/classify.h"
 #include "vfrobust/dataset.h"
@@ -146,7 +147,7 @@ int vfr_classify_eval(const char *model_dir, const char *data_path, int limit, i
       }
     if (m > 0) rc = vfr_model_embed_pixels(model, pix, m, z, err);
     if (rc) break;
-    if (m > 0) head_forward(logits, z, W, b, m, E, C);
+    if (m > 0) head_forward(logits, z, W, b, m, E, C, vfr_model_engine(model));
     for (int i = 0, k = 0; i < n; i++) {
       int p = -1;
       if (ok[i]) {

@@ -1,15 +1,13 @@
 /* Linear head and softmax cross-entropy with label smoothing (see classify_head.h). */
 #include "finetune/classify_head.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 void head_forward(float *logits, const float *z, const float *W, const float *b, int B, int E,
-                  int C) {
-  for (int i = 0; i < B; i++) memcpy(logits + (size_t)i * C, b, (size_t)C * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, E, 1.0f, z, E, W, E, 1.0f, logits,
-              C);
+                  int C, vfr_engine *eng) {
+  engine_epilogue ep = {b, 0, NULL, 0};
+  engine_linear(eng, logits, z, W, B, E, C, &ep);
 }
 
 double cross_entropy(const float *logits, const int *labels, int B, int C, double smoothing,
@@ -44,11 +42,10 @@ double cross_entropy(const float *logits, const int *labels, int B, int C, doubl
 }
 
 void head_backward(float *dz, float *dW, float *db, const float *dlogits, const float *z,
-                   const float *W, int B, int E, int C) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, C, 1.0f, dlogits, C, W, E, 0.0f,
-              dz, E);
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, E, B, 1.0f, dlogits, C, z, E, 1.0f, dW,
-              E);
+                   const float *W, int B, int E, int C, vfr_engine *eng) {
+  engine_epilogue acc = {NULL, 0, NULL, 1};
+  engine_gemm(eng, 0, 0, B, E, C, 1.0f, dlogits, C, W, E, dz, E, NULL);
+  engine_gemm(eng, 1, 0, C, E, B, 1.0f, dlogits, C, z, E, dW, E, &acc);
   for (int i = 0; i < B; i++)
     for (int c = 0; c < C; c++) db[c] += dlogits[(size_t)i * C + c];
 }

@@ -4,9 +4,11 @@
 #ifndef VFR_FINETUNE_CLASSIFY_HEAD_H
 #define VFR_FINETUNE_CLASSIFY_HEAD_H
 
-/* logits (B,C) = z (B,E) W^T + b; W is (C,E), b is (C). */
+#include "model/engine.h"
+
+/* logits (B,C) = z (B,E) W^T + b; W is (C,E), b is (C); the product on eng. */
 void head_forward(float *logits, const float *z, const float *W, const float *b, int B, int E,
-                  int C);
+                  int C, vfr_engine *eng);
 
 /* Mean over the B rows of the cross-entropy between softmax(logits) and the smoothed target
  * q = (1 - s) onehot(label) + s / C (s = smoothing in [0, 1)), computed in double.
@@ -18,6 +20,6 @@ double cross_entropy(const float *logits, const int *labels, int B, int C, doubl
 /* Given dlogits (B,C): dz (B,E) = dlogits W (overwritten); dW (C,E) += dlogits^T z;
  * db (C) += column sums of dlogits. */
 void head_backward(float *dz, float *dW, float *db, const float *dlogits, const float *z,
-                   const float *W, int B, int E, int C);
+                   const float *W, int B, int E, int C, vfr_engine *eng);
 
 #endif

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <cblas.h>
 
 #include "finetune/adamw.h"
 #include "finetune/checkpoint.h"
@@ -148,11 +147,12 @@ static int train_step(classifier *c, long s, double *hist, vfr_error *err) {
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the training activations of %d "
                     "images", o->out_dir, n);
   vit_forward_train(t->out, t->pix, &t->p, &t->d, &t->tacts, n);
-  head_forward(c->logits, t->out, c->W, c->b, n, E, C);
+  head_forward(c->logits, t->out, c->W, c->b, n, E, C, t->d.engine);
   int right;
   double loss = cross_entropy(c->logits, c->labels, n, C, o->label_smoothing, 1.0, c->dlogits,
                               &right);
-  head_backward(c->dz, c->gW, c->gW + (size_t)C * E, c->dlogits, t->out, c->W, n, E, C);
+  head_backward(c->dz, c->gW, c->gW + (size_t)C * E, c->dlogits, t->out, c->W, n, E, C,
+                t->d.engine);
   vit_backward(&t->g, c->dz, &t->p, &t->d, &t->tacts, n, 0);
   double lr = lr_warmup_cosine(s, t->total, o->warmup, o->lr, o->lr_min);
   adamw_params ap = {o->beta1, o->beta2, o->adam_eps, o->weight_decay};
@@ -382,10 +382,7 @@ int vfr_classify_train(const vfr_classify_params *p, vfr_error *err) {
   classifier c;
   memset(&c, 0, sizeof c);
   c.o = p;
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
   int rc = run(&c, err);
-  openblas_set_num_threads(blas_threads);
   teardown(&c);
   return rc;
 }

@@ -3,10 +3,10 @@
  * Kernels that sum over rows into a per-column gradient (a bias, a layernorm weight, a
  * layer scale) split the COLUMNS among the threads: each thread walks every row over its
  * own column slice, so no two threads write the same gradient element and the sums do not
- * depend on the thread count. */
+ * depend on the thread count. The matrix products are the engine's: deterministic for a
+ * given thread count, not across thread counts. */
 #include "finetune/ops_backward.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 
@@ -75,45 +75,14 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 
 /* ---- linear layers -------------------------------------------------------------------- */
 
-/* Below this many multiply-adds a gemm runs on one thread (as in ops.c). */
-#define GEMM_SPLIT_MIN 2e6
-
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int N, int C, int OC, int threads) {
-  int nt = OMP_THREADS(threads);
-  int split = nt > 1 && (double)N * C * OC >= GEMM_SPLIT_MIN;
-  if (dinp) {
-    /* dinp (N,C) += dout (N,OC) @ weight (OC,C); threads take row slices of dinp. */
-    if (!split) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C,
-                  1.0f, dinp, C);
-    } else {
-#pragma omp parallel num_threads(nt)
-      {
-        int r0, r1;
-        column_slice(N, &r0, &r1);
-        if (r0 < r1)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC, 1.0f,
-                      dout + (size_t)r0 * OC, OC, weight, C, 1.0f, dinp + (size_t)r0 * C, C);
-      }
-    }
-  }
-  if (dweight) {
-    /* dweight (OC,C) += dout^T (OC,N) @ inp (N,C); threads take row slices of dweight. */
-    if (!split) {
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f,
-                  dweight, C);
-    } else {
-#pragma omp parallel num_threads(nt)
-      {
-        int o0, o1;
-        column_slice(OC, &o0, &o1);
-        if (o0 < o1)
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0, OC,
-                      inp, C, 1.0f, dweight + (size_t)o0 * C, C);
-      }
-    }
-  }
+                     const float *weight, int N, int C, int OC, vfr_engine *eng) {
+  int nt = engine_threads(eng);
+  engine_epilogue acc = {NULL, 0, NULL, 1};
+  /* dinp (N,C) += dout (N,OC) @ weight (OC,C) */
+  if (dinp) engine_gemm(eng, 0, 0, N, C, OC, 1.0f, dout, OC, weight, C, dinp, C, &acc);
+  /* dweight (OC,C) += dout^T (OC,N) @ inp (N,C) */
+  if (dweight) engine_gemm(eng, 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, dweight, C, &acc);
   if (dbias) {
 #pragma omp parallel num_threads(nt)
     {
@@ -255,45 +224,48 @@ void softmax_backward(float *dinp, const float *dout, const float *out, int N, i
     softmax_backward_row(dinp + (size_t)n * C, dout + (size_t)n * C, out + (size_t)n * C, C);
 }
 
-int attention_backward_scratch_floats(int T, int threads) {
-  return attention_threads(threads) * 2 * T * T;
+size_t attention_backward_scratch_floats(int B, int T, int NH) {
+  return 2 * attention_scratch_floats(B, T, NH);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                         const float *q, const float *k, const float *v, int B, int T, int C, int NH,
-                        int threads) {
-  int hd = C / NH;
+                        vfr_engine *eng) {
+  int hd = C / NH, nt = engine_threads(eng);
+  size_t group = attention_scratch_floats(B, T, NH);
+  int chunk = (int)(group / ((size_t)NH * T * T)); /* images per group, as the forward */
   float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for num_threads(attention_threads(threads)) schedule(dynamic)
-  for (int bh = 0; bh < B * NH; bh++) {
-    int b = bh / NH, h = bh % NH;
-    float *p = scratch + (size_t)omp_get_thread_num() * 2 * T * T; /* (T,T) probabilities */
-    float *ds = p + (size_t)T * T;                                 /* (T,T) their gradient */
-    size_t off = (size_t)b * T * C + (size_t)h * hd; /* head h of batch b; rows C apart */
-    /* p = softmax(q_h k_h^T * scale), recomputed as attention_forward does. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + off, C, k + off, C,
-                0.0f, p, T);
-    softmax_forward(p, T, T, 1);
+  float *p = scratch, *ds = scratch + group; /* (nb,NH,T,T) probabilities, their gradient */
+  /* heads in place in (B,T,C); transposed heads; dense score matrices and their transpose */
+  engine_strides heads = {(int64_t)T * C, hd, C, 1}, heads_t = {(int64_t)T * C, hd, 1, C};
+  engine_strides sc = {(int64_t)NH * T * T, (int64_t)T * T, T, 1};
+  engine_strides sc_t = {(int64_t)NH * T * T, (int64_t)T * T, 1, T};
+  for (int b0 = 0; b0 < B; b0 += chunk) {
+    int nb = B - b0 < chunk ? B - b0 : chunk, rows = nb * NH * T;
+    size_t off = (size_t)b0 * T * C;
+    /* p = softmax(q_h k_h^T * scale), recomputed as attention_forward does */
+    engine_gemm_batched(eng, nb, NH, T, T, hd, scale, q + off, heads, k + off, heads_t, p, sc, 0);
+    softmax_forward(p, rows, T, nt);
     /* dv_h (T,hd) += p^T (T,T) @ dout_h (T,hd) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dout + off, C, 1.0f,
-                dv + off, C);
+    engine_gemm_batched(eng, nb, NH, T, hd, T, 1.0f, p, sc_t, dout + off, heads, dv + off, heads,
+                        1);
     /* dp (T,T) = dout_h @ v_h^T into ds, then through the softmax in place:
      * ds = p * (dp - rowsum(dp * p)). */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dout + off, C, v + off, C,
-                0.0f, ds, T);
-    for (int t = 0; t < T; t++) {
-      float *row = ds + (size_t)t * T;
-      const float *pr = p + (size_t)t * T;
+    engine_gemm_batched(eng, nb, NH, T, T, hd, 1.0f, dout + off, heads, v + off, heads_t, ds, sc,
+                        0);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int r = 0; r < rows; r++) {
+      float *row = ds + (size_t)r * T;
+      const float *pr = p + (size_t)r * T;
       double dot = 0.0;
       for (int s = 0; s < T; s++) dot += (double)row[s] * pr[s];
       float d = (float)dot;
       for (int s = 0; s < T; s++) row[s] = pr[s] * (row[s] - d);
     }
     /* dq_h += scale * ds @ k_h;  dk_h += scale * ds^T @ q_h */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, ds, T, k + off, C, 1.0f,
-                dq + off, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, ds, T, q + off, C, 1.0f,
-                dk + off, C);
+    engine_gemm_batched(eng, nb, NH, T, hd, T, scale, ds, sc, k + off, heads, dq + off, heads, 1);
+    engine_gemm_batched(eng, nb, NH, T, hd, T, scale, ds, sc_t, q + off, heads, dk + off, heads,
+                        1);
   }
 }
 

@@ -6,8 +6,10 @@
  * shared parameter) collects the sum; callers zero gradients once per step. A gradient
  * pointer may be NULL when that gradient is not wanted (a frozen weight, the pixels),
  * unless a comment says otherwise. Gradient outputs never alias the inputs they are
- * computed from. None allocates; scratch is an argument. Threading is as in ops.h: one
- * OpenMP team of `threads` (<= 0: OpenMP's default), single-threaded sgemm calls on slices.
+ * computed from. None allocates; scratch is an argument. Threading is as in ops.h: the
+ * matrix products run on the engine (dX = dY W and dW += dY^T X as products with
+ * transposed operands, accumulated by the product itself), the rest on one OpenMP team of
+ * `threads` (<= 0: OpenMP's default).
  *
  * The forward helpers named `*_forward_train` compute what the matching forward of
  * ops.h computes and also keep what the backward needs (layernorm statistics, the input
@@ -16,6 +18,7 @@
 #define VFR_FINETUNE_OPS_BACKWARD_H
 
 #include "model/config.h"
+#include "model/engine.h"
 
 /* ---- layernorm ------------------------------------------------------------------------ */
 
@@ -35,7 +38,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
  * The patch convolution is this with inp = the im2patch_forward matrix (B*GH*GW, 3*P*P)
  * and dinp = NULL: gradients with respect to the pixels are not needed for fine-tuning. */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int N, int C, int OC, int threads);
+                     const float *weight, int N, int C, int OC, vfr_engine *eng);
 
 /* ---- activations ---------------------------------------------------------------------- */
 
@@ -80,17 +83,18 @@ void residual_backward(float *dx, float *dy, float *dbias, float *dscale, const 
  * dinp = out * (dout - sum_c dout * out). */
 void softmax_backward(float *dinp, const float *dout, const float *out, int N, int C, int threads);
 
-/* Floats of scratch attention_backward needs: attention_threads(threads) * 2 * T * T. */
-int attention_backward_scratch_floats(int T, int threads);
+/* Floats of scratch attention_backward needs: 2 * attention_scratch_floats(B, T, NH). */
+size_t attention_backward_scratch_floats(int B, int T, int NH);
 
 /* Backward of attention_forward (same layout and hd^-0.5 scale): dq, dk, dv (B,T,C) +=
  * gradients given dout (B,T,C) and the forward's q, k, v (B,T,C), C = NH*hd. The
- * attention probabilities are recomputed per (batch, head) rather than stored, so the
- * training forward needs nothing beyond q, k, v. scratch is
- * attention_backward_scratch_floats(T, threads) floats. dq, dk, dv must not be NULL. */
+ * attention probabilities are recomputed as attention_forward computes them (the same
+ * batched products over the same groups of images) rather than stored, so the training
+ * forward needs nothing beyond q, k, v. scratch is attention_backward_scratch_floats(B, T,
+ * NH) floats. dq, dk, dv must not be NULL. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                         const float *q, const float *k, const float *v, int B, int T, int C, int NH,
-                        int threads);
+                        vfr_engine *eng);
 
 /* ---- embeddings ----------------------------------------------------------------------- */
 

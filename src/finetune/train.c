@@ -8,7 +8,6 @@
  * Both views of a micro-batch (clean x and perturbed P x) go through f' as one batch of 2n,
  * so one backward collects both gradients. */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -176,7 +175,7 @@ int ft_forward(trainer *t, const vit_params *p, const float *pix, int n, float *
                    vfr_error *err) {
   if (vit_acts_reserve(&t->facts, &t->d, n) != 0)
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations", t->o->model_dir);
-  vit_forward(out, pix, p, &t->d, &t->facts, n, t->d.threads);
+  vit_forward(out, pix, p, &t->d, &t->facts, n);
   return VFR_OK;
 }
 
@@ -462,12 +461,7 @@ int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err) {
   trainer t;
   memset(&t, 0, sizeof t);
   t.o = p;
-  /* The kernels split every gemm over their own OpenMP team; OpenBLAS's pool is held at
-   * one thread meanwhile (its count is process-wide, so it is restored). */
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
   int rc = run(&t, err);
-  openblas_set_num_threads(blas_threads);
   ft_trainer_free(&t);
   return rc;
 }

@@ -179,6 +179,7 @@ int ft_load_model(trainer *t, vfr_error *err) {
   d->act = cfg.vision.act;
   d->eps = cfg.vision.layer_norm_eps;
   d->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+  d->engine = vfr_model_engine(t->model);
 
   t->layers = calloc((size_t)d->L, sizeof *t->layers);
   t->layers0 = calloc((size_t)d->L, sizeof *t->layers0);

@@ -121,7 +121,7 @@ static size_t carve_acts(vit_train_acts *a, const vit_dims *d, int B, float *bas
   TAKE_IF(d->cls_mean, a->all_ln, N * D);
   TAKE_IF(d->cls_mean, a->all_mean, N);
   TAKE_IF(d->cls_mean, a->all_rstd, N);
-  TAKE(a->att, (size_t)attention_threads(d->threads) * d->T * d->T);
+  TAKE(a->att, attention_scratch_floats(B, d->T, d->NH));
   TAKE(a->dx, N * D);
   TAKE(a->dln, N * D);
   TAKE(a->dtmp, N * D);
@@ -133,7 +133,7 @@ static size_t carve_acts(vit_train_acts *a, const vit_dims *d, int B, float *bas
   TAKE(a->dhid, N * M);
   TAKE(a->dpatch, np * D);
   TAKE(a->dcls, (size_t)B * D);
-  TAKE(a->att_scratch, (size_t)attention_backward_scratch_floats(d->T, d->threads));
+  TAKE(a->att_scratch, attention_backward_scratch_floats(B, d->T, d->NH));
   return off;
 }
 
@@ -171,7 +171,7 @@ static void embeddings_forward_train(float *x, const float *pixels, const vit_pa
   int D = d->D, T = d->T, R = d->R, np = d->GH * d->GW, K = 3 * d->P * d->P;
   im2patch_forward(a->patches, pixels, B, 3, d->H, d->W, d->P, d->threads);
   float *pe = a->dpatch; /* (B*np, D) */
-  matmul_nobias_forward(pe, a->patches, p->patch_w, B * np, K, D, d->threads);
+  matmul_nobias_forward(pe, a->patches, p->patch_w, B * np, K, D, d->engine);
   for (int b = 0; b < B; b++) {
     float *xb = x + (size_t)b * T * D;
     for (int c = 0; c < D; c++) xb[c] = p->cls[c] + p->pos[c];
@@ -195,24 +195,24 @@ static void block_forward_train(float *next, const vit_layer_params *l, vit_laye
   size_t nd = (size_t)N * D * sizeof(float);
   layernorm_forward_train(la->ln1, la->ln1_mean, la->ln1_rstd, la->x_in, l->ln1_w, l->ln1_b, N, D,
                           d->eps, th);
-  matmul_forward(la->q, la->ln1, l->q_w, l->q_b, N, D, D, th);
-  matmul_forward(la->k, la->ln1, l->k_w, l->k_b, N, D, D, th);
-  matmul_forward(la->v, la->ln1, l->v_w, l->v_b, N, D, D, th);
-  attention_forward(la->atty, att, la->q, la->k, la->v, B, d->T, D, d->NH, th);
-  matmul_nobias_forward(la->attn_out, la->atty, l->o_w, N, D, D, th);
+  matmul_forward(la->q, la->ln1, l->q_w, l->q_b, N, D, D, d->engine);
+  matmul_forward(la->k, la->ln1, l->k_w, l->k_b, N, D, D, d->engine);
+  matmul_forward(la->v, la->ln1, l->v_w, l->v_b, N, D, D, d->engine);
+  attention_forward(la->atty, att, la->q, la->k, la->v, B, d->T, D, d->NH, d->engine);
+  matmul_nobias_forward(la->attn_out, la->atty, l->o_w, N, D, D, d->engine);
   memcpy(la->x_mid, la->x_in, nd);
   residual_forward(la->x_mid, la->attn_out, l->o_b, l->ls1, N, D, th);
 
   layernorm_forward_train(la->ln2, la->ln2_mean, la->ln2_rstd, la->x_mid, l->ln2_w, l->ln2_b, N, D,
                           d->eps, th);
   if (d->swiglu) {
-    matmul_nobias_forward(la->pre, la->ln2, l->fc1_w, N, D, 2 * M, th);
+    matmul_nobias_forward(la->pre, la->ln2, l->fc1_w, N, D, 2 * M, d->engine);
     swiglu_forward(la->hid, la->pre, l->fc1_b, N, M, th);
   } else {
-    matmul_nobias_forward(la->pre, la->ln2, l->fc1_w, N, D, M, th);
+    matmul_nobias_forward(la->pre, la->ln2, l->fc1_w, N, D, M, d->engine);
     bias_activation_forward_train(la->hid, la->pre, l->fc1_b, N, M, d->act, th);
   }
-  matmul_nobias_forward(la->mlp_out, la->hid, l->fc2_w, N, M, D, th);
+  matmul_nobias_forward(la->mlp_out, la->hid, l->fc2_w, N, M, D, d->engine);
   memcpy(next, la->x_mid, nd);
   residual_forward(next, la->mlp_out, l->fc2_b, l->ls2, N, D, th);
 }
@@ -226,7 +226,7 @@ static void head_forward_train(float *out, const vit_params *p, const vit_dims *
                           p->final_ln_b, B, D, d->eps, th);
   if (d->clip) {
     if (p->proj)
-      matmul_forward(out, a->cls_ln, p->proj, NULL, B, D, d->E, th);
+      matmul_forward(out, a->cls_ln, p->proj, NULL, B, D, d->E, d->engine);
     else
       memcpy(out, a->cls_ln, (size_t)B * D * sizeof(float));
     return;
@@ -279,7 +279,7 @@ static void head_backward(vit_grads *g, const float *dout, const vit_params *p, 
   /* dcls = gradient of the final-layernormed CLS (B,D) */
   if (d->clip && p->proj) {
     zero(a->dcls, BD);
-    matmul_backward(a->dcls, g->proj, NULL, dout, a->cls_ln, p->proj, B, D, E, th);
+    matmul_backward(a->dcls, g->proj, NULL, dout, a->cls_ln, p->proj, B, D, E, d->engine);
   } else {
     int stride = d->clip ? D : (d->cls_mean ? 2 * D : D);
     for (int b = 0; b < B; b++)
@@ -317,14 +317,14 @@ static void block_backward(vit_layer_grads *lg, const vit_layer_params *l, const
   residual_backward(a->dx, a->dtmp, lg->fc2_b, lg->ls2, a->dx, la->mlp_out, l->fc2_b, l->ls2, N, D,
                     th);
   zero(a->dhid, (size_t)N * M);
-  matmul_backward(a->dhid, lg->fc2_w, NULL, a->dtmp, la->hid, l->fc2_w, N, M, D, th);
+  matmul_backward(a->dhid, lg->fc2_w, NULL, a->dtmp, la->hid, l->fc2_w, N, M, D, d->engine);
   zero(a->dpre, (size_t)N * M1);
   if (d->swiglu)
     swiglu_backward(a->dpre, lg->fc1_b, a->dhid, la->pre, l->fc1_b, N, M, th);
   else
     bias_activation_backward(a->dpre, lg->fc1_b, a->dhid, la->pre, l->fc1_b, N, M, d->act, th);
   zero(a->dln, nd);
-  matmul_backward(a->dln, lg->fc1_w, NULL, a->dpre, la->ln2, l->fc1_w, N, D, M1, th);
+  matmul_backward(a->dln, lg->fc1_w, NULL, a->dpre, la->ln2, l->fc1_w, N, D, M1, d->engine);
   layernorm_backward(a->dx, lg->ln2_w, lg->ln2_b, a->dln, la->x_mid, l->ln2_w, la->ln2_mean,
                      la->ln2_rstd, N, D, th);
   /* x_mid = x_in + (attn_out + o_b) * ls1 */
@@ -332,14 +332,14 @@ static void block_backward(vit_layer_grads *lg, const vit_layer_params *l, const
   residual_backward(a->dx, a->dtmp, lg->o_b, lg->ls1, a->dx, la->attn_out, l->o_b, l->ls1, N, D,
                     th);
   zero(a->datty, nd);
-  matmul_backward(a->datty, lg->o_w, NULL, a->dtmp, la->atty, l->o_w, N, D, D, th);
+  matmul_backward(a->datty, lg->o_w, NULL, a->dtmp, la->atty, l->o_w, N, D, D, d->engine);
   zero(a->dq, nd), zero(a->dk, nd), zero(a->dv, nd);
   attention_backward(a->dq, a->dk, a->dv, a->att_scratch, a->datty, la->q, la->k, la->v, B, d->T, D,
-                     d->NH, th);
+                     d->NH, d->engine);
   zero(a->dln, nd);
-  matmul_backward(a->dln, lg->q_w, lg->q_b, a->dq, la->ln1, l->q_w, N, D, D, th);
-  matmul_backward(a->dln, lg->k_w, lg->k_b, a->dk, la->ln1, l->k_w, N, D, D, th);
-  matmul_backward(a->dln, lg->v_w, lg->v_b, a->dv, la->ln1, l->v_w, N, D, D, th);
+  matmul_backward(a->dln, lg->q_w, lg->q_b, a->dq, la->ln1, l->q_w, N, D, D, d->engine);
+  matmul_backward(a->dln, lg->k_w, lg->k_b, a->dk, la->ln1, l->k_w, N, D, D, d->engine);
+  matmul_backward(a->dln, lg->v_w, lg->v_b, a->dv, la->ln1, l->v_w, N, D, D, d->engine);
   layernorm_backward(a->dx, lg->ln1_w, lg->ln1_b, a->dln, la->x_in, l->ln1_w, la->ln1_mean,
                      la->ln1_rstd, N, D, th);
 }
@@ -363,5 +363,5 @@ void vit_backward(vit_grads *g, const float *dout, const vit_params *p, const vi
   zero(a->dpatch, (size_t)B * np * D);
   embeddings_backward(a->dpatch, g->cls, g->registers, g->pos, demb, B, T, D, d->R, th);
   matmul_backward(NULL, g->patch_w, g->patch_b, a->dpatch, a->patches, p->patch_w, B * np, K, D,
-                  th);
+                  d->engine);
 }

@@ -64,14 +64,14 @@ typedef struct vit_train_acts {
   float *x_out;                                 /* (B,T,D) stream after the last block */
   float *cls_in, *cls_ln, *cls_mean, *cls_rstd; /* (B,D), (B,D), (B), (B): final layernorm of CLS */
   float *all_ln, *all_mean, *all_rstd; /* (B,T,D), (B*T), (B*T): DINOv2 cls_mean pooling only */
-  float *att; /* forward attention scratch (attention_threads(d->threads),T,T) */
+  float *att; /* forward attention scratch, attention_scratch_floats(B,T,NH) */
   /* backward scratch */
   float *dx, *dln, *dtmp, *dq, *dk, *dv, *datty; /* (B,T,D) */
   float *dpre;                                   /* (B,T,M) or (B,T,2M) */
   float *dhid;                                   /* (B,T,M) */
   float *dpatch;                                 /* (B*GH*GW, D) */
   float *dcls;                                   /* (B,D) */
-  float *att_scratch; /* attention_backward_scratch_floats(T, d->threads) */
+  float *att_scratch; /* attention_backward_scratch_floats(B, T, NH) */
   float *memory;
   int B;
 } vit_train_acts;

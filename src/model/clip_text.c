@@ -33,6 +33,7 @@ struct vfr_clip_text {
   const float *projection;           /* (E,D) */
   float **owned;                     /* converted tensors, freed with the tower */
   int n_owned, cap_owned;
+  vfr_engine *engine;                /* the products, on the caller's OpenMP team */
 };
 
 /* Tensor `name` (formatted) as F32 of shape (d0) or (d0,d1) into *out. */
@@ -71,6 +72,11 @@ int vfr_clip_text_from(const vfr_text_config *cfg, const vfr_safetensors *st, vf
   vfr_clip_text *m = calloc(1, sizeof *m);
   if (!m) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", vfr_safetensors_path(st));
   m->cfg = *cfg;
+  int rc = engine_create(0, VFR_PRECISION_FP32, &m->engine, err);
+  if (rc) {
+    free(m);
+    return rc;
+  }
   m->layers = calloc((size_t)cfg->num_layers, sizeof *m->layers);
   if (!m->layers) {
     vfr_clip_text_free(m);
@@ -137,6 +143,7 @@ void vfr_clip_text_free(vfr_clip_text *m) {
   free(m->owned);
   free(m->layers);
   vfr_safetensors_close(m->own_file);
+  engine_free(m->engine);
   free(m);
 }
 
@@ -203,14 +210,21 @@ int vfr_clip_text_forward(const vfr_clip_text *m, const int32_t *ids, int B, int
     if (ids[i] < 0 || ids[i] >= c->vocab_size)
       return vfr_fail(err, VFR_EINVAL, "text tower: token id %d at sequence %d, position %d is outside "
                       "the vocabulary of %d", (int)ids[i], (int)(i / T), (int)(i % T), c->vocab_size);
-  const int n_threads = threads > 0 ? threads : omp_get_max_threads();
+  /* The engine runs on the calling thread's team: `threads` sets it for this call. */
+  const int saved_threads = omp_get_max_threads();
+  if (threads > 0) omp_set_num_threads(threads);
+  const int n_threads = threads > 0 ? threads : saved_threads;
+  vfr_engine *e = m->engine;
   const size_t N = (size_t)B * T;
-  /* Activations: x, h, q, k, v, att, y are (N,D); fc is (N,I); pooled is (B,D). */
-  size_t n_floats = 7 * N * D + N * I + (size_t)B * D + (size_t)n_threads * T;
+  /* Activations: x, h, q, k, v, att are (N,D); fc is (N,I); pooled is (B,D). */
+  size_t n_floats = 6 * N * D + N * I + (size_t)B * D + (size_t)n_threads * T;
   float *mem = malloc(n_floats * sizeof *mem);
-  if (!mem) return vfr_fail(err, VFR_ENOMEM, "text tower: cannot allocate activations for %d sequences", B);
+  if (!mem) {
+    omp_set_num_threads(saved_threads);
+    return vfr_fail(err, VFR_ENOMEM, "text tower: cannot allocate activations for %d sequences", B);
+  }
   float *x = mem, *h = x + N * D, *q = h + N * D, *k = q + N * D, *v = k + N * D, *att = v + N * D;
-  float *y = att + N * D, *fc = y + N * D, *pooled = fc + N * I, *scratch = pooled + (size_t)B * D;
+  float *fc = att + N * D, *pooled = fc + N * I, *scratch = pooled + (size_t)B * D;
 
   for (size_t n = 0; n < N; n++) {
     const float *tok = m->token_embedding + (size_t)ids[n] * D;
@@ -220,17 +234,13 @@ int vfr_clip_text_forward(const vfr_clip_text *m, const int32_t *ids, int B, int
   for (int l = 0; l < c->num_layers; l++) {
     const text_layer *L = &m->layers[l];
     layernorm_forward(h, x, L->ln1_w, L->ln1_b, (int)N, D, c->layer_norm_eps, threads);
-    matmul_forward(q, h, L->q_w, L->q_b, (int)N, D, D, threads);
-    matmul_forward(k, h, L->k_w, L->k_b, (int)N, D, D, threads);
-    matmul_forward(v, h, L->v_w, L->v_b, (int)N, D, D, threads);
+    linear_qkv_forward(q, k, v, h, L->q_w, L->q_b, L->k_w, L->k_b, L->v_w, L->v_b, (int)N, D, D,
+                       e);
     causal_attention_forward(att, scratch, q, k, v, B, T, D, NH, n_threads);
-    matmul_nobias_forward(y, att, L->o_w, (int)N, D, D, threads);
-    residual_forward(x, y, L->o_b, NULL, (int)N, D, threads);
+    linear_residual_forward(x, att, L->o_w, L->o_b, NULL, (int)N, D, D, e);
     layernorm_forward(h, x, L->ln2_w, L->ln2_b, (int)N, D, c->layer_norm_eps, threads);
-    matmul_nobias_forward(fc, h, L->fc1_w, (int)N, D, I, threads);
-    bias_activation_forward(fc, L->fc1_b, (int)N, I, c->act, threads);
-    matmul_nobias_forward(y, fc, L->fc2_w, (int)N, I, D, threads);
-    residual_forward(x, y, L->fc2_b, NULL, (int)N, D, threads);
+    linear_forward(fc, h, L->fc1_w, L->fc1_b, (int)N, D, I, (int)c->act, e);
+    linear_residual_forward(x, fc, L->fc2_w, L->fc2_b, NULL, (int)N, I, D, e);
   }
   /* final_layer_norm works row by row: only the pooled rows need it. */
   for (int b = 0; b < B; b++) {
@@ -238,7 +248,8 @@ int vfr_clip_text_forward(const vfr_clip_text *m, const int32_t *ids, int B, int
     memcpy(pooled + (size_t)b * D, x + ((size_t)b * T + t) * D, (size_t)D * sizeof *x);
   }
   layernorm_forward(pooled, pooled, m->final_ln_w, m->final_ln_b, B, D, c->layer_norm_eps, threads);
-  matmul_forward(out, pooled, m->projection, NULL, B, D, E, threads);
+  matmul_forward(out, pooled, m->projection, NULL, B, D, E, e);
   free(mem);
+  omp_set_num_threads(saved_threads);
   return VFR_OK;
 }

@@ -8,7 +8,6 @@
  * file, the tensor, and both shapes. */
 #include "vfrobust/model.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 
 #include "model/config.h"
+#include "model/engine.h"
 #include "model/gemm_bf16.h"
 #include "model/pos_embed.h"
 #include "model/preprocess.h"
@@ -39,6 +39,7 @@ struct vfr_model {
   vit_params p;
   vit_dims d;
   vit_acts acts;
+  vfr_engine *engine;      /* the products' execution context, m->d.engine */
   float *pos;              /* (1 + GH*GW, D) position embeddings at the input size (DINOv2) */
   float **owned;           /* converted (F16/BF16) or computed buffers to free */
   int n_owned, cap_owned;
@@ -57,6 +58,13 @@ vfr_model_params vfr_model_default_params(void) {
 }
 
 int vfr_bf16_supported(void) { return bf16_cpu_supported(); }
+
+vfr_precision vfr_precision_auto(void) {
+  return engine_cpu_has_amx() && bf16_cpu_supported() ? VFR_PRECISION_BF16 : VFR_PRECISION_FP32;
+}
+
+const char *vfr_engine_name(void) { return "onednn"; }
+const char *vfr_engine_isa(void) { return engine_cpu_isa(); }
 
 static int keep_owned(vfr_model *m, float *buf, vfr_error *err) {
   if (m->n_owned == m->cap_owned) {
@@ -266,6 +274,8 @@ static int load(vfr_model *m, const char *dir, vfr_error *err) {
   TRY(vfr_model_config_read(dir, &m->config, err));
   TRY(vfr_preprocess_config_read(dir, m->config.vision.family, &m->pre, err));
   TRY(set_dims(m, err));
+  TRY(engine_create(m->d.threads, m->params.precision, &m->engine, err));
+  m->d.engine = m->engine;
   char path[1100];
   snprintf(path, sizeof path, "%s/model.safetensors", dir);
   TRY(vfr_safetensors_open(path, &m->st, err));
@@ -311,8 +321,12 @@ int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **
     return vfr_fail(err, VFR_EINVAL, "%s: max_batch %d is not in 1..4096", dir, params->max_batch);
   if (params->pooling != VFR_POOLING_CLS && params->pooling != VFR_POOLING_CLS_MEAN)
     return vfr_fail(err, VFR_EINVAL, "%s: unknown pooling %d", dir, (int)params->pooling);
-  if (params->precision != VFR_PRECISION_FP32 && params->precision != VFR_PRECISION_BF16)
+  if (params->precision != VFR_PRECISION_FP32 && params->precision != VFR_PRECISION_BF16 &&
+      params->precision != VFR_PRECISION_AUTO)
     return vfr_fail(err, VFR_EINVAL, "%s: unknown precision %d", dir, (int)params->precision);
+  vfr_model_params resolved = *params;
+  if (resolved.precision == VFR_PRECISION_AUTO) resolved.precision = vfr_precision_auto();
+  params = &resolved;
   if (params->precision == VFR_PRECISION_BF16 && !bf16_cpu_supported())
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s: bf16 needs AVX512-BF16; this CPU lacks it", dir);
   vfr_model *m = calloc(1, sizeof *m);
@@ -338,6 +352,7 @@ void vfr_model_free(vfr_model *m) {
   free(m->pixels);
   vit_acts_free(&m->acts);
   vfr_safetensors_close(m->st);
+  engine_free(m->engine);
   free(m);
 }
 
@@ -360,6 +375,9 @@ void vfr_model_get_info(const vfr_model *m, vfr_model_info *out) {
   out->num_parameters = m->num_parameters;
   out->flops_per_image = vit_flops_per_image(&m->d);
   out->weight_bytes = m->weight_bytes;
+  snprintf(out->engine, sizeof out->engine, "%s", engine_backend(m->engine));
+  snprintf(out->engine_isa, sizeof out->engine_isa, "%s", engine_isa(m->engine));
+  out->precision = m->params.precision;
 }
 
 int vfr_model_preprocess(const vfr_model *m, const vfr_image *rgb, const char *name,
@@ -383,19 +401,16 @@ int vfr_model_embed_pixels(vfr_model *m, const float *pixels, int B, float *out,
   if (vit_acts_reserve(&m->acts, &m->d, micro) != 0)
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations of a batch of %d "
                     "(%zu floats)", m->dir, micro, vit_acts_size(&m->d, micro));
-  /* Our OpenMP team splits every gemm; OpenBLAS's own pool is held at one thread for the
-   * call (its count is process-wide, so it is restored afterwards). */
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
   size_t per_image = (size_t)3 * m->d.H * m->d.W;
   for (int start = 0; start < B; start += micro) {
     int b = B - start < micro ? B - start : micro;
     vit_forward(out + (size_t)start * m->d.E, pixels + (size_t)start * per_image, &m->p, &m->d,
-                &m->acts, b, m->d.threads);
+                &m->acts, b);
   }
-  openblas_set_num_threads(blas_threads);
   return VFR_OK;
 }
+
+vfr_engine *vfr_model_engine(const vfr_model *m) { return m->engine; }
 
 int vfr_model_prepare_image(const vfr_model *m, const vfr_image *rgb, const char *name,
                             vfr_image *out, vfr_error *err) {

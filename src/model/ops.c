@@ -1,10 +1,9 @@
-/* Transformer kernels: layernorm, linear layers through OpenBLAS (or the bf16 kernel of
- * gemm_bf16.c), activations, attention, softmax, residuals, patch extraction and bicubic
- * grid resampling. Shapes are documented in ops.h. */
+/* Transformer kernels: layernorm, linear layers through the engine (or the bf16 kernel of
+ * gemm_bf16.c), activations, attention, softmax, residuals and patch extraction. Shapes
+ * are documented in ops.h. */
 #include "model/ops.h"
 #include "model/vec_math.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,39 +48,15 @@ void layernorm_forward(float *out, const float *inp, const float *weight, const 
   layernorm_forward_train(out, NULL, NULL, inp, weight, bias, N, C, eps, threads);
 }
 
-/* Below this many multiply-adds a gemm runs on one thread. */
-#define GEMM_SPLIT_MIN 2e6
-
 void matmul_nobias_forward(float *out, const float *inp, const float *weight, int N, int C, int OC,
-                           int threads) {
-  int nt = OMP_THREADS(threads);
-  if (nt <= 1 || (double)N * C * OC < GEMM_SPLIT_MIN) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, 0.0f,
-                out, OC);
-    return;
-  }
-  /* Output columns (weight rows) in chunks of >= 64, about four per thread, handed out
-   * dynamically: a thread that loses its core to another process takes fewer. */
-  int chunk = (OC + 4 * nt - 1) / (4 * nt);
-  chunk = chunk < 64 ? 64 : (chunk + 15) / 16 * 16;
-  int n_chunks = (OC + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(nt) schedule(dynamic)
-  for (int j = 0; j < n_chunks; j++) {
-    int o0 = j * chunk, o1 = o0 + chunk < OC ? o0 + chunk : OC;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, o1 - o0, C, 1.0f, inp, C,
-                weight + (size_t)o0 * C, C, 0.0f, out + o0, OC);
-  }
+                           vfr_engine *eng) {
+  engine_linear(eng, out, inp, weight, N, C, OC, NULL);
 }
 
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
-                    int C, int OC, int threads) {
-  matmul_nobias_forward(out, inp, weight, N, C, OC, threads);
-  if (!bias) return;
-#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
-  for (int n = 0; n < N; n++) {
-    float *o = out + (size_t)n * OC;
-    for (int c = 0; c < OC; c++) o[c] += bias[c];
-  }
+                    int C, int OC, vfr_engine *eng) {
+  engine_epilogue ep = {bias, 0, NULL, 0};
+  engine_linear(eng, out, inp, weight, N, C, OC, &ep);
 }
 
 /* A static copy the swiglu loop inlines (the exported functions below cannot be inlined in
@@ -168,13 +143,44 @@ void softmax_forward(float *x, int N, int C, int threads) {
   for (int n = 0; n < N; n++) vm_softmax_row(isa, x + (size_t)n * C, C);
 }
 
-/* ---- linear layers with fused epilogues --------------------------------------- */
+/* ---- linear layers on the engine ----------------------------------------------- */
+
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
+                    int C, int OC, int act, vfr_engine *eng) {
+  engine_epilogue ep = {bias, 0, NULL, 0};
+  engine_linear(eng, out, inp, weight, N, C, OC, &ep);
+  if (!act) return;
+  /* our activation, not the engine's: bit-identical to the scalar functions the training
+   * forward applies and its backward differentiates */
+  vm_isa isa = vm_isa_best();
+#pragma omp parallel for num_threads(engine_threads(eng)) schedule(static)
+  for (int n = 0; n < N; n++) act_row(out + (size_t)n * OC, NULL, OC, act, isa);
+}
+
+void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const float *wq,
+                        const float *bq, const float *wk, const float *bk, const float *wv,
+                        const float *bv, int N, int C, int OC, vfr_engine *eng) {
+  matmul_forward(q, inp, wq, bq, N, C, OC, eng);
+  matmul_forward(k, inp, wk, bk, N, C, OC, eng);
+  matmul_forward(v, inp, wv, bv, N, C, OC, eng);
+}
+
+void linear_residual_forward(float *x, const float *inp, const float *weight, const float *bias,
+                             const float *scale, int N, int C, int OC, vfr_engine *eng) {
+  engine_epilogue ep = {bias, 0, scale, 1};
+  engine_linear(eng, x, inp, weight, N, C, OC, &ep);
+}
+
+/* ---- bf16 linear layers with fused epilogues ------------------------------------ */
 
 /* The output (N,OC) of a fused linear layer is cut into tiles shared by the team: row
  * blocks of 256 when N is large (so each tile's packed inputs stay small), column chunks
  * >= 64 wide and 16-aligned, about four tiles per thread; one tile when the product is
  * small or the team is one thread. */
 typedef struct tiling { int rows, cols, n_row_blocks, n_col_chunks; } tiling;
+
+/* Below this many multiply-adds a product runs on one thread. */
+#define GEMM_SPLIT_MIN 2e6
 
 static tiling make_tiling(int N, int C, int OC, int nt) {
   tiling t = {N, OC, 1, 1};
@@ -200,23 +206,17 @@ static tile tile_at(const tiling *t, int j, int N, int OC) {
   return b;
 }
 
-/* A linear layer's weight as the tiles use it: fp32 (OC,C), or (bf16 not NULL) packed for
- * gemm_bf16 with the layer's input already rounded into abuf (N, bf16_row_width(C)). */
+/* A linear layer's weight as the tiles use it: packed for gemm_bf16, with the layer's
+ * input already rounded into abuf (N, bf16_row_width(C)). */
 typedef struct lin_weight {
-  const float *f32;
   const bf16_weight *bf16;
   const uint16_t *abuf;
 } lin_weight;
 
 /* y[r0:r1, o0:o1] = inp[r0:r1] @ weight[o0:o1]^T, y is (N,OC). */
 static void gemm_tile(float *y, const float *inp, lin_weight w, int C, int OC, tile b) {
-  if (w.bf16) {
-    gemm_bf16(y, OC, w.abuf, w.bf16, b.r0, b.r1, b.o0, b.o1);
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b.r1 - b.r0, b.o1 - b.o0, C, 1.0f,
-              inp + (size_t)b.r0 * C, C, w.f32 + (size_t)b.o0 * C, C, 0.0f,
-              y + (size_t)b.r0 * OC + b.o0, OC);
+  (void)inp, (void)C;
+  gemm_bf16(y, OC, w.abuf, w.bf16, b.r0, b.r1, b.o0, b.o1);
 }
 
 /* abuf (N, bf16_row_width(C)) = bf16(inp (N,C)), rows shared by the team. */
@@ -246,18 +246,12 @@ static void linear_any(float *out, const float *inp, lin_weight w, const float *
   }
 }
 
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
-                    int C, int OC, int act, int threads) {
-  lin_weight w = {weight, NULL, NULL};
-  linear_any(out, inp, w, bias, N, C, OC, act, OMP_THREADS(threads));
-}
-
 void linear_forward_bf16(float *out, const float *inp, const bf16_weight *weight,
                          const float *bias, uint16_t *abuf, int N, int C, int OC, int act,
                          int threads) {
   int nt = OMP_THREADS(threads);
   round_inputs(abuf, inp, N, C, nt);
-  lin_weight w = {NULL, weight, abuf};
+  lin_weight w = {weight, abuf};
   linear_any(out, inp, w, bias, N, C, OC, act, nt);
 }
 
@@ -277,20 +271,13 @@ static void linear_qkv_any(float *q, float *k, float *v, const float *inp, const
   }
 }
 
-void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const float *wq,
-                        const float *bq, const float *wk, const float *bk, const float *wv,
-                        const float *bv, int N, int C, int OC, int threads) {
-  lin_weight ws[3] = {{wq, NULL, NULL}, {wk, NULL, NULL}, {wv, NULL, NULL}};
-  linear_qkv_any(q, k, v, inp, ws, bq, bk, bv, N, C, OC, OMP_THREADS(threads));
-}
-
 void linear_qkv_forward_bf16(float *q, float *k, float *v, const float *inp,
                              const bf16_weight *wq, const float *bq, const bf16_weight *wk,
                              const float *bk, const bf16_weight *wv, const float *bv,
                              uint16_t *abuf, int N, int C, int OC, int threads) {
   int nt = OMP_THREADS(threads);
   round_inputs(abuf, inp, N, C, nt); /* once for the three products */
-  lin_weight ws[3] = {{NULL, wq, abuf}, {NULL, wk, abuf}, {NULL, wv, abuf}};
+  lin_weight ws[3] = {{wq, abuf}, {wk, abuf}, {wv, abuf}};
   linear_qkv_any(q, k, v, inp, ws, bq, bk, bv, N, C, OC, nt);
 }
 
@@ -314,41 +301,49 @@ static void linear_residual_any(float *x, float *y, const float *inp, lin_weight
   }
 }
 
-void linear_residual_forward(float *x, float *y, const float *inp, const float *weight,
-                             const float *bias, const float *scale, int N, int C, int OC,
-                             int threads) {
-  lin_weight w = {weight, NULL, NULL};
-  linear_residual_any(x, y, inp, w, bias, scale, N, C, OC, OMP_THREADS(threads));
-}
-
 void linear_residual_forward_bf16(float *x, float *y, const float *inp, const bf16_weight *weight,
                                   const float *bias, const float *scale, uint16_t *abuf, int N,
                                   int C, int OC, int threads) {
   int nt = OMP_THREADS(threads);
   round_inputs(abuf, inp, N, C, nt);
-  lin_weight w = {NULL, weight, abuf};
+  lin_weight w = {weight, abuf};
   linear_residual_any(x, y, inp, w, bias, scale, N, C, OC, nt);
 }
 
-int attention_threads(int threads) { return OMP_THREADS(threads); }
+/* Images whose scores one pass holds: the (NH,T,T) scores of each, within
+ * ATTENTION_SCRATCH_FLOATS (16 MB), at least one. */
+enum { ATTENTION_SCRATCH_FLOATS = 1 << 22 };
+
+static int attention_images(int B, int T, int NH) {
+  size_t per = (size_t)NH * T * T;
+  size_t n = ATTENTION_SCRATCH_FLOATS / per;
+  if (n < 1) n = 1;
+  return n < (size_t)B ? (int)n : B;
+}
+
+size_t attention_scratch_floats(int B, int T, int NH) {
+  return (size_t)attention_images(B, T, NH) * NH * T * T;
+}
 
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int B, int T, int C, int NH, int threads) {
-  int hd = C / NH;
+                       int B, int T, int C, int NH, vfr_engine *eng) {
+  int hd = C / NH, chunk = attention_images(B, T, NH);
   float scale = 1.0f / sqrtf((float)hd);
   vm_isa isa = vm_isa_best();
-#pragma omp parallel for num_threads(attention_threads(threads)) schedule(dynamic)
-  for (int bh = 0; bh < B * NH; bh++) {
-    int b = bh / NH, h = bh % NH;
-    float *s = att + (size_t)omp_get_thread_num() * T * T;
-    size_t off = (size_t)b * T * C + (size_t)h * hd;
-    /* s (T,T) = q_h (T,hd) @ k_h^T * scale; rows of q_h are C apart. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + off, C, k + off, C,
-                0.0f, s, T);
-    for (int t = 0; t < T; t++) vm_softmax_row(isa, s + (size_t)t * T, T);
-    /* out_h (T,hd) = s (T,T) @ v_h (T,hd) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, s, T, v + off, C, 0.0f,
-                out + off, C);
+  /* head h of image b: rows T apart by C, starting at b*T*C + h*hd; k_h^T swaps the
+   * strides; scores (b,h) are dense (T,T) matrices */
+  engine_strides heads = {(int64_t)T * C, hd, C, 1}, heads_t = {(int64_t)T * C, hd, 1, C};
+  engine_strides scores = {(int64_t)NH * T * T, (int64_t)T * T, T, 1};
+  for (int b0 = 0; b0 < B; b0 += chunk) {
+    int nb = B - b0 < chunk ? B - b0 : chunk;
+    size_t off = (size_t)b0 * T * C;
+    engine_gemm_batched(eng, nb, NH, T, T, hd, scale, q + off, heads, k + off, heads_t, att,
+                        scores, 0);
+    int rows = nb * NH * T;
+#pragma omp parallel for num_threads(engine_threads(eng)) schedule(static)
+    for (int r = 0; r < rows; r++) vm_softmax_row(isa, att + (size_t)r * T, T);
+    engine_gemm_batched(eng, nb, NH, T, hd, T, 1.0f, att, scores, v + off, heads, out + off,
+                        heads, 0);
   }
 }
 

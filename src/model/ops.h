@@ -1,18 +1,19 @@
-/* Transformer kernels for the vision towers (forward passes, fp32; the linear layers
- * also in bf16).
+/* Transformer kernels for the vision and text towers (forward passes, fp32; the linear
+ * layers also in bf16).
  *
- * Every function is a plain loop nest or OpenBLAS sgemm calls, parallelised with one
- * OpenMP team of `threads` threads (<= 0: OpenMP's default); none allocates. The gemms
- * are split across the team, each thread calling a single-threaded sgemm on its slice:
- * callers run these with OpenBLAS's own threading at 1, so that two thread pools never
- * spin against each other. Shapes are given in comments: N is a number of rows
- * (tokens, B*T), C a width. */
+ * The matrix products run on an engine (engine.h: the execution context chosen at load,
+ * owning the thread team and the backend's primitives), with their bias, activation,
+ * layer scale and residual fused into the product where the engine can; the other
+ * kernels are plain loop nests on one OpenMP team of `threads` threads (<= 0: OpenMP's
+ * default), the same runtime the engine uses. None allocates. Shapes are given in
+ * comments: N is a number of rows (tokens, B*T), C a width. */
 #ifndef VFR_MODEL_OPS_H
 #define VFR_MODEL_OPS_H
 
 #include <stdint.h>
 
 #include "model/config.h"
+#include "model/engine.h"
 #include "model/gemm_bf16.h"
 
 /* out = (inp - mean) / sqrt(var + eps) * weight + bias, per row; biased variance.
@@ -29,33 +30,35 @@ void layernorm_forward_train(float *out, float *mean, float *rstd, const float *
 /* out = inp @ weight^T (+ bias when bias is not NULL), as nn.Linear.
  * out is (N,OC), inp is (N,C), weight is (OC,C), bias is (OC) or NULL. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
-                    int C, int OC, int threads);
+                    int C, int OC, vfr_engine *eng);
 
-/* out = inp @ weight^T with no bias (the bias is applied by a fused epilogue).
+/* out = inp @ weight^T with no bias (the bias is applied by a later epilogue).
  * out is (N,OC), inp is (N,C), weight is (OC,C). */
 void matmul_nobias_forward(float *out, const float *inp, const float *weight, int N, int C, int OC,
-                           int threads);
+                           vfr_engine *eng);
 
-/* Linear layers with their epilogue fused per chunk of output columns, each chunk's
- * sgemm followed at once by its epilogue while the chunk is in cache, the chunks shared
- * dynamically by the team (one parallel region per call):
+/* Linear layers with their epilogue fused into the product (engine_epilogue):
  *   linear_forward:          out = act(inp @ weight^T + bias)  (act 0: none)
  *   linear_qkv_forward:      q, k, v = inp @ {wq,wk,wv}^T + {bq,bk,bv}  (biases may be NULL)
- *   linear_residual_forward: x += (inp @ weight^T + bias) * scale  (scale NULL: 1); y is
- *                            scratch of (N,OC) holding the product.
- * out, q, k, v, x, y are (N,OC), inp is (N,C), weights are (OC,C), bias, scale are (OC). */
+ *   linear_residual_forward: x += (inp @ weight^T + bias) * scale  (scale NULL: 1)
+ * The bias, layer scale and residual are the engine's post-ops (the same fp32 operations
+ * as residual_forward); the activation is ours, applied right after the product: the
+ * engine's (oneDNN's gelu_erf, swish) differ from quick_gelu/gelu_erf/gelu_tanh below in
+ * the last bits, and the training forward (finetune/vit_backward.c), which keeps the
+ * pre-activation for its backward, must give the inference forward's result bit for bit.
+ * out, q, k, v, x are (N,OC), inp is (N,C), weights are (OC,C), bias, scale are (OC). */
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N,
-                    int C, int OC, int act, int threads);
+                    int C, int OC, int act, vfr_engine *eng);
 void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const float *wq,
                         const float *bq, const float *wk, const float *bk, const float *wv,
-                        const float *bv, int N, int C, int OC, int threads);
-void linear_residual_forward(float *x, float *y, const float *inp, const float *weight,
-                             const float *bias, const float *scale, int N, int C, int OC,
-                             int threads);
+                        const float *bv, int N, int C, int OC, vfr_engine *eng);
+void linear_residual_forward(float *x, const float *inp, const float *weight, const float *bias,
+                             const float *scale, int N, int C, int OC, vfr_engine *eng);
 
 /* The same three layers in bf16 (only where bf16_cpu_supported()): the weights packed for
  * gemm_bf16, inp rounded to bf16 once per call into abuf (N, bf16_row_width(C)), each tile
- * a bf16 product with fp32 accumulation; bias, activation, scale and residual in fp32. */
+ * a bf16 product with fp32 accumulation; bias, activation, scale and residual in fp32;
+ * y is scratch of (N,OC) holding the product. */
 void linear_forward_bf16(float *out, const float *inp, const bf16_weight *weight,
                          const float *bias, uint16_t *abuf, int N, int C, int OC, int act,
                          int threads);
@@ -94,11 +97,12 @@ void softmax_forward(float *x, int N, int C, int threads);
 
 /* Multi-head self-attention without the projections:
  * out[b,t,h*hd:(h+1)*hd] = softmax(q_h k_h^T * hd^-0.5) v_h per batch element and head.
- * out, q, k, v are (B,T,C) with C = NH*hd; att is scratch of (attention_threads(threads),T,T):
- * the (b,h) pairs are shared among the threads, one score matrix each. */
-int attention_threads(int threads);
+ * out, q, k, v are (B,T,C) with C = NH*hd; att is scratch of attention_scratch_floats(B,T,NH)
+ * floats: the scores of as many images as fit 16 MB (at least one), (nb,NH,T,T), each
+ * group two batched products on the heads in place with the row softmax between them. */
+size_t attention_scratch_floats(int B, int T, int NH);
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
-                       int B, int T, int C, int NH, int threads);
+                       int B, int T, int C, int NH, vfr_engine *eng);
 
 /* Patch extraction for a convolution with kernel == stride == P (no padding):
  * out[b*GH*GW + gy*GW + gx, c*P*P + ky*P + kx] = inp[b, c, gy*P + ky, gx*P + kx].

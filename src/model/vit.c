@@ -18,7 +18,7 @@ size_t vit_acts_size(const vit_dims *d, int B) {
   size_t BT = (size_t)B * d->T, np = (size_t)B * d->GH * d->GW;
   size_t n = np * 3 * d->P * d->P;       /* patches */
   n += 6 * BT * d->D;                    /* x, ln, q, k, v, atty */
-  n += (size_t)attention_threads(d->threads) * d->T * d->T; /* att */
+  n += attention_scratch_floats(B, d->T, d->NH); /* att */
   n += BT * hidden_width(d);             /* h */
   if (d->swiglu) n += BT * d->M;         /* hg */
   n += (size_t)B * 2 * d->D;             /* pooled */
@@ -40,7 +40,7 @@ int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B) {
   a->k = p, p += BT * d->D;
   a->v = p, p += BT * d->D;
   a->atty = p, p += BT * d->D;
-  a->att = p, p += (size_t)attention_threads(d->threads) * d->T * d->T;
+  a->att = p, p += attention_scratch_floats(B, d->T, d->NH);
   a->h = p, p += BT * hidden_width(d);
   a->hg = NULL;
   if (d->swiglu) a->hg = p, p += BT * d->M;
@@ -68,12 +68,13 @@ void vit_acts_free(vit_acts *a) {
 /* x (B,T,D) = [cls + pos[0], registers, patch_embed(pixels) + pos[1:]].
  * pixels is (B,3,H,W); uses a->patches and a->ln as scratch. */
 static void embeddings_forward(float *x, const float *pixels, const vit_params *p,
-                               const vit_dims *d, vit_acts *a, int B, int threads) {
+                               const vit_dims *d, vit_acts *a, int B) {
+  int threads = d->threads;
   int D = d->D, T = d->T, R = d->R, np = d->GH * d->GW;
   int K = 3 * d->P * d->P;
   im2patch_forward(a->patches, pixels, B, 3, d->H, d->W, d->P, threads);
   float *pe = a->ln; /* (B*np, D) */
-  matmul_nobias_forward(pe, a->patches, p->patch_w, B * np, K, D, threads);
+  matmul_nobias_forward(pe, a->patches, p->patch_w, B * np, K, D, d->engine);
   for (int b = 0; b < B; b++) {
     float *xb = x + (size_t)b * T * D;
     for (int c = 0; c < D; c++) xb[c] = p->cls[c] + p->pos[c];
@@ -121,60 +122,112 @@ void vit_bf16_free(vit_params *p, int L) {
   p->bf16 = NULL;
 }
 
-/* The block's layers with bf16 weights lb and the bf16 input buffer ab. */
-static void block_forward_bf16(float *x, const vit_layer_params *l, const vit_layer_bf16 *lb,
-                               const vit_dims *d, vit_acts *a, int B, int threads) {
-  int D = d->D, N = B * d->T, M = d->M;
-  uint16_t *ab = a->abf16;
-  layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
-  linear_qkv_forward_bf16(a->q, a->k, a->v, a->ln, &lb->q, l->q_b, &lb->k, l->k_b, &lb->v,
-                          l->v_b, ab, N, D, D, threads);
-  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, threads);
-  linear_residual_forward_bf16(x, a->ln, a->atty, &lb->o, l->o_b, l->ls1, ab, N, D, D, threads);
+/* ---- one transformer block, its linear layers of the kind picked at load ------------- */
 
-  layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
-  if (d->swiglu) {
-    linear_forward_bf16(a->h, a->ln, &lb->fc1, NULL, ab, N, D, 2 * M, 0, threads);
-    swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
-    linear_residual_forward_bf16(x, a->ln, a->hg, &lb->fc2, l->fc2_b, l->ls2, ab, N, M, D,
-                                 threads);
-  } else {
-    linear_forward_bf16(a->h, a->ln, &lb->fc1, l->fc1_b, ab, N, D, M, (int)d->act, threads);
-    linear_residual_forward_bf16(x, a->ln, a->h, &lb->fc2, l->fc2_b, l->ls2, ab, N, M, D,
-                                 threads);
-  }
+/* What a block's linear layers read: its fp32 parameters l, their bf16 copies lb (bf16
+ * models), the activations (a->abf16: the bf16 input buffer) and N = B*T rows. */
+typedef struct block_ctx {
+  const vit_layer_params *l;
+  const vit_layer_bf16 *lb;
+  const vit_dims *d;
+  vit_acts *a;
+  int N;
+} block_ctx;
+
+enum { LIN_O, LIN_FC1, LIN_FC2 };
+
+/* The block's linear layers of one kind: fp32 weights on the engine, or bf16 weights on the
+ * bf16 kernel (gemm_bf16.h). Chosen once per model (vit_dims.bf16), never per layer. */
+typedef struct linear_kind {
+  /* q, k, v (N,D) = inp (N,D) @ {q,k,v}_w^T + biases */
+  void (*qkv)(const block_ctx *c, float *q, float *k, float *v, const float *inp);
+  /* out (N,OC) = act(inp (N,C) @ W^T + bias) */
+  void (*linear)(const block_ctx *c, int which, float *out, const float *inp, const float *bias,
+                 int C, int OC, int act);
+  /* x (N,OC) += (inp (N,C) @ W^T + bias) * scale */
+  void (*residual)(const block_ctx *c, int which, float *x, const float *inp, const float *bias,
+                   const float *scale, int C, int OC);
+} linear_kind;
+
+static const float *f32_weight(const vit_layer_params *l, int which) {
+  return which == LIN_O ? l->o_w : which == LIN_FC1 ? l->fc1_w : l->fc2_w;
 }
 
+static void f32_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+  const vit_layer_params *l = c->l;
+  linear_qkv_forward(q, k, v, inp, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, c->N, c->d->D,
+                     c->d->D, c->d->engine);
+}
+
+static void f32_linear(const block_ctx *c, int which, float *out, const float *inp,
+                       const float *bias, int C, int OC, int act) {
+  linear_forward(out, inp, f32_weight(c->l, which), bias, c->N, C, OC, act, c->d->engine);
+}
+
+static void f32_residual(const block_ctx *c, int which, float *x, const float *inp,
+                         const float *bias, const float *scale, int C, int OC) {
+  linear_residual_forward(x, inp, f32_weight(c->l, which), bias, scale, c->N, C, OC,
+                          c->d->engine);
+}
+
+static const linear_kind LINEAR_FP32 = {f32_qkv, f32_linear, f32_residual};
+
+static const bf16_weight *bf16_of(const vit_layer_bf16 *lb, int which) {
+  return which == LIN_O ? &lb->o : which == LIN_FC1 ? &lb->fc1 : &lb->fc2;
+}
+
+static void bf16_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+  const vit_layer_params *l = c->l;
+  linear_qkv_forward_bf16(q, k, v, inp, &c->lb->q, l->q_b, &c->lb->k, l->k_b, &c->lb->v, l->v_b,
+                          c->a->abf16, c->N, c->d->D, c->d->D, c->d->threads);
+}
+
+static void bf16_linear(const block_ctx *c, int which, float *out, const float *inp,
+                        const float *bias, int C, int OC, int act) {
+  linear_forward_bf16(out, inp, bf16_of(c->lb, which), bias, c->a->abf16, c->N, C, OC, act,
+                      c->d->threads);
+}
+
+/* the product goes through a->ln (free at that point) before the residual add */
+static void bf16_residual(const block_ctx *c, int which, float *x, const float *inp,
+                          const float *bias, const float *scale, int C, int OC) {
+  linear_residual_forward_bf16(x, c->a->ln, inp, bf16_of(c->lb, which), bias, scale,
+                               c->a->abf16, c->N, C, OC, c->d->threads);
+}
+
+static const linear_kind LINEAR_BF16 = {bf16_qkv, bf16_linear, bf16_residual};
+
 /* One pre-norm block: x += ls1*attn(ln1(x)); x += ls2*mlp(ln2(x)). x is (B,T,D). */
-static void block_forward(float *x, const vit_layer_params *l, const vit_dims *d, vit_acts *a,
-                          int B, int threads) {
-  int D = d->D, N = B * d->T, M = d->M;
+static void block_forward(float *x, const linear_kind *lk, const block_ctx *c, int B) {
+  const vit_layer_params *l = c->l;
+  const vit_dims *d = c->d;
+  vit_acts *a = c->a;
+  int D = d->D, N = c->N, M = d->M, threads = d->threads;
   layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
-  linear_qkv_forward(a->q, a->k, a->v, a->ln, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, N,
-                     D, D, threads);
-  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, threads);
-  linear_residual_forward(x, a->ln, a->atty, l->o_w, l->o_b, l->ls1, N, D, D, threads);
+  lk->qkv(c, a->q, a->k, a->v, a->ln);
+  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, d->engine);
+  lk->residual(c, LIN_O, x, a->atty, l->o_b, l->ls1, D, D);
 
   layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
   if (d->swiglu) {
-    matmul_nobias_forward(a->h, a->ln, l->fc1_w, N, D, 2 * M, threads);
+    lk->linear(c, LIN_FC1, a->h, a->ln, NULL, D, 2 * M, 0);
     swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
-    linear_residual_forward(x, a->ln, a->hg, l->fc2_w, l->fc2_b, l->ls2, N, M, D, threads);
+    lk->residual(c, LIN_FC2, x, a->hg, l->fc2_b, l->ls2, M, D);
   } else {
-    linear_forward(a->h, a->ln, l->fc1_w, l->fc1_b, N, D, M, (int)d->act, threads);
-    linear_residual_forward(x, a->ln, a->h, l->fc2_w, l->fc2_b, l->ls2, N, M, D, threads);
+    lk->linear(c, LIN_FC1, a->h, a->ln, l->fc1_b, D, M, (int)d->act);
+    lk->residual(c, LIN_FC2, x, a->h, l->fc2_b, l->ls2, M, D);
   }
 }
 
 /* out (B,E) from the final residual stream x (B,T,D). */
 static void head_forward(float *out, float *x, const vit_params *p, const vit_dims *d,
-                         vit_acts *a, int B, int threads) {
-  int D = d->D, T = d->T;
+                         vit_acts *a, int B) {
+  int D = d->D, T = d->T, threads = d->threads;
   float *cls = a->pooled; /* (B,D) */
   for (int b = 0; b < B; b++) memcpy(cls + (size_t)b * D, x + (size_t)b * T * D, D * sizeof(float));
   layernorm_forward(cls, cls, p->final_ln_w, p->final_ln_b, B, D, d->eps, threads);
   if (d->clip) {
-    if (p->proj) matmul_forward(out, cls, p->proj, NULL, B, D, d->E, threads);
+    if (p->proj) matmul_forward(out, cls, p->proj, NULL, B, D, d->E, d->engine);
     else memcpy(out, cls, (size_t)B * D * sizeof(float));
     return;
   }
@@ -197,18 +250,18 @@ static void head_forward(float *out, float *x, const vit_params *p, const vit_di
 }
 
 void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
-                 vit_acts *a, int B, int threads) {
+                 vit_acts *a, int B) {
   float *x = a->x;
-  embeddings_forward(x, pixels, p, d, a, B, threads);
+  embeddings_forward(x, pixels, p, d, a, B);
   if (p->pre_ln_w)
-    layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, threads);
+    layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, d->threads);
+  int bf16 = p->bf16 && a->abf16;
+  const linear_kind *lk = bf16 ? &LINEAR_BF16 : &LINEAR_FP32;
   for (int l = 0; l < d->L; l++) {
-    if (p->bf16 && a->abf16)
-      block_forward_bf16(x, &p->layers[l], &p->bf16[l], d, a, B, threads);
-    else
-      block_forward(x, &p->layers[l], d, a, B, threads);
+    block_ctx c = {&p->layers[l], bf16 ? &p->bf16[l] : NULL, d, a, B * d->T};
+    block_forward(x, lk, &c, B);
   }
-  head_forward(out, x, p, d, a, B, threads);
+  head_forward(out, x, p, d, a, B);
 }
 
 double vit_flops_per_image(const vit_dims *d) {

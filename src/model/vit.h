@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "model/config.h"
+#include "model/engine.h"
 #include "model/gemm_bf16.h"
 
 /* One transformer block. Pointers into the mapped file (F32) or converted buffers.
@@ -66,7 +67,8 @@ typedef struct vit_dims {
   int cls_mean;           /* DINOv2 [CLS, mean(patches)] pooling */
   vfr_activation act;
   float eps;
-  int threads;            /* the OpenMP team size the activations are sized for (<= 0: default) */
+  int threads;            /* the OpenMP team of the loops (the engine's team) */
+  vfr_engine *engine;     /* the products' execution context (owned by the model) */
   int bf16;               /* 1: the blocks' linear layers in bf16 (vit_params.bf16) */
 } vit_dims;
 
@@ -77,7 +79,7 @@ typedef struct vit_acts {
   float *ln;       /* (B,T,D) normalised input of a sublayer; also sublayer outputs */
   float *q, *k, *v;/* (B,T,D) */
   float *atty;     /* (B,T,D) attention output before out_proj */
-  float *att;      /* (attention_threads(threads),T,T): one head's scores per thread */
+  float *att;      /* attention_scratch_floats(B,T,NH): the scores of a group of images */
   float *h;        /* (B,T,M) MLP hidden; SwiGLU: (B,T,2M) */
   float *hg;       /* (B,T,M) SwiGLU gated hidden; NULL otherwise */
   float *pooled;   /* (B, 2D) */
@@ -98,10 +100,10 @@ int vit_bf16_pack(vit_params *p, const vit_dims *d);
 /* Frees p->bf16 (L entries; NULL is fine) and sets it to NULL. */
 void vit_bf16_free(vit_params *p, int L);
 
-/* Forward pass. pixels is (B,3,H,W); out is (B,E). acts must be reserved for >= B; with
- * p->bf16 set they must have been reserved under d->bf16. */
+/* Forward pass on d->engine and d->threads. pixels is (B,3,H,W); out is (B,E). acts must
+ * be reserved for >= B; with p->bf16 set they must have been reserved under d->bf16. */
 void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
-                 vit_acts *a, int B, int threads);
+                 vit_acts *a, int B);
 
 /* Multiply-adds x 2 of one image's forward pass. */
 double vit_flops_per_image(const vit_dims *d);

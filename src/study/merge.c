@@ -17,6 +17,7 @@
 #include "vfrobust/dataset.h"
 #include "vfrobust/image.h"
 #include "vfrobust/metrics.h"
+#include "vfrobust/model.h"
 #include "vfrobust/perturb.h"
 
 #define HISTOGRAM_BINS 20
@@ -231,6 +232,8 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
     json_object_set_new(root, "seed", json_integer((json_int_t)p->seed));
     json_object_set_new(root, "perturb_after_preprocess", json_boolean(p->perturb_after_preprocess));
     if (p->precision) json_object_set_new(root, "precision", json_string("bf16")); /* fp32: absent */
+    json_object_set_new(root, "engine", json_string(vfr_engine_name()));
+    json_object_set_new(root, "engine_isa", json_string(vfr_engine_isa()));
     json_object_set_new(root, "embedding_dim", json_integer(dim));
     json_object_set_new(root, "images", json_pack("{s:i, s:i, s:i, s:O}", "total", n, "used", used, "skipped",
                                                   skipped, "skipped_files", skipped_files));

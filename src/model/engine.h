@@ -1,0 +1,91 @@
+/* The execution context of the model kernels: every matrix product of the vision towers,
+ * the text tower and the backward passes goes through one engine, chosen once at model
+ * load. It owns the thread count, the precision, the backend's handles and a cache of
+ * the products it has prepared (one per shape, created on first use).
+ *
+ *   C (M,N) = alpha * op(A) (M,K) @ op(B) (K,N), then the epilogue of engine_epilogue
+ *
+ * Matrices are row-major with leading dimensions as in BLAS; transA/transB say that A is
+ * stored as (K,M) or B as (N,K) (a linear layer's weight (OC,C) is B transposed). The
+ * batched form names every stride explicitly, so a head's slice of a (B,T,C) tensor is
+ * used in place.
+ *
+ * One backend implements this header (engine_onednn.c: oneDNN's matmul primitives, run on
+ * the OpenMP runtime the rest of the library uses, so there is one thread pool). A second
+ * backend is a second file implementing the same functions, chosen at build time.
+ *
+ * Thread-safety: calls on one engine are serialised by the engine (each product already
+ * uses the engine's whole team); distinct engines may be used from distinct threads. */
+#ifndef VFR_MODEL_ENGINE_H
+#define VFR_MODEL_ENGINE_H
+
+#include <stdint.h>
+
+#include "vfrobust/error.h"
+#include "vfrobust/model.h"
+
+typedef struct vfr_engine vfr_engine;
+
+/* Creates an engine running products on `threads` OpenMP threads (<= 0: the calling
+ * thread's OpenMP default at each call) in `precision` (VFR_PRECISION_BF16: products
+ * with bf16 inputs and fp32 accumulation where the caller asks for them, see
+ * engine_gemm_lowp). Returns VFR_OK or an error naming the backend's failure. */
+int engine_create(int threads, vfr_precision precision, vfr_engine **out, vfr_error *err);
+void engine_free(vfr_engine *e);
+
+/* What the backend dispatches to on this CPU, without an engine (engine_isa's string), and
+ * whether that includes AMX tiles. */
+const char *engine_cpu_isa(void);
+int engine_cpu_has_amx(void);
+
+/* The engine a loaded model runs on (owned by the model; its trainers use it too). */
+vfr_engine *vfr_model_engine(const vfr_model *m);
+
+/* The team size products run on (>= 1). */
+int engine_threads(const vfr_engine *e);
+vfr_precision engine_precision(const vfr_engine *e);
+/* The backend ("onednn") and the instruction set it dispatches to ("avx512_core",
+ * "avx512_core_amx", "avx2", ...); static strings. */
+const char *engine_backend(const vfr_engine *e);
+const char *engine_isa(const vfr_engine *e);
+/* 1 when the CPU has AMX tiles the backend can use (then bf16 is the faster precision). */
+int engine_has_amx(const vfr_engine *e);
+
+/* What follows the product, per element (i,j) of C, in this order:
+ *   t = alpha * sum_k A(i,k) B(k,j)
+ *   t += bias[j]            (bias not NULL; then alpha must be 1)
+ *   t = act(t)              (act 0: none, else a vfr_activation)
+ *   t *= scale[j]           (scale not NULL)
+ *   C(i,j) = t + accumulate * C(i,j)   (accumulate 0 or 1) */
+typedef struct engine_epilogue {
+  const float *bias;  /* (N) or NULL */
+  int act;            /* 0 or a vfr_activation */
+  const float *scale; /* (N) or NULL */
+  int accumulate;     /* 1: add to C's previous contents */
+} engine_epilogue;
+
+/* C = alpha * op(A) @ op(B) with the epilogue ep (NULL: none). A is (M,K), or (K,M) with
+ * transA; B is (K,N), or (N,K) with transB; C is (M,N); leading dimensions in elements. */
+void engine_gemm(vfr_engine *e, int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                 int64_t ldc, const engine_epilogue *ep);
+
+/* y = inp @ weight^T with ep, as nn.Linear: y is (N,OC) (leading dimension OC), inp is (N,C),
+ * weight is (OC,C). In bf16 precision the product rounds inp and weight to bf16 and
+ * accumulates in fp32; in fp32 precision it is engine_gemm. */
+void engine_linear(vfr_engine *e, float *y, const float *inp, const float *weight, int N, int C,
+                   int OC, const engine_epilogue *ep);
+
+/* Element (i,j) of matrix (b0,b1) of a strided batched operand lives at
+ * data[b0 * batch0 + b1 * batch1 + i * row + j * col]. */
+typedef struct engine_strides {
+  int64_t batch0, batch1, row, col;
+} engine_strides;
+
+/* C[b0,b1] = alpha * A[b0,b1] (M,K) @ B[b0,b1] (K,N) (+ C[b0,b1] with accumulate) for
+ * b0 < nb0, b1 < nb1; the strides of each operand as above. */
+void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, float alpha,
+                         const float *A, engine_strides sa, const float *B, engine_strides sb,
+                         float *C, engine_strides sc, int accumulate);
+
+#endif

@@ -1,0 +1,368 @@
+/* The oneDNN backend of the engine (engine.h).
+ *
+ * Each distinct product (shapes, strides, epilogue, thread count) becomes one matmul
+ * primitive, created on first use and kept in the engine's cache with its memory objects;
+ * later calls only swap the data pointers and execute. oneDNN picks its kernels for the
+ * CPU at run time (brgemm on AVX-512 and AMX, jit gemm elsewhere), whatever BLAS the
+ * system has. Debian's oneDNN runs on libgomp, the OpenMP runtime of the rest of the
+ * library: the engine sets the calling thread's team size for the call and restores it,
+ * so products and our own loops share one pool.
+ *
+ * Should oneDNN refuse a product (it accepts every plain strided layout the kernels use;
+ * the fallback exists so that a refusal is slow, never wrong), it runs as plain loops
+ * with the scalar activations of ops.c. */
+#include "model/engine.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/ops.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_max_threads(void) { return 1; }
+static void omp_set_num_threads(int n) { (void)n; }
+#endif
+
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#endif
+
+/* Everything that makes two products the same primitive. */
+typedef struct mm_key {
+  int64_t dims[4][4];    /* A (b0,b1,M,K), B (b0,b1,K,N), C (b0,b1,M,N) and the batch sizes */
+  int64_t strides[3][4]; /* A, B, C */
+  float alpha;
+  int has_bias, act, has_scale, accumulate, threads;
+} mm_key;
+
+typedef struct mm_entry {
+  mm_key key;
+  dnnl_primitive_t prim;
+  dnnl_memory_t a, b, c, bias, scale, scratch; /* data handles swapped per call */
+  size_t scratch_bytes;
+} mm_entry;
+
+struct vfr_engine {
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  int threads;
+  vfr_precision precision;
+  int amx;
+  const char *isa;
+  pthread_mutex_t lock;
+  mm_entry *cache;
+  int n_cache, cap_cache;
+  void *scratch; /* the products' scratchpad, shared (calls are serialised), grown as needed */
+  size_t scratch_bytes;
+};
+
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+  case dnnl_cpu_isa_sse41: return "sse41";
+  case dnnl_cpu_isa_avx: return "avx";
+  case dnnl_cpu_isa_avx2: return "avx2";
+  case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+  case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+  case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+  case dnnl_cpu_isa_avx512_core: return "avx512_core";
+  case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+  case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+  case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+  default: return "any";
+  }
+}
+
+/* Linux hands out the AMX tile state only to processes that ask for it; asking twice is
+ * harmless, and a kernel without AMX answers with an error we ignore. */
+static void request_amx_permission(void) {
+#if defined(__linux__) && defined(__x86_64__)
+  (void)syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA);
+#endif
+}
+
+const char *engine_cpu_isa(void) { return isa_name(dnnl_get_effective_cpu_isa()); }
+
+int engine_cpu_has_amx(void) {
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
+}
+
+int engine_create(int threads, vfr_precision precision, vfr_engine **out, vfr_error *err) {
+  *out = NULL;
+  vfr_engine *e = calloc(1, sizeof *e);
+  if (!e) return vfr_fail(err, VFR_ENOMEM, "engine: out of memory");
+  request_amx_permission(); /* before oneDNN first asks what the CPU can do */
+  if (dnnl_engine_create(&e->engine, dnnl_cpu, 0) != dnnl_success) {
+    free(e);
+    return vfr_fail(err, VFR_EINTERNAL, "engine: oneDNN cannot create a CPU engine");
+  }
+  if (dnnl_stream_create(&e->stream, e->engine, dnnl_stream_default_flags) != dnnl_success) {
+    dnnl_engine_destroy(e->engine);
+    free(e);
+    return vfr_fail(err, VFR_EINTERNAL, "engine: oneDNN cannot create a stream");
+  }
+  pthread_mutex_init(&e->lock, NULL);
+  e->threads = threads > 0 ? threads : 0;
+  e->precision = precision;
+  e->isa = engine_cpu_isa();
+  e->amx = engine_cpu_has_amx();
+  *out = e;
+  return VFR_OK;
+}
+
+static void entry_free(mm_entry *m) {
+  dnnl_primitive_destroy(m->prim);
+  dnnl_memory_t all[6] = {m->a, m->b, m->c, m->bias, m->scale, m->scratch};
+  for (int i = 0; i < 6; i++)
+    if (all[i]) dnnl_memory_destroy(all[i]);
+}
+
+void engine_free(vfr_engine *e) {
+  if (!e) return;
+  for (int i = 0; i < e->n_cache; i++) entry_free(&e->cache[i]);
+  free(e->cache);
+  free(e->scratch);
+  dnnl_stream_destroy(e->stream);
+  dnnl_engine_destroy(e->engine);
+  pthread_mutex_destroy(&e->lock);
+  free(e);
+}
+
+int engine_threads(const vfr_engine *e) {
+  return e->threads > 0 ? e->threads : omp_get_max_threads();
+}
+vfr_precision engine_precision(const vfr_engine *e) { return e->precision; }
+const char *engine_backend(const vfr_engine *e) { (void)e; return "onednn"; }
+const char *engine_isa(const vfr_engine *e) { return e->isa; }
+int engine_has_amx(const vfr_engine *e) { return e->amx; }
+
+/* ---- primitive creation ------------------------------------------------------- */
+
+static dnnl_alg_kind_t act_alg(int act, float *alpha) {
+  *alpha = 0.0f;
+  switch (act) {
+  case VFR_ACT_GELU: return dnnl_eltwise_gelu_erf;
+  case VFR_ACT_GELU_TANH: return dnnl_eltwise_gelu_tanh;
+  case VFR_ACT_QUICK_GELU: *alpha = 1.702f; return dnnl_eltwise_swish;
+  default: return dnnl_alg_kind_undef;
+  }
+}
+
+static int md4(dnnl_memory_desc_t *md, const int64_t dims[4], const int64_t strides[4]) {
+  dnnl_dims_t d = {0}, s = {0}; /* the API reads arrays of DNNL_MAX_NDIMS */
+  memcpy(d, dims, 4 * sizeof *d);
+  memcpy(s, strides, 4 * sizeof *s);
+  return dnnl_memory_desc_init_by_strides(md, 4, d, dnnl_f32, s) != dnnl_success;
+}
+
+/* Builds the primitive and memory objects of k into m. Returns 0, or -1 (nothing kept). */
+static int entry_create(vfr_engine *e, const mm_key *k, mm_entry *m) {
+  memset(m, 0, sizeof *m);
+  m->key = *k;
+  dnnl_memory_desc_t amd, bmd, cmd, biasmd, vecmd;
+  int64_t vec_dims[4] = {1, 1, 1, k->dims[2][3]}, vec_strides[4];
+  vec_strides[3] = 1, vec_strides[2] = vec_strides[1] = vec_strides[0] = k->dims[2][3];
+  if (md4(&amd, k->dims[0], k->strides[0]) || md4(&bmd, k->dims[1], k->strides[1]) ||
+      md4(&cmd, k->dims[2], k->strides[2]) || md4(&vecmd, vec_dims, vec_strides))
+    return -1;
+  biasmd = vecmd;
+  dnnl_matmul_desc_t desc;
+  if (dnnl_matmul_desc_init(&desc, &amd, &bmd, k->has_bias ? &biasmd : NULL, &cmd) != dnnl_success)
+    return -1;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
+            dnnl_post_ops_create(&po) != dnnl_success;
+  /* Our scratchpad, not the library's: that one is per thread, and a primitive would then
+   * have to run on the thread that created it; a model may move between threads. */
+  if (!bad)
+    bad = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success;
+  if (!bad && k->alpha != 1.0f)
+    bad = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &k->alpha) != dnnl_success;
+  int n_po = 0, scale_index = -1;
+  if (!bad && k->act) {
+    float a;
+    dnnl_alg_kind_t alg = act_alg(k->act, &a);
+    bad = dnnl_post_ops_append_eltwise(po, 1.0f, alg, a, 0.0f) != dnnl_success;
+    n_po++;
+  }
+  if (!bad && k->has_scale) {
+    bad = dnnl_post_ops_append_binary(po, dnnl_binary_mul, &vecmd) != dnnl_success;
+    scale_index = n_po++;
+  }
+  if (!bad && k->accumulate) bad = dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success;
+  if (!bad) bad = dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success;
+  dnnl_primitive_desc_t pd = NULL;
+  if (!bad) bad = dnnl_primitive_desc_create(&pd, &desc, attr, e->engine, NULL) != dnnl_success;
+  if (po) dnnl_post_ops_destroy(po);
+  if (attr) dnnl_primitive_attr_destroy(attr);
+  if (bad) return -1;
+  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  m->scratch_bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+  bad = dnnl_primitive_create(&m->prim, pd) != dnnl_success;
+  if (!bad && m->scratch_bytes)
+    bad = dnnl_memory_create(&m->scratch, smd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+  dnnl_primitive_desc_destroy(pd);
+  if (bad) {
+    if (m->prim) dnnl_primitive_destroy(m->prim);
+    if (m->scratch) dnnl_memory_destroy(m->scratch);
+    return -1;
+  }
+  /* DNNL_MEMORY_NONE: the handles are set before each execution. */
+  bad = dnnl_memory_create(&m->a, &amd, e->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&m->b, &bmd, e->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+        dnnl_memory_create(&m->c, &cmd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+  if (!bad && k->has_bias)
+    bad = dnnl_memory_create(&m->bias, &biasmd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+  if (!bad && k->has_scale)
+    bad = dnnl_memory_create(&m->scale, &vecmd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+  (void)scale_index;
+  if (bad) {
+    entry_free(m);
+    return -1;
+  }
+  return 0;
+}
+
+/* The cached entry for k, created when missing; NULL when oneDNN refuses it. */
+static mm_entry *lookup(vfr_engine *e, const mm_key *k) {
+  for (int i = 0; i < e->n_cache; i++)
+    if (!memcmp(&e->cache[i].key, k, sizeof *k)) return &e->cache[i];
+  if (e->n_cache == e->cap_cache) {
+    int cap = e->cap_cache ? 2 * e->cap_cache : 32;
+    mm_entry *c = realloc(e->cache, (size_t)cap * sizeof *c);
+    if (!c) return NULL;
+    e->cache = c;
+    e->cap_cache = cap;
+  }
+  if (entry_create(e, k, &e->cache[e->n_cache]) != 0) return NULL;
+  return &e->cache[e->n_cache++];
+}
+
+static int run(vfr_engine *e, mm_entry *m, const float *A, const float *B, float *C,
+               const engine_epilogue *ep) {
+  dnnl_exec_arg_t args[6];
+  int n = 0;
+  if (m->scratch_bytes > e->scratch_bytes) {
+    void *p = aligned_alloc(64, (m->scratch_bytes + 63) / 64 * 64);
+    if (!p) return -1;
+    free(e->scratch);
+    e->scratch = p;
+    e->scratch_bytes = m->scratch_bytes;
+  }
+  if (m->scratch) {
+    dnnl_memory_set_data_handle_v2(m->scratch, e->scratch, e->stream);
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, m->scratch};
+  }
+  dnnl_memory_set_data_handle_v2(m->a, (void *)A, e->stream);
+  dnnl_memory_set_data_handle_v2(m->b, (void *)B, e->stream);
+  dnnl_memory_set_data_handle_v2(m->c, C, e->stream);
+  args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, m->a};
+  args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, m->b};
+  args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, m->c};
+  if (m->bias) {
+    dnnl_memory_set_data_handle_v2(m->bias, (void *)ep->bias, e->stream);
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, m->bias};
+  }
+  if (m->scale) {
+    dnnl_memory_set_data_handle_v2(m->scale, (void *)ep->scale, e->stream);
+    int index = m->key.act ? 1 : 0; /* the binary post-op follows the eltwise one */
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1,
+                                  m->scale};
+  }
+  if (dnnl_primitive_execute(m->prim, e->stream, n, args) != dnnl_success) return -1;
+  return dnnl_stream_wait(e->stream) != dnnl_success ? -1 : 0;
+}
+
+/* The same product as plain loops, one matrix of the batch at a time. */
+static void fallback(const mm_key *k, const float *A, const float *B, float *C,
+                     const engine_epilogue *ep) {
+  int64_t M = k->dims[2][2], N = k->dims[2][3], K = k->dims[0][3];
+  const int64_t *sa = k->strides[0], *sb = k->strides[1], *sc = k->strides[2];
+  for (int64_t b0 = 0; b0 < k->dims[0][0]; b0++)
+    for (int64_t b1 = 0; b1 < k->dims[0][1]; b1++) {
+      const float *a = A + b0 * sa[0] + b1 * sa[1];
+      const float *b = B + b0 * sb[0] + b1 * sb[1];
+      float *c = C + b0 * sc[0] + b1 * sc[1];
+      for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+          float s = 0.0f;
+          for (int64_t q = 0; q < K; q++) s += a[i * sa[2] + q * sa[3]] * b[q * sb[2] + j * sb[3]];
+          s *= k->alpha;
+          if (ep && ep->bias) s += ep->bias[j];
+          if (k->act) s = activation_apply((vfr_activation)k->act, s);
+          if (ep && ep->scale) s *= ep->scale[j];
+          float *o = c + i * sc[2] + j * sc[3];
+          *o = k->accumulate ? s + *o : s;
+        }
+    }
+}
+
+static void product(vfr_engine *e, mm_key *k, const float *A, const float *B, float *C,
+                    const engine_epilogue *ep) {
+  if (k->dims[2][2] == 0 || k->dims[2][3] == 0 || k->dims[0][0] == 0 || k->dims[0][1] == 0)
+    return;
+  if (ep) {
+    k->has_bias = ep->bias != NULL;
+    k->act = ep->act;
+    k->has_scale = ep->scale != NULL;
+    k->accumulate = ep->accumulate != 0;
+  }
+  int saved = omp_get_max_threads();
+  k->threads = e->threads > 0 ? e->threads : saved;
+  if (k->threads != saved) omp_set_num_threads(k->threads);
+  pthread_mutex_lock(&e->lock);
+  mm_entry *m = lookup(e, k);
+  int bad = !m || run(e, m, A, B, C, ep) != 0;
+  pthread_mutex_unlock(&e->lock);
+  if (k->threads != saved) omp_set_num_threads(saved);
+  if (bad) fallback(k, A, B, C, ep);
+}
+
+static void set4(int64_t *d, int64_t a, int64_t b, int64_t c, int64_t x) {
+  d[0] = a, d[1] = b, d[2] = c, d[3] = x;
+}
+
+void engine_gemm(vfr_engine *e, int transA, int transB, int M, int N, int K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                 int64_t ldc, const engine_epilogue *ep) {
+  mm_key k;
+  memset(&k, 0, sizeof k);
+  set4(k.dims[0], 1, 1, M, K);
+  set4(k.dims[1], 1, 1, K, N);
+  set4(k.dims[2], 1, 1, M, N);
+  set4(k.strides[0], (int64_t)M * K, (int64_t)M * K, transA ? 1 : lda, transA ? lda : 1);
+  set4(k.strides[1], (int64_t)K * N, (int64_t)K * N, transB ? 1 : ldb, transB ? ldb : 1);
+  set4(k.strides[2], (int64_t)M * ldc, (int64_t)M * ldc, ldc, 1);
+  k.alpha = alpha;
+  product(e, &k, A, B, C, ep);
+}
+
+void engine_linear(vfr_engine *e, float *y, const float *inp, const float *weight, int N, int C,
+                   int OC, const engine_epilogue *ep) {
+  engine_gemm(e, 0, 1, N, OC, C, 1.0f, inp, C, weight, C, y, OC, ep);
+}
+
+void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, float alpha,
+                         const float *A, engine_strides sa, const float *B, engine_strides sb,
+                         float *C, engine_strides sc, int accumulate) {
+  mm_key k;
+  memset(&k, 0, sizeof k);
+  set4(k.dims[0], nb0, nb1, M, K);
+  set4(k.dims[1], nb0, nb1, K, N);
+  set4(k.dims[2], nb0, nb1, M, N);
+  set4(k.strides[0], sa.batch0, sa.batch1, sa.row, sa.col);
+  set4(k.strides[1], sb.batch0, sb.batch1, sb.row, sb.col);
+  set4(k.strides[2], sc.batch0, sc.batch1, sc.row, sc.col);
+  k.alpha = alpha;
+  engine_epilogue ep = {NULL, 0, NULL, accumulate};
+  product(e, &k, A, B, C, &ep);
+}
