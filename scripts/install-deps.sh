@@ -16,6 +16,8 @@ packages=(
   python3 python3-pil python3-numpy python3-scipy python3-sklearn python3-torch python3-regex
   # the report test renders report.html headless
   chromium
+  # the Python package: an offline `pip install ./python` into a virtual environment
+  python3-pip python3-venv python3-setuptools python3-wheel
 )
 
 missing=()
