@@ -191,10 +191,10 @@ import numpy as np, vfrobust
 rng = np.random.default_rng(0)
 N, m, d = 3000, 256, 128
 c = rng.normal(size=(N, d)).astype(np.float32); p = (c[:, None] + rng.normal(size=(N, m, d)).astype(np.float32))
-t = time.perf_counter(); vfrobust.robustness(c[:40], p[:40]); per = (time.perf_counter() - t) / 40
+t = time.perf_counter(); vfrobust.robustness(c[:40], p[:40], threads=1); per = (time.perf_counter() - t) / 40
 print("READY", per * N, flush=True)
 try:
-    vfrobust.robustness(c, p)
+    vfrobust.robustness(c, p, threads=1)
     print("FINISHED", flush=True)
 except KeyboardInterrupt:
     print("INTERRUPTED", time.perf_counter(), flush=True)
@@ -209,6 +209,6 @@ proc.send_signal(signal.SIGINT)
 out = proc.communicate(timeout=120)[0]
 t_exit = time.perf_counter()
 C.check("INTERRUPTED" in out, f"Ctrl-C raised KeyboardInterrupt in robustness(): {out!r}")
-C.check(t_exit - t_sig < 1.0 and expected > 2.0,
+C.check(t_exit - t_sig < min(1.0, expected / 2) and expected > 1.0,
         f"Ctrl-C stopped within {t_exit - t_sig:.2f} s a call that takes about {expected:.1f} s")
 C.finish()

@@ -163,6 +163,6 @@ proc.send_signal(signal.SIGINT)
 out = proc.communicate(timeout=300)[0]
 t_exit = time.perf_counter()
 C.check("INTERRUPTED" in out and "CLOSED" in out, f"Ctrl-C raised KeyboardInterrupt in embed(), then close() worked: {out!r}")
-C.check(t_exit - t_sig < 1.5 and expected > 3.0,
+C.check(t_exit - t_sig < min(1.5, expected / 2) and expected > 1.5,
         f"Ctrl-C stopped within {t_exit - t_sig:.2f} s an embed that takes about {expected:.1f} s")
 C.finish()
