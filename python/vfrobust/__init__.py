@@ -8,11 +8,14 @@ results, with NumPy arrays and PIL images in and out (docs/python.md).
     r_cs, r_ed, dr = vfrobust.robustness(clean, perturbed)   # (N, d), (N, m, d)
     m = vfrobust.Model("models/clip-vit-tiny-patch4-cifar10"); m.embed(images)
     s = vfrobust.Study("out/demo"); s.metric("dr", "jpeg")
+    rows = vfrobust.perturb_set("images/", "variants/", ops="jpeg,gaussian_blur", levels=5)
+    vfrobust.score("variants/manifest.csv", my_model(rows), "study/")   # any model's embeddings
 
 Every failure raises vfrobust.Error with the library's one-line message.
 """
 from vfrobust._error import Error
 from vfrobust._lib import lib_path
+from vfrobust.byo import perturb_set, read_manifest, score
 from vfrobust.metrics import Robustness, divergence_radius, minimum_enclosing_ball, robustness
 from vfrobust.model import Model
 from vfrobust.perturbations import Perturbation, ops, perturb
@@ -29,4 +32,4 @@ def library_version():
 
 __all__ = ["Error", "Model", "Perturbation", "Robustness", "Study", "divergence_radius",
            "library_version", "lib_path", "minimum_enclosing_ball", "ops", "perturb",
-           "robustness"]
+           "perturb_set", "read_manifest", "robustness", "score"]

@@ -90,10 +90,22 @@ class vfr_model_info(ctypes.Structure):
                 ("flops_per_image", ctypes.c_double), ("weight_bytes", ctypes.c_int64)]
 
 
+class vfr_perturb_set_params(ctypes.Structure):  # perturb_set.h
+    _fields_ = [("data", ctypes.c_char_p), ("ops", ctypes.c_char_p), ("levels", ctypes.c_int),
+                ("seed", ctypes.c_uint64), ("limit", ctypes.c_int), ("per_class", ctypes.c_int),
+                ("out_dir", ctypes.c_char_p), ("threads", ctypes.c_int)]
+
+
+class vfr_score_params(ctypes.Structure):
+    _fields_ = [("manifest", ctypes.c_char_p), ("embeddings", ctypes.c_char_p),
+                ("model_name", ctypes.c_char_p), ("out_dir", ctypes.c_char_p)]
+
+
 STRUCTS = {"vfr_error": vfr_error, "vfr_image": vfr_image, "vfr_op": vfr_op,
            "vfr_level": vfr_level, "vfr_chain": vfr_chain, "vfr_spec": vfr_spec,
            "vfr_meb_result": vfr_meb_result, "vfr_robustness": vfr_robustness,
-           "vfr_model_params": vfr_model_params, "vfr_model_info": vfr_model_info}
+           "vfr_model_params": vfr_model_params, "vfr_model_info": vfr_model_info,
+           "vfr_perturb_set_params": vfr_perturb_set_params, "vfr_score_params": vfr_score_params}
 
 # ---- prototypes --------------------------------------------------------------------------
 
@@ -126,6 +138,11 @@ _PROTOTYPES = {
     "vfr_model_preprocess": (_int, [ctypes.c_void_p, _img, ctypes.c_char_p, _f32p, _err]),
     "vfr_model_embed_pixels": (_int, [ctypes.c_void_p, _f32p, _int, _f32p, _err]),
     "vfr_bf16_supported": (_int, []),
+    "vfr_perturb_set_default_params": (vfr_perturb_set_params, []),
+    "vfr_perturb_set": (_int, [_P(vfr_perturb_set_params), _P(ctypes.c_int64), _err]),
+    "vfr_score_default_params": (vfr_score_params, []),
+    "vfr_score": (_int, [_P(vfr_score_params), _err]),
+    "vfr_report_build": (_int, [ctypes.c_char_p, _err]),
 }
 
 _lock = threading.Lock()
