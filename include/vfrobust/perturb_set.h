@@ -13,7 +13,7 @@
  * name as `eval` writes it and the level as curves.csv writes it. FILE is relative to the
  * manifest's folder. Levels that are the op's identity name the clean file (the study uses
  * the clean embedding there). Images that cannot be read or perturbed are left out and
- * listed in perturb_set.json with the reason. See docs/study.md. */
+ * listed in perturb_set.json with the reason. See docs/python.md. */
 #ifndef VFROBUST_PERTURB_SET_H
 #define VFROBUST_PERTURB_SET_H
 
