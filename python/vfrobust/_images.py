@@ -1,7 +1,6 @@
 """Images between Python (NumPy arrays, PIL images, file paths) and vfr_image."""
 import ctypes
 import os
-import weakref
 
 import numpy as np
 
@@ -51,14 +50,39 @@ def as_rgb_array(img, what="image"):
     return np.ascontiguousarray(a)
 
 
+def address(a):
+    """The address of a C-contiguous array's first byte (the cheapest way ctypes offers for
+    writable arrays; read-only ones go through a.ctypes)."""
+    if a.flags.writeable:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    return a.ctypes.data
+
+
 def view(a):
     """A vfr_image borrowing the pixels of a C-contiguous uint8 (H, W, 3) array (keep `a`
     alive while it is used)."""
-    return _lib.vfr_image(a.shape[1], a.shape[0], 3, a.strides[0], a.ctypes.data)
+    return _lib.vfr_image(a.shape[1], a.shape[0], 3, a.strides[0], address(a))
 
 
 def _free(img):
     _lib.lib().vfr_image_free(ctypes.byref(img))
+
+
+class _Pixels:
+    """ctypes byte-array types of one size whose instances, laid over library-allocated
+    pixels, free them (vfr_image_free) when collected."""
+    types = {}
+
+    @classmethod
+    def of(cls, n):
+        t = cls.types.get(n)
+        if t is None:
+            def __del__(self):
+                _free(_lib.vfr_image(0, 0, 0, 0, ctypes.addressof(self)))
+            t = type("Pixels", (ctypes.c_uint8 * n,), {"__del__": __del__})
+            if len(cls.types) < 64:  # image sizes repeat; others take the slower path
+                cls.types[n] = t
+        return t
 
 
 def take(img):
@@ -66,16 +90,14 @@ def take(img):
     the pixels are freed (vfr_image_free) when the last array using them goes away."""
     h, w, c, stride = img.height, img.width, img.channels, img.stride
     shape = (h, w, c) if c > 1 else (h, w)
-    row = w * c
     if h * w * c == 0:
         _free(img)
         return np.empty(shape, dtype=np.uint8)
-    buf = (ctypes.c_uint8 * (h * stride)).from_address(img.data)
-    weakref.finalize(buf, _free, img)
+    buf = _Pixels.of(h * stride).from_address(img.data)
     a = np.frombuffer(buf, dtype=np.uint8)
-    if stride == row:
+    if stride == w * c:
         return a.reshape(shape)
-    return np.ascontiguousarray(a.reshape(h, stride)[:, :row]).reshape(shape)
+    return np.ascontiguousarray(a.reshape(h, stride)[:, :w * c]).reshape(shape)
 
 
 def load(path):

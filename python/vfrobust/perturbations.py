@@ -59,7 +59,7 @@ def _check_seed(seed):
 def _apply_chain(a, chain, seed):
     """a: uint8 (H, W, 3) C-contiguous; chain: vfr_chain. Returns the perturbed array."""
     seed = _check_seed(seed)
-    src = _lib.vfr_image(a.shape[1], a.shape[0], 3, a.strides[0], a.ctypes.data)
+    src = _images.view(a)
     out = _lib.vfr_image()
     err = _lib.vfr_error()
     st = _lib.lib().vfr_perturb_apply(src, chain, seed, out, err)

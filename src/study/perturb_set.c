@@ -16,6 +16,8 @@
 #include "vfrobust/image.h"
 #include "vfrobust/perturb_set.h"
 
+#define ROW_FILE_MAX 256 /* "NNNNNN-<stem>/JJ-<op>-KKK.png": stems are cut to 64 characters */
+
 vfr_perturb_set_params vfr_perturb_set_default_params(void) {
   vfr_perturb_set_params p;
   memset(&p, 0, sizeof p);
@@ -51,25 +53,25 @@ static void row_op(const study_plan *plan, int row, int *j, int *k) {
   *k = row - plan->ops[*j].first_row;
 }
 
-/* The relative file names of one image's rows: files is (rows, PATH_MAX). */
-static void row_files(const study_plan *plan, int index, const char *name, char (*files)[PATH_MAX]) {
+/* The relative file names of one image's rows: files is (rows, ROW_FILE_MAX). */
+static void row_files(const study_plan *plan, int index, const char *name, char (*files)[ROW_FILE_MAX]) {
   const char *base = strrchr(name, '/');
   char stem[80], op[80];
   safe_stem(stem, sizeof stem, base ? base + 1 : name);
-  snprintf(files[0], PATH_MAX, "%06d-%s/clean.png", index, stem);
+  snprintf(files[0], ROW_FILE_MAX, "%06d-%s/clean.png", index, stem);
   for (int row = 1; row < plan->rows; row++) {
     int j, k;
     row_op(plan, row, &j, &k);
     safe_stem(op, sizeof op, plan->ops[j].name);
-    if (plan->ops[j].identity[k]) snprintf(files[row], PATH_MAX, "%s", files[0]);
-    else snprintf(files[row], PATH_MAX, "%06d-%s/%02d-%s-%03d.png", index, stem, j, op, k);
+    if (plan->ops[j].identity[k]) snprintf(files[row], ROW_FILE_MAX, "%s", files[0]);
+    else snprintf(files[row], ROW_FILE_MAX, "%06d-%s/%02d-%s-%03d.png", index, stem, j, op, k);
   }
 }
 
 /* Perturbs and writes one image's variants. A failure to read or perturb the image makes it
  * skipped (*skip_reason set); a failure to write stops the run. */
 static int write_image(const vfr_perturb_set_params *p, const study_plan *plan, const vfr_dataset_item *item,
-                       int index, char (*files)[PATH_MAX], char *skip_reason, vfr_error *err) {
+                       int index, char (*files)[ROW_FILE_MAX], char *skip_reason, vfr_error *err) {
   vfr_image base = {0};
   vfr_error ierr;
   skip_reason[0] = '\0';
@@ -78,7 +80,7 @@ static int write_image(const vfr_perturb_set_params *p, const study_plan *plan, 
     return VFR_OK;
   }
   row_files(plan, index, item->name, files);
-  char path[PATH_MAX + 4096];
+  char path[PATH_MAX + ROW_FILE_MAX];
   snprintf(path, sizeof path, "%s/%s", p->out_dir, files[0]);
   *strrchr(path, '/') = '\0';
   int rc = make_dir(path, err);
@@ -98,7 +100,7 @@ static int write_image(const vfr_perturb_set_params *p, const study_plan *plan, 
       vfr_image v = {0};
       status[row] = study_plan_apply(plan, row, &base, item->name, p->seed, &v, &errs[row]);
       if (!status[row]) {
-        char out[PATH_MAX + 4096];
+        char out[PATH_MAX + ROW_FILE_MAX];
         snprintf(out, sizeof out, "%s/%s", p->out_dir, files[row]);
         write_status[row] = vfr_image_save(&v, out, 0, &errs[row]);
       }
@@ -130,7 +132,7 @@ int vfr_perturb_set(const vfr_perturb_set_params *p, int64_t *n_rows, vfr_error 
   vfr_dataset_limit(&ds, p->per_class, p->limit);
   char path[PATH_MAX + 64], tmp[PATH_MAX + 80], data_abs[PATH_MAX];
   if (!realpath(p->data, data_abs)) snprintf(data_abs, sizeof data_abs, "%s", p->data);
-  char (*files)[PATH_MAX] = malloc(sizeof *files * (size_t)plan.rows);
+  char (*files)[ROW_FILE_MAX] = malloc(sizeof *files * (size_t)plan.rows);
   char *reason = malloc(VFR_ERROR_MESSAGE_MAX);
   json_t *skipped = json_array();
   FILE *manifest = NULL;
