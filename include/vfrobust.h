@@ -19,6 +19,7 @@
 #include "vfrobust/npy.h"
 #include "vfrobust/dataset.h"
 #include "vfrobust/study.h"
+#include "vfrobust/perturb_set.h"
 #include "vfrobust/report.h"
 #include "vfrobust/tokenizer.h"
 #include "vfrobust/metrics.h"

@@ -20,6 +20,8 @@ packages=(
   python3-skimage python3-opencv
   # the report test renders report.html headless
   chromium
+  # the Python package: an offline `pip install ./python` into a virtual environment
+  python3-pip python3-venv python3-setuptools python3-wheel
 )
 
 missing=()

@@ -22,6 +22,8 @@ static const command commands[] = {
     {"classify", cli_classify, "classify --model DIR --data DIR       accuracy of a trained head"},
     {"report", cli_report, "report [--markdown] DIR            (re)build DIR/report.html, or print its per-op table"},
     {"tokenize", cli_tokenize, "tokenize --model DIR TEXT...       CLIP token ids, one line per TEXT"},
+    {"perturb-set", cli_perturb_set, "perturb-set --data DIR --ops LIST [--levels M] --out DIR   every variant as PNG + manifest.csv"},
+    {"score", cli_score, "score --manifest FILE --embeddings EMB.npy --out DIR   a study from embeddings made elsewhere"},
 };
 enum { n_commands = sizeof commands / sizeof commands[0] };
 
