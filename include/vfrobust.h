@@ -20,6 +20,7 @@
 #include "vfrobust/dataset.h"
 #include "vfrobust/study.h"
 #include "vfrobust/report.h"
+#include "vfrobust/compare.h"
 #include "vfrobust/tokenizer.h"
 #include "vfrobust/metrics.h"
 #include "vfrobust/downstream.h"
