@@ -21,6 +21,7 @@
 #include "vfrobust/study.h"
 #include "vfrobust/perturb_set.h"
 #include "vfrobust/report.h"
+#include "vfrobust/compare.h"
 #include "vfrobust/tokenizer.h"
 #include "vfrobust/metrics.h"
 #include "vfrobust/downstream.h"

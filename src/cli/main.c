@@ -20,6 +20,7 @@ static const command commands[] = {
     {"finetune", cli_finetune, "finetune --model DIR --data DIR --ops LIST [--lambda L] [--epochs E] [--train-blocks N] --out DIR"},
     {"train", cli_train, "train --model DIR --data DIR [--test DIR] [--epochs E] --out DIR   supervised training (linear head)"},
     {"classify", cli_classify, "classify --model DIR --data DIR       accuracy of a trained head"},
+    {"compare", cli_compare, "compare STUDY... [--out DIR] [--markdown]   models x ops side by side"},
     {"report", cli_report, "report [--markdown] DIR            (re)build DIR/report.html, or print its per-op table"},
     {"tokenize", cli_tokenize, "tokenize --model DIR TEXT...       CLIP token ids, one line per TEXT"},
     {"perturb-set", cli_perturb_set, "perturb-set --data DIR --ops LIST [--levels M] --out DIR   every variant as PNG + manifest.csv"},

@@ -8,24 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "report/page.h"
 #include "report/svg.h"
 #include "study/csv.h"
 #include "vfrobust/report.h"
-
-static int write_text(const char *path, const strbuf *b, vfr_error *err) {
-  if (b->failed) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
-  int bad = fwrite(b->s, 1, b->n, f) != b->n;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path)) {
-    unlink(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-  }
-  return VFR_OK;
-}
 
 static void base64(strbuf *b, const unsigned char *p, size_t n) {
   static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -67,22 +53,6 @@ static const char *fmt(char *buf, size_t size, const char *spec, double v) {
   if (!isfinite(v)) return "n/a";
   snprintf(buf, size, spec, v);
   return buf;
-}
-
-static void swatch(strbuf *b, const char *color) {
-  sb_printf(b, "<span class=\"swatch\" style=\"background:%s\"></span>", color);
-}
-
-/* A figure: inlined into the page and written to DIR/figures/<name>.svg. */
-static int add_figure(strbuf *page, const char *dir, const char *name, const strbuf *svg, vfr_error *err) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/figures/%s.svg", dir, name);
-  int rc = write_text(path, svg, err);
-  if (rc) return rc;
-  sb_printf(page, "<figure class=\"plot\" id=\"fig-%s\">", name);
-  if (svg->s) sb_puts(page, svg->s);
-  sb_puts(page, "</figure>\n");
-  return VFR_OK;
 }
 
 static void stats_row(strbuf *b, json_t *st) {
@@ -138,7 +108,7 @@ static int section_summary(strbuf *b, json_t *summary) {
   json_t *op;
   json_array_foreach(json_object_get(summary, "per_op"), i, op) {
     sb_puts(b, "<tr><td>");
-    swatch(b, svg_color((int)i));
+    page_swatch(b, svg_color((int)i));
     sb_escape(b, str(op, "op"));
     sb_puts(b, "</td><td>");
     sb_escape(b, json_string_value(json_object_get(op, "domain")) ? json_string_value(json_object_get(op, "domain")) : "");
@@ -183,7 +153,7 @@ static int section_overview(strbuf *b, const char *dir, json_t *summary, vfr_err
   svg_hbars(&svg, &p, labels, v, lo, hi, (int)n, colors);
   svg_end(&svg);
   sb_puts(b, "<p>The ops side by side (a larger DR: the embedding moves further under the op, less robust).</p>\n");
-  int rc = add_figure(b, dir, "dr-overview", &svg, err);
+  int rc = page_add_figure(b, dir, "dr-overview", &svg, err);
   sb_free(&svg);
   free(v);
   free(labels);
@@ -250,7 +220,7 @@ static int section_curves(strbuf *b, const char *dir, json_t *summary, vfr_error
     svg_end(&svg);
     char name[128];
     snprintf(name, sizeof name, "curve-%d", fig);
-    rc = add_figure(b, dir, name, &svg, err);
+    rc = page_add_figure(b, dir, name, &svg, err);
     sb_free(&svg);
     free(x);
     free(y);
@@ -297,7 +267,7 @@ static int section_distributions(strbuf *b, const char *dir, json_t *summary, vf
     svg_end(&svg);
     char fig[64];
     snprintf(fig, sizeof fig, "dr-hist-%d", (int)i);
-    rc = add_figure(b, dir, fig, &svg, err);
+    rc = page_add_figure(b, dir, fig, &svg, err);
     sb_free(&svg);
     free(c);
     if (rc) break;
@@ -346,7 +316,7 @@ static int section_downstream(strbuf *b, const char *dir, json_t *summary, vfr_e
       if (y[i] > ymax) ymax = y[i];
       if (y[i] < ymin) ymin = y[i];
       sb_puts(b, "<tr><td>");
-      swatch(b, op_color(summary, str(o, "op"), (int)i));
+      page_swatch(b, op_color(summary, str(o, "op"), (int)i));
       sb_escape(b, str(o, "op"));
       sb_puts(b, "</td><td>");
       sb_escape(b, str(o, "domain"));
@@ -379,7 +349,7 @@ static int section_downstream(strbuf *b, const char *dir, json_t *summary, vfr_e
     free(names);
     free(colors);
     svg_end(&svg);
-    rc = add_figure(b, dir, "dr-vs-accuracy-drop", &svg, err);
+    rc = page_add_figure(b, dir, "dr-vs-accuracy-drop", &svg, err);
     sb_puts(b, "</div>\n");
     sb_free(&svg);
     free(x);
@@ -421,7 +391,7 @@ static int section_downstream(strbuf *b, const char *dir, json_t *summary, vfr_e
     sb_puts(b, "<p>Per image and level: correctness of each perturbed image against the image's DR, sorted by DR "
                "into equal-count bins; each point is a bin's accuracy at its mean DR, the line the fit over the "
                "bins.</p>\n");
-    rc = add_figure(b, dir, "dr-vs-accuracy-per-image", &svg, err);
+    rc = page_add_figure(b, dir, "dr-vs-accuracy-per-image", &svg, err);
     sb_free(&svg);
     free(x);
     free(y);
@@ -465,27 +435,16 @@ int vfr_report_build(const char *dir, vfr_error *err) {
     if (access(path, F_OK) != 0) return vfr_fail(err, VFR_EIO, "%s: not found (run `vfrobust eval` first)", path);
     return vfr_fail(err, VFR_EFORMAT, "%s: line %d: %s", path, je.line, je.text);
   }
-  snprintf(path, sizeof path, "%s/figures", dir);
-  if (mkdir(path, 0755) && errno != EEXIST) {
+  int rc = page_figures_dir(dir, err);
+  if (rc) {
     json_decref(summary);
-    return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", path, strerror(errno));
+    return rc;
   }
   strbuf b = {0};
   const char *model = json_string_value(json_object_get(summary, "model"));
-  sb_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vfrobust report: ");
-  sb_escape(&b, model ? model : "");
-  sb_puts(&b, "</title>\n<style>body{font-family:sans-serif;margin:1.5em 2em;max-width:1400px;color:#222}"
-              "h1{margin-bottom:0.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:0.2em}"
-              "p.meta{color:#555;margin-top:0}"
-              "table{border-collapse:collapse;margin:0.8em 0;font-size:13px}"
-              "td,th{border:1px solid #ccc;padding:2px 7px;text-align:right;font-variant-numeric:tabular-nums}"
-              "th{background:#f3f3f3}td:first-child,table.settings td,table.skipped td{text-align:left}"
-              "table.settings th,table.skipped th{text-align:left}th.group{text-align:center}th.group,th.first,td.first{border-left:2px solid #888}"
-              "tr:nth-child(even) td{background:#fafafa}"
-              ".swatch{display:inline-block;width:10px;height:10px;margin-right:6px;vertical-align:baseline}"
-              ".grid{display:flex;flex-wrap:wrap;gap:8px}.row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}"
-              "figure{margin:0}img.samples{image-rendering:pixelated;max-width:100%}p.footer{color:#777}"
-              "</style></head><body>\n");
+  char title[512];
+  snprintf(title, sizeof title, "vfrobust report: %s", model ? model : "");
+  page_begin(&b, title);
   sb_puts(&b, "<h1>Robustness report: ");
   sb_escape(&b, model ? model : "");
   sb_puts(&b, "</h1>\n<p class=\"meta\">data ");
@@ -495,18 +454,16 @@ int vfr_report_build(const char *dir, vfr_error *err) {
   json_t *images = json_object_get(summary, "images");
   sb_printf(&b, " &middot; %.0f levels per op &middot; seed %.0f &middot; %.0f images used, %.0f skipped</p>\n",
             num(summary, "levels"), num(summary, "seed"), num(images, "used"), num(images, "skipped"));
-  int rc = section_summary(&b, summary);
+  rc = section_summary(&b, summary);
   if (!rc) rc = section_overview(&b, dir, summary, err);
   if (!rc) rc = section_curves(&b, dir, summary, err);
   if (!rc) rc = section_distributions(&b, dir, summary, err);
   if (!rc) rc = section_downstream(&b, dir, summary, err);
   if (!rc) rc = section_samples(&b, dir, err);
-  sb_puts(&b, "<p class=\"footer\">Written by vfrobust ");
-  sb_puts(&b, vfr_version());
-  sb_puts(&b, ".</p>\n</body></html>\n");
+  page_end(&b);
   if (!rc) {
     snprintf(path, sizeof path, "%s/report.html", dir);
-    rc = write_text(path, &b, err);
+    rc = page_write(path, &b, err);
   }
   sb_free(&b);
   json_decref(summary);

@@ -114,7 +114,7 @@ void svg_begin(strbuf *b, const svg_plot *p) {
     for (double t = ceil(p->x0 / sx) * sx; t <= p->x1 + 1e-9 * sx; t += sx) {
       double x = px(p, t);
       sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", x, ya, x, ya + 4, x, ya + 16,
+                   "<text class=\"xtick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", x, ya, x, ya + 4, x, ya + 16,
                 fabs(t) < 1e-12 * sx ? 0.0 : t);
     }
   }
@@ -138,6 +138,11 @@ void svg_begin(strbuf *b, const svg_plot *p) {
 void svg_end(strbuf *b) { sb_puts(b, "</svg>\n"); }
 
 void svg_line(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, const char *color) {
+  svg_path(b, p, x, y, n, color);
+  svg_points(b, p, x, y, n, 2.5, color);
+}
+
+void svg_path(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, const char *color) {
   int started = 0;
   sb_printf(b, "<path class=\"series\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" d=\"", color);
   for (int i = 0; i < n; i++) {
@@ -146,7 +151,6 @@ void svg_line(strbuf *b, const svg_plot *p, const double *x, const double *y, in
     started = 1;
   }
   sb_puts(b, "\"/>\n");
-  svg_points(b, p, x, y, n, 2.5, color);
 }
 
 void svg_bars(strbuf *b, const svg_plot *p, const long *counts, int bins, const char *color) {
@@ -286,4 +290,69 @@ int svg_point_labels(strbuf *b, const svg_plot *p, const double *x, const double
   }
   free(placed);
   return count;
+}
+
+/* The sequential shade of t in [0, 1]: white to a dark red. */
+static void shade(double t, int rgb[3]) {
+  static const int lo[3] = {255, 255, 255}, mid[3] = {252, 146, 114}, hi[3] = {165, 15, 21};
+  if (!(t > 0)) t = 0;
+  if (t > 1) t = 1;
+  const int *a = t < 0.5 ? lo : mid, *c = t < 0.5 ? mid : hi;
+  double u = t < 0.5 ? 2 * t : 2 * t - 1;
+  for (int k = 0; k < 3; k++) rgb[k] = (int)lround(a[k] + u * (c[k] - a[k]));
+}
+
+void svg_heatmap(strbuf *b, const char *title, const char *const *rows, int nr, const char *const *cols, int nc,
+                 const double *v, double lo, double hi, int digits) {
+  int cw = 74, ch = 26, left = 20, top = 56;
+  size_t longest = 0;
+  for (int r = 0; r < nr; r++) if (strlen(rows[r]) > longest) longest = strlen(rows[r]);
+  left += (int)(6.5 * (double)(longest < 60 ? longest : 60));
+  int width = left + nc * cw + 20, height = top + nr * ch + 44;
+  if (width < 360) width = 360;
+  sb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n",
+            width, height, width, height, width, height);
+  if (title) {
+    sb_printf(b, "<text class=\"title\" x=\"%d\" y=\"14\" text-anchor=\"middle\" font-size=\"13\" "
+                 "font-weight=\"bold\">", width / 2);
+    sb_escape(b, title);
+    sb_puts(b, "</text>\n");
+  }
+  for (int c = 0; c < nc; c++) {
+    sb_printf(b, "<text class=\"col\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">", left + c * cw + cw / 2, top - 8);
+    sb_escape(b, cols[c]);
+    sb_puts(b, "</text>\n");
+  }
+  double span = hi > lo ? hi - lo : 1;
+  for (int r = 0; r < nr; r++) {
+    int y = top + r * ch;
+    sb_printf(b, "<text class=\"row\" x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 6, y + ch / 2 + 4);
+    sb_escape(b, rows[r]);
+    sb_puts(b, "</text>\n");
+    for (int c = 0; c < nc; c++) {
+      double x = v[(size_t)r * (size_t)nc + (size_t)c];
+      int rgb[3] = {221, 221, 221};
+      if (isfinite(x)) shade((x - lo) / span, rgb);
+      sb_printf(b, "<rect class=\"cell\" x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#%02x%02x%02x\" "
+                   "stroke=\"white\"/>", left + c * cw, y, cw, ch, rgb[0], rgb[1], rgb[2]);
+      int dark = rgb[0] * 299 + rgb[1] * 587 + rgb[2] * 114 < 128000;
+      sb_printf(b, "<text class=\"value\" x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"%s\">",
+                left + c * cw + cw / 2, y + ch / 2 + 4, dark ? "white" : "#222");
+      if (isfinite(x)) sb_printf(b, "%.*f", digits, x);
+      else sb_puts(b, "&#8211;");
+      sb_puts(b, "</text>\n");
+    }
+  }
+  /* the colour scale: lo .. hi */
+  int y = top + nr * ch + 14, w = nc * cw < 200 ? nc * cw : 200;
+  for (int k = 0; k < 20; k++) {
+    int rgb[3];
+    shade((k + 0.5) / 20, rgb);
+    sb_printf(b, "<rect class=\"scale\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"10\" fill=\"#%02x%02x%02x\"/>",
+              left + k * w / 20.0, y, w / 20.0 + 0.5, rgb[0], rgb[1], rgb[2]);
+  }
+  sb_printf(b, "\n<text x=\"%d\" y=\"%d\" text-anchor=\"start\">%.*f</text><text x=\"%d\" y=\"%d\" "
+               "text-anchor=\"end\">%.*f</text>\n", left, y + 24, digits, lo, left + w, y + 24, digits, hi);
+  svg_end(b);
 }

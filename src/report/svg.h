@@ -39,6 +39,8 @@ void svg_begin(strbuf *b, const svg_plot *p);
 void svg_end(strbuf *b);
 /* A polyline through (x[i], y[i]), i < n, skipping non-finite points; with dots. */
 void svg_line(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, const char *color);
+/* The same polyline without dots (a long series, e.g. a loss per step). */
+void svg_path(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, const char *color);
 /* A dashed straight line from (xa, ya) to (xb, yb), clipped to the plot's y range (a fitted line). */
 void svg_segment(strbuf *b, const svg_plot *p, double xa, double ya, double xb, double yb, const char *color);
 /* A dashed vertical marker at x over the whole plot height, labelled at the top. */
@@ -64,6 +66,12 @@ void svg_hbars(strbuf *b, const svg_plot *p, const char *const *labels, const do
 void svg_points(strbuf *b, const svg_plot *p, const double *x, const double *y, int n, double r, const char *color);
 /* A legend entry at row `row` of the top-right corner: a swatch, or a dashed line when dashed. */
 void svg_legend(strbuf *b, const svg_plot *p, int row, const char *label, const char *color, int dashed);
+
+/* A whole heat map (its own <svg>): nr rows by nc columns, value v[r * nc + c] printed in its
+ * cell with `digits` decimals, shaded white (lo) to dark red (hi); a non-finite value is a grey
+ * cell with a dash. Row labels left, column labels on top, the colour scale below. */
+void svg_heatmap(strbuf *b, const char *title, const char *const *rows, int nr, const char *const *cols, int nc,
+                 const double *v, double lo, double hi, int digits);
 
 /* The i-th colour of a fixed palette of 10. */
 const char *svg_color(int i);
