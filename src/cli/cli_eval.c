@@ -24,7 +24,9 @@ static const char usage_text[] =
     "  --ops LIST          comma-separated SPECs or a preset (editing9, all); default editing9\n"
     "  --levels M          levels per domain, evenly spaced, end points included (default 10)\n"
     "  --seed S            seed of the random ops (default 0)\n"
-    "  --resume            keep the images an interrupted run with the same settings finished\n"
+    "  --resume            keep the results of an earlier run for the images that are unchanged\n"
+    "                      (same name, size and modification time) under the same settings;\n"
+    "                      the others are computed afresh, and the counts are reported\n"
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --precision P       fp32 (default) or bf16: the transformer blocks' linear layers in\n"
@@ -38,6 +40,7 @@ typedef struct progress_state {
   int tty;
   double last;
   int rank, ranks;
+  vfr_progress final; /* the last report */
 } progress_state;
 
 static double wall(void) {
@@ -48,6 +51,7 @@ static double wall(void) {
 
 static void show_progress(void *ctx, const vfr_progress *p) {
   progress_state *s = ctx;
+  s->final = *p;
   double t = wall();
   int last = p->done == p->total;
   if (!s->tty && !last && t - s->last < 10.0) return; /* plain lines: every 10 s */
@@ -137,14 +141,30 @@ int cli_eval(int argc, char **argv) {
 #endif
   p.shard = rank;
   p.shards = ranks;
-  progress_state ps = {isatty(2), 0, rank, ranks};
+  progress_state ps = {isatty(2), 0, rank, ranks, {0}};
   p.progress = show_progress;
   p.progress_ctx = &ps;
 
   vfr_error err;
   vfr_error_clear(&err);
-  int rc = vfr_eval_compute(&p, &err);
+  /* Rank 0 holds the folder for the whole run; the other ranks start once it does. */
+  vfr_study_session session = {-1, 0};
+  int rc = rank == 0 ? vfr_study_begin(&p, &session, &err) : 0;
   int failed = rc != 0;
+#ifdef VFR_HAVE_MPI
+  if (use_mpi) {
+    int any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (any && !failed) {
+      failed = 1;
+      rc = -1; /* rank 0 reported its error */
+    }
+  }
+#endif
+  if (!failed) {
+    rc = vfr_eval_compute(&p, &err);
+    failed = rc != 0;
+  }
 #ifdef VFR_HAVE_MPI
   if (use_mpi) {
     int any = 0;
@@ -155,6 +175,12 @@ int cli_eval(int argc, char **argv) {
     }
   }
 #endif
+  if (!failed && p.resume) {
+    char who[32] = "";
+    if (ranks > 1) snprintf(who, sizeof who, "[rank %d/%d] ", rank, ranks);
+    fprintf(stderr, "%seval --resume: %d reused, %d new, %d changed, %d removed\n", who, ps.final.resumed,
+            ps.final.added, ps.final.changed, session.removed);
+  }
   if (!failed && rank == 0) {
     rc = vfr_eval_merge(&p, &err);
     failed = rc != 0;
@@ -163,6 +189,7 @@ int cli_eval(int argc, char **argv) {
     if (!failed)
       fprintf(stderr, "eval: wrote %s/per_image.csv, curves.csv, summary.json, embeddings/, report.html\n", p.out_dir);
   }
+  vfr_study_end(&session);
 #ifdef VFR_HAVE_MPI
   if (use_mpi) {
     int any = 0;

@@ -423,15 +423,18 @@ static int classify_study(const study_context *ctx, const classifier *c, const c
   if (!res->item || !res->predicted || !res->dr || !query || !cos) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", out_dir);
   for (int i = 0; i < n && !rc; i++) {
     vfr_image_result r;
-    rc = vfr_result_read(ctx->work_dir, ctx->fingerprint, (uint32_t)i, &r, err);
+    rc = vfr_result_read(ctx->work_dir, ctx->fingerprint, ds->items[i].name, vfr_image_identity_of(ds->items[i].path),
+                         &r, err);
     if (rc) break;
     if (r.status != 0) {
       vfr_result_free(&r);
       continue;
     }
     if ((int)r.rows != rows || (int)r.dim != d) {
-      rc = vfr_fail(err, VFR_EFORMAT, "%s/img-%08d.bin: holds %u x %u embeddings, the %s classifier expects %d x %d",
-                    ctx->work_dir, i, r.rows, r.dim, vfr_protocol_name(c->protocol), rows, d);
+      char path[4200];
+      vfr_result_path(path, sizeof path, ctx->work_dir, ds->items[i].name);
+      rc = vfr_fail(err, VFR_EFORMAT, "%s: holds %u x %u embeddings, the %s classifier expects %d x %d", path, r.rows,
+                    r.dim, vfr_protocol_name(c->protocol), rows, d);
       vfr_result_free(&r);
       break;
     }
@@ -619,6 +622,7 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
    * study. */
   vfr_dataset train = {0}, test = {0};
   train_set t = {0};
+  vfr_study_session session = {-1, 0};
   if ((rc = vfr_dataset_open(p->study.data, &test, err))) return rc;
   vfr_dataset_limit(&test, p->study.per_class, p->study.limit);
   for (int i = 0; i < test.count && !rc; i++)
@@ -637,6 +641,7 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
     if (rc) goto done_train;
   }
 
+  if ((rc = vfr_study_begin(&p->study, &session, err))) goto done_train;
   if ((rc = vfr_eval_compute(&p->study, err))) goto done_train;
   if ((rc = vfr_eval_merge(&p->study, err))) goto done_train;
 
@@ -680,6 +685,7 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
   classifier_free(&c);
   study_context_close(&ctx);
 done_train:
+  vfr_study_end(&session);
   train_free(&t);
   vfr_dataset_free(&train);
   return rc;

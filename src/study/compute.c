@@ -52,7 +52,8 @@ static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr
   const study_plan *plan = &ctx->plan;
   const vfr_dataset_item *item = &ctx->dataset.items[index];
   memset(r, 0, sizeof *r);
-  r->index = (uint32_t)index;
+  r->id = vfr_image_identity_of(item->path);
+  if (!(r->name = strdup(item->name))) return vfr_fail(err, VFR_ENOMEM, "out of memory");
   vfr_image loaded = {0}, base = {0};
   vfr_error ierr;
   int st = vfr_image_load(item->path, NULL, &loaded, &ierr);
@@ -165,12 +166,17 @@ int vfr_eval_compute(const vfr_eval_params *p, vfr_error *err) {
   for (int i = p->shard; i < ctx.dataset.count && !rc; i += p->shards) {
     vfr_image_result r;
     vfr_error rerr;
-    int have = p->resume && vfr_result_read(ctx.work_dir, ctx.fingerprint, (uint32_t)i, &r, &rerr) == VFR_OK;
-    if (have) {
+    const vfr_dataset_item *item = &ctx.dataset.items[i];
+    int got = p->resume ? vfr_result_read(ctx.work_dir, ctx.fingerprint, item->name, vfr_image_identity_of(item->path),
+                                          &r, &rerr)
+                        : VFR_EIO;
+    if (got == VFR_OK) {
       pr.resumed++;
       if (r.status) pr.skipped++;
       vfr_result_free(&r);
     } else {
+      if (got == VFR_EIO) pr.added++;
+      else pr.changed++;
       rc = compute_image(p, &ctx, model, dim, i, &r, err);
       if (!rc) rc = vfr_result_write(ctx.work_dir, ctx.fingerprint, &r, err);
       if (!rc && r.status) pr.skipped++;

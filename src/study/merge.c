@@ -115,7 +115,8 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
 
   for (int i = 0; i < n && !rc; i++) {
     vfr_image_result r;
-    rc = vfr_result_read(ctx.work_dir, ctx.fingerprint, (uint32_t)i, &r, err);
+    rc = vfr_result_read(ctx.work_dir, ctx.fingerprint, ds->items[i].name, vfr_image_identity_of(ds->items[i].path),
+                         &r, err);
     if (rc) {
       if (rc == VFR_EIO) vfr_fail(err, VFR_EIO, "%s: image %d (%s) has not been computed: run eval (with --resume) first",
                                   p->out_dir, i, ds->items[i].name);
@@ -128,8 +129,8 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
       continue;
     }
     if ((int)r.rows != plan->rows || r.dim == 0 || (dim && (int)r.dim != dim)) {
-      rc = vfr_fail(err, VFR_EFORMAT, "%s/img-%08d.bin: holds %u x %u embeddings, expected %d rows", ctx.work_dir, i,
-                    r.rows, r.dim, plan->rows);
+      vfr_result_path(path, sizeof path, ctx.work_dir, ds->items[i].name);
+      rc = vfr_fail(err, VFR_EFORMAT, "%s: holds %u x %u embeddings, expected %d rows", path, r.rows, r.dim, plan->rows);
       vfr_result_free(&r);
       break;
     }
