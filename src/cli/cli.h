@@ -41,6 +41,13 @@ int cli_parse_long(const char *command, const char *flag, const char *s, long lo
 int cli_parse_double(const char *command, const char *flag, const char *s, double lo, double hi,
                      double *out);
 
+/* Refuses an output that would write over an input: after resolving symlinks (the deepest
+ * existing ancestor of each path), `out` must not be an input, contain one, or lie inside an
+ * input folder. The variadic arguments are (flag, path) pairs of the inputs, ended by NULL;
+ * NULL paths are skipped. Returns 0, or prints an error line naming both and returns
+ * CLI_USAGE. */
+int cli_check_out(const char *command, const char *out_flag, const char *out, ...);
+
 /* Option clauses for a parse loop
  *   for (int i = 1; i < argc; i++) { if (...) ... CLI_INT_OPT(...) ... else { unknown }
  *                                    continue; missing_value: ... }

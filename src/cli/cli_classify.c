@@ -72,6 +72,7 @@ int cli_classify(int argc, char **argv) {
                !model ? "--model DIR" : "--data DIR");
     return CLI_USAGE;
   }
+  if (cli_check_out("classify", "--out", out, "--model", model, "--data", data, NULL)) return CLI_USAGE;
   vfr_error err;
   vfr_error_clear(&err);
   vfr_classify_result r;

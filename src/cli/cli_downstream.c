@@ -125,6 +125,9 @@ int cli_downstream(int argc, char **argv) {
                vfr_protocol_name(p.protocol));
     return CLI_USAGE;
   }
+  if (cli_check_out("downstream", "--out", p.study.out_dir, "--model", p.study.model_dir, "--test", p.study.data,
+                    "--train", p.train_dir, "--templates", p.templates_file, NULL))
+    return CLI_USAGE;
   if (p.templates_file && p.protocol != VFR_PROTOCOL_ZEROSHOT) {
     cli_errorf("--templates", "only applies to --protocol zeroshot");
     return CLI_USAGE;

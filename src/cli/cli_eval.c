@@ -128,6 +128,7 @@ int cli_eval(int argc, char **argv) {
     cli_errorf("eval", "--model, --data and --out are required (see `vfrobust eval --help`)");
     return CLI_USAGE;
   }
+  if (cli_check_out("eval", "--out", p.out_dir, "--model", p.model_dir, "--data", p.data, NULL)) return CLI_USAGE;
 
   int rank = 0, ranks = 1;
 #ifdef VFR_HAVE_MPI
