@@ -63,5 +63,44 @@ C.check(os.path.getsize(os.path.join(model, "config.json")) > 0, "config.json in
 r = run("eval", "--model", model, "--data", data, "--out", os.path.join(tmp, "evalout"), "--levels", 2, "--ops", "jpeg")
 C.check(r.returncode == 0, f"a separate --out works: {r.stderr[-300:]}")
 
+# ---- resume with other settings -----------------------------------------------------------
+tuned = os.path.join(tmp, "tuned")
+base = ft + ["--epochs", 2, "--warmup", 1, "--lr", 0.002, "--lambda", 0.5, "--wd", 0.01, "--seed", 3, "--out", tuned]
+r = run(*base, "--checkpoint-every", 1, "--stop-after", 1)
+C.check(r.returncode == 0 and os.path.exists(os.path.join(tuned, "checkpoint.bin")), f"stopped run: {r.stderr[-300:]}")
+
+
+def swap(args, flag, value):
+    a = list(args)
+    a[a.index(flag) + 1] = value
+    return a
+
+
+for flag, value, was in (("--lr", "1e-4", "0.002"), ("--lambda", "0.7", "0.5"), ("--wd", "0.1", "0.01"),
+                         ("--ops", "jpeg", "brightness"), ("--warmup", "0", "1")):
+    r = run(*swap(base, flag, value), "--resume")
+    want = f"{flag} {float(value):.10g} differs from the run's {was}" if flag != "--ops" else \
+        f"--ops jpeg differs from the run's brightness"
+    C.check(r.returncode == 2 and want in r.stderr and r.stderr.count("\n") == 1,
+            f"finetune --resume with {flag} {value} is refused ({want!r}): {r.stderr}")
+r = run(*base, "--resume")
+C.check(r.returncode == 0 and os.path.exists(os.path.join(tuned, "model.safetensors")),
+        f"resume with the run's settings goes on: {r.stderr[-300:]}")
+
+trained = os.path.join(tmp, "trained")
+tr = ["train", "--model", model, "--data", data, "--out", trained, "--epochs", 2, "--batch", 4, "--threads", 1,
+      "--label-smoothing", 0.1, "--lr", 0.001]
+r = run(*tr, "--stop-after", 1, "--checkpoint-every", 1)
+C.check(r.returncode == 0, f"stopped train run: {r.stderr[-300:]}")
+r = run(*swap(tr, "--label-smoothing", "0.2"), "--resume")
+C.check(r.returncode == 2 and "--label-smoothing 0.2 differs from the run's 0.1" in r.stderr,
+        f"train --resume with another --label-smoothing: {r.stderr}")
+r = run(*swap(tr, "--lr", "1e-4"), "--resume")
+C.check(r.returncode == 2 and "--lr 0.0001 differs from the run's 0.001" in r.stderr, f"train --resume --lr: {r.stderr}")
+r = run(*tr, "--no-flip", "--resume")
+C.check(r.returncode == 2 and "--no-flip" in r.stderr, f"train --resume --no-flip: {r.stderr}")
+r = run(*tr, "--resume")
+C.check(r.returncode == 0, f"train resume with the run's settings: {r.stderr[-300:]}")
+
 shutil.rmtree(tmp, ignore_errors=True)
 C.finish()
