@@ -1,6 +1,7 @@
 /* vfrobust eval: the study (models x images x ops x levels). With MPI (mpirun -n N), each
  * rank computes a shard of the images and rank 0 merges the results. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,10 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
 }
 
 int cli_eval(int argc, char **argv) {
+  /* Image-sized buffers come and go once per variant: a fixed mmap threshold returns each to
+   * the system when freed (glibc's adaptive one would keep them in the heap, and the peak
+   * would then grow with the number of variants). */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   vfr_eval_params p = vfr_eval_default_params();
   for (int i = 1; i < argc; i++) {
     const char *v = NULL, *a = argv[i];
