@@ -19,6 +19,10 @@ typedef struct vfr_dataset {
   vfr_dataset_item *items;  /* (count) in a deterministic order */
   int class_count;
   char **class_names;       /* (class_count), sorted byte-wise */
+  int ignored_count;
+  char **ignored;           /* (ignored_count) "NAME: reason" for each file of a folder that
+                               is not used: not a regular file (a FIFO, a device), or an
+                               image format that is not supported (GIF, TIFF, BMP, ...) */
 } vfr_dataset;
 
 /* Lists the images of `path`:
@@ -29,7 +33,9 @@ typedef struct vfr_dataset {
  *    optional `label` column (class names or integers); relative paths are resolved against
  *    the CSV's folder; class names sorted byte-wise give the label indices.
  * Images are files ending in .jpg .jpeg .png .webp (any case). Hidden entries (".x") are
- * skipped. An empty set is an error. */
+ * skipped. Files are examined (stat) before any is opened: a file with an image name that is
+ * not a regular file, and an image of an unsupported format, are listed in `ignored`, never
+ * opened. An empty set is an error. */
 int vfr_dataset_open(const char *path, vfr_dataset *out, vfr_error *err);
 void vfr_dataset_free(vfr_dataset *ds);
 

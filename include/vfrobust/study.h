@@ -65,6 +65,8 @@ int vfr_eval_compute(const vfr_eval_params *params, vfr_error *err);
 typedef struct vfr_study_session {
   int lock_fd;  /* the held lock (OUT/.vfrobust.lock), -1 when none */
   int removed;  /* earlier results dropped: images no longer in the study (all without --resume) */
+  int ignored_count;
+  char **ignored; /* (ignored_count) "NAME: reason" of the data files not used (owned) */
 } vfr_study_session;
 
 /* Before phase 1, once per study (rank 0 of an MPI run): checks the settings, creates OUT,

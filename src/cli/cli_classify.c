@@ -42,7 +42,7 @@ static int write_csv(const char *path, const vfr_dataset *ds, const vfr_classify
 int cli_classify(int argc, char **argv) {
   const char *model = NULL, *data = NULL, *out = NULL, *value = NULL;
   long limit = 0, batch = 64, threads = 0;
-  int json = 0;
+  int json = 0, rc;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     long n;
@@ -73,12 +73,13 @@ int cli_classify(int argc, char **argv) {
     return CLI_USAGE;
   }
   if (cli_check_out("classify", "--out", out, "--model", model, "--data", data, NULL)) return CLI_USAGE;
+  if ((rc = cli_check_writable(out))) return rc;
   vfr_error err;
   vfr_error_clear(&err);
   vfr_classify_result r;
+  rc = CLI_OK;
   if (vfr_classify_eval(model, data, (int)limit, (int)batch, (int)threads, &r, &err) != VFR_OK)
     return cli_report_error(&err, 1);
-  int rc = CLI_OK;
   if (out || r.skipped > 0) {
     vfr_dataset ds;
     if (vfr_dataset_open(data, &ds, &err) != VFR_OK) {

@@ -109,10 +109,7 @@ int cli_downstream(int argc, char **argv) {
       ok = vfr_protocol_parse(v, &p.protocol, &perr) == VFR_OK;
       if (!ok) cli_errorf(flag, "%s", perr.message);
     } else {
-      char *end;
-      p.study.seed = strtoull(v, &end, 10);
-      ok = *v && !*end && *v != '-';
-      if (!ok) cli_errorf(flag, "expects a non-negative integer");
+      ok = cli_parse_u64(flag, v, &p.study.seed) == 0;
     }
     if (!ok) return CLI_USAGE;
   }

@@ -122,10 +122,7 @@ int cli_eval(int argc, char **argv) {
       else cli_errorf(flag, "expects fp32 or bf16");
     }
     else {
-      char *end;
-      p.seed = strtoull(v, &end, 10);
-      ok = *v && !*end && *v != '-';
-      if (!ok) cli_errorf(flag, "expects a non-negative integer");
+      ok = cli_parse_u64(flag, v, &p.seed) == 0;
     }
     if (!ok) return CLI_USAGE;
   }
@@ -154,9 +151,15 @@ int cli_eval(int argc, char **argv) {
   vfr_error err;
   vfr_error_clear(&err);
   /* Rank 0 holds the folder for the whole run; the other ranks start once it does. */
-  vfr_study_session session = {-1, 0};
+  vfr_study_session session = {-1, 0, 0, NULL};
   int rc = rank == 0 ? vfr_study_begin(&p, &session, &err) : 0;
   int failed = rc != 0;
+  if (!failed && session.ignored_count > 0) {
+    fprintf(stderr, "eval: %d file%s of %s not used (listed in summary.json):", session.ignored_count,
+            session.ignored_count == 1 ? "" : "s", p.data);
+    for (int k = 0; k < session.ignored_count && k < 10; k++) fprintf(stderr, "%s %s", k ? ";" : "", session.ignored[k]);
+    fprintf(stderr, "%s\n", session.ignored_count > 10 ? "; ..." : "");
+  }
 #ifdef VFR_HAVE_MPI
   if (use_mpi) {
     int any = 0;

@@ -1,11 +1,13 @@
 /* An output never written over an input (see cli_check_out in cli.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -45,6 +47,25 @@ static int is_within(const char *outer, const char *inner) {
   size_t n = strlen(outer);
   if (!strcmp(outer, "/")) return 1;
   return !strncmp(outer, inner, n) && (inner[n] == '\0' || inner[n] == '/');
+}
+
+int cli_check_writable(const char *path) {
+  if (!path) return 0;
+  char tmp[PATH_MAX + 16];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    cli_errorf(path, "is a folder, not a file to write");
+    return CLI_USAGE;
+  }
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    cli_errorf(path, "cannot write (%s)", strerror(errno));
+    return CLI_FAIL;
+  }
+  close(fd);
+  unlink(tmp);
+  return 0;
 }
 
 int cli_check_out(const char *command, const char *out_flag, const char *out, ...) {

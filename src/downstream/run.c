@@ -622,24 +622,38 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
    * study. */
   vfr_dataset train = {0}, test = {0};
   train_set t = {0};
-  vfr_study_session session = {-1, 0};
+  vfr_study_session session = {-1, 0, 0, NULL};
   if ((rc = vfr_dataset_open(p->study.data, &test, err))) return rc;
   vfr_dataset_limit(&test, p->study.per_class, p->study.limit);
   for (int i = 0; i < test.count && !rc; i++)
     if (test.items[i].label < 0)
       rc = vfr_fail(err, VFR_EINVAL, "%s: the test set has no class labels (use an ImageFolder or a CSV with a label column)",
                     p->study.data);
-  vfr_dataset_free(&test);
-  if (rc) return rc;
+  if (rc) {
+    vfr_dataset_free(&test);
+    return rc;
+  }
   if (p->protocol != VFR_PROTOCOL_ZEROSHOT) {
-    if ((rc = vfr_dataset_open(p->train_dir, &train, err))) return rc;
+    if ((rc = vfr_dataset_open(p->train_dir, &train, err))) {
+      vfr_dataset_free(&test);
+      return rc;
+    }
     vfr_dataset_limit(&train, p->train_per_class, 0);
     for (int i = 0; i < train.count && !rc; i++)
       if (train.items[i].label < 0)
         rc = vfr_fail(err, VFR_EINVAL, "%s: the train set has no class labels (use an ImageFolder or a CSV with a label column)",
                       p->train_dir);
-    if (rc) goto done_train;
+    /* The classifier predicts train classes: a test set with none of them cannot be scored. */
+    int shared = 0;
+    for (int a = 0; a < train.class_count && !rc && !shared; a++)
+      for (int b = 0; b < test.class_count && !shared; b++) shared = !strcmp(train.class_names[a], test.class_names[b]);
+    if (!rc && !shared)
+      rc = vfr_fail(err, VFR_EINVAL, "%s: none of its %d classes (%s, ...) is a class of the train set %s (%s, ...)",
+                    p->study.data, test.class_count, test.class_names[0], p->train_dir,
+                    train.class_count ? train.class_names[0] : "none");
   }
+  vfr_dataset_free(&test);
+  if (rc) goto done_train;
 
   if ((rc = vfr_study_begin(&p->study, &session, err))) goto done_train;
   if ((rc = vfr_eval_compute(&p->study, err))) goto done_train;

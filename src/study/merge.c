@@ -235,6 +235,16 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
     json_object_set_new(root, "embedding_dim", json_integer(dim));
     json_object_set_new(root, "images", json_pack("{s:i, s:i, s:i, s:O}", "total", n, "used", used, "skipped",
                                                   skipped, "skipped_files", skipped_files));
+    if (ds->ignored_count > 0) { /* files of the data folder that are not images it can read */
+      json_t *ign = json_array();
+      for (int k = 0; k < ds->ignored_count; k++) {
+        const char *s = ds->ignored[k], *colon = NULL; /* the reason follows the last ": " */
+        for (const char *q = strstr(s, ": "); q; q = strstr(q + 1, ": ")) colon = q;
+        size_t len = colon ? (size_t)(colon - s) : strlen(s);
+        json_array_append_new(ign, json_pack("{s:s%, s:s}", "file", s, len, "reason", colon ? colon + 2 : ""));
+      }
+      json_object_set_new(json_object_get(root, "images"), "ignored_files", ign);
+    }
     for (int j = 0; j < plan->op_count; j++) {
       const study_op *op = &plan->ops[j];
       json_t *o = json_object(), *lv = json_array();

@@ -108,6 +108,12 @@ int vfr_study_begin(const vfr_eval_params *p, vfr_study_session *s, vfr_error *e
   if (!rc) rc = clear_folder(p->out_dir, "embeddings", emb_files, err);
   if (!rc) rc = clear_folder(p->out_dir, "figures", fig_files, err);
   if (!rc) rc = prune_work(&ctx, p->resume, &s->removed, err);
+  if (!rc) {
+    s->ignored = ctx.dataset.ignored;
+    s->ignored_count = ctx.dataset.ignored_count;
+    ctx.dataset.ignored = NULL;
+    ctx.dataset.ignored_count = 0;
+  }
   study_context_close(&ctx);
   if (rc) vfr_study_end(s);
   return rc;
@@ -117,4 +123,8 @@ void vfr_study_end(vfr_study_session *s) {
   if (!s) return;
   vfr_folder_unlock(s->lock_fd);
   s->lock_fd = -1;
+  for (int i = 0; i < s->ignored_count; i++) free(s->ignored[i]);
+  free(s->ignored);
+  s->ignored = NULL;
+  s->ignored_count = 0;
 }
