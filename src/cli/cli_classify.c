@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/files.h"
 
 static void usage(FILE *f) {
   fputs("usage: vfrobust classify --model DIR --data DIR [options]\n\n"
@@ -28,10 +29,14 @@ static int write_csv(const char *path, const vfr_dataset *ds, const vfr_classify
     return CLI_FAIL;
   }
   fprintf(f, "image,label,predicted\n");
-  for (int i = 0; i < r->n && i < ds->count; i++)
-    fprintf(f, "%s,%s,%s\n", ds->items[i].name,
-            r->truth[i] >= 0 ? r->class_names[r->truth[i]] : "",
-            r->predicted[i] >= 0 ? r->class_names[r->predicted[i]] : "");
+  for (int i = 0; i < r->n && i < ds->count; i++) {
+    vfr_csv_write_field(f, ds->items[i].name);
+    fputc(',', f);
+    vfr_csv_write_field(f, r->truth[i] >= 0 ? r->class_names[r->truth[i]] : "");
+    fputc(',', f);
+    vfr_csv_write_field(f, r->predicted[i] >= 0 ? r->class_names[r->predicted[i]] : "");
+    fputc('\n', f);
+  }
   if (fclose(f) != 0) {
     cli_errorf(path, "cannot write");
     return CLI_FAIL;

@@ -16,6 +16,7 @@
 #include "downstream/zeroshot.h"
 #include "model/config.h"
 #include "core/files.h"
+#include "study/csv.h"
 #include "study/result_file.h"
 #include "study/study_internal.h"
 #include "vfrobust/dataset.h"
@@ -133,30 +134,28 @@ static int train_cache_read(const char *out_dir, uint64_t fp, const vfr_dataset 
   fclose(f);
   if (!ok) return 0;
   snprintf(path, sizeof path, "%s/train_images.csv", out_dir);
-  f = fopen(path, "r");
-  if (!f) return 0;
+  vfr_csv csv;
+  if (vfr_csv_read(path, &csv, NULL) != VFR_OK) return 0;
   float *emb = NULL;
   int64_t rows = 0, cols = 0;
   int *item = malloc(sizeof(int) * (size_t)(ds->count + 1));
-  char line[8192];
   int n = 0, next = 0;
-  ok = item && fgets(line, sizeof line, f) != NULL; /* header */
-  /* Each line is "row,<image>,<label>"; the image is matched against the list in order. */
-  while (ok && fgets(line, sizeof line, f)) {
-    char *comma = strchr(line, ',');
-    if (!comma) { ok = 0; break; }
+  ok = item && csv.row_count >= 1; /* a header, then "row,<image>,<label>" rows */
+  /* Each row's image is matched against the list in order. */
+  for (int r = 1; ok && r < csv.row_count; r++) {
+    const vfr_csv_row *row = &csv.rows[r];
+    if (row->count == 1 && row->fields[0][0] == '\0') continue;
+    if (row->count < 2) { ok = 0; break; }
     int found = -1;
-    for (; next < ds->count; next++) {
-      size_t len = strlen(ds->items[next].name);
-      if (!strncmp(comma + 1, ds->items[next].name, len) && comma[1 + len] == ',') {
+    for (; next < ds->count; next++)
+      if (!strcmp(row->fields[1], ds->items[next].name)) {
         found = next++;
         break;
       }
-    }
-    if (found < 0 || atoi(line) != n) { ok = 0; break; }
+    if (found < 0 || atoi(row->fields[0]) != n) { ok = 0; break; }
     item[n++] = found;
   }
-  fclose(f);
+  vfr_csv_free(&csv);
   snprintf(path, sizeof path, "%s/train_embeddings.npy", out_dir);
   if (ok) ok = vfr_npy_read_f32(path, &emb, &rows, &cols, NULL) == VFR_OK && rows == n && n > 0;
   if (!ok) {
