@@ -2,6 +2,8 @@
 #ifndef VFROBUST_DATASET_H
 #define VFROBUST_DATASET_H
 
+#include <stdint.h>
+
 #include "vfrobust/error.h"
 
 #ifdef __cplusplus
@@ -43,8 +45,17 @@ void vfr_dataset_free(vfr_dataset *ds);
 int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err);
 
 /* Keeps at most `per_class` images of each class (all when <= 0), and at most `limit`
- * in all (all when <= 0), preserving order. */
+ * in all (all when <= 0), preserving order. With per_class: the first per_class images of
+ * each class, then the first `limit` of those. Without per_class, `limit` draws a sample
+ * stratified by class and seeded (vfr_dataset_limit_seeded with seed 0). */
 void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit);
+
+/* As vfr_dataset_limit; a limit without per_class keeps a stratified sample of `limit`
+ * images: each class (the unlabelled images forming one more) gets its share of limit in
+ * proportion to its size (largest remainders, ties in a seeded order), and within a class
+ * the images are a seeded random choice; the kept images stay in dataset order. The same
+ * listing, limit and seed always keep the same images. */
+void vfr_dataset_limit_seeded(vfr_dataset *ds, int per_class, int limit, uint64_t seed);
 
 #ifdef __cplusplus
 }

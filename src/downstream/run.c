@@ -623,7 +623,7 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
   train_set t = {0};
   vfr_study_session session = {-1, 0, 0, NULL};
   if ((rc = vfr_dataset_open(p->study.data, &test, err))) return rc;
-  vfr_dataset_limit(&test, p->study.per_class, p->study.limit);
+  vfr_dataset_limit_seeded(&test, p->study.per_class, p->study.limit, p->study.seed);
   for (int i = 0; i < test.count && !rc; i++)
     if (test.items[i].label < 0)
       rc = vfr_fail(err, VFR_EINVAL, "%s: the test set has no class labels (use an ImageFolder or a CSV with a label column)",

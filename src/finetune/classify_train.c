@@ -240,7 +240,7 @@ static int setup(classifier *c, vfr_error *err) {
     return vfr_fail(err, VFR_EIO, "%s: cannot create the folder (%s)", o->out_dir,
                     strerror(errno));
   TRY(vfr_dataset_open(o->data_path, &t->data, err));
-  vfr_dataset_limit(&t->data, o->per_class, o->limit);
+  vfr_dataset_limit_seeded(&t->data, o->per_class, o->limit, o->seed);
   if (t->data.count < 1 || t->data.class_count < 2)
     return vfr_fail(err, VFR_EFORMAT, "%s: supervised training needs labelled images of at "
                     "least two classes", o->data_path);

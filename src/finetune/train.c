@@ -330,14 +330,14 @@ static int setup(trainer *t, vfr_error *err) {
   if (t->n_specs < 1) return vfr_fail(err, VFR_EINVAL, "%s: no ops given", o->ops);
   TRY(ft_load_model(t, err));
   TRY(vfr_dataset_open(o->data_path, &t->data, err));
-  vfr_dataset_limit(&t->data, o->per_class, o->limit);
+  vfr_dataset_limit_seeded(&t->data, o->per_class, o->limit, o->seed);
   if (t->data.count < 1) return vfr_fail(err, VFR_EINVAL, "%s: no images", o->data_path);
   if (o->eval_path) {
     TRY(vfr_spec_list_parse(o->eval_ops ? o->eval_ops : o->ops, &t->eval_specs,
                             &t->n_eval_specs, err));
     if (t->n_eval_specs < 1) return vfr_fail(err, VFR_EINVAL, "%s: no ops given", o->eval_ops);
     TRY(vfr_dataset_open(o->eval_path, &t->eval, err));
-    vfr_dataset_limit(&t->eval, o->eval_per_class, o->eval_limit);
+    vfr_dataset_limit_seeded(&t->eval, o->eval_per_class, o->eval_limit, o->seed);
   }
   const vit_dims *d = &t->d;
   t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;

@@ -335,7 +335,103 @@ int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err) {
   return VFR_OK;
 }
 
-void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit) {
+/* SplitMix64: the seeded draws of the sample. */
+static uint64_t mix(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static uint64_t draw_below(uint64_t *s, uint64_t n) { /* uniform in 0..n-1 (n >= 1) */
+  uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;
+  do v = mix(s);
+  while (v >= limit);
+  return v % n;
+}
+
+/* Keeps a stratified seeded sample of `limit` < ds->count items (see dataset.h). */
+static void sample_stratified(vfr_dataset *ds, int limit, uint64_t seed) {
+  int S = ds->class_count + 1; /* stratum s: class s, or S-1 for the unlabelled */
+  int n = ds->count;
+  int *size = calloc((size_t)S, sizeof *size), *quota = calloc((size_t)S, sizeof *quota);
+  int *order = malloc(sizeof *order * (size_t)S), *idx = malloc(sizeof *idx * (size_t)n);
+  double *frac = malloc(sizeof *frac * (size_t)S);
+  char *keep = calloc((size_t)n, 1);
+  if (!size || !quota || !order || !idx || !frac || !keep) { /* no memory: the first `limit` */
+    for (int i = limit; i < n; i++) {
+      free(ds->items[i].path);
+      free(ds->items[i].name);
+    }
+    if (limit < n) ds->count = limit;
+    goto done;
+  }
+  for (int i = 0; i < n; i++) size[ds->items[i].label >= 0 ? ds->items[i].label : S - 1]++;
+  int given = 0;
+  for (int s = 0; s < S; s++) {
+    double q = (double)limit * size[s] / n;
+    quota[s] = (int)q;
+    frac[s] = q - quota[s];
+    given += quota[s];
+    order[s] = s;
+  }
+  uint64_t st = seed ^ 0x5d1c0a7ef00dULL;
+  for (int s = S - 1; s > 0; s--) { /* a seeded order breaks ties among equal remainders */
+    int j = (int)draw_below(&st, (uint64_t)s + 1), t = order[s];
+    order[s] = order[j];
+    order[j] = t;
+  }
+  while (given < limit) { /* the largest remainders, first in the seeded order on ties */
+    int best = -1;
+    for (int k = 0; k < S; k++) {
+      int s = order[k];
+      if (quota[s] < size[s] && (best < 0 || frac[s] > frac[best])) best = s;
+    }
+    if (best < 0) break;
+    quota[best]++;
+    frac[best] = -1;
+    given++;
+  }
+  for (int s = 0; s < S; s++) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+      if ((ds->items[i].label >= 0 ? ds->items[i].label : S - 1) == s) idx[m++] = i;
+    uint64_t cs = seed;
+    const char *name = s < S - 1 ? ds->class_names[s] : "";
+    for (const char *c = name; *c; c++) cs = (cs ^ (unsigned char)*c) * 1099511628211ULL;
+    cs ^= (uint64_t)s * 0x9e3779b97f4a7c15ULL;
+    for (int k = 0; k < quota[s] && k < m; k++) { /* a partial Fisher-Yates shuffle */
+      int j = k + (int)draw_below(&cs, (uint64_t)(m - k)), t = idx[k];
+      idx[k] = idx[j];
+      idx[j] = t;
+      keep[idx[k]] = 1;
+    }
+  }
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (keep[i]) ds->items[k++] = ds->items[i];
+    else {
+      free(ds->items[i].path);
+      free(ds->items[i].name);
+    }
+  }
+  ds->count = k;
+done:
+  free(size);
+  free(quota);
+  free(order);
+  free(idx);
+  free(frac);
+  free(keep);
+}
+
+void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit) { vfr_dataset_limit_seeded(ds, per_class, limit, 0); }
+
+void vfr_dataset_limit_seeded(vfr_dataset *ds, int per_class, int limit, uint64_t seed) {
+  if (per_class <= 0 && limit > 0) {
+    if (limit < ds->count) sample_stratified(ds, limit, seed);
+    return;
+  }
   int k = 0;
   int *taken = NULL;
   if (per_class > 0 && ds->class_count > 0) taken = calloc((size_t)ds->class_count, sizeof *taken);

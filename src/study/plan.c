@@ -195,7 +195,7 @@ int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *
     study_context_close(ctx);
     return rc;
   }
-  vfr_dataset_limit(&ctx->dataset, p->per_class, p->limit);
+  vfr_dataset_limit_seeded(&ctx->dataset, p->per_class, p->limit, p->seed);
 
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s", p->model_dir);
