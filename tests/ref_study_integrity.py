@@ -3,6 +3,7 @@ name, size and modification time) and the settings, never its position in the li
 output folder holds one study; two runs never share a folder. Each resumed output is compared
 byte for byte with a fresh run on the same inputs."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -96,6 +97,9 @@ for rel in ("downstream.json", "predictions.csv", "figures/old_plot.svg", "embed
         f.write("{}")
 r = run(["eval"] + common + ["--data", other, "--out", fresh2])
 C.check(r.returncode == 0, f"eval into an earlier run's folder: {r.stderr[-400:]}")
+m = re.search(r"removed (\d+) output files of an earlier run", r.stderr)
+C.check(m is not None and int(m.group(1)) >= 13, f"the run says what it removed (the 4 planted, 9 of the study and "
+        f"the report's figures): {r.stderr[-400:]}")
 for rel in ("downstream.json", "predictions.csv", "figures/old_plot.svg", "embeddings/jpeg.npy"):
     C.check(not os.path.exists(os.path.join(fresh2, rel)), f"{rel} of an earlier run is removed")
 C.check(same_outputs(fresh2, out), "the study written over an earlier one is the same study")

@@ -67,6 +67,7 @@ typedef struct vfr_study_session {
   int removed;  /* earlier results dropped: images no longer in the study (all without --resume) */
   int ignored_count;
   char **ignored; /* (ignored_count) "NAME: reason" of the data files not used (owned) */
+  int cleared;    /* output files of an earlier run removed from OUT */
 } vfr_study_session;
 
 /* Before phase 1, once per study (rank 0 of an MPI run): checks the settings, creates OUT,

@@ -25,7 +25,7 @@ static const char usage_text[] =
     "  --ops LIST          comma-separated SPECs or a preset (editing9, all); default editing9\n"
     "  --levels M          levels per domain, evenly spaced, end points included (default 10)\n"
     "  --seed S            seed of the random ops and of the probe's validation split (default 0)\n"
-    "  --limit N           use at most N test images\n"
+    "  --limit N           use at most N test images (a sample stratified by class, drawn with --seed)\n"
     "  --per-class N       at most N images per class, in the train and in the test set\n"
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"

@@ -32,7 +32,8 @@ static const char usage_text[] =
     "  --threads N         threads (default: all cores)\n"
     "  --precision P       fp32 (default) or bf16: the transformer blocks' linear layers in\n"
     "                      bf16 with fp32 accumulation (needs AVX512-BF16)\n"
-    "  --limit N           use at most N images;  --per-class N  at most N per class\n"
+    "  --limit N           use at most N images: a sample stratified by class, drawn with --seed\n"
+    "  --per-class N       at most N per class (the first N; with --limit, the first of those)\n"
     "  --perturb-after-preprocess   perturb the model-sized crop instead of the loaded image\n"
     "\n"
     "Under mpirun -n N, each rank computes every N-th image and rank 0 writes the outputs.\n";
@@ -151,9 +152,12 @@ int cli_eval(int argc, char **argv) {
   vfr_error err;
   vfr_error_clear(&err);
   /* Rank 0 holds the folder for the whole run; the other ranks start once it does. */
-  vfr_study_session session = {-1, 0, 0, NULL};
+  vfr_study_session session = {-1, 0, 0, NULL, 0};
   int rc = rank == 0 ? vfr_study_begin(&p, &session, &err) : 0;
   int failed = rc != 0;
+  if (!failed && session.cleared > 0)
+    fprintf(stderr, "eval: removed %d output file%s of an earlier run from %s (a folder holds one study)\n",
+            session.cleared, session.cleared == 1 ? "" : "s", p.out_dir);
   if (!failed && session.ignored_count > 0) {
     fprintf(stderr, "eval: %d file%s of %s not used (listed in summary.json):", session.ignored_count,
             session.ignored_count == 1 ? "" : "s", p.data);

@@ -621,7 +621,7 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
    * study. */
   vfr_dataset train = {0}, test = {0};
   train_set t = {0};
-  vfr_study_session session = {-1, 0, 0, NULL};
+  vfr_study_session session = {-1, 0, 0, NULL, 0};
   if ((rc = vfr_dataset_open(p->study.data, &test, err))) return rc;
   vfr_dataset_limit_seeded(&test, p->study.per_class, p->study.limit, p->study.seed);
   for (int i = 0; i < test.count && !rc; i++)

@@ -15,8 +15,12 @@
 static const char *const top_outputs[] = {"per_image.csv", "curves.csv", "summary.json", "samples.png",
                                           "report.html", "downstream.json", "predictions.csv", NULL};
 
-static int remove_file(const char *path, vfr_error *err) {
-  if (unlink(path) == 0 || errno == ENOENT) return VFR_OK;
+static int remove_file(const char *path, int *count, vfr_error *err) {
+  if (unlink(path) == 0) {
+    if (count) (*count)++;
+    return VFR_OK;
+  }
+  if (errno == ENOENT) return VFR_OK;
   return vfr_fail(err, VFR_EIO, "%s: cannot remove an earlier run's output (%s)", path, strerror(errno));
 }
 
@@ -26,7 +30,7 @@ static int has_suffix(const char *s, const char *suffix) {
 }
 
 /* Removes the files of DIR/sub whose names end in one of suffixes (the folder stays). */
-static int clear_folder(const char *dir, const char *sub, const char *const *suffixes, vfr_error *err) {
+static int clear_folder(const char *dir, const char *sub, const char *const *suffixes, int *count, vfr_error *err) {
   char path[4200];
   snprintf(path, sizeof path, "%s/%s", dir, sub);
   DIR *d = opendir(path);
@@ -39,7 +43,7 @@ static int clear_folder(const char *dir, const char *sub, const char *const *suf
     if (!ours || e->d_name[0] == '.') continue;
     char file[8400];
     snprintf(file, sizeof file, "%s/%s", path, e->d_name);
-    rc = remove_file(file, err);
+    rc = remove_file(file, count, err);
   }
   closedir(d);
   return rc;
@@ -79,7 +83,7 @@ static int prune_work(const study_context *ctx, int keep, int *removed, vfr_erro
     if (wanted) continue;
     char file[8400];
     snprintf(file, sizeof file, "%s/%s", ctx->work_dir, e->d_name);
-    rc = remove_file(file, err);
+    rc = remove_file(file, NULL, err);
     if (!rc && !tmp) (*removed)++;
   }
   closedir(d);
@@ -97,16 +101,16 @@ int vfr_study_begin(const vfr_eval_params *p, vfr_study_session *s, vfr_error *e
   for (int k = 0; top_outputs[k] && !rc; k++) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", p->out_dir, top_outputs[k]);
-    rc = remove_file(path, err);
+    rc = remove_file(path, &s->cleared, err);
     if (!rc) {
       snprintf(path, sizeof path, "%s/%s.tmp", p->out_dir, top_outputs[k]);
-      rc = remove_file(path, err);
+      rc = remove_file(path, NULL, err);
     }
   }
   static const char *const emb_files[] = {".npy", ".csv", ".tmp", NULL};
   static const char *const fig_files[] = {".svg", ".tmp", NULL};
-  if (!rc) rc = clear_folder(p->out_dir, "embeddings", emb_files, err);
-  if (!rc) rc = clear_folder(p->out_dir, "figures", fig_files, err);
+  if (!rc) rc = clear_folder(p->out_dir, "embeddings", emb_files, &s->cleared, err);
+  if (!rc) rc = clear_folder(p->out_dir, "figures", fig_files, &s->cleared, err);
   if (!rc) rc = prune_work(&ctx, p->resume, &s->removed, err);
   if (!rc) {
     s->ignored = ctx.dataset.ignored;
