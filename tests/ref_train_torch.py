@@ -19,6 +19,7 @@ and 3 CIFAR-10 classes x 8 training images. Checked:
      a random initialisation): model.safetensors byte-identical to an uninterrupted run;
   e. bad usage and bad input: exit 2 / exit 1 with one stderr line naming the culprit.
 """
+import csv as csv_module
 import json
 import os
 import shutil
@@ -310,7 +311,7 @@ def check_classify(tmp, trained, pp):
     res = json.loads(p.stdout)
     lines = open(csv).read().splitlines()
     ck.check(lines[0] == "image,label,predicted", f"csv header {lines[0]!r}")
-    rows = [ln.split(",") for ln in lines[1:]]
+    rows = [list(r) for r in csv_module.reader(lines[1:])]
     want = [[os.path.relpath(path, test), c, pr] for (path, c), pr in zip(items, pred)]
     ck.check(rows == want, f"classify predictions {rows} != torch {want}")
     ck.check(res["images"] == len(items) and res["correct"] == correct and res["skipped"] == 0,

@@ -28,6 +28,9 @@ typedef struct vfr_progress {
   double rate;      /* images per second computed in this run */
   double eta_s;     /* estimated seconds left (-1 when unknown) */
   const char *current; /* the image just finished */
+  int added;        /* images with no earlier result, computed afresh */
+  int changed;      /* images whose earlier result was for another state of the file or
+                       other settings (or damaged), computed afresh */
 } vfr_progress;
 
 typedef void (*vfr_progress_fn)(void *ctx, const vfr_progress *p);
@@ -57,6 +60,24 @@ vfr_eval_params vfr_eval_default_params(void);
  * study (bad settings, unreadable model, unwritable output); an image that cannot be
  * read is recorded as skipped and the study goes on. */
 int vfr_eval_compute(const vfr_eval_params *params, vfr_error *err);
+
+/* A run's hold on its output folder, from vfr_study_begin to vfr_study_end. */
+typedef struct vfr_study_session {
+  int lock_fd;  /* the held lock (OUT/.vfrobust.lock), -1 when none */
+  int removed;  /* earlier results dropped: images no longer in the study (all without --resume) */
+  int ignored_count;
+  char **ignored; /* (ignored_count) "NAME: reason" of the data files not used (owned) */
+  int cleared;    /* output files of an earlier run removed from OUT */
+} vfr_study_session;
+
+/* Before phase 1, once per study (rank 0 of an MPI run): checks the settings, creates OUT,
+ * takes its lock (refusing a folder another live run holds, naming it), removes the outputs
+ * of any earlier run (per_image.csv, summary.json, embeddings/, figures/, report.html,
+ * downstream.json, ...) so that nothing of another study mixes into this one, and removes
+ * the results of images no longer in the study (all of them without --resume). */
+int vfr_study_begin(const vfr_eval_params *params, vfr_study_session *session, vfr_error *err);
+/* Releases the lock (after phase 2). */
+void vfr_study_end(vfr_study_session *session);
 
 /* Phase 2: writes the outputs from OUT/work/ (every image must have been computed). */
 int vfr_eval_merge(const vfr_eval_params *params, vfr_error *err);

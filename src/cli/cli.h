@@ -41,8 +41,22 @@ int cli_flag_value(int argc, char **argv, int *i, const char *name, const char *
  * error line naming command and flag, and -1. */
 int cli_parse_long(const char *command, const char *flag, const char *s, long lo, long hi,
                    long *out);
+/* *out = the unsigned 64-bit integer s (decimal digits only, at most 2^64 - 1: a larger
+ * value is refused, never saturated); otherwise an error line naming flag, and -1. */
+int cli_parse_u64(const char *flag, const char *s, uint64_t *out);
 int cli_parse_double(const char *command, const char *flag, const char *s, double lo, double hi,
                      double *out);
+
+/* Refuses an output that would write over an input: after resolving symlinks (the deepest
+ * existing ancestor of each path), `out` must not be an input, contain one, or lie inside an
+ * input folder. The variadic arguments are (flag, path) pairs of the inputs, ended by NULL;
+ * NULL paths are skipped. Returns 0, or prints an error line naming both and returns
+ * CLI_USAGE. */
+int cli_check_out(const char *command, const char *out_flag, const char *out, ...);
+/* Before any work: a file can be written at path (its folder exists and is writable; it is
+ * not a folder). Returns 0, or prints `vfrobust: PATH: cannot write (why)` and returns
+ * CLI_FAIL (CLI_USAGE for a folder). */
+int cli_check_writable(const char *path);
 
 /* Option clauses for a parse loop
  *   for (int i = 1; i < argc; i++) { if (...) ... CLI_INT_OPT(...) ... else { unknown }

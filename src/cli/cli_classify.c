@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/files.h"
 
 static void usage(FILE *f) {
   fputs("usage: vfrobust classify --model DIR --data DIR [options]\n\n"
@@ -28,10 +29,14 @@ static int write_csv(const char *path, const vfr_dataset *ds, const vfr_classify
     return CLI_FAIL;
   }
   fprintf(f, "image,label,predicted\n");
-  for (int i = 0; i < r->n && i < ds->count; i++)
-    fprintf(f, "%s,%s,%s\n", ds->items[i].name,
-            r->truth[i] >= 0 ? r->class_names[r->truth[i]] : "",
-            r->predicted[i] >= 0 ? r->class_names[r->predicted[i]] : "");
+  for (int i = 0; i < r->n && i < ds->count; i++) {
+    vfr_csv_write_field(f, ds->items[i].name);
+    fputc(',', f);
+    vfr_csv_write_field(f, r->truth[i] >= 0 ? r->class_names[r->truth[i]] : "");
+    fputc(',', f);
+    vfr_csv_write_field(f, r->predicted[i] >= 0 ? r->class_names[r->predicted[i]] : "");
+    fputc('\n', f);
+  }
   if (fclose(f) != 0) {
     cli_errorf(path, "cannot write");
     return CLI_FAIL;
@@ -42,7 +47,7 @@ static int write_csv(const char *path, const vfr_dataset *ds, const vfr_classify
 int cli_classify(int argc, char **argv) {
   const char *model = NULL, *data = NULL, *out = NULL, *value = NULL;
   long limit = 0, batch = 64, threads = 0;
-  int json = 0;
+  int json = 0, rc;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     long n;
@@ -72,12 +77,14 @@ int cli_classify(int argc, char **argv) {
                !model ? "--model DIR" : "--data DIR");
     return CLI_USAGE;
   }
+  if (cli_check_out("classify", "--out", out, "--model", model, "--data", data, NULL)) return CLI_USAGE;
+  if ((rc = cli_check_writable(out))) return rc;
   vfr_error err;
   vfr_error_clear(&err);
   vfr_classify_result r;
+  rc = CLI_OK;
   if (vfr_classify_eval(model, data, (int)limit, (int)batch, (int)threads, &r, &err) != VFR_OK)
     return cli_report_error(&err, 1);
-  int rc = CLI_OK;
   if (out || r.skipped > 0) {
     vfr_dataset ds;
     if (vfr_dataset_open(data, &ds, &err) != VFR_OK) {

@@ -26,7 +26,7 @@ static const char usage_text[] =
     "                      imagenet-c-all, all); default editing9\n"
     "  --levels M          levels per domain, evenly spaced, end points included (default 10)\n"
     "  --seed S            seed of the random ops and of the probe's validation split (default 0)\n"
-    "  --limit N           use at most N test images\n"
+    "  --limit N           use at most N test images (a sample stratified by class, drawn with --seed)\n"
     "  --per-class N       at most N images per class, in the train and in the test set\n"
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"
@@ -110,10 +110,7 @@ int cli_downstream(int argc, char **argv) {
       ok = vfr_protocol_parse(v, &p.protocol, &perr) == VFR_OK;
       if (!ok) cli_errorf(flag, "%s", perr.message);
     } else {
-      char *end;
-      p.study.seed = strtoull(v, &end, 10);
-      ok = *v && !*end && *v != '-';
-      if (!ok) cli_errorf(flag, "expects a non-negative integer");
+      ok = cli_parse_u64(flag, v, &p.study.seed) == 0;
     }
     if (!ok) return CLI_USAGE;
   }
@@ -126,6 +123,9 @@ int cli_downstream(int argc, char **argv) {
                vfr_protocol_name(p.protocol));
     return CLI_USAGE;
   }
+  if (cli_check_out("downstream", "--out", p.study.out_dir, "--model", p.study.model_dir, "--test", p.study.data,
+                    "--train", p.train_dir, "--templates", p.templates_file, NULL))
+    return CLI_USAGE;
   if (p.templates_file && p.protocol != VFR_PROTOCOL_ZEROSHOT) {
     cli_errorf("--templates", "only applies to --protocol zeroshot");
     return CLI_USAGE;

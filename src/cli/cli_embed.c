@@ -118,6 +118,13 @@ int cli_embed(int argc, char **argv) {
                : !out_path ? "--out FILE.npy is required" : "no IMAGE to embed");
     goto usage_error;
   }
+  if (cli_check_out("embed", "--out", out_path, "--model", model_dir, NULL)) goto usage_error;
+  for (int k = 0; k < n_files; k++)
+    if (cli_check_out("embed", "--out", out_path, "IMAGE", files[k], NULL)) goto usage_error;
+  if (cli_check_writable(out_path)) {
+    free(files);
+    return CLI_FAIL;
+  }
 
   vfr_error err;
   vfr_error_clear(&err);

@@ -1,6 +1,7 @@
 /* vfrobust eval: the study (models x images x ops x levels). With MPI (mpirun -n N), each
  * rank computes a shard of the images and rank 0 merges the results. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,16 @@ static const char usage_text[] =
     "                      imagenet-c-all, all); default editing9\n"
     "  --levels M          levels per domain, evenly spaced, end points included (default 10)\n"
     "  --seed S            seed of the random ops (default 0)\n"
-    "  --resume            keep the images an interrupted run with the same settings finished\n"
+    "  --resume            keep the results of an earlier run for the images that are unchanged\n"
+    "                      (same name, size and modification time) under the same settings;\n"
+    "                      the others are computed afresh, and the counts are reported\n"
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --precision P       fp32 (default) or bf16: the transformer blocks' linear layers in\n"
     "                      bf16 with fp32 accumulation (needs AVX512-BF16), or auto: bf16\n"
     "                      where the CPU has AMX (faster there), else fp32\n"
-    "  --limit N           use at most N images;  --per-class N  at most N per class\n"
+    "  --limit N           use at most N images: a sample stratified by class, drawn with --seed\n"
+    "  --per-class N       at most N per class (the first N; with --limit, the first of those)\n"
     "  --perturb-after-preprocess   perturb the model-sized crop instead of the loaded image\n"
     "\n"
     "Under mpirun -n N, each rank computes every N-th image and rank 0 writes the outputs.\n";
@@ -40,6 +44,7 @@ typedef struct progress_state {
   int tty;
   double last;
   int rank, ranks;
+  vfr_progress final; /* the last report */
 } progress_state;
 
 static double wall(void) {
@@ -50,6 +55,7 @@ static double wall(void) {
 
 static void show_progress(void *ctx, const vfr_progress *p) {
   progress_state *s = ctx;
+  s->final = *p;
   double t = wall();
   int last = p->done == p->total;
   if (!s->tty && !last && t - s->last < 10.0) return; /* plain lines: every 10 s */
@@ -76,6 +82,10 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
 }
 
 int cli_eval(int argc, char **argv) {
+  /* Image-sized buffers come and go once per variant: a fixed mmap threshold returns each to
+   * the system when freed (glibc's adaptive one would keep them in the heap, and the peak
+   * would then grow with the number of variants). */
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   vfr_eval_params p = vfr_eval_default_params();
   for (int i = 1; i < argc; i++) {
     const char *v = NULL, *a = argv[i];
@@ -116,10 +126,7 @@ int cli_eval(int argc, char **argv) {
       else cli_errorf(flag, "expects fp32, bf16 or auto");
     }
     else {
-      char *end;
-      p.seed = strtoull(v, &end, 10);
-      ok = *v && !*end && *v != '-';
-      if (!ok) cli_errorf(flag, "expects a non-negative integer");
+      ok = cli_parse_u64(flag, v, &p.seed) == 0;
     }
     if (!ok) return CLI_USAGE;
   }
@@ -127,6 +134,7 @@ int cli_eval(int argc, char **argv) {
     cli_errorf("eval", "--model, --data and --out are required (see `vfrobust eval --help`)");
     return CLI_USAGE;
   }
+  if (cli_check_out("eval", "--out", p.out_dir, "--model", p.model_dir, "--data", p.data, NULL)) return CLI_USAGE;
 
   int rank = 0, ranks = 1;
 #ifdef VFR_HAVE_MPI
@@ -140,14 +148,39 @@ int cli_eval(int argc, char **argv) {
 #endif
   p.shard = rank;
   p.shards = ranks;
-  progress_state ps = {isatty(2), 0, rank, ranks};
+  progress_state ps = {isatty(2), 0, rank, ranks, {0}};
   p.progress = show_progress;
   p.progress_ctx = &ps;
 
   vfr_error err;
   vfr_error_clear(&err);
-  int rc = vfr_eval_compute(&p, &err);
+  /* Rank 0 holds the folder for the whole run; the other ranks start once it does. */
+  vfr_study_session session = {-1, 0, 0, NULL, 0};
+  int rc = rank == 0 ? vfr_study_begin(&p, &session, &err) : 0;
   int failed = rc != 0;
+  if (!failed && session.cleared > 0)
+    fprintf(stderr, "eval: removed %d output file%s of an earlier run from %s (a folder holds one study)\n",
+            session.cleared, session.cleared == 1 ? "" : "s", p.out_dir);
+  if (!failed && session.ignored_count > 0) {
+    fprintf(stderr, "eval: %d file%s of %s not used (listed in summary.json):", session.ignored_count,
+            session.ignored_count == 1 ? "" : "s", p.data);
+    for (int k = 0; k < session.ignored_count && k < 10; k++) fprintf(stderr, "%s %s", k ? ";" : "", session.ignored[k]);
+    fprintf(stderr, "%s\n", session.ignored_count > 10 ? "; ..." : "");
+  }
+#ifdef VFR_HAVE_MPI
+  if (use_mpi) {
+    int any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (any && !failed) {
+      failed = 1;
+      rc = -1; /* rank 0 reported its error */
+    }
+  }
+#endif
+  if (!failed) {
+    rc = vfr_eval_compute(&p, &err);
+    failed = rc != 0;
+  }
 #ifdef VFR_HAVE_MPI
   if (use_mpi) {
     int any = 0;
@@ -158,6 +191,12 @@ int cli_eval(int argc, char **argv) {
     }
   }
 #endif
+  if (!failed && p.resume) {
+    char who[32] = "";
+    if (ranks > 1) snprintf(who, sizeof who, "[rank %d/%d] ", rank, ranks);
+    fprintf(stderr, "%seval --resume: %d reused, %d new, %d changed, %d removed\n", who, ps.final.resumed,
+            ps.final.added, ps.final.changed, session.removed);
+  }
   if (!failed && rank == 0) {
     rc = vfr_eval_merge(&p, &err);
     failed = rc != 0;
@@ -166,6 +205,7 @@ int cli_eval(int argc, char **argv) {
     if (!failed)
       fprintf(stderr, "eval: wrote %s/per_image.csv, curves.csv, summary.json, embeddings/, report.html\n", p.out_dir);
   }
+  vfr_study_end(&session);
 #ifdef VFR_HAVE_MPI
   if (use_mpi) {
     int any = 0;

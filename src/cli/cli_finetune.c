@@ -114,6 +114,9 @@ int cli_finetune(int argc, char **argv) {
                                                                            : "--out DIR");
     return CLI_USAGE;
   }
+  if (cli_check_out("finetune", "--out", p.out_dir, "--model", p.model_dir, "--data", p.data_path, "--eval-data",
+                    p.eval_path, NULL))
+    return CLI_USAGE;
   vfr_error err;
   vfr_error_clear(&err);
   if (vfr_finetune_run(&p, &err) != VFR_OK) return cli_report_error(&err, 1);

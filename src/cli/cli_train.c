@@ -120,6 +120,9 @@ int cli_train(int argc, char **argv) {
                !p.model_dir ? "--model DIR" : !p.data_path ? "--data DIR" : "--out DIR");
     return CLI_USAGE;
   }
+  if (cli_check_out("train", "--out", p.out_dir, "--model", p.model_dir, "--data", p.data_path, "--test", p.test_path,
+                    NULL))
+    return CLI_USAGE;
   vfr_error err;
   vfr_error_clear(&err);
   if (vfr_classify_train(&p, &err) != VFR_OK) return cli_report_error(&err, 1);

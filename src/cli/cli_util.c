@@ -1,5 +1,6 @@
 /* Helpers shared by the subcommands: error lines and flag parsing. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,18 @@ int cli_parse_long(const char *command, const char *flag, const char *s, long lo
     return -1;
   }
   *out = v;
+  return 0;
+}
+
+int cli_parse_u64(const char *flag, const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = s ? strtoull(s, &end, 10) : 0;
+  if (!s || *s < '0' || *s > '9' || *end != '\0' || errno == ERANGE) {
+    cli_errorf(flag, "%s: expected an integer from 0 to 18446744073709551615", s ? s : "");
+    return -1;
+  }
+  *out = (uint64_t)v;
   return 0;
 }
 

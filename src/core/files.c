@@ -32,10 +32,7 @@ void vfr_atomic_abort(FILE *f, const char *tmp) {
 }
 
 void vfr_csv_write_field(FILE *f, const char *s) {
-  if (!strpbrk(s, ",\"\n\r")) {
-    fputs(s, f);
-    return;
-  }
+  if (!s) s = "";
   fputc('"', f);
   for (; *s; s++) {
     if (*s == '"') fputc('"', f);

@@ -15,8 +15,8 @@ int vfr_atomic_commit(FILE *f, const char *tmp, const char *path, vfr_error *err
 /* Closes f and removes tmp (an output abandoned on an error). */
 void vfr_atomic_abort(FILE *f, const char *tmp);
 
-/* Writes s as one CSV field: quoted (quotes doubled) when it holds a comma, quote or
- * line break. */
+/* Writes s as one CSV field, always quoted (quotes doubled; RFC 4180), its bytes as they
+ * are: names and labels read back whole whatever they hold. Numbers are written bare. */
 void vfr_csv_write_field(FILE *f, const char *s);
 
 #endif

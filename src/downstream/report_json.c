@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_text.h"
 #include "vfrobust/downstream.h"
 
 /* A JSON number, or null when x is not finite (JSON has no NaN). */
 static json_t *number(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
-static json_t *string_or_empty(const char *s) { return json_string(s ? s : ""); }
+static json_t *string_or_empty(const char *s) { return vfr_json_text(s ? s : ""); }
 
 /* Adds key: value. Jansson's *_new setters take the reference to value even when they fail,
  * so every put consumes value; returns 0 on failure (value NULL or no memory). */

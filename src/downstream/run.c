@@ -16,6 +16,7 @@
 #include "downstream/zeroshot.h"
 #include "model/config.h"
 #include "core/files.h"
+#include "study/csv.h"
 #include "study/result_file.h"
 #include "study/study_internal.h"
 #include "vfrobust/dataset.h"
@@ -133,30 +134,28 @@ static int train_cache_read(const char *out_dir, uint64_t fp, const vfr_dataset 
   fclose(f);
   if (!ok) return 0;
   snprintf(path, sizeof path, "%s/train_images.csv", out_dir);
-  f = fopen(path, "r");
-  if (!f) return 0;
+  vfr_csv csv;
+  if (vfr_csv_read(path, &csv, NULL) != VFR_OK) return 0;
   float *emb = NULL;
   int64_t rows = 0, cols = 0;
   int *item = malloc(sizeof(int) * (size_t)(ds->count + 1));
-  char line[8192];
   int n = 0, next = 0;
-  ok = item && fgets(line, sizeof line, f) != NULL; /* header */
-  /* Each line is "row,<image>,<label>"; the image is matched against the list in order. */
-  while (ok && fgets(line, sizeof line, f)) {
-    char *comma = strchr(line, ',');
-    if (!comma) { ok = 0; break; }
+  ok = item && csv.row_count >= 1; /* a header, then "row,<image>,<label>" rows */
+  /* Each row's image is matched against the list in order. */
+  for (int r = 1; ok && r < csv.row_count; r++) {
+    const vfr_csv_row *row = &csv.rows[r];
+    if (row->count == 1 && row->fields[0][0] == '\0') continue;
+    if (row->count < 2) { ok = 0; break; }
     int found = -1;
-    for (; next < ds->count; next++) {
-      size_t len = strlen(ds->items[next].name);
-      if (!strncmp(comma + 1, ds->items[next].name, len) && comma[1 + len] == ',') {
+    for (; next < ds->count; next++)
+      if (!strcmp(row->fields[1], ds->items[next].name)) {
         found = next++;
         break;
       }
-    }
-    if (found < 0 || atoi(line) != n) { ok = 0; break; }
+    if (found < 0 || atoi(row->fields[0]) != n) { ok = 0; break; }
     item[n++] = found;
   }
-  fclose(f);
+  vfr_csv_free(&csv);
   snprintf(path, sizeof path, "%s/train_embeddings.npy", out_dir);
   if (ok) ok = vfr_npy_read_f32(path, &emb, &rows, &cols, NULL) == VFR_OK && rows == n && n > 0;
   if (!ok) {
@@ -423,15 +422,18 @@ static int classify_study(const study_context *ctx, const classifier *c, const c
   if (!res->item || !res->predicted || !res->dr || !query || !cos) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", out_dir);
   for (int i = 0; i < n && !rc; i++) {
     vfr_image_result r;
-    rc = vfr_result_read(ctx->work_dir, ctx->fingerprint, (uint32_t)i, &r, err);
+    rc = vfr_result_read(ctx->work_dir, ctx->fingerprint, ds->items[i].name, vfr_image_identity_of(ds->items[i].path),
+                         &r, err);
     if (rc) break;
     if (r.status != 0) {
       vfr_result_free(&r);
       continue;
     }
     if ((int)r.rows != rows || (int)r.dim != d) {
-      rc = vfr_fail(err, VFR_EFORMAT, "%s/img-%08d.bin: holds %u x %u embeddings, the %s classifier expects %d x %d",
-                    ctx->work_dir, i, r.rows, r.dim, vfr_protocol_name(c->protocol), rows, d);
+      char path[4200];
+      vfr_result_path(path, sizeof path, ctx->work_dir, ds->items[i].name);
+      rc = vfr_fail(err, VFR_EFORMAT, "%s: holds %u x %u embeddings, the %s classifier expects %d x %d", path, r.rows,
+                    r.dim, vfr_protocol_name(c->protocol), rows, d);
       vfr_result_free(&r);
       break;
     }
@@ -619,24 +621,40 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
    * study. */
   vfr_dataset train = {0}, test = {0};
   train_set t = {0};
+  vfr_study_session session = {-1, 0, 0, NULL, 0};
   if ((rc = vfr_dataset_open(p->study.data, &test, err))) return rc;
-  vfr_dataset_limit(&test, p->study.per_class, p->study.limit);
+  vfr_dataset_limit_seeded(&test, p->study.per_class, p->study.limit, p->study.seed);
   for (int i = 0; i < test.count && !rc; i++)
     if (test.items[i].label < 0)
       rc = vfr_fail(err, VFR_EINVAL, "%s: the test set has no class labels (use an ImageFolder or a CSV with a label column)",
                     p->study.data);
-  vfr_dataset_free(&test);
-  if (rc) return rc;
+  if (rc) {
+    vfr_dataset_free(&test);
+    return rc;
+  }
   if (p->protocol != VFR_PROTOCOL_ZEROSHOT) {
-    if ((rc = vfr_dataset_open(p->train_dir, &train, err))) return rc;
+    if ((rc = vfr_dataset_open(p->train_dir, &train, err))) {
+      vfr_dataset_free(&test);
+      return rc;
+    }
     vfr_dataset_limit(&train, p->train_per_class, 0);
     for (int i = 0; i < train.count && !rc; i++)
       if (train.items[i].label < 0)
         rc = vfr_fail(err, VFR_EINVAL, "%s: the train set has no class labels (use an ImageFolder or a CSV with a label column)",
                       p->train_dir);
-    if (rc) goto done_train;
+    /* The classifier predicts train classes: a test set with none of them cannot be scored. */
+    int shared = 0;
+    for (int a = 0; a < train.class_count && !rc && !shared; a++)
+      for (int b = 0; b < test.class_count && !shared; b++) shared = !strcmp(train.class_names[a], test.class_names[b]);
+    if (!rc && !shared)
+      rc = vfr_fail(err, VFR_EINVAL, "%s: none of its %d classes (%s, ...) is a class of the train set %s (%s, ...)",
+                    p->study.data, test.class_count, test.class_names[0], p->train_dir,
+                    train.class_count ? train.class_names[0] : "none");
   }
+  vfr_dataset_free(&test);
+  if (rc) goto done_train;
 
+  if ((rc = vfr_study_begin(&p->study, &session, err))) goto done_train;
   if ((rc = vfr_eval_compute(&p->study, err))) goto done_train;
   if ((rc = vfr_eval_merge(&p->study, err))) goto done_train;
 
@@ -680,6 +698,7 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
   classifier_free(&c);
   study_context_close(&ctx);
 done_train:
+  vfr_study_end(&session);
   train_free(&t);
   vfr_dataset_free(&train);
   return rc;

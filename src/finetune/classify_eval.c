@@ -126,6 +126,11 @@ int vfr_classify_eval(const char *model_dir, const char *data_path, int limit, i
     for (int c = 0; l >= 0 && c < C; c++)
       if (!strcmp(out->class_names[c], ds.class_names[l])) out->truth[i] = c;
   }
+  int matched = 0;
+  for (int i = 0; !rc && i < ds.count && !matched; i++) matched = out->truth[i] >= 0;
+  if (!rc && ds.count > 0 && !matched) /* every answer would count as wrong */
+    rc = vfr_fail(err, VFR_EINVAL, "%s: none of its %d classes (%s, ...) is a label of the model %s (%s, ...)",
+                  data_path, ds.class_count, ds.class_names[0], model_dir, C > 0 ? out->class_names[0] : "none");
   int nthreads = threads > 0 ? threads : omp_get_max_threads();
   for (int start = 0; !rc && start < ds.count; start += batch) {
     int n = ds.count - start < batch ? ds.count - start : batch;

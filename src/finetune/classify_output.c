@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/json_text.h"
 #include "finetune/checkpoint.h"
 #include "finetune/classify_internal.h"
 
@@ -13,12 +14,12 @@ int cl_write_report(const vfr_classify_params *o, const vfr_dataset *data, const
                     const vfr_classify_result *test,
                     vfr_error *err) {
   json_t *root = json_object();
-  json_object_set_new(root, "model", json_string(o->model_dir));
-  json_object_set_new(root, "data", json_string(o->data_path));
+  json_object_set_new(root, "model", vfr_json_text(o->model_dir));
+  json_object_set_new(root, "data", vfr_json_text(o->data_path));
   json_object_set_new(root, "train_images", json_integer(data->count));
   json_t *classes = json_array();
   for (int i = 0; i < data->class_count; i++)
-    json_array_append_new(classes, json_string(data->class_names[i]));
+    json_array_append_new(classes, vfr_json_text(data->class_names[i]));
   json_object_set_new(root, "classes", classes);
   json_t *set = json_object();
   json_object_set_new(set, "epochs", json_integer(o->epochs));
@@ -58,7 +59,7 @@ int cl_write_report(const vfr_classify_params *o, const vfr_dataset *data, const
   json_object_set_new(root, "train_seconds", json_real(train_seconds));
   if (test) {
     json_t *t = json_object();
-    json_object_set_new(t, "data", json_string(o->test_path));
+    json_object_set_new(t, "data", vfr_json_text(o->test_path));
     json_object_set_new(t, "images", json_integer(test->n));
     json_object_set_new(t, "correct", json_integer(test->correct));
     json_object_set_new(t, "skipped", json_integer(test->skipped));

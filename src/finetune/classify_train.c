@@ -20,6 +20,7 @@
 #include "finetune/classify_head.h"
 #include "finetune/classify_internal.h"
 #include "finetune/init_random.h"
+#include "finetune/run_settings.h"
 #include "finetune/train_internal.h"
 #include "vfrobust/classify.h"
 
@@ -239,7 +240,7 @@ static int setup(classifier *c, vfr_error *err) {
     return vfr_fail(err, VFR_EIO, "%s: cannot create the folder (%s)", o->out_dir,
                     strerror(errno));
   TRY(vfr_dataset_open(o->data_path, &t->data, err));
-  vfr_dataset_limit(&t->data, o->per_class, o->limit);
+  vfr_dataset_limit_seeded(&t->data, o->per_class, o->limit, o->seed);
   if (t->data.count < 1 || t->data.class_count < 2)
     return vfr_fail(err, VFR_EFORMAT, "%s: supervised training needs labelled images of at "
                     "least two classes", o->data_path);
@@ -329,9 +330,25 @@ static int run(classifier *c, vfr_error *err) {
   ft_checkpoint ck = {t->g.n + nh, t->g.n + nh, 0, o->seed, (uint64_t)o->batch,
                       (uint64_t)c->C, (uint64_t)o->epochs, (uint64_t)t->data.count, 0};
   struct stat sb;
-  if (o->resume && stat(ckpt_path, &sb) == 0)
+  int resuming = o->resume && stat(ckpt_path, &sb) == 0;
+  /* Everything the trained weights and train.json depend on. */
+  char model[PATH_LEN], data[PATH_LEN], test[PATH_LEN], data_fp[17];
+  ft_settings_path(o->model_dir, model, sizeof model);
+  ft_settings_path(o->data_path, data, sizeof data);
+  ft_settings_path(o->test_path, test, sizeof test);
+  ft_settings_data(&t->data, data_fp);
+  const ft_setting settings[] = {
+      FT_TEXT("--model", model), FT_TEXT("--data", data), FT_TEXT("--data (its images)", data_fp),
+      FT_NUM("--limit", o->limit), FT_NUM("--per-class", o->per_class), FT_TEXT("--test", test),
+      FT_NUM("--test-limit", o->test_limit), FT_NUM("--epochs", o->epochs), FT_NUM("--batch", o->batch),
+      FT_NUM("--lr", o->lr), FT_NUM("--lr-min", o->lr_min), FT_NUM("--wd", o->weight_decay),
+      FT_NUM("--beta1", o->beta1), FT_NUM("--beta2", o->beta2), FT_NUM("--adam-eps", o->adam_eps),
+      FT_NUM("--warmup", o->warmup), FT_NUM("--label-smoothing", o->label_smoothing), FT_NUM("--pad", o->pad),
+      FT_TEXT("--no-flip", o->flip ? "no" : "yes"), FT_NUM("--seed", (double)o->seed)};
+  if (resuming)
     TRY(ft_checkpoint_load(ckpt_path, &ck, t->params, c->m, c->v, t->history,
                            (uint64_t)t->total, err));
+  TRY(ft_settings_check(o->out_dir, settings, (int)(sizeof settings / sizeof settings[0]), resuming, err));
   long start = (long)ck.step, s = start;
   double t0 = ft_now_s();
   int rc = VFR_OK;

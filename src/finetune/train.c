@@ -20,6 +20,7 @@
 #include "finetune/checkpoint.h"
 #include "finetune/loss.h"
 #include "finetune/pos_embed_backward.h"
+#include "finetune/run_settings.h"
 #include "finetune/train_internal.h"
 #include "model/pos_embed.h"
 
@@ -333,14 +334,14 @@ static int setup(trainer *t, vfr_error *err) {
   if (t->n_specs < 1) return vfr_fail(err, VFR_EINVAL, "%s: no ops given", o->ops);
   TRY(ft_load_model(t, err));
   TRY(vfr_dataset_open(o->data_path, &t->data, err));
-  vfr_dataset_limit(&t->data, o->per_class, o->limit);
+  vfr_dataset_limit_seeded(&t->data, o->per_class, o->limit, o->seed);
   if (t->data.count < 1) return vfr_fail(err, VFR_EINVAL, "%s: no images", o->data_path);
   if (o->eval_path) {
     TRY(vfr_spec_list_parse(o->eval_ops ? o->eval_ops : o->ops, &t->eval_specs,
                             &t->n_eval_specs, err));
     if (t->n_eval_specs < 1) return vfr_fail(err, VFR_EINVAL, "%s: no ops given", o->eval_ops);
     TRY(vfr_dataset_open(o->eval_path, &t->eval, err));
-    vfr_dataset_limit(&t->eval, o->eval_per_class, o->eval_limit);
+    vfr_dataset_limit_seeded(&t->eval, o->eval_per_class, o->eval_limit, o->seed);
   }
   const vit_dims *d = &t->d;
   t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;
@@ -408,9 +409,28 @@ static int run(trainer *t, vfr_error *err) {
   ft_checkpoint ck = {t->g.n + t->n_table, t->n_train, (uint64_t)t->first_layer, o->seed, (uint64_t)o->batch,
                       (uint64_t)o->accum, (uint64_t)o->epochs, (uint64_t)t->data.count, 0};
   struct stat sb;
-  if (o->resume && stat(ckpt_path, &sb) == 0)
+  int resuming = o->resume && stat(ckpt_path, &sb) == 0;
+  /* Everything the tuned weights and finetune.json depend on. */
+  char model[PATH_LEN], data[PATH_LEN], eval[PATH_LEN], data_fp[17], eval_fp[17] = "";
+  ft_settings_path(o->model_dir, model, sizeof model);
+  ft_settings_path(o->data_path, data, sizeof data);
+  ft_settings_path(o->eval_path, eval, sizeof eval);
+  ft_settings_data(&t->data, data_fp);
+  if (o->eval_path) ft_settings_data(&t->eval, eval_fp);
+  const ft_setting settings[] = {
+      FT_TEXT("--model", model), FT_TEXT("--data", data), FT_TEXT("--data (its images)", data_fp),
+      FT_NUM("--limit", o->limit), FT_NUM("--per-class", o->per_class), FT_TEXT("--ops", o->ops),
+      FT_NUM("--lambda", o->lambda), FT_NUM("--epochs", o->epochs), FT_NUM("--train-blocks", o->train_blocks),
+      FT_NUM("--batch", o->batch), FT_NUM("--accum", o->accum), FT_NUM("--lr", o->lr), FT_NUM("--lr-min", o->lr_min),
+      FT_NUM("--wd", o->weight_decay), FT_NUM("--beta1", o->beta1), FT_NUM("--beta2", o->beta2),
+      FT_NUM("--adam-eps", o->adam_eps), FT_NUM("--warmup", o->warmup), FT_NUM("--seed", (double)o->seed),
+      FT_TEXT("--eval-data", eval), FT_TEXT("--eval-data (its images)", eval_fp), FT_NUM("--eval-limit", o->eval_limit),
+      FT_NUM("--eval-per-class", o->eval_per_class), FT_NUM("--eval-levels", o->eval_levels),
+      FT_TEXT("--eval-ops", o->eval_ops ? o->eval_ops : o->ops)};
+  if (resuming)
     TRY(ft_checkpoint_load(ckpt_path, &ck, t->params, t->m, t->v, t->history,
                            (uint64_t)t->total, err));
+  TRY(ft_settings_check(o->out_dir, settings, (int)(sizeof settings / sizeof settings[0]), resuming, err));
   long start = (long)ck.step;
   report(t, "frozen-embeddings", start, NULL, 0);
   TRY(frozen_embeddings(t, err));

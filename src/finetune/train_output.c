@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text.h"
 #include "finetune/checkpoint.h"
 #include "finetune/loss.h"
 #include "finetune/train_internal.h"
@@ -13,7 +14,9 @@
 
 /* ---- output -------------------------------------------------------------------------- */
 
-static void json_string(FILE *f, const char *s) {
+static void json_string(FILE *f, const char *text) {
+  char *utf8 = vfr_text_utf8(text); /* file names are bytes; JSON is UTF-8 */
+  const char *s = utf8 ? utf8 : "";
   fputc('"', f);
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
@@ -22,6 +25,7 @@ static void json_string(FILE *f, const char *s) {
     else fputc(c, f);
   }
   fputc('"', f);
+  free(utf8);
 }
 
 static int copy_file(const char *from, const char *to, vfr_error *err) {

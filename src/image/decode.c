@@ -1,9 +1,12 @@
 /* Format sniffing, decode dispatch, and reading/writing image files. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "image/image_internal.h"
 
@@ -45,8 +48,21 @@ int vfr_image_decode(const void *buf, size_t len, const char *name,
 int vfr_image_load(const char *path, const vfr_decode_params *params, vfr_image *out,
                    vfr_error *err) {
   memset(out, 0, sizeof *out);
-  FILE *f = fopen(path, "rb");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot open: %s", path, strerror(errno));
+  /* Never block on a named pipe or a device: examine first, open without blocking. */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return vfr_fail(err, VFR_EFORMAT, "%s: not a regular file", path);
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    close(fd);
+    return vfr_fail(err, VFR_EFORMAT, "%s: not a regular file", path);
+  }
+  FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+  if (!f) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    return vfr_fail(err, VFR_EIO, "%s: cannot open: %s", path, strerror(e));
+  }
   long long size = -1;
   if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
   if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {

@@ -4,11 +4,19 @@
 #include <string.h>
 #include <time.h>
 
+#include <omp.h>
+
 #include "study/plan.h"
 #include "study/result_file.h"
 #include "study/study_internal.h"
 #include "vfrobust/image.h"
 #include "vfrobust/model.h"
+
+/* Full-resolution variants of one image in flight at once: as many as threads, within
+ * STUDY_VARIANT_BUDGET bytes counting STUDY_VARIANT_COPIES image-sized buffers each (the
+ * variant and an op's working copies), and never fewer than one. */
+#define STUDY_VARIANT_BUDGET ((size_t)256 << 20)
+#define STUDY_VARIANT_COPIES 3
 
 vfr_eval_params vfr_eval_default_params(void) {
   vfr_eval_params p;
@@ -52,8 +60,9 @@ static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr
   const study_plan *plan = &ctx->plan;
   const vfr_dataset_item *item = &ctx->dataset.items[index];
   memset(r, 0, sizeof *r);
-  r->index = (uint32_t)index;
-  vfr_image loaded = {0}, base = {0};
+  r->id = vfr_image_identity_of(item->path);
+  if (!(r->name = strdup(item->name))) return vfr_fail(err, VFR_ENOMEM, "out of memory");
+  vfr_image loaded = {0}, base = {0}, clean_crop = {0};
   vfr_error ierr;
   int st = vfr_image_load(item->path, NULL, &loaded, &ierr);
   if (!st && p->perturb_after_preprocess) {
@@ -84,11 +93,45 @@ static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr
     for (int k = 0; k < plan->ops[j].m; k++)
       source[plan->ops[j].first_row + k] = plan->ops[j].identity[k] ? 0 : plan->ops[j].first_row + k;
 
-  /* Perturbations are independent: one per thread. */
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int row = 1; row < rows; row++)
-    if (source[row] == row)
-      perturb_status[row] = study_plan_apply(plan, row, &base, item->name, p->seed, &variants[row], &perturb_err[row]);
+  /* Perturbations are independent: one per thread, with a bounded number in flight. Unless
+   * perturbations apply after preprocessing, each variant is reduced at once to the
+   * model-sized crop its embedding is computed from (the model's own preprocessing, exactly)
+   * and its full-resolution copy freed: memory holds the image, a few full-size variants
+   * and one small crop per row, never every variant at full resolution. */
+  int in_flight = 1;
+  {
+    size_t full = (size_t)base.height * base.stride;
+    size_t per = full * STUDY_VARIANT_COPIES + 1;
+    int most = omp_get_max_threads();
+    in_flight = per >= STUDY_VARIANT_BUDGET ? 1 : (int)(STUDY_VARIANT_BUDGET / per);
+    if (in_flight > most) in_flight = most;
+    if (in_flight < 1) in_flight = 1;
+  }
+  if (!p->perturb_after_preprocess) {
+    st = vfr_model_prepare_image(model, &base, item->path, &clean_crop, &ierr);
+    if (st == VFR_ENOMEM) {
+      rc = vfr_fail(err, st, "%s", ierr.message);
+      goto done;
+    }
+    if (st) {
+      r->status = st;
+      r->message = strdup(ierr.message);
+      goto done;
+    }
+  }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(in_flight)
+  for (int row = 1; row < rows; row++) {
+    if (source[row] != row) continue;
+    vfr_image full = {0};
+    int s = study_plan_apply(plan, row, &base, item->name, p->seed, &full, &perturb_err[row]);
+    if (!s && !p->perturb_after_preprocess) {
+      s = vfr_model_prepare_image(model, &full, item->path, &variants[row], &perturb_err[row]);
+      vfr_image_free(&full);
+    } else if (!s) {
+      variants[row] = full;
+    }
+    perturb_status[row] = s;
+  }
   for (int row = 1; row < rows; row++)
     if (perturb_status[row]) {
       r->status = perturb_status[row];
@@ -96,22 +139,23 @@ static int compute_image(const vfr_eval_params *p, const study_context *ctx, vfr
       goto done;
     }
 
-  /* Embed the distinct variants in batches. */
+  /* Embed the distinct variants (now all model-sized) in batches. */
   vfr_image *batch = malloc(sizeof *batch * (size_t)p->batch); /* shallow copies */
   int *batch_rows = malloc(sizeof(int) * (size_t)p->batch);
   float *batch_out = malloc(sizeof(float) * (size_t)p->batch * (size_t)dim);
   if (!batch || !batch_rows || !batch_out) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", item->path);
   int nb = 0;
+  const vfr_image *clean = p->perturb_after_preprocess ? &base : &clean_crop;
   for (int row = 0; row < rows && !rc && !r->status; row++) {
     if (source[row] != row) continue;
-    batch[nb] = row == 0 ? base : variants[row];
+    batch[nb] = row == 0 ? *clean : variants[row];
     batch_rows[nb++] = row;
     if (nb == p->batch) {
-      rc = embed_batch(model, batch, batch_rows, nb, dim, p->perturb_after_preprocess, batch_out, r, err);
+      rc = embed_batch(model, batch, batch_rows, nb, dim, 1, batch_out, r, err);
       nb = 0;
     }
   }
-  if (!rc && !r->status && nb > 0) rc = embed_batch(model, batch, batch_rows, nb, dim, p->perturb_after_preprocess, batch_out, r, err);
+  if (!rc && !r->status && nb > 0) rc = embed_batch(model, batch, batch_rows, nb, dim, 1, batch_out, r, err);
   free(batch_out);
   free(batch);
   free(batch_rows);
@@ -134,6 +178,7 @@ done:
   free(source);
   free(perturb_status);
   free(perturb_err);
+  vfr_image_free(&clean_crop);
   vfr_image_free(&base);
   return rc;
 }
@@ -165,12 +210,17 @@ int vfr_eval_compute(const vfr_eval_params *p, vfr_error *err) {
   for (int i = p->shard; i < ctx.dataset.count && !rc; i += p->shards) {
     vfr_image_result r;
     vfr_error rerr;
-    int have = p->resume && vfr_result_read(ctx.work_dir, ctx.fingerprint, (uint32_t)i, &r, &rerr) == VFR_OK;
-    if (have) {
+    const vfr_dataset_item *item = &ctx.dataset.items[i];
+    int got = p->resume ? vfr_result_read(ctx.work_dir, ctx.fingerprint, item->name, vfr_image_identity_of(item->path),
+                                          &r, &rerr)
+                        : VFR_EIO;
+    if (got == VFR_OK) {
       pr.resumed++;
       if (r.status) pr.skipped++;
       vfr_result_free(&r);
     } else {
+      if (got == VFR_EIO) pr.added++;
+      else pr.changed++;
       rc = compute_image(p, &ctx, model, dim, i, &r, err);
       if (!rc) rc = vfr_result_write(ctx.work_dir, ctx.fingerprint, &r, err);
       if (!rc && r.status) pr.skipped++;

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +50,33 @@ static int has_image_extension(const char *name) {
   return !strcmp(ext, "jpg") || !strcmp(ext, "jpeg") || !strcmp(ext, "png") || !strcmp(ext, "webp");
 }
 
+/* The format of an image file this tool does not read ("GIF"), or NULL. */
+static const char *unsupported_format(const char *name) {
+  static const char *const ext[][2] = {{"gif", "GIF"},   {"tif", "TIFF"},  {"tiff", "TIFF"}, {"bmp", "BMP"},
+                                       {"heic", "HEIC"}, {"heif", "HEIF"}, {"avif", "AVIF"}, {"jxl", "JPEG XL"},
+                                       {"ico", "ICO"},   {"jp2", "JPEG 2000"}};
+  const char *dot = strrchr(name, '.');
+  if (!dot) return NULL;
+  for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+    if (!strcasecmp(dot + 1, ext[i][0])) return ext[i][1];
+  return NULL;
+}
+
+static const char *file_kind(mode_t m) {
+  return S_ISFIFO(m) ? "a named pipe" : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device"
+         : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+static int push_ignored(strlist *l, const char *name, const char *why) {
+  size_t n = strlen(name) + strlen(why) + 3;
+  char *s = malloc(n);
+  if (!s) return -1;
+  snprintf(s, n, "%s: %s", name, why);
+  int rc = strlist_push(l, s);
+  free(s);
+  return rc;
+}
+
 static char *join(const char *a, const char *b) {
   size_t na = strlen(a), nb = strlen(b);
   int slash = na > 0 && a[na - 1] != '/';
@@ -65,8 +93,9 @@ static int is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Appends the images under dir (recursively), with names relative to `rel`, sorted. */
-static int walk(const char *dir, const char *rel, strlist *out, int depth, vfr_error *err) {
+/* Appends the images under dir (recursively), with names relative to `rel`, sorted; files
+ * with image names that cannot be used go to `ignored`. Nothing is opened but folders. */
+static int walk(const char *dir, const char *rel, strlist *out, strlist *ignored, int depth, vfr_error *err) {
   if (depth > 32) return vfr_fail(err, VFR_ELIMIT, "%s: folders nested too deep", dir);
   DIR *d = opendir(dir);
   if (!d) return vfr_fail(err, VFR_EIO, "%s: cannot open folder (%s)", dir, strerror(errno));
@@ -83,10 +112,22 @@ static int walk(const char *dir, const char *rel, strlist *out, int depth, vfr_e
   for (int i = 0; i < names.n && !rc; i++) {
     char *full = join(dir, names.v[i]);
     char *relname = rel[0] ? join(rel, names.v[i]) : strdup(names.v[i]);
+    struct stat st;
+    const char *format = NULL;
+    int listed = 0;
     if (!full || !relname) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
-    else if (is_dir(full)) rc = walk(full, relname, out, depth + 1, err);
-    else if (has_image_extension(names.v[i]) && strlist_push(out, relname))
-      rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
+    else if (stat(full, &st) != 0) {
+      if (has_image_extension(names.v[i]) || unsupported_format(names.v[i]))
+        listed = push_ignored(ignored, relname, strerror(errno)) ? -1 : 1;
+    } else if (S_ISDIR(st.st_mode)) rc = walk(full, relname, out, ignored, depth + 1, err);
+    else if (has_image_extension(names.v[i])) {
+      listed = S_ISREG(st.st_mode) ? strlist_push(out, relname) : push_ignored(ignored, relname, file_kind(st.st_mode));
+    } else if ((format = unsupported_format(names.v[i]))) {
+      char why[64];
+      snprintf(why, sizeof why, "unsupported format (%s)", format);
+      listed = push_ignored(ignored, relname, why);
+    }
+    if (!rc && listed < 0) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
     free(full);
     free(relname);
   }
@@ -136,9 +177,9 @@ static int open_folder(const char *root, vfr_dataset *ds, vfr_error *err) {
   if (rc) { strlist_free(&classes); return rc; }
   if (classes.n > 1) qsort(classes.v, (size_t)classes.n, sizeof *classes.v, cmp_str);
 
-  strlist files = {0};
+  strlist files = {0}, ignored = {0};
   if (classes.n == 0) {
-    rc = walk(root, "", &files, 0, err);
+    rc = walk(root, "", &files, &ignored, 0, err);
     for (int i = 0; i < files.n && !rc; i++)
       if (add_item(ds, &cap, root, files.v[i], -1)) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root);
   } else {
@@ -146,7 +187,7 @@ static int open_folder(const char *root, vfr_dataset *ds, vfr_error *err) {
       char *dir = join(root, classes.v[c]);
       if (!dir) { rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root); break; }
       strlist_free(&files);
-      rc = walk(dir, classes.v[c], &files, 1, err);
+      rc = walk(dir, classes.v[c], &files, &ignored, 1, err);
       free(dir);
       for (int i = 0; i < files.n && !rc; i++)
         if (add_item(ds, &cap, root, files.v[i], c)) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", root);
@@ -158,6 +199,13 @@ static int open_folder(const char *root, vfr_dataset *ds, vfr_error *err) {
       classes.n = 0;
     }
   }
+  if (!rc) {
+    ds->ignored = ignored.v;
+    ds->ignored_count = ignored.n;
+    ignored.v = NULL;
+    ignored.n = 0;
+  }
+  strlist_free(&ignored);
   strlist_free(&files);
   strlist_free(&classes);
   return rc;
@@ -245,6 +293,8 @@ void vfr_dataset_free(vfr_dataset *ds) {
   free(ds->items);
   for (int i = 0; i < ds->class_count; i++) free(ds->class_names[i]);
   free(ds->class_names);
+  for (int i = 0; i < ds->ignored_count; i++) free(ds->ignored[i]);
+  free(ds->ignored);
   memset(ds, 0, sizeof *ds);
 }
 
@@ -259,9 +309,13 @@ int vfr_dataset_open(const char *path, vfr_dataset *out, vfr_error *err) {
     size_t n = strlen(path);
     if (n < 4 || strcasecmp(path + n - 4, ".csv") != 0)
       return vfr_fail(err, VFR_EINVAL, "%s: not a folder or a .csv file list", path);
+    if (!S_ISREG(st.st_mode)) return vfr_fail(err, VFR_EINVAL, "%s: %s, not a .csv file list", path, file_kind(st.st_mode));
     rc = open_csv(path, out, err);
   }
-  if (!rc && out->count == 0) rc = vfr_fail(err, VFR_EINVAL, "%s: no images found (.jpg .jpeg .png .webp)", path);
+  if (!rc && out->count == 0 && out->ignored_count > 0)
+    rc = vfr_fail(err, VFR_EINVAL, "%s: no usable images (.jpg .jpeg .png .webp); %d ignored, e.g. %s", path,
+                  out->ignored_count, out->ignored[0]);
+  else if (!rc && out->count == 0) rc = vfr_fail(err, VFR_EINVAL, "%s: no images found (.jpg .jpeg .png .webp)", path);
   if (rc) vfr_dataset_free(out);
   return rc;
 }
@@ -281,7 +335,103 @@ int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err) {
   return VFR_OK;
 }
 
-void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit) {
+/* SplitMix64: the seeded draws of the sample. */
+static uint64_t mix(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static uint64_t draw_below(uint64_t *s, uint64_t n) { /* uniform in 0..n-1 (n >= 1) */
+  uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;
+  do v = mix(s);
+  while (v >= limit);
+  return v % n;
+}
+
+/* Keeps a stratified seeded sample of `limit` < ds->count items (see dataset.h). */
+static void sample_stratified(vfr_dataset *ds, int limit, uint64_t seed) {
+  int S = ds->class_count + 1; /* stratum s: class s, or S-1 for the unlabelled */
+  int n = ds->count;
+  int *size = calloc((size_t)S, sizeof *size), *quota = calloc((size_t)S, sizeof *quota);
+  int *order = malloc(sizeof *order * (size_t)S), *idx = malloc(sizeof *idx * (size_t)n);
+  double *frac = malloc(sizeof *frac * (size_t)S);
+  char *keep = calloc((size_t)n, 1);
+  if (!size || !quota || !order || !idx || !frac || !keep) { /* no memory: the first `limit` */
+    for (int i = limit; i < n; i++) {
+      free(ds->items[i].path);
+      free(ds->items[i].name);
+    }
+    if (limit < n) ds->count = limit;
+    goto done;
+  }
+  for (int i = 0; i < n; i++) size[ds->items[i].label >= 0 ? ds->items[i].label : S - 1]++;
+  int given = 0;
+  for (int s = 0; s < S; s++) {
+    double q = (double)limit * size[s] / n;
+    quota[s] = (int)q;
+    frac[s] = q - quota[s];
+    given += quota[s];
+    order[s] = s;
+  }
+  uint64_t st = seed ^ 0x5d1c0a7ef00dULL;
+  for (int s = S - 1; s > 0; s--) { /* a seeded order breaks ties among equal remainders */
+    int j = (int)draw_below(&st, (uint64_t)s + 1), t = order[s];
+    order[s] = order[j];
+    order[j] = t;
+  }
+  while (given < limit) { /* the largest remainders, first in the seeded order on ties */
+    int best = -1;
+    for (int k = 0; k < S; k++) {
+      int s = order[k];
+      if (quota[s] < size[s] && (best < 0 || frac[s] > frac[best])) best = s;
+    }
+    if (best < 0) break;
+    quota[best]++;
+    frac[best] = -1;
+    given++;
+  }
+  for (int s = 0; s < S; s++) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+      if ((ds->items[i].label >= 0 ? ds->items[i].label : S - 1) == s) idx[m++] = i;
+    uint64_t cs = seed;
+    const char *name = s < S - 1 ? ds->class_names[s] : "";
+    for (const char *c = name; *c; c++) cs = (cs ^ (unsigned char)*c) * 1099511628211ULL;
+    cs ^= (uint64_t)s * 0x9e3779b97f4a7c15ULL;
+    for (int k = 0; k < quota[s] && k < m; k++) { /* a partial Fisher-Yates shuffle */
+      int j = k + (int)draw_below(&cs, (uint64_t)(m - k)), t = idx[k];
+      idx[k] = idx[j];
+      idx[j] = t;
+      keep[idx[k]] = 1;
+    }
+  }
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (keep[i]) ds->items[k++] = ds->items[i];
+    else {
+      free(ds->items[i].path);
+      free(ds->items[i].name);
+    }
+  }
+  ds->count = k;
+done:
+  free(size);
+  free(quota);
+  free(order);
+  free(idx);
+  free(frac);
+  free(keep);
+}
+
+void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit) { vfr_dataset_limit_seeded(ds, per_class, limit, 0); }
+
+void vfr_dataset_limit_seeded(vfr_dataset *ds, int per_class, int limit, uint64_t seed) {
+  if (per_class <= 0 && limit > 0) {
+    if (limit < ds->count) sample_stratified(ds, limit, seed);
+    return;
+  }
   int k = 0;
   int *taken = NULL;
   if (per_class > 0 && ds->class_count > 0) taken = calloc((size_t)ds->class_count, sizeof *taken);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/files.h"
+#include "core/json_text.h"
 #include "study/npy_stream.h"
 #include "study/plan.h"
 #include "study/result_file.h"
@@ -116,21 +117,23 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
 
   for (int i = 0; i < n && !rc; i++) {
     vfr_image_result r;
-    rc = vfr_result_read(ctx.work_dir, ctx.fingerprint, (uint32_t)i, &r, err);
+    rc = vfr_result_read(ctx.work_dir, ctx.fingerprint, ds->items[i].name, vfr_image_identity_of(ds->items[i].path),
+                         &r, err);
     if (rc) {
       if (rc == VFR_EIO) vfr_fail(err, VFR_EIO, "%s: image %d (%s) has not been computed: run eval (with --resume) first",
                                   p->out_dir, i, ds->items[i].name);
       break;
     }
     if (r.status != 0) {
-      json_array_append_new(skipped_files, json_pack("{s:s, s:s}", "file", ds->items[i].name, "reason", r.message));
+      json_array_append_new(skipped_files, json_pack("{s:o, s:o}", "file", vfr_json_text(ds->items[i].name), "reason",
+                                                      vfr_json_text(r.message)));
       skipped++;
       vfr_result_free(&r);
       continue;
     }
     if ((int)r.rows != plan->rows || r.dim == 0 || (dim && (int)r.dim != dim)) {
-      rc = vfr_fail(err, VFR_EFORMAT, "%s/img-%08d.bin: holds %u x %u embeddings, expected %d rows", ctx.work_dir, i,
-                    r.rows, r.dim, plan->rows);
+      vfr_result_path(path, sizeof path, ctx.work_dir, ds->items[i].name);
+      rc = vfr_fail(err, VFR_EFORMAT, "%s: holds %u x %u embeddings, expected %d rows", path, r.rows, r.dim, plan->rows);
       vfr_result_free(&r);
       break;
     }
@@ -175,7 +178,9 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
     if (!rc) {
       fprintf(names, "%d,", used);
       vfr_csv_write_field(names, ds->items[i].name);
-      fprintf(names, ",%s\n", ds->items[i].label >= 0 ? ds->class_names[ds->items[i].label] : "");
+      fputc(',', names);
+      vfr_csv_write_field(names, ds->items[i].label >= 0 ? ds->class_names[ds->items[i].label] : "");
+      fputc('\n', names);
       if (first_used < 0) first_used = i;
       used++;
     }
@@ -210,8 +215,10 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
         vfr_csv_write_field(f, ctx.model_name);
         fputc(',', f);
         vfr_csv_write_field(f, op->name);
-        if (used > 0) fprintf(f, ",%s,%.17g,%.17g,%d\n", op->level_text[k], mean[k], sd[k], cnt[k]);
-        else fprintf(f, ",%s,,,0\n", op->level_text[k]);
+        fputc(',', f);
+        vfr_csv_write_field(f, op->level_text[k]);
+        if (used > 0) fprintf(f, ",%.17g,%.17g,%d\n", mean[k], sd[k], cnt[k]);
+        else fprintf(f, ",,,0\n");
       }
       free(mean);
       free(sd);
@@ -224,10 +231,10 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
   /* summary.json */
   {
     json_t *root = json_object(), *ops = json_array();
-    json_object_set_new(root, "model", json_string(ctx.model_name));
-    json_object_set_new(root, "model_dir", json_string(p->model_dir));
-    json_object_set_new(root, "data", json_string(p->data));
-    json_object_set_new(root, "ops", json_string(p->ops));
+    json_object_set_new(root, "model", vfr_json_text(ctx.model_name));
+    json_object_set_new(root, "model_dir", vfr_json_text(p->model_dir));
+    json_object_set_new(root, "data", vfr_json_text(p->data));
+    json_object_set_new(root, "ops", p->ops ? vfr_json_text(p->ops) : NULL);
     json_object_set_new(root, "levels", json_integer(p->levels));
     json_object_set_new(root, "seed", json_integer((json_int_t)p->seed));
     json_object_set_new(root, "perturb_after_preprocess", json_boolean(p->perturb_after_preprocess));
@@ -237,6 +244,19 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
     json_object_set_new(root, "embedding_dim", json_integer(dim));
     json_object_set_new(root, "images", json_pack("{s:i, s:i, s:i, s:O}", "total", n, "used", used, "skipped",
                                                   skipped, "skipped_files", skipped_files));
+    if (ds->ignored_count > 0) { /* files of the data folder that are not images it can read */
+      json_t *ign = json_array();
+      for (int k = 0; k < ds->ignored_count; k++) {
+        const char *s = ds->ignored[k], *colon = NULL; /* the reason follows the last ": " */
+        for (const char *q = strstr(s, ": "); q; q = strstr(q + 1, ": ")) colon = q;
+        size_t len = colon ? (size_t)(colon - s) : strlen(s);
+        char *file = strndup(s, len);
+        json_array_append_new(ign, json_pack("{s:o, s:o}", "file", vfr_json_text(file ? file : ""), "reason",
+                                             vfr_json_text(colon ? colon + 2 : "")));
+        free(file);
+      }
+      json_object_set_new(json_object_get(root, "images"), "ignored_files", ign);
+    }
     for (int j = 0; j < plan->op_count; j++) {
       const study_op *op = &plan->ops[j];
       json_t *o = json_object(), *lv = json_array();

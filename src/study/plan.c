@@ -48,6 +48,22 @@ int study_plan_make(const char *ops_list, int levels, study_plan *out, vfr_error
   int n = 0;
   int rc = vfr_spec_list_parse(ops_list, &specs, &n, err);
   if (rc) return rc;
+  /* The same op over the same domain twice would be computed twice and written to one file. */
+  for (int j = 0; j < n && !rc; j++)
+    for (int k = 0; k < j && !rc; k++)
+      if (!strcmp(specs[j].text, specs[k].text))
+        rc = vfr_fail(err, VFR_EINVAL, "--ops %s: %s appears twice (after expanding presets); give each op once "
+                      "per domain", ops_list, specs[j].text);
+  if (!rc && n > STUDY_MAX_OPS)
+    rc = vfr_fail(err, VFR_EINVAL, "--ops %s: %d ops, at most %d (the contact sheet samples.png shows each)", ops_list,
+                  n, STUDY_MAX_OPS);
+  if (!rc && levels > STUDY_SHEET_MAX_LEVELS)
+    rc = vfr_fail(err, VFR_EINVAL, "--levels %d: at most %d (the contact sheet samples.png shows each)", levels,
+                  STUDY_SHEET_MAX_LEVELS);
+  if (rc) {
+    free(specs);
+    return rc;
+  }
   out->ops = calloc((size_t)n, sizeof *out->ops);
   vfr_chain *chains = malloc(sizeof *chains * (size_t)levels);
   if (!out->ops || !chains) {
@@ -181,7 +197,7 @@ int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *
     study_context_close(ctx);
     return rc;
   }
-  vfr_dataset_limit(&ctx->dataset, p->per_class, p->limit);
+  vfr_dataset_limit_seeded(&ctx->dataset, p->per_class, p->limit, p->seed);
 
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s", p->model_dir);

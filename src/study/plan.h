@@ -8,6 +8,8 @@
 #include "vfrobust/study.h"
 
 #define STUDY_MAX_LEVELS 1024
+#define STUDY_MAX_OPS 256          /* the contact sheet's limits (vfr_contact_sheet) */
+#define STUDY_SHEET_MAX_LEVELS 64
 
 typedef struct study_op {
   char name[256];    /* as in the outputs: the spec text, e.g. "jpeg" or "jpeg:q=30..90" */
