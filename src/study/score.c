@@ -129,7 +129,12 @@ int vfr_score(const vfr_score_params *p, vfr_error *err) {
     const char *name = ctx.dataset.items[i].name;
     vfr_image_result r;
     memset(&r, 0, sizeof r);
-    r.index = (uint32_t)i;
+    r.name = strdup(name);
+    r.id = vfr_image_identity_of(ctx.dataset.items[i].path);
+    if (!r.name) {
+      rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", p->out_dir);
+      break;
+    }
     if (next < csv.row_count && !strcmp(csv.rows[next].fields[0], name)) {
       const study_plan *plan = &ctx.plan;
       rc = check_rows(p->manifest, &csv, next, plan, name, err);
