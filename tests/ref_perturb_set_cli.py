@@ -73,8 +73,9 @@ for i in range(6):
     for r in rows[1:]:
         by_op.setdefault(r[1], []).append(r)
     C.check([x[2] for x in by_op["brightness"]] == ["0.5", "0.75", "1", "1.25", "1.5"], f"brightness levels {by_op['brightness']}")
-    C.check(by_op["brightness"][2][3] == rows[0][3] and by_op["hue"][2][3] == rows[0][3],
-            "identity levels (brightness 1, hue 0) name the clean file")
+    C.check(by_op["brightness"][2][3] == rows[0][3], "the identity level brightness 1 names the clean file")
+    C.check(by_op["hue"][2][3] != rows[0][3],
+            "hue 0 has a file of its own (Pillow's HSV round trip is lossy, so it is computed)")
     for r in by_op["brightness"][:2] + by_op["jpeg"][:1] + by_op["hue"][:1] + by_op["jpeg:q=50+brightness:f=1.2"]:
         spec = r[1] if "+" in r[1] else f"{r[1]}:{r[2]}"
         want = os.path.join(tmp, "want.png")

@@ -42,7 +42,9 @@ class vfr_op(ctypes.Structure):  # perturb.h
                 ("param_desc", ctypes.c_char_p), ("lo", ctypes.c_double), ("hi", ctypes.c_double),
                 ("min", ctypes.c_double), ("max", ctypes.c_double), ("min_open", ctypes.c_int),
                 ("has_identity", ctypes.c_int), ("identity", ctypes.c_double),
-                ("integer", ctypes.c_int), ("uses_seed", ctypes.c_int),
+                ("identity_lossy", ctypes.c_int), ("integer", ctypes.c_int),
+                ("discrete", ctypes.c_int), ("uses_seed", ctypes.c_int),
+                ("presets", ctypes.c_uint), ("preset_rank", ctypes.c_int),
                 ("reference", ctypes.c_char_p), ("apply", ctypes.c_void_p)]
 
 
@@ -87,7 +89,9 @@ class vfr_model_info(ctypes.Structure):
                 ("num_register_tokens", ctypes.c_int), ("input_height", ctypes.c_int),
                 ("input_width", ctypes.c_int), ("num_tokens", ctypes.c_int),
                 ("embed_dim", ctypes.c_int), ("num_parameters", ctypes.c_int64),
-                ("flops_per_image", ctypes.c_double), ("weight_bytes", ctypes.c_int64)]
+                ("flops_per_image", ctypes.c_double), ("weight_bytes", ctypes.c_int64),
+                ("engine", ctypes.c_char * 16), ("engine_isa", ctypes.c_char * 32),
+                ("precision", ctypes.c_int)]
 
 
 class vfr_perturb_set_params(ctypes.Structure):  # perturb_set.h
