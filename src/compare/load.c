@@ -9,6 +9,7 @@
 
 #include "study/csv.h"
 #include "vfrobust/compare.h"
+#include "report/study_json.h"
 
 static char *dup_str(const char *s) {
   size_t n = strlen(s) + 1;
@@ -25,26 +26,6 @@ static double num(json_t *o, const char *key) {
 static const char *str(json_t *o, const char *key) {
   const char *v = json_string_value(json_object_get(o, key));
   return v ? v : "";
-}
-
-static json_t *load_json(const char *dir, const char *name, int required, vfr_error *err, int *rc) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  *rc = VFR_OK;
-  if (!required && access(path, F_OK) != 0) return NULL;
-  json_error_t je;
-  json_t *j = json_load_file(path, 0, &je);
-  if (!j) {
-    if (access(path, F_OK) != 0)
-      *rc = vfr_fail(err, VFR_EIO, "%s: not found (not a study folder: run `vfrobust eval` first)", path);
-    else
-      *rc = vfr_fail(err, VFR_EFORMAT, "%s: line %d: %s", path, je.line, je.text);
-  } else if (!json_is_object(j)) {
-    json_decref(j);
-    j = NULL;
-    *rc = vfr_fail(err, VFR_EFORMAT, "%s: not a JSON object", path);
-  }
-  return j;
 }
 
 /* The ops of the first study, from its summary.json. */
@@ -160,7 +141,7 @@ static int take_curves(const vfr_compare *c, vfr_compare_model *m, vfr_error *er
 static int load_one(vfr_compare *c, int idx, const char *dir, const char *first, vfr_error *err) {
   vfr_compare_model *m = &c->models[idx];
   int rc;
-  json_t *s = load_json(dir, "summary.json", 1, err, &rc);
+  json_t *s = vfr_study_json_load(dir, "summary.json", 1, err, &rc);
   if (rc) return rc;
   json_t *per_op = json_object_get(s, "per_op");
   if (!json_is_array(per_op)) rc = vfr_fail(err, VFR_EFORMAT, "%s/summary.json: no per_op array", dir);
@@ -193,7 +174,7 @@ static int load_one(vfr_compare *c, int idx, const char *dir, const char *first,
   json_decref(s);
   if (!rc) rc = take_curves(c, m, err);
   if (!rc) {
-    json_t *d = load_json(dir, "downstream.json", 0, err, &rc);
+    json_t *d = vfr_study_json_load(dir, "downstream.json", 0, err, &rc);
     if (d) rc = take_downstream(c, m, d, err);
     json_decref(d);
   }

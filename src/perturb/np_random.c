@@ -126,13 +126,8 @@ double vfr_np_rng_uniform(vfr_np_rng *r, double lo, double hi) {
   return lo + range * mt_double(r);
 }
 
-static inline double mt_gauss(vfr_np_rng *r) {
-  if (r->has_gauss) {
-    r->has_gauss = 0;
-    double g = r->gauss;
-    r->gauss = 0.0;
-    return g;
-  }
+/* One pair of the legacy polar method: *first = f * x2 (returned first), *second = f * x1. */
+static inline void mt_polar_pair(vfr_np_rng *r, double *first, double *second) {
   double x1, x2, r2;
   do {
     x1 = 2.0 * mt_double(r) - 1.0;
@@ -140,9 +135,22 @@ static inline double mt_gauss(vfr_np_rng *r) {
     r2 = x1 * x1 + x2 * x2;
   } while (r2 >= 1.0 || r2 == 0.0);
   double f = sqrt(-2.0 * log(r2) / r2);
-  r->gauss = f * x1; /* the second of the pair is returned by the next call */
+  *first = f * x2;
+  *second = f * x1;
+}
+
+static inline double mt_gauss(vfr_np_rng *r) {
+  if (r->has_gauss) {
+    r->has_gauss = 0;
+    double g = r->gauss;
+    r->gauss = 0.0;
+    return g;
+  }
+  double first, second;
+  mt_polar_pair(r, &first, &second);
+  r->gauss = second; /* the second of the pair is returned by the next call */
   r->has_gauss = 1;
-  return f * x2;
+  return first;
 }
 
 double vfr_np_rng_gauss(vfr_np_rng *r) { return mt_gauss(r); }
@@ -357,15 +365,10 @@ void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, 
     int64_t enough = (n - i) / 2 + (n - i) / 6 + 8; /* about what the pairs left need (pi/4 accepted) */
     if (attempts > enough) attempts = (int)enough;
     if (attempts == 0) {
-      double x1, x2, r2;
-      do {
-        x1 = 2.0 * mt_double(r) - 1.0;
-        x2 = 2.0 * mt_double(r) - 1.0;
-        r2 = x1 * x1 + x2 * x2;
-      } while (r2 >= 1.0 || r2 == 0.0);
-      double f = sqrt(-2.0 * log(r2) / r2);
-      out[i++] = loc + scale * (f * x2);
-      out[i++] = loc + scale * (f * x1);
+      double first, second;
+      mt_polar_pair(r, &first, &second);
+      out[i++] = loc + scale * first;
+      out[i++] = loc + scale * second;
       continue;
     }
     mt_doubles(r->key + pos, 2 * attempts, d);

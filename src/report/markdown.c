@@ -8,6 +8,7 @@
 
 #include "report/svg.h"
 #include "vfrobust/report.h"
+#include "report/study_json.h"
 
 static double field(json_t *o, const char *key) {
   json_t *v = json_object_get(o, key);
@@ -34,28 +35,12 @@ static void md_text(strbuf *b, const char *s) {
   }
 }
 
-static json_t *load(const char *dir, const char *name, int required, vfr_error *err, int *rc) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  *rc = VFR_OK;
-  if (!required && access(path, F_OK) != 0) return NULL;
-  json_error_t je;
-  json_t *j = json_load_file(path, 0, &je);
-  if (!j) {
-    if (access(path, F_OK) != 0)
-      *rc = vfr_fail(err, VFR_EIO, "%s: not found (run `vfrobust eval` first)", path);
-    else
-      *rc = vfr_fail(err, VFR_EFORMAT, "%s: line %d: %s", path, je.line, je.text);
-  }
-  return j;
-}
-
 int vfr_report_markdown(const char *dir, char **out, vfr_error *err) {
   *out = NULL;
   int rc;
-  json_t *summary = load(dir, "summary.json", 1, err, &rc);
+  json_t *summary = vfr_study_json_load(dir, "summary.json", 1, err, &rc);
   if (rc) return rc;
-  json_t *down = load(dir, "downstream.json", 0, err, &rc);
+  json_t *down = vfr_study_json_load(dir, "downstream.json", 0, err, &rc);
   if (rc) {
     json_decref(summary);
     return rc;
