@@ -15,7 +15,8 @@ repeats after a warm-up, fp32 and bf16 runs interleaved. Both wall time and proc
 (all threads, OMP_WAIT_POLICY=passive so that waiting threads do not spin) are reported: on a
 machine shared with other jobs the wall-time ratio is only indicative, and the CPU-time ratio
 (the work each precision needs) is the steadier one.
-Paths: VFROBUST_LIB, else build/libvfrobust.so.
+Paths: VFROBUST_INTERNAL_LIB, else build/libvfrobust_internal.so (the kernels are internal
+functions, which libvfrobust.so does not export).
 """
 import argparse
 import os
@@ -49,13 +50,7 @@ BATCH = 8 if args.quick else 32
 REPEATS = 1 if args.quick else 2
 
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
-
-
-class ModelParams(C.Structure):  # include/vfrobust/model.h
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int),
-                ("precision", C.c_int)]
+Error, ModelParams = T.abi.vfr_error, T.abi.vfr_model_params
 
 
 class Bf16Weight(C.Structure):  # src/model/gemm_bf16.h
@@ -166,7 +161,7 @@ def bench_model(lib, tmp):
 
 
 def main():
-    lib = T.load_lib()
+    lib = T.load_internal_lib()
     if not lib.bf16_cpu_supported():
         print("bench_bf16: this CPU lacks AVX512-BF16 (or VFROBUST_NO_BF16 is set); nothing to "
               "measure")

@@ -64,22 +64,7 @@ REPEATS = 2 if args.quick else 3  # timed runs at batch 1
 SEED = {"clip-vit-b32": 100, "clip-vit-b16": 101, "clip-vit-l14": 102}
 
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
-
-
-class ModelParams(C.Structure):
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int), ("precision", C.c_int)]
-
-
-class ModelInfo(C.Structure):
-    _fields_ = [("family", C.c_char * 16), ("model_type", C.c_char * 48)] + \
-        [(n, C.c_int) for n in ("hidden_size", "num_layers", "num_heads", "intermediate_size",
-                                "patch_size", "image_size", "num_register_tokens",
-                                "input_height", "input_width", "num_tokens", "embed_dim")] + \
-        [("num_parameters", C.c_int64), ("flops_per_image", C.c_double),
-         ("weight_bytes", C.c_int64), ("engine", C.c_char * 16), ("engine_isa", C.c_char * 32),
-         ("precision", C.c_int)]
+Error, ModelParams, ModelInfo = T.abi.vfr_error, T.abi.vfr_model_params, T.abi.vfr_model_info
 
 
 def load_lib():

@@ -16,21 +16,10 @@ from PIL import Image
 import vfr_testlib as T
 
 
-class VfrImage(ctypes.Structure):
-    _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int), ("channels", ctypes.c_int),
-                ("stride", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class VfrError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
-
-
 lib = T.load_lib()
 lib.vfr_op_find.argtypes = [ctypes.c_char_p]
 lib.vfr_op_find.restype = ctypes.c_void_p
-lib.vfr_op_apply.argtypes = [ctypes.c_void_p, ctypes.POINTER(VfrImage), ctypes.c_double, ctypes.c_uint64,
-                             ctypes.POINTER(VfrImage), ctypes.POINTER(VfrError)]
-lib.vfr_image_free.argtypes = [ctypes.POINTER(VfrImage)]
+lib.vfr_op_apply.argtypes = [ctypes.c_void_p, T.IMG_P, ctypes.c_double, ctypes.c_uint64, T.IMG_P, T.ERR_P]
 
 
 def op(name):
@@ -42,17 +31,13 @@ def op(name):
 
 def apply(name, arr, severity, seed, handle=None):
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    h, w, _ = arr.shape
-    img = VfrImage(w, h, 3, w * 3, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
-    out, err = VfrImage(), VfrError()
+    img = T.image_view(arr)
+    out, err = T.abi.vfr_image(), T.abi.vfr_error()
     rc = lib.vfr_op_apply(handle or op(name), ctypes.byref(img), float(severity), seed, ctypes.byref(out),
                           ctypes.byref(err))
     if rc:
         raise RuntimeError(f"{name}:{severity}: {err.message.decode()}")
-    res = np.ctypeslib.as_array(out.data, shape=(out.height, out.stride)).copy()
-    res = res[:, :out.width * 3].reshape(out.height, out.width, 3)
-    lib.vfr_image_free(ctypes.byref(out))
-    return res
+    return T.image_take(lib, out)
 
 
 def test_images():

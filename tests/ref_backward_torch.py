@@ -25,7 +25,7 @@ import vfr_testlib as T
 torch.set_num_threads(2)
 BAR = 1e-3
 ck = T.Checker("ref_backward_torch")
-lib = T.load_lib()
+lib = T.load_internal_lib()
 rs = np.random.RandomState(1234)
 worst = {"rel": 0.0, "what": ""}
 

@@ -246,13 +246,7 @@ def embed_case(tmp, paths, name, config, pp, seed, ref_dtype, batch_check=False)
 # ----------------------------------------------------------------------------------------------
 # 3. the library API, bad values and the refusal
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
-
-
-class ModelParams(C.Structure):  # include/vfrobust/model.h
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int),
-                ("precision", C.c_int)]
+Error, ModelParams = T.abi.vfr_error, T.abi.vfr_model_params
 
 
 def api_check(lib, tmp, folder, paths):
@@ -347,7 +341,7 @@ def main():
         if not has:
             print("SKIP ref_bf16_torch: this CPU lacks avx512_bf16 (only the refusal was checked)")
             ck.finish()
-        lib = T.load_lib()
+        lib = T.load_internal_lib()
         kernel_checks(lib)
         f64, f32 = torch.float64, torch.float32
         folder = embed_case(tmp, paths, "tiny-clip-quick_gelu", tiny_cfg, tiny_pp, 11, f64,

@@ -22,8 +22,7 @@ CLIP, DINOV2 = 1, 2
 ACT = {"quick_gelu": 1, "gelu": 2, "gelu_new": 3, "gelu_pytorch_tanh": 3}
 
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
+Error = T.abi.vfr_error
 
 
 class VitConfig(C.Structure):
@@ -53,7 +52,7 @@ class PreprocessConfig(C.Structure):
                 ("mean", C.c_float * 3), ("std", C.c_float * 3), ("do_convert_rgb", C.c_int)]
 
 
-lib = T.load_lib()
+lib = T.load_internal_lib()
 lib.vfr_model_config_read.argtypes = [C.c_char_p, C.POINTER(ModelConfig), C.POINTER(Error)]
 lib.vfr_preprocess_config_read.argtypes = [C.c_char_p, C.c_int, C.POINTER(PreprocessConfig),
                                            C.POINTER(Error)]

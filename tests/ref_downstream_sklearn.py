@@ -27,46 +27,10 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
-
-
-class ProbeParams(C.Structure):
-    _fields_ = [("c", C.c_double), ("c_grid", C.POINTER(C.c_double)), ("c_grid_count", C.c_int),
-                ("validation_fraction", C.c_double), ("seed", C.c_ulonglong),
-                ("standardize", C.c_int), ("max_iterations", C.c_int),
-                ("gradient_tolerance", C.c_double), ("history", C.c_int)]
-
-
-class Probe(C.Structure):
-    _fields_ = [("class_count", C.c_int), ("dim", C.c_int), ("weight", C.POINTER(C.c_double)),
-                ("bias", C.POINTER(C.c_double)), ("c", C.c_double),
-                ("validation_accuracy", C.c_double), ("objective", C.c_double),
-                ("gradient_norm", C.c_double), ("iterations", C.c_int), ("converged", C.c_int)]
-
-
-class KnnParams(C.Structure):
-    _fields_ = [("k", C.c_int), ("temperature", C.c_double)]
-
-
-class LinearFit(C.Structure):
-    _fields_ = [("slope", C.c_double), ("intercept", C.c_double), ("r2", C.c_double),
-                ("pearson_r", C.c_double), ("n", C.c_int)]
-
-
-class DrBin(C.Structure):
-    _fields_ = [("dr_min", C.c_double), ("dr_max", C.c_double), ("mean_dr", C.c_double),
-                ("accuracy", C.c_double), ("count", C.c_int)]
-
-
-class PerImage(C.Structure):
-    _fields_ = [("binned", LinearFit), ("raw", LinearFit), ("bin_count", C.c_int),
-                ("bins", C.POINTER(DrBin))]
-
-
-class AcrossOps(C.Structure):
-    _fields_ = [("fit", LinearFit), ("loo_mae", C.c_double), ("loo_predictions", C.c_int),
-                ("loo_skipped_ops", C.c_int)]
+abi = vfr_testlib.abi
+Error, ProbeParams, Probe = abi.vfr_error, abi.vfr_linear_probe_params, abi.vfr_linear_probe
+KnnParams, LinearFit, DrBin = abi.vfr_knn_params, abi.vfr_linear_fit, abi.vfr_dr_bin
+PerImage, AcrossOps = abi.vfr_per_image_regression, abi.vfr_across_ops_regression
 
 
 lib = vfr_testlib.load_lib()

@@ -20,17 +20,7 @@ import vfr_testlib as T
 lib = T.load_lib()
 
 
-class VfrImage(ctypes.Structure):
-    _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int), ("channels", ctypes.c_int),
-                ("stride", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class VfrError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
-
-
-IMG_P = ctypes.POINTER(VfrImage)
-ERR_P = ctypes.POINTER(VfrError)
+VfrImage, VfrError, IMG_P, ERR_P = T.abi.vfr_image, T.abi.vfr_error, T.IMG_P, T.ERR_P
 lib.vfr_image_decode.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p,
                                  IMG_P, ERR_P]
 lib.vfr_image_free.argtypes = [IMG_P]
@@ -45,8 +35,7 @@ lib.vfr_png_encode.argtypes = [IMG_P, ctypes.POINTER(ctypes.POINTER(ctypes.c_uin
                                ctypes.POINTER(ctypes.c_size_t), ERR_P]
 lib.vfr_webp_encode.argtypes = [IMG_P, ctypes.c_float, ctypes.POINTER(ctypes.POINTER(ctypes.c_uint8)),
                                 ctypes.POINTER(ctypes.c_size_t), ERR_P]
-libc = ctypes.CDLL(None)
-libc.free.argtypes = [ctypes.c_void_p]
+lib.vfr_free.argtypes = [ctypes.c_void_p]
 
 FILTERS = {"NEAREST": (0, Image.Resampling.NEAREST), "BOX": (1, Image.Resampling.BOX),
            "BILINEAR": (2, Image.Resampling.BILINEAR), "HAMMING": (3, Image.Resampling.HAMMING),
@@ -59,21 +48,12 @@ rng = np.random.default_rng(20240611)
 
 def to_vfr(a):
     """A view of a (H,W) or (H,W,C) uint8 array as a vfr_image (keep `a` alive)."""
-    a = np.ascontiguousarray(a, dtype=np.uint8)
-    h, w = a.shape[:2]
-    c = 1 if a.ndim == 2 else a.shape[2]
-    img = VfrImage(w, h, c, w * c, a.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
-    img._keep = a
-    return img
+    return T.image_view(a)
 
 
 def from_vfr(img):
     """Copies a library-owned vfr_image into a (H,W[,C]) array and frees it."""
-    h, w, c = img.height, img.width, img.channels
-    rows = np.ctypeslib.as_array(img.data, shape=(h * img.stride,)).reshape(h, img.stride)
-    a = rows[:, :w * c].reshape((h, w) if c == 1 else (h, w, c)).copy()
-    lib.vfr_image_free(ctypes.byref(img))
-    return a
+    return T.image_take(lib, img)
 
 
 def call(fn, *args):
@@ -94,7 +74,7 @@ def encoded(fn, img, *args):
     if rc != 0:
         return None
     data = ctypes.string_at(buf, n.value)
-    libc.free(buf)
+    lib.vfr_free(buf)
     return data
 
 
@@ -347,7 +327,7 @@ for c in (1, 3, 4):
     a = np.dstack([a, a[..., 0]]) if c == 4 else a
     padded = np.zeros((23, 37 * c + 13), dtype=np.uint8)
     padded[:, :37 * c] = a.reshape(23, 37 * c)
-    view = VfrImage(37, 23, c, padded.shape[1], padded.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+    view = VfrImage(37, 23, c, padded.shape[1], padded.ctypes.data)
     pim = Image.fromarray(a, MODES[c])
     ours, msg = call(lib.vfr_resize, ctypes.byref(view), 20, 31, FILTERS["BICUBIC"][0])
     ck.check(ours is not None and np.array_equal(ours, np.asarray(pim.resize((20, 31), Image.Resampling.BICUBIC))),

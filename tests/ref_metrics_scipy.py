@@ -18,25 +18,10 @@ import time
 import numpy as np
 from scipy.optimize import minimize
 
-from vfr_testlib import Checker, load_lib
+from vfr_testlib import Checker, abi, load_lib
 
 
-class Err(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
-
-
-class MebResult(ctypes.Structure):
-    _fields_ = [("n", ctypes.c_int), ("d", ctypes.c_int), ("radius", ctypes.c_double),
-                ("dual_radius", ctypes.c_double), ("error_bound", ctypes.c_double),
-                ("iterations", ctypes.c_int), ("used_fallback", ctypes.c_int),
-                ("support_size", ctypes.c_int), ("support", ctypes.POINTER(ctypes.c_int)),
-                ("weights", ctypes.POINTER(ctypes.c_double)),
-                ("centre", ctypes.POINTER(ctypes.c_double))]
-
-
-class Robustness(ctypes.Structure):
-    _fields_ = [("r_cs", ctypes.c_double), ("r_ed", ctypes.c_double), ("dr", ctypes.c_double),
-                ("dr_error_bound", ctypes.c_double)]
+Err, MebResult, Robustness = abi.vfr_error, abi.vfr_meb_result, abi.vfr_robustness
 
 
 lib = load_lib()

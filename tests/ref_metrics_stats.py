@@ -7,16 +7,10 @@ import ctypes
 
 import numpy as np
 
-from vfr_testlib import Checker, load_lib
+from vfr_testlib import Checker, abi, load_lib
 
 
-class Err(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
-
-
-class Stats(ctypes.Structure):
-    _fields_ = [("n", ctypes.c_int)] + [(k, ctypes.c_double) for k in
-                                        ("mean", "std", "median", "p10", "p90", "min", "max")]
+Err, Stats = abi.vfr_error, abi.vfr_stats
 
 
 lib = load_lib()

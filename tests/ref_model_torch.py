@@ -218,12 +218,7 @@ def case(tmp, images, name, config, pp, seed, pick, file_dtype=torch.float32,
 # ----------------------------------------------------------------------------------------------
 # the library's DINOv2 CLS || mean(patch tokens) option (not reachable from `embed`)
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
-
-
-class ModelParams(C.Structure):  # include/vfrobust/model.h
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int), ("precision", C.c_int)]
+Error, ModelParams = T.abi.vfr_error, T.abi.vfr_model_params
 
 
 def cls_mean_pooling(tmp, images):

@@ -11,14 +11,14 @@ import ctypes
 
 import numpy as np
 
-from vfr_testlib import Checker, load_lib
+from vfr_testlib import Checker, load_internal_lib
 
 N = 1_000_000
 SEEDS = [0, 1, 12345, 2**31 - 1, 2**32 - 1]
 I64P = ctypes.POINTER(ctypes.c_int64)
 F64P = ctypes.POINTER(ctypes.c_double)
 
-lib = load_lib()
+lib = load_internal_lib()
 for name, args in {
     "vfr_np_rng_seed": [ctypes.c_void_p, ctypes.c_uint32],
     "vfr_np_rng_random_fill": [ctypes.c_void_p, ctypes.c_int64, F64P],

@@ -19,32 +19,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vfr_testlib as T  # noqa: E402
 
 
-class VfrImage(ctypes.Structure):
-    _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int), ("channels", ctypes.c_int),
-                ("stride", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class VfrError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
-
-
 lib = T.load_lib()
-lib.vfr_gaussian_noise.argtypes = [ctypes.POINTER(VfrImage), ctypes.c_double, ctypes.c_uint64,
-                                   ctypes.POINTER(VfrImage), ctypes.POINTER(VfrError)]
-lib.vfr_image_free.argtypes = [ctypes.POINTER(VfrImage)]
+lib.vfr_gaussian_noise.argtypes = [T.IMG_P, ctypes.c_double, ctypes.c_uint64, T.IMG_P, T.ERR_P]
 
 
 def noise(arr, sigma, seed):
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    h, w, _ = arr.shape
-    img = VfrImage(w, h, 3, w * 3, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
-    out, err = VfrImage(), VfrError()
+    img = T.image_view(arr)
+    out, err = T.abi.vfr_image(), T.abi.vfr_error()
     rc = lib.vfr_gaussian_noise(ctypes.byref(img), sigma, seed, ctypes.byref(out), ctypes.byref(err))
     if rc:
         raise RuntimeError(err.message.decode())
-    res = np.ctypeslib.as_array(out.data, shape=(h, w * 3)).copy().reshape(h, w, 3)
-    lib.vfr_image_free(ctypes.byref(out))
-    return res
+    return T.image_take(lib, out)
 
 
 def test_image(w=613, h=411):

@@ -20,24 +20,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vfr_testlib as T  # noqa: E402
 
 
-class VfrImage(ctypes.Structure):
-    _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int), ("channels", ctypes.c_int),
-                ("stride", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class VfrError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
-
-
 lib = T.load_lib()
-lib.vfr_image_free.argtypes = [ctypes.POINTER(VfrImage)]
 D, I, P = ctypes.c_double, ctypes.c_int, ctypes.c_void_p
 
 
 def sig(name, *args):
     f = getattr(lib, name)
-    f.argtypes = [ctypes.POINTER(VfrImage)] + list(args) + [ctypes.POINTER(VfrImage),
-                                                          ctypes.POINTER(VfrError)]
+    f.argtypes = [T.IMG_P] + list(args) + [T.IMG_P, T.ERR_P]
     f.restype = ctypes.c_int
     return f
 
@@ -57,16 +46,12 @@ ops_c = {
 
 def ours(op, arr, *args):
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    h, w, _ = arr.shape
-    img = VfrImage(w, h, 3, w * 3, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
-    out, err = VfrImage(), VfrError()
+    img = T.image_view(arr)
+    out, err = T.abi.vfr_image(), T.abi.vfr_error()
     rc = ops_c[op](ctypes.byref(img), *args, ctypes.byref(out), ctypes.byref(err))
     if rc != 0:
         raise RuntimeError(f"{op}{args}: {err.message.decode()}")
-    res = np.ctypeslib.as_array(out.data, shape=(out.height, out.stride)).copy()
-    res = res[:, :out.width * 3].reshape(out.height, out.width, 3)
-    lib.vfr_image_free(ctypes.byref(out))
-    return res
+    return T.image_take(lib, out)
 
 
 # ---- references -------------------------------------------------------------------

@@ -127,6 +127,27 @@ C.check(md.returncode == 0 and "| brightness |" in md.stdout, f"report --markdow
 rr = run(["report", study])
 C.check(rr.returncode == 0, f"report on the scored study: {rr.stderr}")
 
+# ---- the model is a name, not a folder ---------------------------------------------------------
+C.check(sa["model"] == "tiny-clip" and sa["model_dir"] is None and sb["model_dir"] == model,
+        f"summary model / model_dir: {sa['model']!r} {sa['model_dir']!r} (eval: {sb['model_dir']!r})")
+# from a directory holding a folder of the model's name, nothing of it is read: the per-image
+# result files (which carry the settings' fingerprint) are the same bytes
+again = os.path.join(tmp, "score-again")
+r = subprocess.run([BIN, "score", "--manifest", os.path.join(ps, "manifest.csv"), "--embeddings", emb,
+                    "--model-name", "tiny-clip", "--out", again], capture_output=True, text=True, cwd=tmp)
+C.check(r.returncode == 0, f"score from {tmp}: {r.stderr}")
+work = sorted(os.listdir(os.path.join(study, "work")))
+C.check(work == sorted(os.listdir(os.path.join(again, "work"))) and len(work) >= 6 and all(
+    open(os.path.join(study, "work", w), "rb").read() == open(os.path.join(again, "work", w), "rb").read()
+    for w in work), "score's result files do not depend on a folder named like the model")
+cmp_out = os.path.join(tmp, "compared")
+rc = run(["compare", study, ev, "--out", cmp_out])
+C.check(rc.returncode == 0, f"compare of the scored and the eval study: {rc.stderr}")
+if rc.returncode == 0:
+    cj = json.load(open(os.path.join(cmp_out, "compare.json")))
+    dirs = [m.get("model_dir") for m in cj.get("studies", [])]
+    C.check(dirs == ["", model], f"compare.json model_dir: {dirs}")
+
 # ---- errors --------------------------------------------------------------------------------------
 E = np.load(emb)
 short = os.path.join(tmp, "short.npy")

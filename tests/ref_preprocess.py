@@ -20,17 +20,7 @@ ck = T.Checker("ref_preprocess")
 lib = T.load_lib()
 
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
-
-
-class Image_(C.Structure):  # vfr_image
-    _fields_ = [("width", C.c_int), ("height", C.c_int), ("channels", C.c_int), ("stride", C.c_size_t),
-                ("data", C.POINTER(C.c_uint8))]
-
-
-class ModelParams(C.Structure):
-    _fields_ = [("threads", C.c_int), ("pooling", C.c_int), ("max_batch", C.c_int), ("precision", C.c_int)]
+Error, Image_, ModelParams = T.abi.vfr_error, T.abi.vfr_image, T.abi.vfr_model_params
 
 
 lib.vfr_model_default_params.restype = ModelParams
@@ -85,7 +75,7 @@ for name, pp in (("resize", M.clip_preprocessor(32, 32)),
         continue
     for im in images:
         arr = np.ascontiguousarray(np.asarray(im))
-        vi = Image_(im.width, im.height, 3, im.width * 3, arr.ctypes.data_as(C.POINTER(C.c_uint8)))
+        vi = Image_(im.width, im.height, 3, im.width * 3, arr.ctypes.data)
         out = np.zeros((3, 32, 32), np.float32)
         rc = lib.vfr_model_preprocess(handle, C.byref(vi), b"img", out.ctypes.data, C.byref(err))
         want = reference(im, pp)

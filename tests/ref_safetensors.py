@@ -25,8 +25,7 @@ import vfr_testlib as T
 MAX_DIMS = 8
 
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
+Error = T.abi.vfr_error
 
 
 class TensorInfo(C.Structure):
@@ -40,7 +39,7 @@ class TensorOut(C.Structure):
                 ("data", C.c_void_p)]
 
 
-lib = T.load_lib()
+lib = T.load_internal_lib()
 lib.vfr_safetensors_open.argtypes = [C.c_char_p, C.POINTER(C.c_void_p), C.POINTER(Error)]
 lib.vfr_safetensors_close.argtypes = [C.c_void_p]
 lib.vfr_safetensors_count.argtypes = [C.c_void_p]
@@ -65,8 +64,7 @@ lib.vfr_f32_to_f16.argtypes = [C.c_float]
 lib.vfr_f32_to_f16.restype = C.c_uint16
 lib.vfr_f32_to_bf16.argtypes = [C.c_float]
 lib.vfr_f32_to_bf16.restype = C.c_uint16
-libc = C.CDLL(None)
-libc.free.argtypes = [C.c_void_p]
+lib.vfr_free.argtypes = [C.c_void_p]
 
 chk = T.Checker("ref_safetensors")
 tmp = tempfile.mkdtemp(prefix="vfr_ref_safetensors_")
@@ -128,7 +126,7 @@ def get_f32(h, name, shape):
     n = int(np.prod(shape)) if shape else 1
     arr = np.ctypeslib.as_array(C.cast(data, C.POINTER(C.c_float)), shape=(max(n, 1),))[:n].copy()
     if owned.value:
-        libc.free(owned)
+        lib.vfr_free(owned)
     return rc, arr.reshape(shape), owned.value, data.value
 
 
@@ -366,7 +364,7 @@ else:
         path = os.path.join(tmp, f"big_{dtype}.safetensors")
         py_write(path, [(f"t{i}", dtype, (rows, cols),
                          rng.standard_normal((rows, cols)).astype(np_dtype).tobytes()) for i in range(n)])
-        out = subprocess.run([sys.executable, "-c", CHILD, path, str(n), str(rows), str(cols), T.LIB],
+        out = subprocess.run([sys.executable, "-c", CHILD, path, str(n), str(rows), str(cols), T.INTERNAL_LIB],
                              capture_output=True, text=True)
         if not chk.check(out.returncode == 0, f"{dtype} memory child failed: {out.stderr[-500:]}"):
             continue

@@ -15,18 +15,16 @@ import vfr_testlib as T
 EINVAL, EIO, EFORMAT, ENOMEM, ELIMIT, EUNSUPPORTED = 1, 2, 3, 4, 5, 6
 
 
-class Error(C.Structure):
-    _fields_ = [("code", C.c_int), ("message", C.c_char * 512)]
+Error = T.abi.vfr_error
 
 
-lib = T.load_lib()
+lib = T.load_internal_lib()
 lib.vfr_safetensors_open.argtypes = [C.c_char_p, C.POINTER(C.c_void_p), C.POINTER(Error)]
 lib.vfr_safetensors_close.argtypes = [C.c_void_p]
 lib.vfr_safetensors_get_f32.argtypes = [C.c_void_p, C.c_char_p, C.c_int, C.POINTER(C.c_int64),
                                         C.POINTER(C.c_void_p), C.POINTER(C.c_void_p),
                                         C.POINTER(Error)]
-libc = C.CDLL(None)
-libc.free.argtypes = [C.c_void_p]
+lib.vfr_free.argtypes = [C.c_void_p]
 
 chk = T.Checker("ref_safetensors_bad")
 tmp = tempfile.mkdtemp(prefix="vfr_ref_safetensors_bad_")
@@ -188,7 +186,7 @@ if chk.check(rc == 0, f"lookups.safetensors must open: {err.message}"):
         r = lib.vfr_safetensors_get_f32(h, name.encode(), len(shape), shp, C.byref(data),
                                         C.byref(owned), C.byref(e))
         if owned.value:
-            libc.free(owned)
+            lib.vfr_free(owned)
         return r, e.message.decode()
 
     for name, shape, code, frag in [

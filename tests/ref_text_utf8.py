@@ -7,20 +7,19 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vfr_testlib import Checker, load_lib  # noqa: E402
+from vfr_testlib import Checker, load_internal_lib  # noqa: E402
 
 C = Checker("ref_text_utf8")
-lib = load_lib()
+lib = load_internal_lib()
 lib.vfr_text_utf8.restype = ctypes.c_void_p
 lib.vfr_text_utf8.argtypes = [ctypes.c_char_p]
-libc = ctypes.CDLL(None)
-libc.free.argtypes = [ctypes.c_void_p]
+lib.vfr_free.argtypes = [ctypes.c_void_p]
 
 
 def ours(b):
     p = lib.vfr_text_utf8(b)
     s = ctypes.string_at(p)
-    libc.free(p)
+    lib.vfr_free(p)
     return s
 
 

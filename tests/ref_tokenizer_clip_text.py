@@ -16,14 +16,13 @@ import time
 import numpy as np
 import torch
 
-from vfr_testlib import DATA, Checker, load_lib
+from vfr_testlib import DATA, Checker, abi, load_internal_lib
 
 CLIP_VOCAB = os.path.join(DATA, "clip")
 SOT, EOT = 49406, 49407
 
 
-class Error(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
+Error = abi.vfr_error
 
 
 def write_safetensors(path, tensors):
@@ -132,7 +131,7 @@ def reference_text_embeds(w, cfg, ids):
 
 class Lib:
     def __init__(self):
-        self.lib = lib = load_lib()
+        self.lib = lib = load_internal_lib()
         lib.vfr_clip_text_load.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(Error)]
         lib.vfr_clip_text_forward.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                                               ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(Error)]

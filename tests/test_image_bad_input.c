@@ -46,7 +46,7 @@ static void expect_load_error(const char *path, int code, const char *needle, co
   char msg[1200];
   snprintf(msg, sizeof msg, "%s: got rc %d \"%s\" (want %d with \"%s\")", what, rc, err.message,
            code, needle ? needle : "");
-  check(rc == code && err.code == code && strstr(err.message, path) &&
+  check(rc == code && (int)err.code == code && strstr(err.message, path) &&
             !strchr(err.message, '\n') && (!needle || strstr(err.message, needle)) && !img.data,
         msg);
   vfr_image_free(&img);

@@ -28,7 +28,7 @@ static void valid(const char *text, int kind, const char *op, double lo, double 
   int rc = vfr_spec_parse(text, &s, &e);
   CHECK(rc == VFR_OK, "%s: unexpected error %s", text, e.message);
   if (rc) return;
-  CHECK(s.kind == kind, "%s: kind %d, want %d", text, s.kind, kind);
+  CHECK((int)s.kind == kind, "%s: kind %d, want %d", text, s.kind, kind);
   if (op) CHECK(s.op && !strcmp(s.op->name, op), "%s: op %s", text, s.op ? s.op->name : "NULL");
   if (kind != VFR_SPEC_CHAIN)
     CHECK(s.lo == lo && s.hi == hi, "%s: domain %g..%g, want %g..%g", text, s.lo, s.hi, lo, hi);
@@ -41,7 +41,7 @@ static void invalid(const char *text, int code, ...) {
   vfr_error e;
   vfr_error_clear(&e);
   int rc = vfr_spec_parse(text, &s, &e);
-  CHECK(rc == code && e.code == code, "`%s`: code %d, want %d (%s)", text, rc, code, e.message);
+  CHECK(rc == code && (int)e.code == code, "`%s`: code %d, want %d (%s)", text, rc, code, e.message);
   CHECK(strchr(e.message, '\n') == NULL && e.message[0], "`%s`: message must be one line", text);
   CHECK(s.kind == 0 && s.chain.n == 0 && s.op == NULL, "`%s`: spec not cleared on error", text);
   va_list ap;

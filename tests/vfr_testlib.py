@@ -3,6 +3,12 @@
 Paths come from the environment ctest sets (see CMakeLists.txt); when run by hand,
 they default to the build/ folder. Under a sanitizer build the test re-executes itself
 with the ASan runtime preloaded, so that ctypes can load the instrumented library.
+
+The ctypes mirrors of the public structs are the Python package's (python/vfrobust/_lib.py,
+checked against the headers by ref_python_abi.py), here as `abi`: tests never redefine them.
+load_lib() is libvfrobust.so, which exports only the vfr_ API of include/; tests of internal
+functions (src/ headers) load_internal_lib(), a build of the same sources with every
+function visible.
 """
 import ctypes
 import os
@@ -12,6 +18,7 @@ SRC = os.environ.get("VFROBUST_SRC", os.path.dirname(os.path.dirname(os.path.abs
 BUILD = os.environ.get("VFROBUST_BUILD", os.path.join(SRC, "build"))
 BIN = os.environ.get("VFROBUST_BIN", os.path.join(BUILD, "vfrobust"))
 LIB = os.environ.get("VFROBUST_LIB", os.path.join(BUILD, "libvfrobust.so"))
+INTERNAL_LIB = os.environ.get("VFROBUST_INTERNAL_LIB", os.path.join(BUILD, "libvfrobust_internal.so"))
 SHARED = os.environ.get("VFROBUST_SHARED", os.path.join(SRC, "..", "shared"))
 DATA = os.path.join(SHARED, "data")
 
@@ -21,8 +28,46 @@ if _preload and _preload not in os.environ.get("LD_PRELOAD", ""):
     os.execv(sys.executable, [sys.executable] + sys.argv)
 
 
+sys.path.insert(0, os.path.join(SRC, "python"))
+from vfrobust import _lib as abi  # noqa: E402
+
+IMG_P = ctypes.POINTER(abi.vfr_image)
+ERR_P = ctypes.POINTER(abi.vfr_error)
+
+
 def load_lib():
+    """libvfrobust.so as a program linking it sees it."""
     return ctypes.CDLL(LIB)
+
+
+def load_internal_lib():
+    """The test build with every function of the library visible (internal ones too)."""
+    return ctypes.CDLL(INTERNAL_LIB)
+
+
+def image_view(a):
+    """A vfr_image borrowing the pixels of a uint8 (H, W) or (H, W, C) array (kept on it)."""
+    import numpy as np
+    a = np.ascontiguousarray(a, dtype=np.uint8)
+    h, w = a.shape[:2]
+    c = 1 if a.ndim == 2 else a.shape[2]
+    img = abi.vfr_image(w, h, c, w * c, a.ctypes.data)
+    img._keep = a
+    return img
+
+
+def image_take(lib, img):
+    """Copies a library-owned vfr_image into a (H, W) or (H, W, C) uint8 array and frees it."""
+    import numpy as np
+    h, w, c = img.height, img.width, img.channels
+    lib.vfr_image_free.argtypes = [IMG_P]
+    if not img.data:
+        return np.zeros((h, w) if c == 1 else (h, w, c), dtype=np.uint8)
+    rows = np.ctypeslib.as_array(ctypes.cast(img.data, ctypes.POINTER(ctypes.c_uint8)),
+                                 shape=(h, img.stride))
+    a = rows[:, :w * c].reshape((h, w) if c == 1 else (h, w, c)).copy()
+    lib.vfr_image_free(ctypes.byref(img))
+    return a
 
 
 class Checker:

@@ -44,6 +44,9 @@ typedef struct vfr_classify_progress {
   const char *phase;       /* "train", "test", "save" */
 } vfr_classify_progress;
 
+/* The API's callback shape (vfr_progress_fn in vfrobust/study.h): 0 goes on, non-zero cancels. */
+typedef int (*vfr_classify_progress_fn)(void *user, const vfr_classify_progress *p);
+
 typedef struct vfr_classify_params {
   const char *model_dir;  /* CLIP folder; without model.safetensors: random initialisation */
   const char *data_path;  /* labelled training images (ImageFolder or CSV) */
@@ -65,19 +68,30 @@ typedef struct vfr_classify_params {
   int checkpoint_every;   /* steps (0: at the end of every epoch only) */
   int resume;             /* continue from out_dir/checkpoint.bin */
   long stop_after;        /* stop with a checkpoint after this many steps; 0: never */
-  void (*progress)(void *user, const vfr_classify_progress *p);
+  vfr_classify_progress_fn progress; /* may be NULL; non-zero cancels (VFR_ECANCELED, after a
+                                        checkpoint: resume continues) */
   void *progress_user;
 } vfr_classify_params;
 
-vfr_classify_params vfr_classify_default_params(void);
+VFR_API vfr_classify_params vfr_classify_default_params(void);
 
 /* Trains as described above. VFR_OK or an error code with a one-line message. */
-int vfr_classify_train(const vfr_classify_params *p, vfr_error *err);
+VFR_API int vfr_classify_train(const vfr_classify_params *p, vfr_error *err);
 
 /* Accuracy of the head of the model in model_dir (trained by vfr_classify_train) on the
  * labelled images of data_path (at most `limit`, 0: all); classes are matched by name to the
- * config's id2label. predicted (may be NULL) receives *n class indices of the model, or -1 for
- * an image that could not be read (it counts as wrong and is listed in *skipped). */
+ * config's id2label. predicted receives n class indices of the model, or -1 for an image that
+ * could not be read (it counts as wrong and is counted in skipped). */
+typedef struct vfr_classify_eval_params {
+  const char *model_dir;  /* trained by vfr_classify_train (a classifier_head) */
+  const char *data_path;  /* labelled images (ImageFolder or CSV) */
+  int limit;              /* at most this many images (0: all) */
+  int batch;              /* images per forward pass (default 64) */
+  int threads;            /* 0: OpenMP's default */
+} vfr_classify_eval_params;
+
+VFR_API vfr_classify_eval_params vfr_classify_eval_default_params(void);
+
 typedef struct vfr_classify_result {
   int n;            /* images */
   int correct;
@@ -89,9 +103,9 @@ typedef struct vfr_classify_result {
   char **class_names; /* (class_count) the model's id2label */
 } vfr_classify_result;
 
-int vfr_classify_eval(const char *model_dir, const char *data_path, int limit, int batch,
-                      int threads, vfr_classify_result *out, vfr_error *err);
-void vfr_classify_result_free(vfr_classify_result *r);
+VFR_API int vfr_classify_eval(const vfr_classify_eval_params *params, vfr_classify_result *out,
+                              vfr_error *err);
+VFR_API void vfr_classify_result_free(vfr_classify_result *r);
 
 #ifdef __cplusplus
 }

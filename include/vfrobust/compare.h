@@ -41,19 +41,19 @@ typedef struct vfr_compare {
 /* Reads DIR/summary.json, DIR/curves.csv and (when present) DIR/downstream.json of each of the
  * n study folders. The studies must have the same ops, domains and levels in the same order;
  * otherwise a VFR_EINVAL error naming the two folders and the first difference. */
-int vfr_compare_load(const char *const *dirs, int n, vfr_compare *out, vfr_error *err);
-void vfr_compare_free(vfr_compare *c);
+VFR_API int vfr_compare_load(const char *const *dirs, int n, vfr_compare *out, vfr_error *err);
+VFR_API void vfr_compare_free(vfr_compare *c);
 
-/* The comparison as Markdown (*out malloc'ed): a line per model (images, downstream protocol,
+/* The comparison as Markdown (*out allocated: vfr_free it): a line per model (images, downstream protocol,
  * clean accuracy), then tables with a row per model and a column per op: mean DR, mean R_cs
  * and, when some study has downstream.json, the accuracy drop in percentage points. */
-int vfr_compare_markdown(const vfr_compare *c, char **out, vfr_error *err);
+VFR_API int vfr_compare_markdown(const vfr_compare *c, char **out, vfr_error *err);
 
 /* Writes OUT/report.html (the tables, heat maps of mean DR and accuracy drop, each op's
  * robustness curves of all models overlaid, the DR-vs-drop scatter across models),
  * OUT/figures/<name>.svg,
  * OUT/table.md (vfr_compare_markdown) and OUT/compare.json (every value of the tables). */
-int vfr_compare_write(const vfr_compare *c, const char *out_dir, vfr_error *err);
+VFR_API int vfr_compare_write(const vfr_compare *c, const char *out_dir, vfr_error *err);
 
 #ifdef __cplusplus
 }

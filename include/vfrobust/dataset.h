@@ -38,24 +38,24 @@ typedef struct vfr_dataset {
  * skipped. Files are examined (stat) before any is opened: a file with an image name that is
  * not a regular file, and an image of an unsupported format, are listed in `ignored`, never
  * opened. An empty set is an error. */
-int vfr_dataset_open(const char *path, vfr_dataset *out, vfr_error *err);
-void vfr_dataset_free(vfr_dataset *ds);
+VFR_API int vfr_dataset_open(const char *path, vfr_dataset *out, vfr_error *err);
+VFR_API void vfr_dataset_free(vfr_dataset *ds);
 
 /* Keeps the items i with i % shards == shard (splits a study across processes). */
-int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err);
+VFR_API int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err);
 
 /* Keeps at most `per_class` images of each class (all when <= 0), and at most `limit`
  * in all (all when <= 0), preserving order. With per_class: the first per_class images of
  * each class, then the first `limit` of those. Without per_class, `limit` draws a sample
  * stratified by class and seeded (vfr_dataset_limit_seeded with seed 0). */
-void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit);
+VFR_API void vfr_dataset_limit(vfr_dataset *ds, int per_class, int limit);
 
 /* As vfr_dataset_limit; a limit without per_class keeps a stratified sample of `limit`
  * images: each class (the unlabelled images forming one more) gets its share of limit in
  * proportion to its size (largest remainders, ties in a seeded order), and within a class
  * the images are a seeded random choice; the kept images stay in dataset order. The same
  * listing, limit and seed always keep the same images. */
-void vfr_dataset_limit_seeded(vfr_dataset *ds, int per_class, int limit, uint64_t seed);
+VFR_API void vfr_dataset_limit_seeded(vfr_dataset *ds, int per_class, int limit, uint64_t seed);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef VFROBUST_DOWNSTREAM_H
 #define VFROBUST_DOWNSTREAM_H
 
+#include <stdint.h>
+
 #include "vfrobust/error.h"
 
 #ifdef __cplusplus
@@ -27,14 +29,14 @@ typedef struct vfr_linear_probe_params {
   const double *c_grid;       /* (c_grid_count) candidates; NULL: 10^-3, 10^-2, ..., 10^3 */
   int c_grid_count;
   double validation_fraction; /* share of each class held out to choose c (default 0.2) */
-  unsigned long long seed;    /* makes the validation split deterministic (default 0) */
+  uint64_t seed;              /* makes the validation split deterministic (default 0) */
   int standardize;            /* 1: fit on z-scored features (default 1); see below */
   int max_iterations;         /* L-BFGS iterations per fit (default 1000) */
   double gradient_tolerance;  /* stop when max |gradient entry| <= this (default 1e-6) */
   int history;                /* L-BFGS memory, pairs kept (default 10) */
 } vfr_linear_probe_params;
 
-vfr_linear_probe_params vfr_linear_probe_default_params(void);
+VFR_API vfr_linear_probe_params vfr_linear_probe_default_params(void);
 
 /* A fitted probe. logits = W x + b on the features as given: when the fit standardised the
  * features, the mean and scale are folded into W and b (W_kj / scale_j, b_k - sum_j W_kj
@@ -57,21 +59,21 @@ typedef struct vfr_linear_probe {
  * validation split that leaves no training or no validation sample are errors (VFR_EINVAL).
  * Not converging within max_iterations is not an error: see probe->converged.
  * On success the caller frees the probe with vfr_linear_probe_free. */
-int vfr_linear_probe_fit(const float *features, const int *labels, int n, int d, int class_count,
+VFR_API int vfr_linear_probe_fit(const float *features, const int *labels, int n, int d, int class_count,
                          const vfr_linear_probe_params *params, vfr_linear_probe *probe,
                          vfr_error *err);
-void vfr_linear_probe_free(vfr_linear_probe *probe);
+VFR_API void vfr_linear_probe_free(vfr_linear_probe *probe);
 
 /* Class probabilities (softmax of the logits): features (n, d), probabilities (n, C). */
-int vfr_linear_probe_predict_proba(const vfr_linear_probe *probe, const float *features, int n,
+VFR_API int vfr_linear_probe_predict_proba(const vfr_linear_probe *probe, const float *features, int n,
                                    int d, double *probabilities, vfr_error *err);
 /* Predicted classes (argmax of the logits, ties to the lowest index): predicted (n). */
-int vfr_linear_probe_predict(const vfr_linear_probe *probe, const float *features, int n, int d,
+VFR_API int vfr_linear_probe_predict(const vfr_linear_probe *probe, const float *features, int n, int d,
                              int *predicted, vfr_error *err);
 
 /* The objective f(W, b) above for given weight (C, d) and bias (C) on features (n, d),
  * labels (n): lets tests compare solutions found by different solvers. No standardisation. */
-int vfr_linear_probe_objective(const float *features, const int *labels, int n, int d,
+VFR_API int vfr_linear_probe_objective(const float *features, const int *labels, int n, int d,
                                int class_count, const double *weight, const double *bias, double c,
                                double *objective, vfr_error *err);
 
@@ -88,12 +90,12 @@ typedef struct vfr_knn_params {
   double temperature; /* T in exp(sim / T) (default 0.07) */
 } vfr_knn_params;
 
-vfr_knn_params vfr_knn_default_params(void);
+VFR_API vfr_knn_params vfr_knn_default_params(void);
 
 /* train is (n_train, d) with train_labels (n_train) in [0, class_count); query is
  * (n_query, d); predicted is (n_query); scores (n_query, class_count) may be NULL.
  * Zero-norm or non-finite rows are errors. */
-int vfr_knn_classify(const float *train, const int *train_labels, int n_train, int d,
+VFR_API int vfr_knn_classify(const float *train, const int *train_labels, int n_train, int d,
                      int class_count, const float *query, int n_query,
                      const vfr_knn_params *params, int *predicted, double *scores, vfr_error *err);
 
@@ -112,7 +114,7 @@ typedef struct vfr_linear_fit {
 
 /* Fits y (n) against x (n). Fewer than 2 points, all x equal, or a non-finite value is
  * VFR_EINVAL. */
-int vfr_linear_fit_compute(const double *x, const double *y, int n, vfr_linear_fit *fit,
+VFR_API int vfr_linear_fit_compute(const double *x, const double *y, int n, vfr_linear_fit *fit,
                            vfr_error *err);
 
 /* One bin of images, ordered by divergence radius. */
@@ -138,9 +140,9 @@ typedef struct vfr_per_image_regression {
 } vfr_per_image_regression;
 
 /* dr (n) divergence radii, correct (n) 0 or 1. bin_count <= 0 means 10. */
-int vfr_per_image_regression_compute(const double *dr, const int *correct, int n, int bin_count,
+VFR_API int vfr_per_image_regression_compute(const double *dr, const int *correct, int n, int bin_count,
                                      vfr_per_image_regression *out, vfr_error *err);
-void vfr_per_image_regression_free(vfr_per_image_regression *r);
+VFR_API void vfr_per_image_regression_free(vfr_per_image_regression *r);
 
 /* Across (op, domain) pairs: accuracy_drop = intercept + slope * mean_dr, and the
  * leave-one-op-out error: for each op, fit on the pairs of all other ops and predict the
@@ -156,7 +158,7 @@ typedef struct vfr_across_ops_regression {
 
 /* op (n_pairs) an op identifier per pair (any ints: equal ids are the same op);
  * mean_dr (n_pairs) and accuracy_drop (n_pairs) per pair. */
-int vfr_across_ops_regression_compute(const int *op, const double *mean_dr,
+VFR_API int vfr_across_ops_regression_compute(const int *op, const double *mean_dr,
                                       const double *accuracy_drop, int n_pairs,
                                       vfr_across_ops_regression *out, vfr_error *err);
 
@@ -199,7 +201,7 @@ typedef struct vfr_downstream_report {
  *               across_ops: {slope, intercept, r2, pearson_r, n, leave_one_op_out_mae,
  *                            leave_one_op_out_predictions, leave_one_op_out_skipped_ops}}}.
  * Non-finite numbers are written as null. */
-int vfr_downstream_report_write_json(const char *path, const vfr_downstream_report *report,
+VFR_API int vfr_downstream_report_write_json(const char *path, const vfr_downstream_report *report,
                                      vfr_error *err);
 
 #ifdef __cplusplus

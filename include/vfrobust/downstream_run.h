@@ -32,9 +32,9 @@ typedef enum vfr_protocol {
 } vfr_protocol;
 
 /* "linear", "knn" or "zeroshot"; NULL for anything else. */
-const char *vfr_protocol_name(vfr_protocol protocol);
+VFR_API const char *vfr_protocol_name(vfr_protocol protocol);
 /* Parses a protocol name; VFR_EINVAL naming it when unknown. */
-int vfr_protocol_parse(const char *name, vfr_protocol *out, vfr_error *err);
+VFR_API int vfr_protocol_parse(const char *name, vfr_protocol *out, vfr_error *err);
 
 typedef struct vfr_downstream_params {
   vfr_eval_params study;      /* the test set's study: model_dir, data (= the test set), ops,
@@ -49,10 +49,10 @@ typedef struct vfr_downstream_params {
   vfr_knn_params knn;            /* knn: vfr_knn_default_params() (k 20, T 0.07) */
   int bins;                   /* bins of the per-image regression (default 10) */
   vfr_progress_fn train_progress; /* called after each batch of train images (may be NULL) */
-  void *train_progress_ctx;
+  void *train_progress_user;
 } vfr_downstream_params;
 
-vfr_downstream_params vfr_downstream_default_params(void);
+VFR_API vfr_downstream_params vfr_downstream_default_params(void);
 
 /* What a run found, for the caller to show (the files hold everything). */
 typedef struct vfr_downstream_summary {
@@ -68,14 +68,14 @@ typedef struct vfr_downstream_summary {
  * zeroshot that model_dir holds a CLIP model with its text tower and that the templates
  * file reads and has "{}" on every line. Bad settings are VFR_EINVAL; an unreadable model
  * config or templates file is VFR_EIO / VFR_EFORMAT. */
-int vfr_downstream_check(const vfr_downstream_params *params, vfr_error *err);
+VFR_API int vfr_downstream_check(const vfr_downstream_params *params, vfr_error *err);
 
 /* The whole run (see the top of this file). Writes into study.out_dir, besides the study's
  * outputs: train_embeddings.npy (float32 [n_train, d], raw) with train_images.csv
  * (row,image,label) — reused on resume when the model, train set and limits are unchanged —
  * downstream.json and predictions.csv (image,op,level,label,predicted; op "clean" with an
  * empty level for the clean images). The HTML report is the caller's (vfr_report_build). */
-int vfr_downstream_run(const vfr_downstream_params *params, vfr_downstream_summary *summary,
+VFR_API int vfr_downstream_run(const vfr_downstream_params *params, vfr_downstream_summary *summary,
                        vfr_error *err);
 
 #ifdef __cplusplus

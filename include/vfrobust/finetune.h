@@ -44,6 +44,9 @@ typedef struct vfr_finetune_progress {
                               "save" */
 } vfr_finetune_progress;
 
+/* The API's callback shape (vfr_progress_fn in vfrobust/study.h): 0 goes on, non-zero cancels. */
+typedef int (*vfr_finetune_progress_fn)(void *user, const vfr_finetune_progress *p);
+
 typedef struct vfr_finetune_params {
   const char *model_dir;  /* Hugging Face CLIP or DINOv2 folder */
   const char *data_path;  /* training images: ImageFolder, flat folder or CSV */
@@ -71,16 +74,17 @@ typedef struct vfr_finetune_params {
   int checkpoint_every;   /* write out_dir/checkpoint.bin every N steps (0: only at the end) */
   int resume;             /* continue from out_dir/checkpoint.bin */
   long stop_after;        /* stop (with a checkpoint) once this many steps are done; 0: never */
-  /* Called after every step and phase change; may be NULL. */
-  void (*progress)(void *user, const vfr_finetune_progress *p);
+  /* Called after every step and phase change; may be NULL. Non-zero cancels (VFR_ECANCELED,
+   * after a checkpoint: resume continues). */
+  vfr_finetune_progress_fn progress;
   void *progress_user;
 } vfr_finetune_params;
 
-vfr_finetune_params vfr_finetune_default_params(void);
+VFR_API vfr_finetune_params vfr_finetune_default_params(void);
 
 /* Runs the fine-tuning described by p (see above). Returns VFR_OK or an error code with a
  * one-line message naming the file or option at fault. */
-int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err);
+VFR_API int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err);
 
 #ifdef __cplusplus
 }

@@ -25,9 +25,9 @@ typedef struct vfr_image {
 #define VFR_DEFAULT_MAX_PIXELS 89478485LL
 
 /* Allocates a zero-filled width x height x channels image (stride = width*channels). */
-int vfr_image_alloc(vfr_image *img, int width, int height, int channels, vfr_error *err);
-void vfr_image_free(vfr_image *img);
-int vfr_image_copy(const vfr_image *src, vfr_image *dst, vfr_error *err);
+VFR_API int vfr_image_alloc(vfr_image *img, int width, int height, int channels, vfr_error *err);
+VFR_API void vfr_image_free(vfr_image *img);
+VFR_API int vfr_image_copy(const vfr_image *src, vfr_image *dst, vfr_error *err);
 
 /* ---- decoding ----------------------------------------------------------------
  * The format is sniffed from the content, never from the file name. Every decoded
@@ -44,37 +44,37 @@ typedef struct vfr_decode_params {
   long long max_pixels; /* refuse larger images (VFR_ELIMIT); default VFR_DEFAULT_MAX_PIXELS */
 } vfr_decode_params;
 
-vfr_decode_params vfr_decode_default_params(void);
+VFR_API vfr_decode_params vfr_decode_default_params(void);
 
-vfr_format vfr_sniff_format(const void *buf, size_t len);
+VFR_API vfr_format vfr_sniff_format(const void *buf, size_t len);
 
 /* `name` is used in error messages ("photo.jpg: truncated JPEG data"). params may be NULL. */
-int vfr_image_decode(const void *buf, size_t len, const char *name,
+VFR_API int vfr_image_decode(const void *buf, size_t len, const char *name,
                      const vfr_decode_params *params, vfr_image *out, vfr_error *err);
-int vfr_image_load(const char *path, const vfr_decode_params *params, vfr_image *out,
+VFR_API int vfr_image_load(const char *path, const vfr_decode_params *params, vfr_image *out,
                    vfr_error *err);
 
 /* ---- encoding ----------------------------------------------------------------
- * Encoders allocate *buf with malloc; the caller frees it. Input must be L or RGB
+ * Encoders allocate *buf; the caller releases it with vfr_free. Input must be L or RGB
  * (RGBA for PNG/WebP too). */
 
 /* Byte-identical to Pillow's img.save(f, "JPEG", quality=q): libjpeg-turbo,
  * jpeg_set_quality(q, TRUE), 4:2:0 for RGB, ISLOW DCT, no optimize, JFIF header. q in 1..100. */
-int vfr_jpeg_encode(const vfr_image *img, int quality, uint8_t **buf, size_t *len, vfr_error *err);
+VFR_API int vfr_jpeg_encode(const vfr_image *img, int quality, uint8_t **buf, size_t *len, vfr_error *err);
 /* Lossless PNG. */
-int vfr_png_encode(const vfr_image *img, uint8_t **buf, size_t *len, vfr_error *err);
+VFR_API int vfr_png_encode(const vfr_image *img, uint8_t **buf, size_t *len, vfr_error *err);
 /* Lossy WebP with libwebp's default config at quality q in 0..100. */
-int vfr_webp_encode(const vfr_image *img, float quality, uint8_t **buf, size_t *len,
+VFR_API int vfr_webp_encode(const vfr_image *img, float quality, uint8_t **buf, size_t *len,
                     vfr_error *err);
 /* Writes by the path's extension: .png, .jpg/.jpeg (quality), .webp (quality). */
-int vfr_image_save(const vfr_image *img, const char *path, int quality, vfr_error *err);
+VFR_API int vfr_image_save(const vfr_image *img, const char *path, int quality, vfr_error *err);
 
 /* ---- Pillow-exact conversions and geometry ------------------------------------ */
 
 /* convert('L'): L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16. in: RGB or RGBA; out: L. */
-int vfr_image_to_gray(const vfr_image *in, vfr_image *out, vfr_error *err);
+VFR_API int vfr_image_to_gray(const vfr_image *in, vfr_image *out, vfr_error *err);
 /* L replicated to RGB (convert('RGB') of an L image). in: L; out: RGB. */
-int vfr_image_gray_to_rgb(const vfr_image *in, vfr_image *out, vfr_error *err);
+VFR_API int vfr_image_gray_to_rgb(const vfr_image *in, vfr_image *out, vfr_error *err);
 
 typedef enum vfr_filter {
   VFR_FILTER_NEAREST = 0,
@@ -88,15 +88,15 @@ typedef enum vfr_filter {
 /* img.resize((width, height), filter) as Pillow 9.4 does it: separable, horizontal pass
  * first, 22-bit fixed-point coefficients, uint8 between passes, support scaled by the
  * downscale factor (antialiasing). Works for 1, 3 and 4 channels. */
-int vfr_resize(const vfr_image *in, int width, int height, vfr_filter filter, vfr_image *out,
+VFR_API int vfr_resize(const vfr_image *in, int width, int height, vfr_filter filter, vfr_image *out,
                vfr_error *err);
 
 /* img.crop((x, y, x + width, y + height)); the box must lie inside the image. */
-int vfr_crop(const vfr_image *in, int x, int y, int width, int height, vfr_image *out,
+VFR_API int vfr_crop(const vfr_image *in, int x, int y, int width, int height, vfr_image *out,
              vfr_error *err);
 
 /* Centred crop to width x height: offsets floor((H-height)/2), floor((W-width)/2). */
-int vfr_center_crop(const vfr_image *in, int width, int height, vfr_image *out, vfr_error *err);
+VFR_API int vfr_center_crop(const vfr_image *in, int width, int height, vfr_image *out, vfr_error *err);
 
 #ifdef __cplusplus
 }

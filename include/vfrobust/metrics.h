@@ -27,7 +27,7 @@ typedef struct vfr_meb_params {
   int max_fallback_iterations; /* Frank-Wolfe iterations of the fallback; default 100000 */
 } vfr_meb_params;
 
-vfr_meb_params vfr_meb_default_params(void);
+VFR_API vfr_meb_params vfr_meb_default_params(void);
 
 typedef struct vfr_meb_result {
   int n, d;
@@ -45,13 +45,13 @@ typedef struct vfr_meb_result {
 
 /* points is (n, d) row-major, n >= 1, d >= 1, all finite. On success *out owns its arrays:
  * release them with vfr_meb_result_free. On failure *out is left empty (zeroed). */
-int vfr_meb(const double *points, int n, int d, vfr_meb_result *out, vfr_error *err);
+VFR_API int vfr_meb(const double *points, int n, int d, vfr_meb_result *out, vfr_error *err);
 /* The same with explicit parameters (params may be NULL for the defaults). */
-int vfr_meb_ex(const double *points, int n, int d, const vfr_meb_params *params,
+VFR_API int vfr_meb_ex(const double *points, int n, int d, const vfr_meb_params *params,
                vfr_meb_result *out, vfr_error *err);
 /* float input (converted to double first); points is (n, d). */
-int vfr_meb_f32(const float *points, int n, int d, vfr_meb_result *out, vfr_error *err);
-void vfr_meb_result_free(vfr_meb_result *r);
+VFR_API int vfr_meb_f32(const float *points, int n, int d, vfr_meb_result *out, vfr_error *err);
+VFR_API void vfr_meb_result_free(vfr_meb_result *r);
 
 /* ---- per-image robustness (SPEC section 3) ---------------------------------------
  * Inputs are RAW embeddings: each is L2-normalised here (z = f / ||f||) before anything
@@ -68,10 +68,10 @@ typedef struct vfr_robustness {
 
 /* clean is (d), perturbed is (m, d); cos_out is (m) or NULL and receives cos(z0, z_k),
  * the per-level cosine similarities behind the robustness curve. m >= 1. */
-int vfr_robustness_compute(const double *clean, const double *perturbed, int m, int d,
+VFR_API int vfr_robustness_compute(const double *clean, const double *perturbed, int m, int d,
                            vfr_robustness *out, double *cos_out, vfr_error *err);
 /* float embeddings as the models produce them (computed in double). */
-int vfr_robustness_compute_f32(const float *clean, const float *perturbed, int m, int d,
+VFR_API int vfr_robustness_compute_f32(const float *clean, const float *perturbed, int m, int d,
                                vfr_robustness *out, double *cos_out, vfr_error *err);
 
 /* ---- dataset statistics ----------------------------------------------------------
@@ -85,21 +85,21 @@ typedef struct vfr_stats {
 } vfr_stats;
 
 /* values is (n), n >= 1, all finite. */
-int vfr_stats_compute(const double *values, int n, vfr_stats *out, vfr_error *err);
+VFR_API int vfr_stats_compute(const double *values, int n, vfr_stats *out, vfr_error *err);
 /* The q-th quantile (q in [0, 1]) with the interpolation above; values is (n). */
-int vfr_quantile(const double *values, int n, double q, double *out, vfr_error *err);
+VFR_API int vfr_quantile(const double *values, int n, double q, double *out, vfr_error *err);
 
 /* Histogram on fixed bins over [0, 1], as numpy.histogram(values, bins, range=(0, 1)):
  * edges e_i = i * (1/bins) (e_bins = 1), bin i holds e_i <= v < e_{i+1}, the last bin also
  * holds v = 1; values outside [0, 1] are not counted (their number goes to *outside, if
  * not NULL). values is (n), counts is (bins). n >= 0, bins >= 1; NaN is an error. */
-int vfr_histogram01(const double *values, int n, int bins, long *counts, long *outside,
+VFR_API int vfr_histogram01(const double *values, int n, int bins, long *counts, long *outside,
                     vfr_error *err);
 
 /* Robustness curve: per level, the mean and population std of the cosines over images,
  * skipping NaN entries (an image without a value at that level). cos is (n_images, m);
  * mean, std are (m) and get NaN where a level has no value; count is (m) or NULL. */
-int vfr_curve(const double *cos, int n_images, int m, double *mean, double *std, int *count,
+VFR_API int vfr_curve(const double *cos, int n_images, int m, double *mean, double *std, int *count,
               vfr_error *err);
 
 #ifdef __cplusplus

@@ -54,7 +54,7 @@ typedef struct vfr_model_params {
   vfr_precision precision; /* default VFR_PRECISION_FP32 */
 } vfr_model_params;
 
-vfr_model_params vfr_model_default_params(void);
+VFR_API vfr_model_params vfr_model_default_params(void);
 
 typedef struct vfr_model vfr_model; /* opaque */
 
@@ -62,22 +62,22 @@ typedef struct vfr_model vfr_model; /* opaque */
  * DIR/model.safetensors. Every tensor the vision tower needs is checked against the
  * config; errors name the file, the tensor, the expected and the actual shape.
  * F32 weights are used in place from the read-only mapping; F16/BF16 are converted. */
-int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **out,
+VFR_API int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **out,
                    vfr_error *err);
-void vfr_model_free(vfr_model *model);
+VFR_API void vfr_model_free(vfr_model *model);
 
 /* 1 when this CPU (and OS) can run VFR_PRECISION_BF16 (AVX512-BF16), else 0. */
-int vfr_bf16_supported(void);
+VFR_API int vfr_bf16_supported(void);
 
 /* What VFR_PRECISION_AUTO means on this CPU: VFR_PRECISION_BF16 where the CPU has AMX
  * tiles (there bf16 products run several times faster than fp32), else VFR_PRECISION_FP32
  * (without AMX a bf16 dot product has half the FMA rate of fp32 and is no faster). */
-vfr_precision vfr_precision_auto(void);
+VFR_API vfr_precision vfr_precision_auto(void);
 
 /* The matrix-product engine ("onednn") and the instruction set it dispatches to on this
  * CPU ("avx512_core", "avx512_core_amx", "avx2", ...); static strings. */
-const char *vfr_engine_name(void);
-const char *vfr_engine_isa(void);
+VFR_API const char *vfr_engine_name(void);
+VFR_API const char *vfr_engine_isa(void);
 
 typedef struct vfr_model_info {
   char family[16];         /* "clip" or "dinov2" */
@@ -100,35 +100,35 @@ typedef struct vfr_model_info {
   vfr_precision precision; /* the precision the model runs in (AUTO resolved) */
 } vfr_model_info;
 
-void vfr_model_get_info(const vfr_model *model, vfr_model_info *out);
+VFR_API void vfr_model_get_info(const vfr_model *model, vfr_model_info *out);
 
 /* The model's preprocessing (Hugging Face CLIPImageProcessor / BitImageProcessor
  * semantics): resize the short side (Pillow filter, long side truncated), center crop,
  * rescale, normalise. rgb: an RGB (or L/RGBA, converted as Pillow does) image;
  * pixels is (3, input_height, input_width), channel-planar. `name` (e.g. the file)
  * starts error messages; NULL stands for "image". */
-int vfr_model_preprocess(const vfr_model *model, const vfr_image *rgb, const char *name,
+VFR_API int vfr_model_preprocess(const vfr_model *model, const vfr_image *rgb, const char *name,
                          float *pixels, vfr_error *err);
 
 /* Forward pass on preprocessed inputs. pixels is (B, 3, input_height, input_width),
  * out is (B, embed_dim). B >= 1; any B is accepted: the forward pass runs in
  * micro-batches of about 512 tokens, the size its activations are allocated for. */
-int vfr_model_embed_pixels(vfr_model *model, const float *pixels, int B, float *out,
+VFR_API int vfr_model_embed_pixels(vfr_model *model, const float *pixels, int B, float *out,
                            vfr_error *err);
 
 /* Preprocess and embed n images in batches of max_batch. out is (n, embed_dim). */
-int vfr_model_embed_images(vfr_model *model, const vfr_image *images, int n, float *out,
+VFR_API int vfr_model_embed_images(vfr_model *model, const vfr_image *images, int n, float *out,
                            vfr_error *err);
 
 /* The 8-bit crop the preprocessing normalises: rgb resized and center-cropped as above,
  * out an RGB image of input_width x input_height (empty on entry). Perturbing this crop and
  * passing it to vfr_model_embed_prepared applies a perturbation after preprocessing. */
-int vfr_model_prepare_image(const vfr_model *model, const vfr_image *rgb, const char *name,
+VFR_API int vfr_model_prepare_image(const vfr_model *model, const vfr_image *rgb, const char *name,
                             vfr_image *out, vfr_error *err);
 
 /* Like vfr_model_embed_images for crops that already have the input size (from
  * vfr_model_prepare_image): only rescaled and normalised, never resized again. */
-int vfr_model_embed_prepared(vfr_model *model, const vfr_image *crops, int n, float *out,
+VFR_API int vfr_model_embed_prepared(vfr_model *model, const vfr_image *crops, int n, float *out,
                              vfr_error *err);
 
 #ifdef __cplusplus

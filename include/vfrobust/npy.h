@@ -12,13 +12,13 @@ extern "C" {
 
 /* Writes data (rows, cols), row-major, as a little-endian '<f4' C-order array of shape
  * (rows, cols); atomically (a temporary file renamed over path). */
-int vfr_npy_write_f32(const char *path, const float *data, int64_t rows, int64_t cols,
+VFR_API int vfr_npy_write_f32(const char *path, const float *data, int64_t rows, int64_t cols,
                       vfr_error *err);
 
 /* Reads a '<f4' C-order array of 1 or 2 dimensions ((n,) reads as (n, 1)). *data is
- * malloc'ed (caller frees). Anything else (other dtype, Fortran order, truncated data,
+ * allocated (release it with vfr_free). Anything else (other dtype, Fortran order, truncated data,
  * malformed header) is an error naming the file. */
-int vfr_npy_read_f32(const char *path, float **data, int64_t *rows, int64_t *cols,
+VFR_API int vfr_npy_read_f32(const char *path, float **data, int64_t *rows, int64_t *cols,
                      vfr_error *err);
 
 #ifdef __cplusplus

@@ -21,47 +21,47 @@ extern "C" {
 /* ---- the ops ------------------------------------------------------------------ */
 
 /* ImageEnhance.Brightness(in).enhance(factor): blend of black and in. */
-int vfr_brightness(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
+VFR_API int vfr_brightness(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
 /* ImageEnhance.Contrast: blend of the constant int(mean(L) + 0.5) and in. */
-int vfr_contrast(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
+VFR_API int vfr_contrast(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
 /* ImageEnhance.Color: blend of L (replicated to RGB) and in. */
-int vfr_saturation(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
+VFR_API int vfr_saturation(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
 /* ImageEnhance.Sharpness: blend of the SMOOTH-filtered image and in. */
-int vfr_sharpness(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
+VFR_API int vfr_sharpness(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
 /* ImageFilter.GaussianBlur(radius=sigma): three box blurs per axis. sigma in 0..1000. */
-int vfr_gaussian_blur(const vfr_image *in, double sigma, vfr_image *out, vfr_error *err);
+VFR_API int vfr_gaussian_blur(const vfr_image *in, double sigma, vfr_image *out, vfr_error *err);
 /* out = clamp(round(x + 255*sigma*n), 0, 255), n standard normal drawn from the counter-
  * based generator keyed by (seed, channel-value index): the bytes depend on nothing but
  * (in, sigma, seed) -- not on the thread count. sigma in 0..100. */
-int vfr_gaussian_noise(const vfr_image *in, double sigma, uint64_t seed, vfr_image *out,
+VFR_API int vfr_gaussian_noise(const vfr_image *in, double sigma, uint64_t seed, vfr_image *out,
                        vfr_error *err);
 /* torchvision adjust_hue (PIL path): HSV via Pillow, H += uint8(int(shift*255)) mod 256.
  * shift in -0.5..0.5. */
-int vfr_hue(const vfr_image *in, double shift, vfr_image *out, vfr_error *err);
+VFR_API int vfr_hue(const vfr_image *in, double shift, vfr_image *out, vfr_error *err);
 /* torchvision adjust_gamma (PIL path), gain 1: LUT int(255.999 * (i/255)^gamma).
  * 0 < gamma <= 100. */
-int vfr_gamma(const vfr_image *in, double gamma, vfr_image *out, vfr_error *err);
+VFR_API int vfr_gamma(const vfr_image *in, double gamma, vfr_image *out, vfr_error *err);
 /* ImageOps.posterize(in, bits): keeps the top `bits` bits of each value. bits in 1..8. */
-int vfr_posterize(const vfr_image *in, int bits, vfr_image *out, vfr_error *err);
+VFR_API int vfr_posterize(const vfr_image *in, int bits, vfr_image *out, vfr_error *err);
 /* Image.transpose(FLIP_LEFT_RIGHT). */
-int vfr_flip(const vfr_image *in, vfr_image *out, vfr_error *err);
+VFR_API int vfr_flip(const vfr_image *in, vfr_image *out, vfr_error *err);
 /* Image.rotate(degrees, resample, expand=False), counter-clockwise, black fill; any finite
  * angle.
  * filter: VFR_FILTER_NEAREST, VFR_FILTER_BILINEAR or VFR_FILTER_BICUBIC. */
-int vfr_rotate(const vfr_image *in, double degrees, vfr_filter filter, vfr_image *out,
+VFR_API int vfr_rotate(const vfr_image *in, double degrees, vfr_filter filter, vfr_image *out,
                vfr_error *err);
 /* Centre crop keeping area fraction `area` (0 < area <= 1), resized back BICUBIC.
  * Sides: cw = max(1, floor(w*sqrt(area) + 0.5)), likewise ch; offsets floor((w-cw)/2). */
-int vfr_crop_area(const vfr_image *in, double area, vfr_image *out, vfr_error *err);
+VFR_API int vfr_crop_area(const vfr_image *in, double area, vfr_image *out, vfr_error *err);
 /* Resize BICUBIC to (max(1, floor(w*s + 0.5)), max(1, floor(h*s + 0.5))) and back.
  * 0 < s <= 16. */
-int vfr_rescale(const vfr_image *in, double scale, vfr_image *out, vfr_error *err);
+VFR_API int vfr_rescale(const vfr_image *in, double scale, vfr_image *out, vfr_error *err);
 /* Resize BOX to (max(1, floor(c*w)), max(1, floor(c*h))), then NEAREST back. 0 < c <= 1. */
-int vfr_pixelate(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
+VFR_API int vfr_pixelate(const vfr_image *in, double factor, vfr_image *out, vfr_error *err);
 /* JPEG round trip: vfr_jpeg_encode at quality 1..100 (Pillow's save), then decode. */
-int vfr_jpeg_roundtrip(const vfr_image *in, int quality, vfr_image *out, vfr_error *err);
+VFR_API int vfr_jpeg_roundtrip(const vfr_image *in, int quality, vfr_image *out, vfr_error *err);
 /* WebP round trip: lossy, libwebp's default config at quality 0..100, then decode. */
-int vfr_webp_roundtrip(const vfr_image *in, double quality, vfr_image *out, vfr_error *err);
+VFR_API int vfr_webp_roundtrip(const vfr_image *in, double quality, vfr_image *out, vfr_error *err);
 
 /* ---- the registry ------------------------------------------------------------- */
 
@@ -101,23 +101,23 @@ typedef struct vfr_op {
                vfr_error *err);
 } vfr_op;
 
-int vfr_op_count(void);
-const vfr_op *vfr_op_at(int i);        /* NULL when i is out of range */
-const vfr_op *vfr_op_find(const char *name); /* NULL when unknown */
+VFR_API int vfr_op_count(void);
+VFR_API const vfr_op *vfr_op_at(int i);        /* NULL when i is out of range */
+VFR_API const vfr_op *vfr_op_find(const char *name); /* NULL when unknown */
 /* Checks that value is valid for op; the message names the op and its range. */
-int vfr_op_check_value(const vfr_op *op, double value, vfr_error *err);
+VFR_API int vfr_op_check_value(const vfr_op *op, double value, vfr_error *err);
 /* Applies op at value after vfr_op_check_value. */
-int vfr_op_apply(const vfr_op *op, const vfr_image *in, double value, uint64_t seed,
+VFR_API int vfr_op_apply(const vfr_op *op, const vfr_image *in, double value, uint64_t seed,
                  vfr_image *out, vfr_error *err);
 
 /* The presets: "editing9", "imagenet-c", "imagenet-c-all", "all" (i in 0..count-1). */
-int vfr_preset_count(void);
-const char *vfr_preset_name(int i);   /* NULL when i is out of range */
+VFR_API int vfr_preset_count(void);
+VFR_API const char *vfr_preset_name(int i);   /* NULL when i is out of range */
 /* The ops of preset `name` in the preset's order (by preset_rank, then catalog order;
  * "all": the catalog order) into ops (capacity, may be NULL when capacity is 0).
  * Returns the number of ops the preset has (more than capacity: only capacity are
  * written), or -1 when name is no preset. */
-int vfr_preset_ops(const char *name, const vfr_op **ops, int capacity);
+VFR_API int vfr_preset_ops(const char *name, const vfr_op **ops, int capacity);
 
 /* ---- specs and chains ----------------------------------------------------------- */
 
@@ -145,7 +145,7 @@ typedef enum vfr_spec_kind {
 
 /* A parsed SPEC. */
 typedef struct vfr_spec {
-  int kind;                     /* a vfr_spec_kind */
+  vfr_spec_kind kind;
   const vfr_op *op;             /* LEVEL and DOMAIN: the op; CHAIN: NULL */
   double lo, hi;                /* DOMAIN: the domain (lo > hi allowed); LEVEL: the value */
   vfr_chain chain;              /* LEVEL and CHAIN: the levels */
@@ -154,7 +154,7 @@ typedef struct vfr_spec {
 
 /* Parses one SPEC. Errors (VFR_EINVAL) name the op and its valid range, or list the
  * valid op names for an unknown op. */
-int vfr_spec_parse(const char *text, vfr_spec *spec, vfr_error *err);
+VFR_API int vfr_spec_parse(const char *text, vfr_spec *spec, vfr_error *err);
 
 /* The levels of a spec: for DOMAIN, m >= 1 evenly spaced values from lo to hi, end points
  * included (m == 1 gives lo); integer parameters are rounded to the nearest integer,
@@ -162,19 +162,19 @@ int vfr_spec_parse(const char *text, vfr_spec *spec, vfr_error *err);
  * (severity), whose domain has min(m, |hi - lo| + 1) distinct levels. LEVEL and CHAIN have one level
  * whatever m is. levels is (capacity); *n_out receives the count; values (capacity, may
  * be NULL) receives each level's value (DOMAIN) or the first step's value. */
-int vfr_spec_levels(const vfr_spec *spec, int m, vfr_chain *levels, double *values,
+VFR_API int vfr_spec_levels(const vfr_spec *spec, int m, vfr_chain *levels, double *values,
                     int capacity, int *n_out, vfr_error *err);
 
 /* Parses a LIST: comma-separated items, each a SPEC or a preset (`editing9`: the nine
  * default ops at their default domains, `imagenet-c`: ImageNet-C's 15 corruptions,
  * `imagenet-c-all`: all 19, `all`: every op of the catalog), e.g.
- * "editing9,rotate:-10..10". *specs is malloc'ed (free() it); *n receives the count.
+ * "editing9,rotate:-10..10". *specs is allocated (vfr_free() it); *n receives the count.
  * Bad items fail with VFR_EINVAL. */
-int vfr_spec_list_parse(const char *list, vfr_spec **specs, int *n, vfr_error *err);
+VFR_API int vfr_spec_list_parse(const char *list, vfr_spec **specs, int *n, vfr_error *err);
 
 /* Applies a chain in order. Step i uses seed (i == 0) or a seed derived from (seed, i).
  * An empty chain copies the image. */
-int vfr_perturb_apply(const vfr_image *in, const vfr_chain *chain, uint64_t seed,
+VFR_API int vfr_perturb_apply(const vfr_image *in, const vfr_chain *chain, uint64_t seed,
                       vfr_image *out, vfr_error *err);
 
 /* ---- contact sheet -------------------------------------------------------------- */
@@ -188,7 +188,7 @@ int vfr_perturb_apply(const vfr_image *in, const vfr_chain *chain, uint64_t seed
  * height n_specs*(th + 14) + (n_specs+1)*4; cell (r, j) has its top-left corner at
  * x = 4 + 8*L + 4 + j*(tw + 4), y = 4 + r*(th + 18). Rows with fewer levels (a single
  * LEVEL or CHAIN) leave the other cells white. specs is (n_specs); the sheet is RGB. */
-int vfr_contact_sheet(const vfr_image *in, const vfr_spec *specs, int n_specs, int m,
+VFR_API int vfr_contact_sheet(const vfr_image *in, const vfr_spec *specs, int n_specs, int m,
                       int cell_px, uint64_t seed, vfr_image *out, vfr_error *err);
 
 #ifdef __cplusplus

@@ -36,10 +36,10 @@ typedef struct vfr_perturb_set_params {
   int threads;         /* 0: OpenMP's default */
 } vfr_perturb_set_params;
 
-vfr_perturb_set_params vfr_perturb_set_default_params(void);
+VFR_API vfr_perturb_set_params vfr_perturb_set_default_params(void);
 
 /* Writes the variants; *n_rows (may be NULL) receives the manifest's row count. */
-int vfr_perturb_set(const vfr_perturb_set_params *params, int64_t *n_rows, vfr_error *err);
+VFR_API int vfr_perturb_set(const vfr_perturb_set_params *params, int64_t *n_rows, vfr_error *err);
 
 typedef struct vfr_score_params {
   const char *manifest;   /* manifest.csv written by vfr_perturb_set (perturb_set.json beside it) */
@@ -49,11 +49,11 @@ typedef struct vfr_score_params {
   const char *out_dir;    /* the study folder (created) */
 } vfr_score_params;
 
-vfr_score_params vfr_score_default_params(void);
+VFR_API vfr_score_params vfr_score_default_params(void);
 
 /* Writes the study outputs (not report.html: vfr_report_build does that). The manifest
  * must be the one perturb_set.json describes (same images, ops and levels, in order). */
-int vfr_score(const vfr_score_params *params, vfr_error *err);
+VFR_API int vfr_score(const vfr_score_params *params, vfr_error *err);
 
 #ifdef __cplusplus
 }

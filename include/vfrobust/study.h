@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "vfrobust/error.h"
+#include "vfrobust/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,7 +34,11 @@ typedef struct vfr_progress {
                        other settings (or damaged), computed afresh */
 } vfr_progress;
 
-typedef void (*vfr_progress_fn)(void *ctx, const vfr_progress *p);
+/* The one callback shape of the API (also vfr_classify_progress_fn, vfr_finetune_progress_fn):
+ * called with the caller's user pointer and a report that lives for the call only; return 0
+ * to go on, non-zero to cancel: the call stops at the next point where its outputs are
+ * consistent and returns VFR_ECANCELED (a cancelled study resumes with resume = 1). */
+typedef int (*vfr_progress_fn)(void *user, const vfr_progress *p);
 
 typedef struct vfr_eval_params {
   const char *model_dir;        /* Hugging Face folder */
@@ -50,16 +55,16 @@ typedef struct vfr_eval_params {
   int per_class;                /* at most this many images per class (0: all) */
   int shard, shards;            /* this process computes images i with i % shards == shard */
   vfr_progress_fn progress;     /* called after every image (may be NULL) */
-  void *progress_ctx;
-  int precision;                /* vfr_precision (vfrobust/model.h): 0 fp32 (default), 1 bf16 */
+  void *progress_user;
+  vfr_precision precision;      /* default VFR_PRECISION_FP32 */
 } vfr_eval_params;
 
-vfr_eval_params vfr_eval_default_params(void);
+VFR_API vfr_eval_params vfr_eval_default_params(void);
 
 /* Phase 1 for this process's shard. Returns an error only for failures that stop the
  * study (bad settings, unreadable model, unwritable output); an image that cannot be
  * read is recorded as skipped and the study goes on. */
-int vfr_eval_compute(const vfr_eval_params *params, vfr_error *err);
+VFR_API int vfr_eval_compute(const vfr_eval_params *params, vfr_error *err);
 
 /* A run's hold on its output folder, from vfr_study_begin to vfr_study_end. */
 typedef struct vfr_study_session {
@@ -75,12 +80,12 @@ typedef struct vfr_study_session {
  * of any earlier run (per_image.csv, summary.json, embeddings/, figures/, report.html,
  * downstream.json, ...) so that nothing of another study mixes into this one, and removes
  * the results of images no longer in the study (all of them without --resume). */
-int vfr_study_begin(const vfr_eval_params *params, vfr_study_session *session, vfr_error *err);
+VFR_API int vfr_study_begin(const vfr_eval_params *params, vfr_study_session *session, vfr_error *err);
 /* Releases the lock (after phase 2). */
-void vfr_study_end(vfr_study_session *session);
+VFR_API void vfr_study_end(vfr_study_session *session);
 
 /* Phase 2: writes the outputs from OUT/work/ (every image must have been computed). */
-int vfr_eval_merge(const vfr_eval_params *params, vfr_error *err);
+VFR_API int vfr_eval_merge(const vfr_eval_params *params, vfr_error *err);
 
 #ifdef __cplusplus
 }

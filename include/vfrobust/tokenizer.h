@@ -30,13 +30,13 @@ typedef struct vfr_tokenizer vfr_tokenizer;
  * and dir/merges.txt (one "left right" merge per line, in rank order; a first line starting
  * with '#' is a comment; as in CLIP, at most 48,894 merges are read). Errors name the file
  * (and line): VFR_EIO when unreadable, VFR_EFORMAT when malformed or inconsistent. */
-int vfr_tokenizer_load(const char *dir, vfr_tokenizer **out, vfr_error *err);
+VFR_API int vfr_tokenizer_load(const char *dir, vfr_tokenizer **out, vfr_error *err);
 
-void vfr_tokenizer_free(vfr_tokenizer *tok);
+VFR_API void vfr_tokenizer_free(vfr_tokenizer *tok);
 
 /* The id of <|startoftext|> and of <|endoftext|> (49406 and 49407 in CLIP). */
-int32_t vfr_tokenizer_sot(const vfr_tokenizer *tok);
-int32_t vfr_tokenizer_eot(const vfr_tokenizer *tok);
+VFR_API int32_t vfr_tokenizer_sot(const vfr_tokenizer *tok);
+VFR_API int32_t vfr_tokenizer_eot(const vfr_tokenizer *tok);
 
 /* Tokenizes utf8_text (NUL-terminated UTF-8) into ids, which is (context_length):
  * [<|startoftext|>] + BPE ids + [<|endoftext|>], *n_ids of them, as OpenAI's
@@ -48,7 +48,7 @@ int32_t vfr_tokenizer_eot(const vfr_tokenizer *tok);
  * CLIPTokenizer pads with <|endoftext|>; the text tower reads the <|endoftext|> position and
  * its causal mask keeps padding from reaching it, so either gives the same embedding.
  * Invalid UTF-8 fails with VFR_EINVAL; a text over 1 MiB with VFR_ELIMIT. */
-int vfr_tokenize(const vfr_tokenizer *tok, const char *utf8_text, int context_length,
+VFR_API int vfr_tokenize(const vfr_tokenizer *tok, const char *utf8_text, int context_length,
                  int32_t *ids, int *n_ids, int truncate, vfr_error *err);
 
 #ifdef __cplusplus

@@ -76,6 +76,51 @@ class vfr_robustness(ctypes.Structure):
                 ("dr_error_bound", ctypes.c_double)]
 
 
+class vfr_stats(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int)] + [(k, ctypes.c_double) for k in
+                                        ("mean", "std", "median", "p10", "p90", "min", "max")]
+
+
+class vfr_linear_probe_params(ctypes.Structure):  # downstream.h
+    _fields_ = [("c", ctypes.c_double), ("c_grid", ctypes.POINTER(ctypes.c_double)),
+                ("c_grid_count", ctypes.c_int), ("validation_fraction", ctypes.c_double),
+                ("seed", ctypes.c_uint64), ("standardize", ctypes.c_int),
+                ("max_iterations", ctypes.c_int), ("gradient_tolerance", ctypes.c_double),
+                ("history", ctypes.c_int)]
+
+
+class vfr_linear_probe(ctypes.Structure):
+    _fields_ = [("class_count", ctypes.c_int), ("dim", ctypes.c_int),
+                ("weight", ctypes.POINTER(ctypes.c_double)), ("bias", ctypes.POINTER(ctypes.c_double)),
+                ("c", ctypes.c_double), ("validation_accuracy", ctypes.c_double),
+                ("objective", ctypes.c_double), ("gradient_norm", ctypes.c_double),
+                ("iterations", ctypes.c_int), ("converged", ctypes.c_int)]
+
+
+class vfr_knn_params(ctypes.Structure):
+    _fields_ = [("k", ctypes.c_int), ("temperature", ctypes.c_double)]
+
+
+class vfr_linear_fit(ctypes.Structure):
+    _fields_ = [("slope", ctypes.c_double), ("intercept", ctypes.c_double), ("r2", ctypes.c_double),
+                ("pearson_r", ctypes.c_double), ("n", ctypes.c_int)]
+
+
+class vfr_dr_bin(ctypes.Structure):
+    _fields_ = [("dr_min", ctypes.c_double), ("dr_max", ctypes.c_double),
+                ("mean_dr", ctypes.c_double), ("accuracy", ctypes.c_double), ("count", ctypes.c_int)]
+
+
+class vfr_per_image_regression(ctypes.Structure):
+    _fields_ = [("binned", vfr_linear_fit), ("raw", vfr_linear_fit), ("bin_count", ctypes.c_int),
+                ("bins", ctypes.POINTER(vfr_dr_bin))]
+
+
+class vfr_across_ops_regression(ctypes.Structure):
+    _fields_ = [("fit", vfr_linear_fit), ("loo_mae", ctypes.c_double),
+                ("loo_predictions", ctypes.c_int), ("loo_skipped_ops", ctypes.c_int)]
+
+
 class vfr_model_params(ctypes.Structure):  # model.h
     _fields_ = [("threads", ctypes.c_int), ("pooling", ctypes.c_int), ("max_batch", ctypes.c_int),
                 ("precision", ctypes.c_int)]
@@ -108,6 +153,11 @@ class vfr_score_params(ctypes.Structure):
 STRUCTS = {"vfr_error": vfr_error, "vfr_image": vfr_image, "vfr_op": vfr_op,
            "vfr_level": vfr_level, "vfr_chain": vfr_chain, "vfr_spec": vfr_spec,
            "vfr_meb_result": vfr_meb_result, "vfr_robustness": vfr_robustness,
+           "vfr_stats": vfr_stats, "vfr_linear_probe_params": vfr_linear_probe_params,
+           "vfr_linear_probe": vfr_linear_probe, "vfr_knn_params": vfr_knn_params,
+           "vfr_linear_fit": vfr_linear_fit, "vfr_dr_bin": vfr_dr_bin,
+           "vfr_per_image_regression": vfr_per_image_regression,
+           "vfr_across_ops_regression": vfr_across_ops_regression,
            "vfr_model_params": vfr_model_params, "vfr_model_info": vfr_model_info,
            "vfr_perturb_set_params": vfr_perturb_set_params, "vfr_score_params": vfr_score_params}
 
@@ -122,6 +172,7 @@ _int = ctypes.c_int
 _PROTOTYPES = {
     "vfr_version": (ctypes.c_char_p, []),
     "vfr_status_name": (ctypes.c_char_p, [_int]),
+    "vfr_free": (None, [ctypes.c_void_p]),
     "vfr_image_free": (None, [_img]),
     "vfr_image_load": (_int, [ctypes.c_char_p, ctypes.c_void_p, _img, _err]),
     "vfr_op_count": (_int, []),

@@ -83,7 +83,13 @@ int cli_classify(int argc, char **argv) {
   vfr_error_clear(&err);
   vfr_classify_result r;
   rc = CLI_OK;
-  if (vfr_classify_eval(model, data, (int)limit, (int)batch, (int)threads, &r, &err) != VFR_OK)
+  vfr_classify_eval_params ep = vfr_classify_eval_default_params();
+  ep.model_dir = model;
+  ep.data_path = data;
+  ep.limit = (int)limit;
+  ep.batch = (int)batch;
+  ep.threads = (int)threads;
+  if (vfr_classify_eval(&ep, &r, &err) != VFR_OK)
     return cli_report_error(&err, 1);
   if (out || r.skipped > 0) {
     vfr_dataset ds;

@@ -44,12 +44,12 @@ typedef struct progress_state {
   const char *what;
 } progress_state;
 
-static void show_progress(void *ctx, const vfr_progress *p) {
+static int show_progress(void *ctx, const vfr_progress *p) {
   progress_state *s = ctx;
   double t = wall();
   int last = p->done == p->total;
-  if (!s->tty && !last && t - s->last < 10.0) return;
-  if (s->tty && !last && t - s->last < 0.2) return;
+  if (!s->tty && !last && t - s->last < 10.0) return 0;
+  if (s->tty && !last && t - s->last < 0.2) return 0;
   s->last = t;
   char eta[32] = "?";
   if (p->eta_s >= 0) snprintf(eta, sizeof eta, ", ETA %dm%02ds", (int)(p->eta_s / 60), (int)p->eta_s % 60);
@@ -57,6 +57,7 @@ static void show_progress(void *ctx, const vfr_progress *p) {
   fprintf(stderr, "%sdownstream: %s %d/%d images (%d skipped)%s%s", s->tty ? "\r" : "", s->what, p->done, p->total,
           p->skipped, eta, s->tty ? "   " : "\n");
   if (s->tty && last) fputc('\n', stderr);
+  return 0;
 }
 
 static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
@@ -141,9 +142,9 @@ int cli_downstream(int argc, char **argv) {
 
   progress_state test_ps = {isatty(2), 0, "test study"}, train_ps = {isatty(2), 0, "train embeddings"};
   p.study.progress = show_progress;
-  p.study.progress_ctx = &test_ps;
+  p.study.progress_user = &test_ps;
   p.train_progress = show_progress;
-  p.train_progress_ctx = &train_ps;
+  p.train_progress_user = &train_ps;
   vfr_downstream_summary s;
   if (vfr_downstream_run(&p, &s, &err)) return cli_report_error(&err, 0);
   if (vfr_report_build(p.study.out_dir, &err)) return cli_report_error(&err, 0);

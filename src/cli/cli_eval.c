@@ -53,13 +53,13 @@ static double wall(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void show_progress(void *ctx, const vfr_progress *p) {
+static int show_progress(void *ctx, const vfr_progress *p) {
   progress_state *s = ctx;
   s->final = *p;
   double t = wall();
   int last = p->done == p->total;
-  if (!s->tty && !last && t - s->last < 10.0) return; /* plain lines: every 10 s */
-  if (s->tty && !last && t - s->last < 0.2) return;
+  if (!s->tty && !last && t - s->last < 10.0) return 0; /* plain lines: every 10 s */
+  if (s->tty && !last && t - s->last < 0.2) return 0;
   s->last = t;
   char eta[32] = "?";
   if (p->eta_s >= 0) snprintf(eta, sizeof eta, "%dm%02ds", (int)(p->eta_s / 60), (int)p->eta_s % 60);
@@ -68,6 +68,7 @@ static void show_progress(void *ctx, const vfr_progress *p) {
   fprintf(stderr, "%s%seval: %d/%d images (%d resumed, %d skipped), %.2f img/s, ETA %s%s", s->tty ? "\r" : "", who,
           p->done, p->total, p->resumed, p->skipped, p->rate, eta, s->tty ? "   " : "\n");
   if (s->tty && last) fputc('\n', stderr);
+  return 0;
 }
 
 static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
@@ -150,7 +151,7 @@ int cli_eval(int argc, char **argv) {
   p.shards = ranks;
   progress_state ps = {isatty(2), 0, rank, ranks, {0}};
   p.progress = show_progress;
-  p.progress_ctx = &ps;
+  p.progress_user = &ps;
 
   vfr_error err;
   vfr_error_clear(&err);

@@ -45,15 +45,16 @@ static void usage(FILE *f) {
       f);
 }
 
-static void progress(void *user, const vfr_finetune_progress *p) {
+static int progress(void *user, const vfr_finetune_progress *p) {
   (void)user;
   if (strcmp(p->phase, "train") != 0) {
     fprintf(stderr, "finetune: %s\n", p->phase);
-    return;
+    return 0;
   }
   fprintf(stderr, "finetune: step %ld/%ld loss %.6f (L1 %.6f L2 %.6f) lr %.3g  %.2f steps/s  "
           "ETA %.0f s\n", p->step, p->total, p->loss, p->l1, p->l2, p->lr, p->steps_per_s,
           p->eta_s);
+  return 0;
 }
 
 int cli_finetune(int argc, char **argv) {

@@ -46,21 +46,22 @@ typedef struct progress_state {
   long every;
 } progress_state;
 
-static void progress(void *user, const vfr_classify_progress *p) {
+static int progress(void *user, const vfr_classify_progress *p) {
   const progress_state *ps = user;
   if (!strcmp(p->phase, "test")) {
     if (p->test_accuracy > 0) fprintf(stderr, "train: test accuracy %.4f\n", p->test_accuracy);
     else fprintf(stderr, "train: scoring the test images\n");
-    return;
+    return 0;
   }
   if (strcmp(p->phase, "train") != 0) {
     fprintf(stderr, "train: %s\n", p->phase);
-    return;
+    return 0;
   }
-  if (p->step % ps->every != 0 && p->step != p->total) return;
+  if (p->step % ps->every != 0 && p->step != p->total) return 0;
   fprintf(stderr, "train: epoch %d step %ld/%ld loss %.4f batch accuracy %.3f lr %.3g  "
           "%.2f steps/s  ETA %.0f s\n", p->epoch, p->step, p->total, p->loss, p->accuracy, p->lr,
           p->steps_per_s, p->eta_s);
+  return 0;
 }
 
 int cli_train(int argc, char **argv) {

@@ -1,6 +1,7 @@
 /* Error values: formatting and names. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "vfrobust/error.h"
 
@@ -8,7 +9,7 @@
 #define VFR_VERSION "unknown"
 #endif
 
-int vfr_fail(vfr_error *err, int code, const char *fmt, ...) {
+int vfr_fail(vfr_error *err, vfr_status code, const char *fmt, ...) {
   if (err) {
     va_list ap;
     va_start(ap, fmt);
@@ -29,7 +30,7 @@ void vfr_error_clear(vfr_error *err) {
   }
 }
 
-const char *vfr_status_name(int code) {
+const char *vfr_status_name(vfr_status code) {
   switch (code) {
     case VFR_OK: return "ok";
     case VFR_EINVAL: return "invalid argument";
@@ -39,8 +40,11 @@ const char *vfr_status_name(int code) {
     case VFR_ELIMIT: return "limit exceeded";
     case VFR_EUNSUPPORTED: return "unsupported";
     case VFR_EINTERNAL: return "internal error";
+    case VFR_ECANCELED: return "cancelled";
     default: return "unknown error";
   }
 }
 
 const char *vfr_version(void) { return VFR_VERSION; }
+
+void vfr_free(void *buffer) { free(buffer); }

@@ -257,7 +257,9 @@ static int train_embed(const vfr_downstream_params *p, const vfr_dataset *ds, tr
     pr.elapsed_s = (double)(now.tv_sec - t0.tv_sec) + 1e-9 * (double)(now.tv_nsec - t0.tv_nsec);
     pr.rate = pr.elapsed_s > 0 ? pr.done / pr.elapsed_s : 0;
     pr.eta_s = pr.rate > 0 ? (pr.total - pr.done) / pr.rate : -1;
-    if (!rc && p->train_progress) p->train_progress(p->train_progress_ctx, &pr);
+    if (!rc && p->train_progress && p->train_progress(p->train_progress_user, &pr))
+      rc = vfr_fail(err, VFR_ECANCELED, "%s: cancelled after %d of %d train images", p->train_dir,
+                    pr.done, pr.total);
   }
   free(imgs);
   free(which);

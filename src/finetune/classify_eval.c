@@ -61,9 +61,18 @@ static int read_classes(const char *dir, int C, vfr_classify_result *r, vfr_erro
   return rc;
 }
 
-int vfr_classify_eval(const char *model_dir, const char *data_path, int limit, int batch,
-                      int threads, vfr_classify_result *out, vfr_error *err) {
+vfr_classify_eval_params vfr_classify_eval_default_params(void) {
+  vfr_classify_eval_params p = {0};
+  p.batch = 64;
+  return p;
+}
+
+int vfr_classify_eval(const vfr_classify_eval_params *params, vfr_classify_result *out,
+                      vfr_error *err) {
   memset(out, 0, sizeof *out);
+  if (!params) return vfr_fail(err, VFR_EINVAL, "classify: no parameters");
+  const char *model_dir = params->model_dir, *data_path = params->data_path;
+  int limit = params->limit, batch = params->batch, threads = params->threads;
   if (!model_dir || !data_path)
     return vfr_fail(err, VFR_EINVAL, "classify: a model and a labelled image set are required");
   if (batch < 1) batch = 64;

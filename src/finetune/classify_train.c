@@ -192,9 +192,10 @@ static int check_params(const vfr_classify_params *o, vfr_error *err) {
 }
 
 
-static void report(const classifier *c, const char *phase, long step, const double *h,
-                   double rate, double test_acc) {
-  if (!c->o->progress) return;
+/* Non-zero when the caller's callback cancels the run. */
+static int report(const classifier *c, const char *phase, long step, const double *h,
+                  double rate, double test_acc) {
+  if (!c->o->progress) return 0;
   vfr_classify_progress pr;
   memset(&pr, 0, sizeof pr);
   pr.step = step;
@@ -209,7 +210,12 @@ static void report(const classifier *c, const char *phase, long step, const doub
   pr.eta_s = rate > 0 ? (double)(c->t.total - step) / rate : 0;
   pr.test_accuracy = test_acc;
   pr.phase = phase;
-  c->o->progress(c->o->progress_user, &pr);
+  return c->o->progress(c->o->progress_user, &pr);
+}
+
+static int cancelled(const vfr_classify_params *o, long step, vfr_error *err) {
+  return vfr_fail(err, VFR_ECANCELED, "%s: cancelled after step %ld (resume continues)", o->out_dir,
+                  step);
 }
 
 /* The tower's folder: model_dir when it has weights, else a seeded random one in
@@ -351,14 +357,14 @@ static int run(classifier *c, vfr_error *err) {
   TRY(ft_settings_check(o->out_dir, settings, (int)(sizeof settings / sizeof settings[0]), resuming, err));
   long start = (long)ck.step, s = start;
   double t0 = ft_now_s();
-  int rc = VFR_OK;
-  for (; s < t->total; s++) {
+  int rc = VFR_OK, cancel = 0;
+  for (; s < t->total && !cancel; s++) {
     if (o->stop_after > 0 && s >= o->stop_after) break;
     double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
     rc = train_step(c, s, h, err);
     if (rc) break;
     double rate = (double)(s + 1 - start) / (ft_now_s() - t0 + 1e-12);
-    report(c, "train", s + 1, h, rate, 0);
+    cancel = report(c, "train", s + 1, h, rate, 0);
     int epoch_end = (s + 1) % t->steps_per_epoch == 0;
     if (((o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0) || epoch_end) &&
         s + 1 < t->total) {
@@ -372,8 +378,9 @@ static int run(classifier *c, vfr_error *err) {
     ck.step = (uint64_t)s;
     rc = ft_checkpoint_save(ckpt_path, &ck, t->params, c->m, c->v, t->history, err);
   }
+  if (!rc && cancel) return cancelled(o, s, err);
   if (rc || s < t->total) return rc;
-  report(c, "save", s, NULL, 0, 0);
+  if (report(c, "save", s, NULL, 0, 0)) return cancelled(o, s, err);
   vfr_tensor_out head[2] = {{"classifier_head.weight", 2, {c->C, c->E}, c->W},
                             {"classifier_head.bias", 1, {c->C}, c->b}};
   TRY(ft_save_model(t, head, 2, err));
@@ -383,10 +390,19 @@ static int run(classifier *c, vfr_error *err) {
   if (!o->test_path)
     return cl_write_report(o, &t->data, t->history, t->total, t->steps_per_epoch,
                            train_seconds, NULL, err);
-  report(c, "test", s, NULL, 0, 0);
+  if (report(c, "test", s, NULL, 0, 0)) return cancelled(o, s, err);
   vfr_classify_result r;
-  TRY(vfr_classify_eval(o->out_dir, o->test_path, o->test_limit, o->batch, o->threads, &r, err));
-  report(c, "test", s, NULL, 0, r.accuracy);
+  vfr_classify_eval_params ep = vfr_classify_eval_default_params();
+  ep.model_dir = o->out_dir;
+  ep.data_path = o->test_path;
+  ep.limit = o->test_limit;
+  ep.batch = o->batch;
+  ep.threads = o->threads;
+  TRY(vfr_classify_eval(&ep, &r, err));
+  if (report(c, "test", s, NULL, 0, r.accuracy)) {
+    vfr_classify_result_free(&r);
+    return cancelled(o, s, err);
+  }
   rc = cl_write_report(o, &t->data, t->history, t->total, t->steps_per_epoch,
                            train_seconds, &r, err);
   vfr_classify_result_free(&r);

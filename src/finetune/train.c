@@ -120,7 +120,7 @@ int ft_each_image(int n, int threads, int (*fn)(void *user, int i, vfr_error *e)
     vfr_error e;
     vfr_error_clear(&e);
     if (fn(user, i, &e) != VFR_OK) {
-#pragma omp critical(vfr_finetune_each_image_error)
+#pragma omp critical /* unnamed: a named one would be an exported symbol */
       if (i < failed) {
         failed = i;
         first = e;
@@ -303,9 +303,10 @@ static int check_params(const vfr_finetune_params *o, vfr_error *err) {
   return VFR_OK;
 }
 
-static void report(const trainer *t, const char *phase, long step, const double *h,
-                   double rate) {
-  if (!t->o->progress) return;
+/* Non-zero when the caller's callback cancels the run. */
+static int report(const trainer *t, const char *phase, long step, const double *h,
+                  double rate) {
+  if (!t->o->progress) return 0;
   vfr_finetune_progress pr;
   memset(&pr, 0, sizeof pr);
   pr.step = step;
@@ -319,7 +320,12 @@ static void report(const trainer *t, const char *phase, long step, const double 
   pr.steps_per_s = rate;
   pr.eta_s = rate > 0 ? (double)(t->total - step) / rate : 0;
   pr.phase = phase;
-  t->o->progress(t->o->progress_user, &pr);
+  return t->o->progress(t->o->progress_user, &pr);
+}
+
+static int cancelled(const trainer *t, long step, vfr_error *err) {
+  return vfr_fail(err, VFR_ECANCELED, "%s: cancelled after step %ld (resume continues)",
+                  t->o->out_dir, step);
 }
 
 double ft_now_s(void) {
@@ -432,23 +438,24 @@ static int run(trainer *t, vfr_error *err) {
                            (uint64_t)t->total, err));
   TRY(ft_settings_check(o->out_dir, settings, (int)(sizeof settings / sizeof settings[0]), resuming, err));
   long start = (long)ck.step;
-  report(t, "frozen-embeddings", start, NULL, 0);
+  if (report(t, "frozen-embeddings", start, NULL, 0)) return cancelled(t, start, err);
   TRY(frozen_embeddings(t, err));
   eval_result before = {0}, after = {0};
   int rc = VFR_OK;
   if (o->eval_path && t->eval.count > 0 && (o->stop_after == 0 || o->stop_after >= t->total)) {
-    report(t, "eval-before", start, NULL, 0);
-    rc = ft_evaluate(t, &t->p0, &before, err);
+    if (report(t, "eval-before", start, NULL, 0)) rc = cancelled(t, start, err);
+    else rc = ft_evaluate(t, &t->p0, &before, err);
   }
   double t0 = ft_now_s();
   long s = start;
-  for (; s < t->total && rc == VFR_OK; s++) {
+  int cancel = 0;
+  for (; s < t->total && rc == VFR_OK && !cancel; s++) {
     if (o->stop_after > 0 && s >= o->stop_after) break;
     double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
     rc = train_step(t, s, h, err);
     if (rc) break;
     double rate = (double)(s + 1 - start) / (ft_now_s() - t0 + 1e-12);
-    report(t, "train", s + 1, h, rate);
+    cancel = report(t, "train", s + 1, h, rate);
     if (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0 && s + 1 < t->total) {
       ck.step = (uint64_t)(s + 1);
       rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
@@ -459,12 +466,13 @@ static int run(trainer *t, vfr_error *err) {
     ck.step = (uint64_t)s;
     rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
   }
+  if (rc == VFR_OK && cancel) rc = cancelled(t, s, err);
   if (rc == VFR_OK && s >= t->total) {
     if (before.mean_dr) {
-      report(t, "eval-after", s, NULL, 0);
-      rc = ft_evaluate(t, &t->p, &after, err);
+      if (report(t, "eval-after", s, NULL, 0)) rc = cancelled(t, s, err);
+      else rc = ft_evaluate(t, &t->p, &after, err);
     }
-    report(t, "save", s, NULL, 0);
+    if (rc == VFR_OK && report(t, "save", s, NULL, 0)) rc = cancelled(t, s, err);
     if (rc == VFR_OK) rc = ft_save_model(t, NULL, 0, err);
     if (rc == VFR_OK)
       rc = ft_write_report(t, before.mean_dr ? &before : NULL, after.mean_dr ? &after : NULL,

@@ -466,7 +466,7 @@ static int embed_images(vfr_model *m, const vfr_image *images, int n, int prepar
       snprintf(name, sizeof name, "image %d", start + i);
       if (prepare_pixels(m, &images[start + i], prepared, m->pixels + (size_t)i * per, name,
                          &e) != VFR_OK) {
-#pragma omp critical(vfr_model_preprocess_error)
+#pragma omp critical /* unnamed: a named one would be an exported symbol */
         if (start + i < failed) {
           failed = start + i;
           first = e;

@@ -232,7 +232,9 @@ int vfr_eval_compute(const vfr_eval_params *p, vfr_error *err) {
     pr.rate = pr.elapsed_s > 0 ? computed / pr.elapsed_s : 0;
     pr.eta_s = pr.rate > 0 ? (pr.total - pr.done) / pr.rate : -1;
     pr.current = ctx.dataset.items[i].name;
-    if (p->progress && !rc) p->progress(p->progress_ctx, &pr);
+    if (p->progress && !rc && p->progress(p->progress_user, &pr))
+      rc = vfr_fail(err, VFR_ECANCELED, "%s: cancelled after %d of %d images", p->out_dir, pr.done,
+                    pr.total);
   }
   vfr_model_free(model);
   study_context_close(&ctx);

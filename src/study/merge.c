@@ -75,8 +75,12 @@ static int write_samples(const vfr_eval_params *p, const study_context *ctx, int
 }
 
 int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
+  return study_merge_named(p, NULL, err);
+}
+
+int study_merge_named(const vfr_eval_params *p, const char *model_name, vfr_error *err) {
   study_context ctx;
-  int rc = study_context_open(p, &ctx, err);
+  int rc = study_context_open_named(p, model_name, &ctx, err);
   if (rc) return rc;
   const study_plan *plan = &ctx.plan;
   const vfr_dataset *ds = &ctx.dataset;
@@ -232,7 +236,7 @@ int vfr_eval_merge(const vfr_eval_params *p, vfr_error *err) {
   {
     json_t *root = json_object(), *ops = json_array();
     json_object_set_new(root, "model", vfr_json_text(ctx.model_name));
-    json_object_set_new(root, "model_dir", vfr_json_text(p->model_dir));
+    json_object_set_new(root, "model_dir", model_name ? json_null() : vfr_json_text(p->model_dir));
     json_object_set_new(root, "data", vfr_json_text(p->data));
     json_object_set_new(root, "ops", p->ops ? vfr_json_text(p->ops) : NULL);
     json_object_set_new(root, "levels", json_integer(p->levels));

@@ -187,8 +187,13 @@ static void file_stem(char *out, size_t size, const char *text) {
 }
 
 int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *err) {
+  return study_context_open_named(p, NULL, ctx, err);
+}
+
+int study_context_open_named(const vfr_eval_params *p, const char *model_name, study_context *ctx,
+                             vfr_error *err) {
   memset(ctx, 0, sizeof *ctx);
-  if (!p->model_dir || !p->data || !p->out_dir)
+  if ((!model_name && !p->model_dir) || !p->data || !p->out_dir)
     return vfr_fail(err, VFR_EINVAL, "eval needs --model, --data and --out");
   int rc = study_plan_make(p->ops ? p->ops : "editing9", p->levels, &ctx->plan, err);
   if (rc) return rc;
@@ -200,10 +205,10 @@ int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *
   vfr_dataset_limit_seeded(&ctx->dataset, p->per_class, p->limit, p->seed);
 
   char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s", p->model_dir);
+  snprintf(tmp, sizeof tmp, "%s", model_name ? model_name : p->model_dir);
   size_t len = strlen(tmp);
   while (len > 1 && tmp[len - 1] == '/') tmp[--len] = '\0';
-  snprintf(ctx->model_name, sizeof ctx->model_name, "%s", basename(tmp));
+  snprintf(ctx->model_name, sizeof ctx->model_name, "%s", model_name ? tmp : basename(tmp));
 
   ctx->op_file_names = calloc((size_t)ctx->plan.op_count + 1, sizeof *ctx->op_file_names);
   for (int j = 0; ctx->op_file_names && j < ctx->plan.op_count && !rc; j++) {
@@ -232,7 +237,10 @@ int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *
   h = vfr_fingerprint(h, &p->perturb_after_preprocess, sizeof p->perturb_after_preprocess);
   if (p->precision) /* fp32 studies keep the fingerprint they had before the option */
     h = vfr_fingerprint(h, &p->precision, sizeof p->precision);
-  ctx->fingerprint = study_model_fingerprint(h, p->model_dir);
+  if (model_name)
+    ctx->fingerprint = vfr_fingerprint(vfr_fingerprint(h, "named", 5), model_name, strlen(model_name));
+  else
+    ctx->fingerprint = study_model_fingerprint(h, p->model_dir);
 
   if ((rc = make_dir(p->out_dir, err))) {
     study_context_close(ctx);

@@ -102,7 +102,7 @@ int vfr_score(const vfr_score_params *p, vfr_error *err) {
   study_context ctx;
   int ctx_open = 0;
   int rc = read_settings(p->manifest, &settings, &ep, err);
-  ep.model_dir = model_name; /* names the model; no such folder is read */
+  ep.model_dir = NULL; /* the model is a name only: no folder is read or recorded */
   ep.out_dir = p->out_dir;
   if (!rc) rc = vfr_csv_read(p->manifest, &csv, err);
   if (!rc && (csv.row_count < 1 || csv.rows[0].count != 4 || strcmp(csv.rows[0].fields[0], "image") ||
@@ -120,7 +120,7 @@ int vfr_score(const vfr_score_params *p, vfr_error *err) {
     if (!isfinite(emb[i]))
       rc = vfr_fail(err, VFR_EFORMAT, "%s: row %lld (%s line %d) holds a non-finite value", p->embeddings,
                     (long long)(i / dim), p->manifest, csv.rows[1 + i / dim].line);
-  if (!rc) rc = study_context_open(&ep, &ctx, err);
+  if (!rc) rc = study_context_open_named(&ep, model_name, &ctx, err);
   ctx_open = !rc;
 
   /* One result file per dataset image, as phase 1 of eval leaves them. */
@@ -171,7 +171,7 @@ int vfr_score(const vfr_score_params *p, vfr_error *err) {
     rc = vfr_fail(err, VFR_EFORMAT, "%s:%d: image %s is not in %s or not in its order", p->manifest, csv.rows[next].line,
                   csv.rows[next].fields[0], ep.data);
   if (ctx_open) study_context_close(&ctx);
-  if (!rc) rc = vfr_eval_merge(&ep, err);
+  if (!rc) rc = study_merge_named(&ep, model_name, err);
   free(emb);
   vfr_csv_free(&csv);
   json_decref(settings);

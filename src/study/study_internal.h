@@ -19,6 +19,14 @@ typedef struct study_context {
 
 /* Validates the parameters, creates OUT and OUT/work, lists the dataset, makes the plan. */
 int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *err);
+/* The same for a study of embeddings made elsewhere (vfr_score): the model is a name only,
+ * with no folder (p->model_dir is not read and may be NULL); the fingerprint chains the name
+ * instead of the folder's files, so nothing in the current directory changes it. */
+int study_context_open_named(const vfr_eval_params *p, const char *model_name, study_context *ctx,
+                             vfr_error *err);
+
+/* Phase 2 (vfr_eval_merge) of such a study: summary.json's model_dir is null. */
+int study_merge_named(const vfr_eval_params *p, const char *model_name, vfr_error *err);
 void study_context_close(study_context *ctx);
 
 /* Chains into h the bytes of DIR/config.json and the size and modification time of
