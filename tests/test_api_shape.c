@@ -30,9 +30,21 @@ static int on_progress(void *user, const vfr_progress *p) {
   return c->cancel_at > 0 && c->calls >= c->cancel_at;
 }
 
+static int on_train(void *user, const vfr_classify_progress *p) {
+  int *calls = user;
+  (*calls)++;
+  return !strcmp(p->phase, "train"); /* cancel at the first step */
+}
+
+static int on_finetune(void *user, const vfr_finetune_progress *p) {
+  int *calls = user;
+  (*calls)++;
+  return !strcmp(p->phase, "train");
+}
+
 int main(void) {
   const char *src = getenv("VFROBUST_SRC");
-  char tmpl[] = "/tmp/vfr_api_shape_XXXXXX", data[4200], model[4200], out[4200], path[4300];
+  char tmpl[] = "/tmp/vfr_api_shape_XXXXXX", data[4200], model[4200], out[4200], path[9000];
   if (!mkdtemp(tmpl)) return 1;
   snprintf(data, sizeof data, "%s/data", tmpl);
   snprintf(out, sizeof out, "%s/out", tmpl);
@@ -118,6 +130,67 @@ int main(void) {
   rc = vfr_classify_eval(&cp, &r, &err);
   check(rc == VFR_EFORMAT && strstr(err.message, "no labels"), "vfr_classify_eval on unlabelled images: an error");
   vfr_classify_result_free(&r);
+
+  /* training cancelled by its callback after one step: a checkpoint, and resume finishes */
+  char labelled[4300], recipe[4200], trained[4300];
+  snprintf(labelled, sizeof labelled, "%s/labelled", tmpl);
+  snprintf(trained, sizeof trained, "%s/trained", tmpl);
+  snprintf(recipe, sizeof recipe, "%s/models/recipes/clip-vit-tiny-patch4", src ? src : ".");
+  mkdir(labelled, 0755);
+  for (int i = 0; i < 4; i++) {
+    char from[4300], cls[4400];
+    snprintf(cls, sizeof cls, "%s/%s", labelled, i % 2 ? "b" : "a");
+    mkdir(cls, 0755);
+    snprintf(from, sizeof from, "%s/img%d.png", data, i);
+    snprintf(path, sizeof path, "%s/img%d.png", cls, i);
+    check(link(from, path) == 0, "a labelled copy");
+  }
+  vfr_classify_params tp = vfr_classify_default_params();
+  tp.model_dir = recipe;
+  tp.data_path = labelled;
+  tp.out_dir = trained;
+  tp.epochs = 2;
+  tp.batch = 2;
+  tp.threads = 1;
+  int train_calls = 0;
+  tp.progress = on_train;
+  tp.progress_user = &train_calls;
+  rc = vfr_classify_train(&tp, &err);
+  check(rc == VFR_ECANCELED && train_calls == 1 && strstr(err.message, "cancelled after step 1"),
+        "vfr_classify_train: a non-zero return cancels after the step");
+  printf("  message: %s\n", err.message);
+  snprintf(path, sizeof path, "%s/checkpoint.bin", trained);
+  check(access(path, R_OK) == 0, "the cancelled training left its checkpoint");
+  tp.resume = 1;
+  tp.progress = NULL;
+  rc = vfr_classify_train(&tp, &err);
+  snprintf(path, sizeof path, "%s/train.json", trained);
+  check(rc == VFR_OK && access(path, R_OK) == 0, "the resumed training finishes");
+  if (rc) printf("  %s\n", err.message);
+
+  /* fine-tuning likewise */
+  char tuned[4300];
+  snprintf(tuned, sizeof tuned, "%s/tuned", tmpl);
+  vfr_finetune_params fp = vfr_finetune_default_params();
+  fp.model_dir = model;
+  fp.data_path = labelled;
+  fp.ops = "jpeg";
+  fp.out_dir = tuned;
+  fp.batch = 2;
+  fp.threads = 1;
+  int ft_calls = 0;
+  fp.progress = on_finetune;
+  fp.progress_user = &ft_calls;
+  rc = vfr_finetune_run(&fp, &err);
+  check(rc == VFR_ECANCELED && strstr(err.message, "cancelled after step 1"),
+        "vfr_finetune_run: a non-zero return cancels after the step");
+  printf("  message: %s\n", err.message);
+  fp.resume = 1;
+  fp.progress = NULL;
+  rc = vfr_finetune_run(&fp, &err);
+  snprintf(path, sizeof path, "%s/finetune.json", tuned);
+  check(rc == VFR_OK && access(path, R_OK) == 0, "the resumed fine-tuning finishes");
+  if (rc) printf("  %s\n", err.message);
 
   printf("test_api_shape: %d passed, %d failed\n", passed, failed);
   return failed != 0;
