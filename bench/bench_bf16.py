@@ -50,7 +50,7 @@ BATCH = 8 if args.quick else 32
 REPEATS = 1 if args.quick else 2
 
 
-Error, ModelParams = T.abi.vfr_error, T.abi.vfr_model_params
+Error = T.abi.vfr_error
 
 
 class Bf16Weight(C.Structure):  # src/model/gemm_bf16.h
@@ -112,12 +112,7 @@ def bench_linear(lib):
 
 
 def bench_model(lib, tmp):
-    lib.vfr_model_default_params.restype = ModelParams
-    lib.vfr_model_load.argtypes = [C.c_char_p, C.POINTER(ModelParams), C.POINTER(C.c_void_p),
-                                   C.POINTER(Error)]
-    lib.vfr_model_free.argtypes = [C.c_void_p]
-    lib.vfr_model_embed_pixels.argtypes = [C.c_void_p, C.c_void_p, C.c_int, C.c_void_p,
-                                           C.POINTER(Error)]
+    T.model_prototypes(lib)
     config, pp = M.PRESETS["clip-vit-b16"]()
     model = M.randomize(M.build_model(config), 101)
     folder = os.path.join(tmp, "clip-vit-b16")

@@ -64,19 +64,11 @@ REPEATS = 2 if args.quick else 3  # timed runs at batch 1
 SEED = {"clip-vit-b32": 100, "clip-vit-b16": 101, "clip-vit-l14": 102}
 
 
-Error, ModelParams, ModelInfo = T.abi.vfr_error, T.abi.vfr_model_params, T.abi.vfr_model_info
+Error, ModelInfo = T.abi.vfr_error, T.abi.vfr_model_info
 
 
 def load_lib():
-    lib = T.load_lib()
-    lib.vfr_model_default_params.restype = ModelParams
-    lib.vfr_model_load.argtypes = [C.c_char_p, C.POINTER(ModelParams), C.POINTER(C.c_void_p),
-                                   C.POINTER(Error)]
-    lib.vfr_model_free.argtypes = [C.c_void_p]
-    lib.vfr_model_get_info.argtypes = [C.c_void_p, C.POINTER(ModelInfo)]
-    lib.vfr_model_embed_pixels.argtypes = [C.c_void_p, C.c_void_p, C.c_int, C.c_void_p,
-                                           C.POINTER(Error)]
-    return lib
+    return T.model_prototypes(T.load_lib())
 
 
 def best_time(fn, repeats):

@@ -24,13 +24,8 @@ LIB = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(
     "VFROBUST_LIB", os.path.join(HERE, "..", "build", "libvfrobust.so"))
 
 
-class VfrImage(ctypes.Structure):
-    _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int), ("channels", ctypes.c_int),
-                ("stride", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class VfrError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from vfrobust._lib import vfr_error as VfrError, vfr_image as VfrImage  # noqa: E402  (include/'s mirrors)
 
 
 lib = ctypes.CDLL(LIB)
@@ -143,7 +138,7 @@ def main():
         arr = np.clip(np.stack([xx % 256, yy % 256, (xx + yy) % 256], -1) + rng.integers(-30, 31, (h, w, 3)),
                       0, 255).astype(np.uint8)
         im = Image.fromarray(arr, "RGB")
-        img = VfrImage(w, h, 3, w * 3, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+        img = VfrImage(w, h, 3, w * 3, arr.ctypes.data)
         for name, f, args, ref in OPS:
             if ONLY and not any(name.startswith(o) for o in ONLY):
                 continue

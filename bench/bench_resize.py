@@ -32,13 +32,8 @@ for i, a in enumerate(sys.argv):
         BUDGET = float(sys.argv[i + 1])
 
 
-class VfrImage(ctypes.Structure):
-    _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int), ("channels", ctypes.c_int),
-                ("stride", ctypes.c_size_t), ("data", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class VfrError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("message", ctypes.c_char * 512)]
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+from vfrobust._lib import vfr_error as VfrError, vfr_image as VfrImage  # noqa: E402  (include/'s mirrors)
 
 
 lib = ctypes.CDLL(LIB)
@@ -70,7 +65,7 @@ def best_time(call, budget=BUDGET, min_reps=3):
 def ours_chain(arr, chain, code, keep=False):
     """Runs the chain of resizes through vfr_resize; returns the last image as an array."""
     h, w, c = arr.shape
-    cur = VfrImage(w, h, c, w * c, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+    cur = VfrImage(w, h, c, w * c, arr.ctypes.data)
     owned = None
     err = VfrError()
     for tw, th in chain:

@@ -246,17 +246,12 @@ def embed_case(tmp, paths, name, config, pp, seed, ref_dtype, batch_check=False)
 # ----------------------------------------------------------------------------------------------
 # 3. the library API, bad values and the refusal
 
-Error, ModelParams = T.abi.vfr_error, T.abi.vfr_model_params
+Error = T.abi.vfr_error
 
 
 def api_check(lib, tmp, folder, paths):
     from PIL import Image
-    lib.vfr_model_default_params.restype = ModelParams
-    lib.vfr_model_load.argtypes = [C.c_char_p, C.POINTER(ModelParams), C.POINTER(C.c_void_p),
-                                   C.POINTER(Error)]
-    lib.vfr_model_free.argtypes = [C.c_void_p]
-    lib.vfr_model_embed_pixels.argtypes = [C.c_void_p, C.c_void_p, C.c_int, C.c_void_p,
-                                           C.POINTER(Error)]
+    T.model_prototypes(lib)
     params = lib.vfr_model_default_params()
     ck.check(params.precision == 0, f"default precision {params.precision}, want 0 (fp32)")
     ck.check(lib.vfr_bf16_supported() == 1, "vfr_bf16_supported() is 0 on an avx512_bf16 CPU")

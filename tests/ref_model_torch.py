@@ -218,17 +218,12 @@ def case(tmp, images, name, config, pp, seed, pick, file_dtype=torch.float32,
 # ----------------------------------------------------------------------------------------------
 # the library's DINOv2 CLS || mean(patch tokens) option (not reachable from `embed`)
 
-Error, ModelParams = T.abi.vfr_error, T.abi.vfr_model_params
+Error = T.abi.vfr_error
 
 
 def cls_mean_pooling(tmp, images):
     lib = T.load_lib()
-    lib.vfr_model_default_params.restype = ModelParams
-    lib.vfr_model_load.argtypes = [C.c_char_p, C.POINTER(ModelParams), C.POINTER(C.c_void_p),
-                                   C.POINTER(Error)]
-    lib.vfr_model_free.argtypes = [C.c_void_p]
-    lib.vfr_model_embed_pixels.argtypes = [C.c_void_p, C.c_void_p, C.c_int, C.c_void_p,
-                                           C.POINTER(Error)]
+    T.model_prototypes(lib)
     for name, config, pp in (
             ("tiny-dinov2-cls_mean", M.dinov2_config(64, 2, 4, 14, 56), M.bit_preprocessor(80, 70)),
             ("tiny-dinov2reg-cls_mean", M.dinov2_config(64, 2, 4, 14, 98, registers=4),

@@ -20,13 +20,10 @@ ck = T.Checker("ref_preprocess")
 lib = T.load_lib()
 
 
-Error, Image_, ModelParams = T.abi.vfr_error, T.abi.vfr_image, T.abi.vfr_model_params
+Error, Image_ = T.abi.vfr_error, T.abi.vfr_image
 
 
-lib.vfr_model_default_params.restype = ModelParams
-lib.vfr_model_load.argtypes = [C.c_char_p, C.POINTER(ModelParams), C.POINTER(C.c_void_p), C.POINTER(Error)]
-lib.vfr_model_free.argtypes = [C.c_void_p]
-lib.vfr_model_preprocess.argtypes = [C.c_void_p, C.POINTER(Image_), C.c_char_p, C.c_void_p, C.POINTER(Error)]
+T.model_prototypes(lib)
 
 
 def reference(pil, pp):

@@ -45,6 +45,20 @@ def load_internal_lib():
     return ctypes.CDLL(INTERNAL_LIB)
 
 
+def model_prototypes(lib):
+    """Declares the model calls of include/vfrobust/model.h on lib (pixel and embedding
+    buffers as addresses: a.ctypes.data); returns lib."""
+    P = ctypes.POINTER
+    lib.vfr_model_default_params.restype = abi.vfr_model_params
+    lib.vfr_model_load.argtypes = [ctypes.c_char_p, P(abi.vfr_model_params), P(ctypes.c_void_p), ERR_P]
+    lib.vfr_model_free.argtypes = [ctypes.c_void_p]
+    lib.vfr_model_get_info.argtypes = [ctypes.c_void_p, P(abi.vfr_model_info)]
+    lib.vfr_model_embed_pixels.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                           ERR_P]
+    lib.vfr_model_preprocess.argtypes = [ctypes.c_void_p, IMG_P, ctypes.c_char_p, ctypes.c_void_p, ERR_P]
+    return lib
+
+
 def image_view(a):
     """A vfr_image borrowing the pixels of a uint8 (H, W) or (H, W, C) array (kept on it)."""
     import numpy as np
