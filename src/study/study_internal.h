@@ -11,7 +11,7 @@
 typedef struct study_context {
   study_plan plan;
   vfr_dataset dataset;     /* the whole (limited) dataset, not sharded */
-  char model_name[256];    /* the model folder's last path component */
+  char model_name[256];    /* the model folder's last path component, or the name given */
   char work_dir[4096];     /* OUT/work */
   char **op_file_names;    /* (plan.op_count) file-name stems for embeddings/<stem>.npy */
   uint64_t fingerprint;    /* of every setting that changes the per-image files */
