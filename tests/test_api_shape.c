@@ -192,6 +192,27 @@ int main(void) {
   check(rc == VFR_OK && access(path, R_OK) == 0, "the resumed fine-tuning finishes");
   if (rc) printf("  %s\n", err.message);
 
+  /* downstream: its train-embedding callback has the same shape */
+  char ds_out[4300];
+  snprintf(ds_out, sizeof ds_out, "%s/downstream", tmpl);
+  vfr_downstream_params dp = vfr_downstream_default_params();
+  dp.study.model_dir = model;
+  dp.study.data = labelled;
+  dp.study.ops = "brightness";
+  dp.study.levels = 2;
+  dp.study.out_dir = ds_out;
+  dp.study.threads = 1;
+  dp.train_dir = labelled;
+  dp.protocol = VFR_PROTOCOL_KNN;
+  c = (counter){0, 1, 0};
+  dp.train_progress = on_progress;
+  dp.train_progress_user = &c;
+  vfr_downstream_summary ds;
+  rc = vfr_downstream_run(&dp, &ds, &err);
+  check(rc == VFR_ECANCELED && c.calls == 1 && strstr(err.message, "cancelled after"),
+        "vfr_downstream_run: the train callback cancels");
+  printf("  message: %s\n", err.message);
+
   printf("test_api_shape: %d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
