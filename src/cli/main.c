@@ -17,6 +17,7 @@ static const command commands[] = {
     {"model-info", cli_model_info, "model-info [--json] DIR            family, sizes, parameters, FLOPs"},
     {"eval", cli_eval, "eval --model DIR --data DIR [--ops LIST] [--levels M] [--seed S] --out DIR [--resume]"},
     {"downstream", cli_downstream, "downstream --model DIR --train DIR --test DIR [--protocol linear|knn|zeroshot] [--ops LIST] --out DIR"},
+    {"depth-scenes", cli_depth_scenes, "depth-scenes --textures DIR --out DIR [--count N]   synthetic RGB-D scenes (ray cast)"},
     {"finetune", cli_finetune, "finetune --model DIR --data DIR --ops LIST [--lambda L] [--epochs E] [--train-blocks N] --out DIR"},
     {"train", cli_train, "train --model DIR --data DIR [--test DIR] [--epochs E] --out DIR   supervised training (linear head)"},
     {"classify", cli_classify, "classify --model DIR --data DIR       accuracy of a trained head"},
