@@ -61,7 +61,8 @@ int vfr_depth_set_write_csv(const vfr_depth_set *set, const char *path, vfr_erro
 
 /* Renders a room seen from a pinhole camera inside it (seeded): floor, ceiling and walls,
  * a few boxes and spheres, every surface textured with one of the textures (tiled),
- * Lambert-shaded by a ceiling light. rgb (width x height RGB) and depth (metres along the
+ * Lambert-shaded by a ceiling light and by a light at the camera that falls off with the
+ * distance, with haze growing with the distance. rgb (width x height RGB) and depth (metres along the
  * optical axis, exact at each pixel's centre) must be empty. textures: RGB images. */
 int vfr_scene_render(const vfr_image *textures, int texture_count, uint64_t seed, int width,
                      int height, vfr_image *rgb, vfr_depth_map *depth, vfr_error *err);

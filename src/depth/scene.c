@@ -77,12 +77,12 @@ typedef struct hit {
 static void make_scene(scene *s, uint64_t seed, int textures) {
   rng r = {seed * 0x2545F4914F6CDD1DULL + 0x1234567ULL};
   memset(s, 0, sizeof *s);
-  s->rw = uniform(&r, 4.0, 7.0);
-  s->rh = uniform(&r, 2.5, 3.2);
-  s->rd = uniform(&r, 4.5, 9.0);
+  s->rw = uniform(&r, 4.0, 6.0);
+  s->rh = uniform(&r, 2.5, 3.0);
+  s->rd = uniform(&r, 5.0, 8.0);
   s->eye = v3(uniform(&r, -0.4, 0.4) * s->rw / 2, uniform(&r, 1.2, 1.7), 0);
-  s->yaw = uniform(&r, -0.25, 0.25);
-  s->pitch = uniform(&r, -0.15, 0.05);
+  s->yaw = uniform(&r, -0.15, 0.15);
+  s->pitch = uniform(&r, -0.1, 0.05);
   for (int k = 0; k < 6; k++) s->walls[k] = (material){(int)(next_u64(&r) % (uint64_t)textures), uniform(&r, 0.6, 1.6)};
   s->nbox = 1 + (int)(next_u64(&r) % 4);
   for (int k = 0; k < s->nbox; k++) {
@@ -231,9 +231,14 @@ int vfr_scene_render(const vfr_image *textures, int texture_count, uint64_t seed
         vec3 l = sub(s.light, p);
         double dist = sqrt(dot(l, l));
         double lambert = fmax(0.0, dot(h.n, mul(l, 1.0 / dist)));
-        double shade = 0.3 + 0.9 * lambert / (1.0 + 0.08 * dist * dist);
+        /* a light at the camera too (a flash: falls off with the distance), and haze */
+        vec3 back = mul(d, -1.0 / sqrt(dot(d, d)));
+        double flash = fmax(0.0, dot(h.n, back));
+        double range = h.t * sqrt(dot(d, d));
+        double shade = 0.15 + 0.5 * lambert / (1.0 + 0.08 * dist * dist) + 1.6 * flash / (1.0 + 0.12 * range * range);
+        double haze = exp(-0.12 * range);
         sample(&textures[h.m.texture], h.u / h.m.tile, h.v / h.m.tile, col);
-        for (int k = 0; k < 3; k++) col[k] *= shade;
+        for (int k = 0; k < 3; k++) col[k] = haze * col[k] * shade + (1 - haze) * 170.0;
         z = (float)h.t; /* |c.z| scaled: d = R (u, v, 1), so t is the depth along the axis */
       }
       uint8_t *o = rgb->data + (size_t)y * rgb->stride + (size_t)x * 3;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/files.h"
+#include "downstream/depth_run.h"
 #include "downstream/protocol.h"
 #include "downstream/study_view.h"
 #include "downstream/train_cache.h"
@@ -33,17 +34,18 @@ const char *vfr_protocol_name(vfr_protocol protocol) {
     case VFR_PROTOCOL_LINEAR: return "linear";
     case VFR_PROTOCOL_KNN: return "knn";
     case VFR_PROTOCOL_ZEROSHOT: return "zeroshot";
+    case VFR_PROTOCOL_DEPTH: return "depth";
   }
   return NULL;
 }
 
 int vfr_protocol_parse(const char *name, vfr_protocol *out, vfr_error *err) {
-  for (int p = VFR_PROTOCOL_LINEAR; p <= VFR_PROTOCOL_ZEROSHOT; p++)
+  for (int p = VFR_PROTOCOL_LINEAR; p <= VFR_PROTOCOL_DEPTH; p++)
     if (name && !strcmp(name, vfr_protocol_name((vfr_protocol)p))) {
       *out = (vfr_protocol)p;
       return VFR_OK;
     }
-  return vfr_fail(err, VFR_EINVAL, "%s: unknown protocol (linear, knn or zeroshot)", name ? name : "(null)");
+  return vfr_fail(err, VFR_EINVAL, "%s: unknown protocol (linear, knn, zeroshot or depth)", name ? name : "(null)");
 }
 
 vfr_downstream_params vfr_downstream_default_params(void) {
@@ -54,6 +56,13 @@ vfr_downstream_params vfr_downstream_default_params(void) {
   p.probe = vfr_linear_probe_default_params();
   p.knn = vfr_knn_default_params();
   p.bins = 10;
+  p.depth.scale = 1000;
+  p.depth.min_depth = 1e-3;
+  p.depth.max_depth = 10;
+  p.depth.layers = 1;
+  p.depth.ridge = 1e-3;
+  p.depth.upsample = 4;
+  p.depth.strips = 4;
   return p;
 }
 
@@ -64,6 +73,7 @@ int vfr_downstream_check(const vfr_downstream_params *p, vfr_error *err) {
   if (p->protocol != VFR_PROTOCOL_ZEROSHOT && !p->train_dir)
     return vfr_fail(err, VFR_EINVAL, "downstream: the %s protocol needs a train set", vfr_protocol_name(p->protocol));
   if (p->study.shards > 1) return vfr_fail(err, VFR_EINVAL, "downstream: runs in one process (no sharding)");
+  if (p->protocol == VFR_PROTOCOL_DEPTH) return ds_depth_check(p, err);
   if (p->protocol == VFR_PROTOCOL_KNN && (p->knn.k < 1 || !(p->knn.temperature > 0)))
     return vfr_fail(err, VFR_EINVAL, "downstream: k-NN needs k >= 1 and a temperature > 0");
   if (p->protocol != VFR_PROTOCOL_ZEROSHOT) {
@@ -329,6 +339,7 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
   memset(summary, 0, sizeof *summary);
   int rc = vfr_downstream_check(p, err);
   if (rc) return rc;
+  if (p->protocol == VFR_PROTOCOL_DEPTH) return ds_depth_run(p, summary, err);
 
   /* Both sets are listed first: a wrong path or an unlabelled set fails before the (long)
    * study. */
