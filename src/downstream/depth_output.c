@@ -387,8 +387,8 @@ int ds_depth_write(const vfr_downstream_params *p, const vfr_study *study, const
     }
     mean_dr[j] = dr / r->used;
     rise[j] = sum / op->levels - clean.rmse;
-    json_array_append_new(per_op, json_pack("{s:s, s:s, s:o, s:o}", "op", op->name, "domain", op->domain, "mean_dr",
-                                            num(mean_dr[j]), "rmse_increase", num(rise[j])));
+    json_array_append_new(per_op, json_pack("{s:s, s:s, s:i, s:o, s:o}", "op", op->name, "domain", op->domain, "levels",
+                                            op->levels, "mean_dr", num(mean_dr[j]), "rmse_increase", num(rise[j])));
   }
   json_object_set_new(root, "per_level", levels);
   json_object_set_new(root, "per_op", per_op);
