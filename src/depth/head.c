@@ -97,12 +97,14 @@ int vfr_depth_fit_add(vfr_depth_fit *f, const float *x, const float *y, int64_t 
   return VFR_OK;
 }
 
-/* In-place Cholesky of the upper triangle of a (d, d) row-major: a = U^T U. 0 or -1. */
+/* In-place Cholesky of the upper triangle of a (d, d) row-major: a = U^T U. 0, or -1 when a
+ * pivot falls below 1e-10 of its diagonal entry (numerically singular). */
 static int cholesky_upper(double *a, int d) {
   for (int j = 0; j < d; j++) {
-    double s = a[(size_t)j * d + j];
+    const double diag = a[(size_t)j * d + j];
+    double s = diag;
     for (int k = 0; k < j; k++) s -= a[(size_t)k * d + j] * a[(size_t)k * d + j];
-    if (!(s > 0)) return -1;
+    if (!(s > 1e-10 * diag)) return -1;
     double r = sqrt(s);
     a[(size_t)j * d + j] = r;
     for (int i = j + 1; i < d; i++) {
