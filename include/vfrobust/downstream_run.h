@@ -43,7 +43,7 @@ typedef struct vfr_depth_options {
   int eigen_crop;    /* 1: evaluate inside Eigen's NYU crop only (rows 45..470, columns
                         41..600 of 480 x 640, scaled to the map's size) (default 0) */
   int layers;        /* the last blocks whose tokens are features (default 1) */
-  double ridge;      /* the head's ridge, relative to the mean feature variance (default 1e-3) */
+  double ridge;      /* the head's ridge, relative to the mean feature variance (default 0.1) */
   int upsample;      /* bilinear upsampling of the patch grid (default 4) */
   int strips;        /* test images shown in depth_strips.png (default 4) */
 } vfr_depth_options;

@@ -43,7 +43,7 @@ static const char usage_text[] =
     "  --max-depth D       valid depth up to D metres (default 10)\n"
     "  --eigen-crop        evaluate inside Eigen's NYU crop only\n"
     "  --layers K          features from the last K blocks (default 1)\n"
-    "  --ridge R           the head's ridge, relative to the mean feature variance (default 0.001)\n";
+    "  --ridge R           the head's ridge, relative to the mean feature variance (default 0.1)\n";
 
 static double wall(void) {
   struct timespec ts;

@@ -60,7 +60,7 @@ vfr_downstream_params vfr_downstream_default_params(void) {
   p.depth.min_depth = 1e-3;
   p.depth.max_depth = 10;
   p.depth.layers = 1;
-  p.depth.ridge = 1e-3;
+  p.depth.ridge = 0.1;
   p.depth.upsample = 4;
   p.depth.strips = 4;
   return p;
