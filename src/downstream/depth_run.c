@@ -5,6 +5,7 @@
  * depth_output.c. */
 #include "downstream/depth_run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -98,6 +99,17 @@ static int link_inputs(const char *out_dir, const vfr_depth_set *set, const int 
   snprintf(dir, size, "%s/depth_inputs", out_dir);
   if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", out_dir, strerror(errno));
   if (mkdir(dir, 0755) != 0 && errno != EEXIST) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", dir, strerror(errno));
+  /* links of an earlier run's images go: the study must see this set alone */
+  DIR *d = opendir(dir);
+  if (!d) return vfr_fail(err, VFR_EIO, "%s: cannot list (%s)", dir, strerror(errno));
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char old[5400];
+    struct stat st;
+    snprintf(old, sizeof old, "%s/%s", dir, e->d_name);
+    if (lstat(old, &st) == 0 && S_ISLNK(st.st_mode)) unlink(old);
+  }
+  closedir(d);
   for (int i = 0; i < set->count; i++) {
     if (!usable[i]) continue;
     char flat[1024], link[5400], target[PATH_MAX];
@@ -105,13 +117,6 @@ static int link_inputs(const char *out_dir, const vfr_depth_set *set, const int 
     snprintf(link, sizeof link, "%s/%s", dir, flat);
     if (!realpath(set->items[i].image, target))
       return vfr_fail(err, VFR_EIO, "%s: cannot resolve (%s)", set->items[i].image, strerror(errno));
-    char have[PATH_MAX];
-    ssize_t n = readlink(link, have, sizeof have - 1);
-    if (n >= 0) {
-      have[n] = '\0';
-      if (!strcmp(have, target)) continue;
-    }
-    unlink(link);
     if (symlink(target, link) != 0) return vfr_fail(err, VFR_EIO, "%s: cannot link (%s)", link, strerror(errno));
   }
   return VFR_OK;
@@ -142,16 +147,16 @@ static int fit_head(const vfr_downstream_params *p, ds_features *fx, const vfr_d
     if (!st) st = vfr_depth_png_read(it->depth, it->scale, &truth, &e);
     if (!st) st = ds_features_compute(fx, &img, it->name, &e);
     if (!st) st = ds_target_grid(fx, &truth, &img, &p->depth, y, &e);
-    if (st) {
-      rc = ds_skips_add(skips, st == VFR_ENOMEM ? it->image : it->name, e.message, err);
-      if (st == VFR_ENOMEM) rc = vfr_fail(err, st, "%s", e.message);
+    if (st == VFR_ENOMEM) {
+      rc = vfr_fail(err, st, "%s", e.message);
+    } else if (st) { /* an unreadable image or a size mismatch: skipped and listed */
+      rc = ds_skips_add(skips, it->name, e.message, err);
     } else {
       /* the valid target pixels only */
       int64_t m = 0;
       for (int64_t k = 0; k < fx->pixels; k++)
         if (y[k] > 0) {
-          if (m != k) memcpy(x + m * fx->dim, fx->grid + k * fx->dim, sizeof(float) * (size_t)fx->dim);
-          else memcpy(x + m * fx->dim, fx->grid + k * fx->dim, sizeof(float) * (size_t)fx->dim);
+          memcpy(x + m * fx->dim, fx->grid + k * fx->dim, sizeof(float) * (size_t)fx->dim);
           y[m++] = y[k];
           depth_sum += y[k];
         }

@@ -133,8 +133,9 @@ static int read_summary(vfr_study *s, vfr_error *err) {
   int rc = VFR_OK;
   json_t *per_op = json_object_get(j, "per_op"), *levels = json_object_get(j, "levels");
   json_t *seed = json_object_get(j, "seed");
-  const char *ops = json_str(j, "ops");
-  if (!json_is_object(j) || !json_is_array(per_op) || !json_is_integer(levels) || !ops || !json_is_integer(seed) ||
+  /* no ops: the study ran with the default list (vfr_eval_params.ops NULL) */
+  const char *ops = json_str(j, "ops") ? json_str(j, "ops") : "editing9";
+  if (!json_is_object(j) || !json_is_array(per_op) || !json_is_integer(levels) || !json_is_integer(seed) ||
       !json_is_integer(json_object_get(j, "embedding_dim")))
     rc = vfr_fail(err, VFR_EFORMAT, "%s: not a study summary (needs ops, levels, seed, embedding_dim, per_op)", path);
   if (!rc) {
