@@ -26,6 +26,8 @@
 #include "vfrobust/metrics.h"
 #include "vfrobust/downstream.h"
 #include "vfrobust/downstream_run.h"
+#include "vfrobust/depth.h"
+#include "vfrobust/tokens.h"
 #include "vfrobust/finetune.h"
 #include "vfrobust/classify.h"
 

@@ -3,7 +3,8 @@
 # bundled CIFAR-10 model models/clip-vit-tiny-patch4-cifar10 on a class-balanced sample of the
 # CIFAR-10 test images under the nine default ops (editing9) at 10 levels each. Writes
 # out/demo/ (per_image.csv, curves.csv, summary.json, downstream.json, predictions.csv,
-# embeddings/, report.html, figures/) and prints the per-op table of README.md.
+# embeddings/, report.html, figures/) and prints the per-op table of README.md; then the depth
+# task on the bundled synthetic scenes data/depth-demo into out/demo-depth/.
 #   CIFAR10=DIR   a CIFAR-10 ImageFolder root with train/ and test/ (default data/cifar10-demo,
 #                 the 100 train and 100 test images per class shipped with the repository;
 #                 the full set, e.g. ../shared/data/cifar10, also gives the head's accuracy on
@@ -29,3 +30,7 @@ build/vfrobust downstream --model "$MODEL" --train "$CIFAR10/train" --test "$CIF
   --per-class "$PER_CLASS" --protocol linear --ops editing9 --levels 10 --seed 0 --out "$OUT"
 build/vfrobust report --markdown "$OUT" | tee "$OUT/table.md"
 echo "wrote $OUT/report.html and $OUT/table.md"
+# The depth task on the bundled synthetic RGB-D scenes (docs/depth.md).
+build/vfrobust downstream --protocol depth --model "$MODEL" --train data/depth-demo/train \
+  --test data/depth-demo/test --ops gaussian_blur,rescale,jpeg,brightness --levels 5 --seed 0 --out out/demo-depth
+echo "wrote out/demo-depth/report.html and depth.json"

@@ -88,6 +88,12 @@ C.check(list(s.labels) == ["cat"] * 3 + ["ship"] * 3, f"labels {list(s.labels)}"
 C.check([o for o, _ in s.ops] == ["brightness", "gaussian_noise", "jpeg", "jpeg"], f"ops {s.ops}")
 clean = np.load(os.path.join(study_dir, "embeddings", "clean.npy"))
 C.check(np.array_equal(np.asarray(s.clean_embeddings()), clean), "clean_embeddings() is clean.npy")
+# the library's read API agrees with the NumPy reading, row for row
+for i in range(len(s.images)):
+    rows = s.image_embeddings(i)
+    want = np.concatenate([clean[i:i + 1]] + [np.asarray(s.embeddings(op, dom))[i] for op, dom in s.ops])
+    C.check(np.array_equal(rows, want), f"image_embeddings({i}) differs from the .npy files")
+    C.check(all(s.dr(i, j) == s.metric("dr", op, dom)[i] for j, (op, dom) in enumerate(s.ops)), f"dr({i}, j)")
 for op, domain in s.ops:
     pert = np.asarray(s.embeddings(op, domain))
     C.check(pert.shape == (6, 4, clean.shape[1]), f"{op} {domain}: embeddings shape {pert.shape}")

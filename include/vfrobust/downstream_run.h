@@ -28,10 +28,27 @@ extern "C" {
 typedef enum vfr_protocol {
   VFR_PROTOCOL_LINEAR = 0,  /* logistic regression on the clean train embeddings */
   VFR_PROTOCOL_KNN = 1,     /* DINO-style weighted k-NN on the clean train embeddings */
-  VFR_PROTOCOL_ZEROSHOT = 2 /* CLIP only: cosine to the text embeddings of class prompts */
+  VFR_PROTOCOL_ZEROSHOT = 2, /* CLIP only: cosine to the text embeddings of class prompts */
+  VFR_PROTOCOL_DEPTH = 3     /* depth estimation: a linear head on the clean train images'
+                                dense features (docs/depth.md) */
 } vfr_protocol;
 
-/* "linear", "knn" or "zeroshot"; NULL for anything else. */
+/* The depth protocol's settings. The train and test sets are RGB-D sets (vfr_depth_set_open
+ * in vfrobust/depth.h): train_dir and study.data. */
+typedef struct vfr_depth_options {
+  double scale;      /* depth PNG value per metre, for reading and for the written
+                        predictions (default 1000: millimetres) */
+  double min_depth;  /* valid truth >= this; predictions are clamped up to it (default 1e-3) */
+  double max_depth;  /* valid truth <= this; predictions are clamped down to it (default 10) */
+  int eigen_crop;    /* 1: evaluate inside Eigen's NYU crop only (rows 45..470, columns
+                        41..600 of 480 x 640, scaled to the map's size) (default 0) */
+  int layers;        /* the last blocks whose tokens are features (default 1) */
+  double ridge;      /* the head's ridge, relative to the mean feature variance (default 0.1) */
+  int upsample;      /* bilinear upsampling of the patch grid (default 4) */
+  int strips;        /* test images shown in depth_strips.png (default 4) */
+} vfr_depth_options;
+
+/* "linear", "knn", "zeroshot" or "depth"; NULL for anything else. */
 VFR_API const char *vfr_protocol_name(vfr_protocol protocol);
 /* Parses a protocol name; VFR_EINVAL naming it when unknown. */
 VFR_API int vfr_protocol_parse(const char *name, vfr_protocol *out, vfr_error *err);
@@ -50,6 +67,7 @@ typedef struct vfr_downstream_params {
   int bins;                   /* bins of the per-image regression (default 10) */
   vfr_progress_fn train_progress; /* called after each batch of train images (may be NULL) */
   void *train_progress_user;
+  vfr_depth_options depth;    /* depth: vfr_downstream_default_params() fills the defaults */
 } vfr_downstream_params;
 
 VFR_API vfr_downstream_params vfr_downstream_default_params(void);
@@ -62,6 +80,9 @@ typedef struct vfr_downstream_summary {
   int train_skipped;     /* train images that could not be read or embedded */
   int train_resumed;     /* 1 when OUT/train_embeddings.npy was reused */
   int class_count;       /* classes the classifier chooses from */
+  double clean_rmse;     /* depth: mean per-image RMSE of the clean test images */
+  double baseline_rmse;  /* depth: the same for the constant depth (mean train depth) */
+  int skipped_depth;     /* depth: pairs whose depth PNG could not be used (listed in depth.json) */
 } vfr_downstream_summary;
 
 /* Checks the settings without doing the work: required fields, the protocol, and for
@@ -74,7 +95,9 @@ VFR_API int vfr_downstream_check(const vfr_downstream_params *params, vfr_error 
  * outputs: train_embeddings.npy (float32 [n_train, d], raw) with train_images.csv
  * (row,image,label) — reused on resume when the model, train set and limits are unchanged —
  * downstream.json and predictions.csv (image,op,level,label,predicted; op "clean" with an
- * empty level for the clean images). The HTML report is the caller's (vfr_report_build). */
+ * empty level for the clean images). The depth protocol writes depth.json,
+ * depth_per_image.csv, depth_predictions/ and depth_strips.png instead (docs/depth.md).
+ * The HTML report is the caller's (vfr_report_build). */
 VFR_API int vfr_downstream_run(const vfr_downstream_params *params, vfr_downstream_summary *summary,
                        vfr_error *err);
 

@@ -15,6 +15,7 @@
 
 #include "vfrobust/error.h"
 #include "vfrobust/model.h"
+#include "vfrobust/image.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,6 +87,74 @@ VFR_API void vfr_study_end(vfr_study_session *session);
 
 /* Phase 2: writes the outputs from OUT/work/ (every image must have been computed). */
 VFR_API int vfr_eval_merge(const vfr_eval_params *params, vfr_error *err);
+
+
+/* ---- reading a finished study ------------------------------------------------------
+ *
+ * A study folder (after vfr_eval_merge) read back through its published files:
+ * summary.json (settings, ops, levels), embeddings/images.csv (which image each row is),
+ * embeddings/clean.npy and embeddings/<op>.npy (read row by row, never all at once) and
+ * per_image.csv (the DR of every image under every op). Every downstream task reads a
+ * study this way.
+ *
+ *   vfr_study *s;
+ *   if (vfr_study_open("out", &s, &err)) ... err.message ...
+ *   vfr_study_info info; vfr_study_get_info(s, &info);
+ *   float *emb = malloc(sizeof(float) * info.rows * info.dim);
+ *   vfr_study_embeddings(s, 0, emb, &err);   // image 0: clean row, then every op's levels
+ *   double dr = vfr_study_dr(s, 0, 0);      // image 0 under op 0
+ *   vfr_study_close(s);
+ *
+ * A handle is not safe to use from two threads at once (it owns open files). */
+
+typedef struct vfr_study vfr_study; /* opaque */
+
+typedef struct vfr_study_info {
+  int images;        /* N: the used images, rows of embeddings/clean.npy */
+  int dim;           /* d: embedding width */
+  int op_count;      /* ops of the study */
+  int rows;          /* embeddings per image: 1 clean + the levels of every op */
+  const char *model; /* the model's name as the study wrote it */
+  const char *model_dir, *data; /* the folders the study was run on */
+  uint64_t seed;
+  int perturb_after_preprocess;
+} vfr_study_info;
+
+typedef struct vfr_study_op {
+  const char *name;               /* as in the outputs, e.g. "jpeg" or "jpeg:q=30..90" */
+  const char *domain;             /* "10..100" */
+  int levels;                     /* m */
+  const double *values;           /* (m) parameter values */
+  const char *const *level_text;  /* (m) each level as the outputs write it */
+  int first_row;                  /* its levels are rows first_row .. first_row + m - 1 */
+} vfr_study_op;
+
+/* Opens the study written into dir. Missing or inconsistent files are errors naming the
+ * file (VFR_EIO unreadable, VFR_EFORMAT malformed or not matching summary.json). */
+VFR_API int vfr_study_open(const char *dir, vfr_study **out, vfr_error *err);
+VFR_API void vfr_study_close(vfr_study *study);
+
+VFR_API void vfr_study_get_info(const vfr_study *study, vfr_study_info *info);
+/* Op j (0 <= j < op_count) into *op; VFR_EINVAL when out of range. Pointers stay valid
+ * until vfr_study_close. */
+VFR_API int vfr_study_get_op(const vfr_study *study, int j, vfr_study_op *op, vfr_error *err);
+/* Image i's name (relative to the data root) and class label ("" when unlabelled);
+ * NULL when i is out of range. */
+VFR_API const char *vfr_study_image_name(const vfr_study *study, int i);
+VFR_API const char *vfr_study_image_label(const vfr_study *study, int i);
+
+/* Image i's embeddings, raw model outputs: out is (rows, dim), row 0 the clean image,
+ * rows first_row .. first_row + m - 1 op j's levels. */
+VFR_API int vfr_study_embeddings(vfr_study *study, int i, float *out, vfr_error *err);
+
+/* The divergence radius of image i under op j (per_image.csv); NaN when out of range. */
+VFR_API double vfr_study_dr(const vfr_study *study, int i, int j);
+
+/* The perturbed variant of row (>= 1) for image i, made as the study made it (same op,
+ * level and seed): in is the image as the study perturbed it (the loaded image, or the
+ * model-sized crop when perturb_after_preprocess). *out must be empty. */
+VFR_API int vfr_study_variant(const vfr_study *study, int i, int row, const vfr_image *in,
+                      vfr_image *out, vfr_error *err);
 
 #ifdef __cplusplus
 }

@@ -150,6 +150,19 @@ class vfr_score_params(ctypes.Structure):
                 ("model_name", ctypes.c_char_p), ("out_dir", ctypes.c_char_p)]
 
 
+class vfr_study_info(ctypes.Structure):  # study.h
+    _fields_ = [("images", ctypes.c_int), ("dim", ctypes.c_int), ("op_count", ctypes.c_int),
+                ("rows", ctypes.c_int), ("model", ctypes.c_char_p), ("model_dir", ctypes.c_char_p),
+                ("data", ctypes.c_char_p), ("seed", ctypes.c_uint64),
+                ("perturb_after_preprocess", ctypes.c_int)]
+
+
+class vfr_study_op(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("domain", ctypes.c_char_p), ("levels", ctypes.c_int),
+                ("values", ctypes.POINTER(ctypes.c_double)),
+                ("level_text", ctypes.POINTER(ctypes.c_char_p)), ("first_row", ctypes.c_int)]
+
+
 STRUCTS = {"vfr_error": vfr_error, "vfr_image": vfr_image, "vfr_op": vfr_op,
            "vfr_level": vfr_level, "vfr_chain": vfr_chain, "vfr_spec": vfr_spec,
            "vfr_meb_result": vfr_meb_result, "vfr_robustness": vfr_robustness,
@@ -159,7 +172,8 @@ STRUCTS = {"vfr_error": vfr_error, "vfr_image": vfr_image, "vfr_op": vfr_op,
            "vfr_per_image_regression": vfr_per_image_regression,
            "vfr_across_ops_regression": vfr_across_ops_regression,
            "vfr_model_params": vfr_model_params, "vfr_model_info": vfr_model_info,
-           "vfr_perturb_set_params": vfr_perturb_set_params, "vfr_score_params": vfr_score_params}
+           "vfr_perturb_set_params": vfr_perturb_set_params, "vfr_score_params": vfr_score_params,
+           "vfr_study_info": vfr_study_info, "vfr_study_op": vfr_study_op}
 
 # ---- prototypes --------------------------------------------------------------------------
 
@@ -198,6 +212,12 @@ _PROTOTYPES = {
     "vfr_score_default_params": (vfr_score_params, []),
     "vfr_score": (_int, [_P(vfr_score_params), _err]),
     "vfr_report_build": (_int, [ctypes.c_char_p, _err]),
+    "vfr_study_open": (_int, [ctypes.c_char_p, _P(ctypes.c_void_p), _err]),
+    "vfr_study_close": (None, [ctypes.c_void_p]),
+    "vfr_study_get_info": (None, [ctypes.c_void_p, _P(vfr_study_info)]),
+    "vfr_study_get_op": (_int, [ctypes.c_void_p, _int, _P(vfr_study_op), _err]),
+    "vfr_study_embeddings": (_int, [ctypes.c_void_p, _int, _f32p, _err]),
+    "vfr_study_dr": (ctypes.c_double, [ctypes.c_void_p, _int, _int]),
 }
 
 _lock = threading.Lock()

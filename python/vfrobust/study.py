@@ -1,13 +1,18 @@
 """A study folder's results (written by `vfrobust eval` or `vfrobust score`) as NumPy arrays.
 
-The library has no read API for studies yet, so this reads the documented files
-(docs/study.md): summary.json, per_image.csv, curves.csv and embeddings/."""
+This reads the documented files (docs/study.md) with NumPy: summary.json, per_image.csv,
+curves.csv and embeddings/ (memory-mapped). `image_embeddings(i)` and `dr(i, j)` go through
+the library's study read API (vfr_study_open), which checks the folder's files against each
+other on first use."""
 import csv
 import json
 import os
 
+import ctypes
+
 import numpy as np
 
+from vfrobust import _lib
 from vfrobust._error import Error
 
 
@@ -46,7 +51,12 @@ class Study:
       .curves           {(op, domain): {"level": [str], "mean_cos", "std_cos": float64 (m,), "n": int (m,)}}
       .clean_embeddings()            float32 (N, d) (memory-mapped)
       .embeddings(op, domain=None)   float32 (N, m, d) (memory-mapped)
+      .image_embeddings(i)           float32 (rows, d): image i clean, then every op's levels
+                                     (the library's read API)
+      .dr(i, j)                      image i's DR under op j (the library's read API)
     """
+
+    _handle = None
 
     def __init__(self, dir):
         self.dir = os.fspath(dir)
@@ -164,6 +174,33 @@ class Study:
         if stem in ("clean", "images"):
             stem += "_op"
         return self._npy(stem)
+
+    def _study(self):
+        if self._handle is None:
+            lib, err, h = _lib.lib(), _lib.vfr_error(), ctypes.c_void_p()
+            _lib.check(lib.vfr_study_open(_lib.cstr(self.dir, "dir"), ctypes.byref(h), ctypes.byref(err)), err)
+            self._handle = h
+            self._info = _lib.vfr_study_info()
+            lib.vfr_study_get_info(h, ctypes.byref(self._info))
+        return self._handle
+
+    def image_embeddings(self, i):
+        h = self._study()
+        if not 0 <= i < self._info.images:
+            raise Error(f"{self.dir}: image {i} out of range (the study has {self._info.images})")
+        out = np.zeros((self._info.rows, self._info.dim), np.float32)
+        err = _lib.vfr_error()
+        _lib.check(_lib.lib().vfr_study_embeddings(h, i, out.ctypes.data_as(_lib._f32p), ctypes.byref(err)), err)
+        return out
+
+    def dr(self, i, j):
+        h = self._study()
+        return _lib.lib().vfr_study_dr(h, i, j)
+
+    def __del__(self):
+        if self._handle is not None and _lib is not None:
+            _lib.lib().vfr_study_close(self._handle)
+            self._handle = None
 
     def __repr__(self):
         return f"Study({self.dir!r}, model={self.model!r}, images={len(self.images)}, ops={len(self.ops)})"

@@ -23,6 +23,7 @@ int cli_classify(int argc, char **argv);
 int cli_perturb_set(int argc, char **argv);
 int cli_score(int argc, char **argv);
 int cli_compare(int argc, char **argv);
+int cli_depth_scenes(int argc, char **argv);
 
 /* Prints the one-line error `vfrobust: WHAT: message` to stderr. */
 void cli_errorf(const char *what, const char *fmt, ...)

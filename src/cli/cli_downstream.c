@@ -30,7 +30,20 @@ static const char usage_text[] =
     "  --per-class N       at most N images per class, in the train and in the test set\n"
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"
-    "  --resume            keep the test images and train embeddings of an earlier run\n";
+    "  --resume            keep the test images and train embeddings of an earlier run\n"
+    "\n"
+    "--protocol depth: --train and --test are RGB-D sets (a folder of images with NAME_depth.png\n"
+    "or, for NAME.jpg, NAME.png beside each; or a CSV of image,depth[,scale] rows); a linear\n"
+    "head on the last layers' patch tokens with the CLS token, upsampled x4, is fitted in closed\n"
+    "form on the clean train images; writes depth.json, depth_per_image.csv, depth_predictions/\n"
+    "(16-bit PNG), depth_strips.png. Ops that move pixels (rotate, crop, flip,\n"
+    "ic_elastic_transform) are refused. See docs/depth.md.\n"
+    "  --depth-scale S     depth PNG value per metre (default 1000: millimetres)\n"
+    "  --min-depth D       valid depth from D metres (default 0.001)\n"
+    "  --max-depth D       valid depth up to D metres (default 10)\n"
+    "  --eigen-crop        evaluate inside Eigen's NYU crop only\n"
+    "  --layers K          features from the last K blocks (default 1)\n"
+    "  --ridge R           the head's ridge, relative to the mean feature variance (default 0.1)\n";
 
 static double wall(void) {
   struct timespec ts;
@@ -80,9 +93,11 @@ int cli_downstream(int argc, char **argv) {
       return CLI_OK;
     }
     if (!strcmp(a, "--resume")) { p.study.resume = 1; continue; }
+    if (!strcmp(a, "--eigen-crop")) { p.depth.eigen_crop = 1; continue; }
     static const char *const value_flags[] = {"--model", "--train", "--test", "--out", "--protocol", "--templates",
                                               "--ops", "--levels", "--seed", "--limit", "--per-class", "--batch",
-                                              "--threads", NULL};
+                                              "--threads", "--depth-scale", "--min-depth", "--max-depth",
+                                              "--layers", "--ridge", NULL};
     const char *flag = NULL;
     for (int k = 0; value_flags[k] && !flag; k++)
       if (cli_flag_value(argc, argv, &i, value_flags[k], &v)) flag = value_flags[k];
@@ -106,6 +121,11 @@ int cli_downstream(int argc, char **argv) {
     else if (!strcmp(flag, "--per-class")) ok = parse_int(flag, v, 0, 1 << 30, &p.study.per_class);
     else if (!strcmp(flag, "--batch")) ok = parse_int(flag, v, 1, 4096, &p.study.batch);
     else if (!strcmp(flag, "--threads")) ok = parse_int(flag, v, 1, 1024, &p.study.threads);
+    else if (!strcmp(flag, "--depth-scale")) ok = cli_parse_double("downstream", flag, v, 1e-9, 1e9, &p.depth.scale) == 0;
+    else if (!strcmp(flag, "--min-depth")) ok = cli_parse_double("downstream", flag, v, 1e-9, 1e6, &p.depth.min_depth) == 0;
+    else if (!strcmp(flag, "--max-depth")) ok = cli_parse_double("downstream", flag, v, 1e-9, 1e6, &p.depth.max_depth) == 0;
+    else if (!strcmp(flag, "--ridge")) ok = cli_parse_double("downstream", flag, v, 0, 1e6, &p.depth.ridge) == 0;
+    else if (!strcmp(flag, "--layers")) ok = parse_int(flag, v, 1, 1024, &p.depth.layers);
     else if (!strcmp(flag, "--protocol")) {
       vfr_error perr;
       ok = vfr_protocol_parse(v, &p.protocol, &perr) == VFR_OK;
@@ -148,6 +168,14 @@ int cli_downstream(int argc, char **argv) {
   vfr_downstream_summary s;
   if (vfr_downstream_run(&p, &s, &err)) return cli_report_error(&err, 0);
   if (vfr_report_build(p.study.out_dir, &err)) return cli_report_error(&err, 0);
+  if (p.protocol == VFR_PROTOCOL_DEPTH) {
+    fprintf(stderr, "downstream: depth head on %d train images; clean RMSE %.4f m on %d test images "
+            "(constant depth: %.4f m); %d depth files skipped\n", s.train_used, s.clean_rmse, s.test_used,
+            s.baseline_rmse, s.skipped_depth);
+    fprintf(stderr, "downstream: wrote %s/depth.json, depth_per_image.csv, depth_predictions/, report.html\n",
+            p.study.out_dir);
+    return CLI_OK;
+  }
   if (p.protocol != VFR_PROTOCOL_ZEROSHOT)
     fprintf(stderr, "downstream: %d train images%s (%d skipped), %d classes\n", s.train_used,
             s.train_resumed ? " (resumed)" : "", s.train_skipped, s.class_count);

@@ -1,15 +1,19 @@
 /* vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]
- *                [--precision fp32|bf16|auto] --out FILE.npy IMAGE...
- * Writes the raw embeddings of the images, float32 [N, d], as NumPy .npy v1.0. */
+ *                [--precision fp32|bf16|auto] [--tokens [--layers K] [--no-norm]]
+ *                --out FILE.npy IMAGE...
+ * Writes the raw embeddings of the images, float32 [N, d], or with --tokens the token
+ * outputs of the last K blocks, float32 [N, T, K*D], as NumPy .npy v1.0. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "vfrobust/tokens.h"
 
 static void usage(FILE *f) {
   fputs("usage: vfrobust embed --model DIR [--batch N] [--threads N] [--pooling cls|cls+mean]\n"
-        "                      [--precision fp32|bf16|auto] --out FILE.npy IMAGE...\n\n"
+        "                      [--precision fp32|bf16|auto] [--tokens [--layers K] [--no-norm]]\n"
+        "                      --out FILE.npy IMAGE...\n\n"
         "Embeds each IMAGE with the model's own preprocessing and writes the raw embeddings\n"
         "(not normalised), float32 [N, d] in IMAGE order, as a NumPy .npy file.\n\n"
         "  --model DIR       a Hugging Face CLIP or DINOv2 folder (config.json,\n"
@@ -22,6 +26,12 @@ static void usage(FILE *f) {
         "                    with bf16 weights and inputs, fp32 accumulation (needs\n"
         "                    AVX512-BF16; about 1e-3 relative embedding error), or auto:\n"
         "                    bf16 where the CPU has AMX (faster there), else fp32\n"
+        "  --tokens          dense features instead: every token (CLS, registers, patches row\n"
+        "                    by row) of the last K blocks, float32 [N, T, K*D], each token's\n"
+        "                    layers side by side, the earliest first\n"
+        "  --layers K        with --tokens: the last K blocks (default 1)\n"
+        "  --no-norm         with --tokens: the raw residual stream, not passed through the\n"
+        "                    final layernorm (DINOv2 layernorm, CLIP post_layernorm)\n"
         "  --out FILE.npy    where to write the embeddings\n"
         "  --                everything after it is an IMAGE\n",
         f);
@@ -57,7 +67,7 @@ static int prepare_batch(vfr_model *m, char **files, int start, int B, float *pi
 int cli_embed(int argc, char **argv) {
   const char *model_dir = NULL, *out_path = NULL, *value = NULL;
   vfr_model_params params = vfr_model_default_params();
-  int n_files = 0, options_done = 0;
+  int n_files = 0, options_done = 0, tokens = 0, layers = 1, norm = 1, layers_given = 0;
   char **files = calloc((size_t)argc + 1, sizeof *files);
   if (!files) {
     cli_errorf("embed", "out of memory");
@@ -74,6 +84,15 @@ int cli_embed(int argc, char **argv) {
       usage(stdout);
       free(files);
       return CLI_OK;
+    } else if (!strcmp(a, "--tokens")) {
+      tokens = 1;
+    } else if (!strcmp(a, "--no-norm")) {
+      norm = 0;
+      layers_given = 1;
+    } else if (cli_flag_value(argc, argv, &i, "--layers", &value)) {
+      if (!value) goto missing_value;
+      if (parse_int("--layers", value, 1, 4096, &layers)) goto usage_error;
+      layers_given = 1;
     } else if (cli_flag_value(argc, argv, &i, "--model", &value)) {
       if (!value) goto missing_value;
       model_dir = value;
@@ -118,6 +137,10 @@ int cli_embed(int argc, char **argv) {
                : !out_path ? "--out FILE.npy is required" : "no IMAGE to embed");
     goto usage_error;
   }
+  if (layers_given && !tokens) {
+    cli_errorf("embed", "--layers and --no-norm go with --tokens");
+    goto usage_error;
+  }
   if (cli_check_out("embed", "--out", out_path, "--model", model_dir, NULL)) goto usage_error;
   for (int k = 0; k < n_files; k++)
     if (cli_check_out("embed", "--out", out_path, "IMAGE", files[k], NULL)) goto usage_error;
@@ -136,10 +159,17 @@ int cli_embed(int argc, char **argv) {
   }
   vfr_model_info info;
   vfr_model_get_info(m, &info);
+  if (tokens && layers > info.num_layers) {
+    cli_errorf("embed", "--layers %d: %s has %d layers", layers, model_dir, info.num_layers);
+    vfr_model_free(m);
+    free(files);
+    return CLI_USAGE;
+  }
   size_t per_image = (size_t)3 * info.input_height * info.input_width;
+  const size_t width = tokens ? (size_t)info.num_tokens * layers * info.hidden_size : (size_t)info.embed_dim;
   int mb = params.max_batch < n_files ? params.max_batch : n_files;
   float *pixels = malloc((size_t)mb * per_image * sizeof(float));
-  float *emb = malloc((size_t)n_files * info.embed_dim * sizeof(float));
+  float *emb = malloc((size_t)n_files * width * sizeof(float));
   if (!pixels || !emb) {
     cli_errorf(out_path, "out of memory for %d embeddings", n_files);
     status = CLI_FAIL;
@@ -147,12 +177,13 @@ int cli_embed(int argc, char **argv) {
   for (int start = 0; status == CLI_OK && start < n_files; start += mb) {
     int B = n_files - start < mb ? n_files - start : mb;
     status = prepare_batch(m, files, start, B, pixels, per_image);
-    if (status == CLI_OK &&
-        vfr_model_embed_pixels(m, pixels, B, emb + (size_t)start * info.embed_dim, &err) != VFR_OK)
-      status = cli_report_error(&err, 0);
+    int rc = status != CLI_OK ? VFR_OK
+             : tokens ? vfr_model_tokens_pixels(m, pixels, B, layers, norm, emb + (size_t)start * width, &err)
+                      : vfr_model_embed_pixels(m, pixels, B, emb + (size_t)start * width, &err);
+    if (rc != VFR_OK) status = cli_report_error(&err, 0);
   }
-  if (status == CLI_OK &&
-      vfr_npy_write_f32(out_path, emb, n_files, info.embed_dim, &err) != VFR_OK)
+  const int64_t shape[3] = {n_files, tokens ? info.num_tokens : info.embed_dim, (int64_t)layers * info.hidden_size};
+  if (status == CLI_OK && vfr_npy_write_f32_nd(out_path, emb, tokens ? 3 : 2, shape, &err) != VFR_OK)
     status = cli_report_error(&err, 0);
   free(pixels);
   free(emb);

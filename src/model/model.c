@@ -21,6 +21,7 @@
 #include "model/preprocess.h"
 #include "model/safetensors.h"
 #include "model/vit.h"
+#include "vfrobust/tokens.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -478,6 +479,25 @@ static int embed_images(vfr_model *m, const vfr_image *images, int n, int prepar
       return first.code;
     }
     TRY(vfr_model_embed_pixels(m, m->pixels, B, out + (size_t)start * m->d.E, err));
+  }
+  return VFR_OK;
+}
+
+int vfr_model_tokens_pixels(vfr_model *m, const float *pixels, int B, int last_k, int final_norm, float *out,
+                            vfr_error *err) {
+  if (!m) return vfr_fail(err, VFR_EINVAL, "model: no model given");
+  if (B < 1 || !pixels || !out) return vfr_fail(err, VFR_EINVAL, "%s: bad batch or buffers", m->dir);
+  if (last_k < 1 || last_k > m->d.L)
+    return vfr_fail(err, VFR_EINVAL, "%s: last %d layers asked, the model has %d", m->dir, last_k, m->d.L);
+  int micro = MICRO_BATCH_ROWS / m->d.T;
+  micro = micro < 1 ? 1 : (micro > B ? B : micro);
+  if (vit_acts_reserve(&m->acts, &m->d, micro) != 0)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations of a batch of %d", m->dir, micro);
+  const size_t per_image = (size_t)3 * m->d.H * m->d.W, per_out = (size_t)m->d.T * last_k * m->d.D;
+  for (int start = 0; start < B; start += micro) {
+    int b = B - start < micro ? B - start : micro;
+    vit_forward_tokens(out + (size_t)start * per_out, pixels + (size_t)start * per_image, &m->p, &m->d, &m->acts, b,
+                       last_k, final_norm);
   }
   return VFR_OK;
 }

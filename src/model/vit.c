@@ -264,6 +264,30 @@ void vit_forward(float *out, const float *pixels, const vit_params *p, const vit
   head_forward(out, x, p, d, a, B);
 }
 
+void vit_forward_tokens(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
+                        vit_acts *a, int B, int last_k, int final_norm) {
+  float *x = a->x;
+  const int D = d->D, T = d->T, first = d->L - last_k;
+  const size_t width = (size_t)last_k * D;
+  embeddings_forward(x, pixels, p, d, a, B);
+  if (p->pre_ln_w) layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * T, D, d->eps, d->threads);
+  int bf16 = p->bf16 && a->abf16;
+  const linear_kind *lk = bf16 ? &LINEAR_BF16 : &LINEAR_FP32;
+  for (int l = 0; l < d->L; l++) {
+    block_ctx c = {&p->layers[l], bf16 ? &p->bf16[l] : NULL, d, a, B * T};
+    block_forward(x, lk, &c, B);
+    if (l < first) continue;
+    /* This layer's tokens, through the final layernorm when asked, into slot l - first. */
+    const float *src = x;
+    if (final_norm) {
+      layernorm_forward(a->ln, x, p->final_ln_w, p->final_ln_b, B * T, D, d->eps, d->threads);
+      src = a->ln;
+    }
+    for (size_t r = 0; r < (size_t)B * T; r++)
+      memcpy(out + r * width + (size_t)(l - first) * D, src + r * D, D * sizeof(float));
+  }
+}
+
 double vit_flops_per_image(const vit_dims *d) {
   double T = d->T, D = d->D, M = d->M, np = (double)d->GH * d->GW;
   double macs = np * D * 3.0 * d->P * d->P;           /* patch embedding */

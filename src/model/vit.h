@@ -105,6 +105,13 @@ void vit_bf16_free(vit_params *p, int L);
 void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
                  vit_acts *a, int B);
 
+/* The token outputs of the last last_k blocks (1 <= last_k <= L): out is (B, T, last_k*D),
+ * each token's layers side by side, the earliest first; with final_norm each through the
+ * final layernorm (DINOv2's get_intermediate_layers(norm=True); CLIP's post_layernorm).
+ * Tokens in the model's order: CLS, registers, patches row by row. */
+void vit_forward_tokens(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
+                        vit_acts *a, int B, int last_k, int final_norm);
+
 /* Multiply-adds x 2 of one image's forward pass. */
 double vit_flops_per_image(const vit_dims *d);
 

@@ -8,23 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "report/depth_section.h"
 #include "report/page.h"
 #include "report/svg.h"
 #include "study/csv.h"
 #include "vfrobust/report.h"
-
-static void base64(strbuf *b, const unsigned char *p, size_t n) {
-  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char q[5] = {0};
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    q[0] = t[v >> 18 & 63];
-    q[1] = t[v >> 12 & 63];
-    q[2] = i + 1 < n ? t[v >> 6 & 63] : '=';
-    q[3] = i + 2 < n ? t[v & 63] : '=';
-    sb_puts(b, q);
-  }
-}
 
 static double num(json_t *o, const char *key) {
   json_t *v = json_object_get(o, key);
@@ -420,7 +408,7 @@ static int section_samples(strbuf *b, const char *dir, vfr_error *err) {
              "the level written under each image).</p>\n<img class=\"samples\" alt=\"sample grid\" ");
   if (w > 0 && w <= 640) sb_printf(b, "style=\"width:%upx\" ", 2 * w);
   sb_puts(b, "src=\"data:image/png;base64,");
-  base64(b, p, n);
+  page_base64(b, p, n);
   sb_puts(b, "\">\n");
   free(p);
   return VFR_OK;
@@ -459,6 +447,7 @@ int vfr_report_build(const char *dir, vfr_error *err) {
   if (!rc) rc = section_curves(&b, dir, summary, err);
   if (!rc) rc = section_distributions(&b, dir, summary, err);
   if (!rc) rc = section_downstream(&b, dir, summary, err);
+  if (!rc) rc = report_section_depth(&b, dir, err);
   if (!rc) rc = section_samples(&b, dir, err);
   page_end(&b);
   if (!rc) {

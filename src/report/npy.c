@@ -18,14 +18,27 @@ static int write_all(FILE *f, const void *buf, size_t n) { return fwrite(buf, 1,
 
 int vfr_npy_write_f32(const char *path, const float *data, int64_t rows, int64_t cols,
                       vfr_error *err) {
-  if (rows < 0 || cols < 0 || (rows * cols > 0 && !data))
-    return vfr_fail(err, VFR_EINVAL, "%s: bad array shape (%" PRId64 ", %" PRId64 ")", path, rows,
-                    cols);
-  char dict[160];
-  int dn = snprintf(dict, sizeof dict,
-                    "{'descr': '<f4', 'fortran_order': False, 'shape': (%" PRId64 ", %" PRId64
-                    "), }",
-                    rows, cols);
+  const int64_t shape[2] = {rows, cols};
+  return vfr_npy_write_f32_nd(path, data, 2, shape, err);
+}
+
+int vfr_npy_write_f32_nd(const char *path, const float *data, int ndim, const int64_t *shape,
+                         vfr_error *err) {
+  if (ndim < 1 || ndim > 4) return vfr_fail(err, VFR_EINVAL, "%s: %d dimensions (1 to 4 are written)", path, ndim);
+  int64_t count = 1;
+  for (int k = 0; k < ndim; k++) {
+    if (shape[k] < 0) return vfr_fail(err, VFR_EINVAL, "%s: bad array shape (dimension %d is %" PRId64 ")", path, k,
+                                      shape[k]);
+    count *= shape[k];
+  }
+  if (count > 0 && !data) return vfr_fail(err, VFR_EINVAL, "%s: no data", path);
+  char dims[120];
+  size_t w = 0;
+  for (int k = 0; k < ndim; k++)
+    w += (size_t)snprintf(dims + w, sizeof dims - w, k ? " %" PRId64 "," : "%" PRId64 ",", shape[k]);
+  if (ndim > 1) dims[w - 1] = '\0'; /* (n,) keeps its comma, (a, b) has none at the end */
+  char dict[200];
+  int dn = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", dims);
   size_t total = 10 + (size_t)dn + 1;
   size_t padded = (total + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
   size_t hlen = padded - 10;
@@ -49,7 +62,7 @@ int vfr_npy_write_f32(const char *path, const float *data, int64_t rows, int64_t
   }
   int ok = write_all(f, header, padded);
   /* float32 is little-endian IEEE on every platform we build for */
-  if (ok && rows * cols > 0) ok = write_all(f, data, (size_t)(rows * cols) * sizeof(float));
+  if (ok && count > 0) ok = write_all(f, data, (size_t)count * sizeof(float));
   if (fclose(f) != 0) ok = 0;
   if (!ok || rename(tmp, path) != 0) {
     int e = errno;

@@ -64,3 +64,16 @@ void page_end(strbuf *b) {
 void page_swatch(strbuf *b, const char *color) {
   sb_printf(b, "<span class=\"swatch\" style=\"background:%s\"></span>", color);
 }
+
+void page_base64(strbuf *b, const unsigned char *p, size_t n) {
+  static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char q[5] = {0};
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    q[0] = t[v >> 18 & 63];
+    q[1] = t[v >> 12 & 63];
+    q[2] = i + 1 < n ? t[v >> 6 & 63] : '=';
+    q[3] = i + 2 < n ? t[v & 63] : '=';
+    sb_puts(b, q);
+  }
+}

@@ -16,6 +16,9 @@ int page_add_figure(strbuf *page, const char *dir, const char *name, const strbu
 void page_begin(strbuf *b, const char *title);
 /* The footer line and </body></html>. */
 void page_end(strbuf *b);
+/* Appends the base64 of p (n bytes), for data: URLs. */
+void page_base64(strbuf *b, const unsigned char *p, size_t n);
+
 /* A coloured square before a table cell's text. */
 void page_swatch(strbuf *b, const char *color);
 

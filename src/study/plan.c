@@ -186,6 +186,20 @@ static void file_stem(char *out, size_t size, const char *text) {
   out[k] = '\0';
 }
 
+void study_op_file_stem(const study_plan *plan, int j, char *out, size_t size) {
+  int unique = 1;
+  for (int k = 0; k < plan->op_count; k++)
+    if (k != j && !strcmp(plan->ops[k].name, plan->ops[j].name)) unique = 0;
+  char full[sizeof plan->ops[j].name + sizeof plan->ops[j].domain + 2];
+  const char *text = plan->ops[j].name;
+  if (!unique) {
+    snprintf(full, sizeof full, "%s_%s", plan->ops[j].name, plan->ops[j].domain);
+    text = full;
+  }
+  file_stem(out, size - 4, text);
+  if (!strcmp(out, "clean") || !strcmp(out, "images")) strcat(out, "_op");
+}
+
 int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *err) {
   return study_context_open_named(p, NULL, ctx, err);
 }
@@ -212,18 +226,8 @@ int study_context_open_named(const vfr_eval_params *p, const char *model_name, s
 
   ctx->op_file_names = calloc((size_t)ctx->plan.op_count + 1, sizeof *ctx->op_file_names);
   for (int j = 0; ctx->op_file_names && j < ctx->plan.op_count && !rc; j++) {
-    int unique = 1;
-    for (int k = 0; k < ctx->plan.op_count; k++)
-      if (k != j && !strcmp(ctx->plan.ops[k].name, ctx->plan.ops[j].name)) unique = 0;
-    char full[sizeof ctx->plan.ops[j].name + sizeof ctx->plan.ops[j].domain + 2];
-    char stem[sizeof full + 4];
-    const char *text = ctx->plan.ops[j].name;
-    if (!unique) {
-      snprintf(full, sizeof full, "%s_%s", ctx->plan.ops[j].name, ctx->plan.ops[j].domain);
-      text = full;
-    }
-    file_stem(stem, sizeof stem, text);
-    if (!strcmp(stem, "clean") || !strcmp(stem, "images")) strcat(stem, "_op");
+    char stem[STUDY_STEM_MAX];
+    study_op_file_stem(&ctx->plan, j, stem, sizeof stem);
     ctx->op_file_names[j] = strdup(stem);
     if (!ctx->op_file_names[j]) rc = VFR_ENOMEM;
   }

@@ -2,6 +2,7 @@
 #ifndef VFR_STUDY_PLAN_H
 #define VFR_STUDY_PLAN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vfrobust/error.h"
@@ -36,6 +37,12 @@ void study_plan_free(study_plan *plan);
 struct vfr_image;
 int study_plan_apply(const study_plan *plan, int row, const struct vfr_image *in,
                      const char *image_name, uint64_t seed, struct vfr_image *out, vfr_error *err);
+
+/* The file-name stem of op j's embeddings (embeddings/<stem>.npy): its name, or name_domain
+ * when the plan has the op on several domains, with characters other than [A-Za-z0-9.-=+_]
+ * as '_'; "clean" and "images" get "_op" appended. size >= STUDY_STEM_MAX. */
+#define STUDY_STEM_MAX 400
+void study_op_file_stem(const study_plan *plan, int j, char *out, size_t size);
 
 /* The settings that make two runs' per-image files interchangeable. */
 uint64_t study_fingerprint(const vfr_eval_params *p, const study_plan *plan, const char *model_id);

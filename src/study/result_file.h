@@ -61,4 +61,8 @@ void vfr_result_free(vfr_image_result *r);
 uint64_t vfr_fingerprint(uint64_t h, const void *data, size_t len);
 #define VFR_FINGERPRINT_INIT 14695981039346656037ULL
 
+/* Chains into h the bytes of DIR/config.json and the size and modification time of
+ * DIR/model.safetensors: results computed with another model never pass as current. */
+uint64_t study_model_fingerprint(uint64_t h, const char *model_dir);
+
 #endif

@@ -13,7 +13,8 @@
 
 /* Every file a command writes at the top of an output folder. */
 static const char *const top_outputs[] = {"per_image.csv", "curves.csv", "summary.json", "samples.png",
-                                          "report.html", "downstream.json", "predictions.csv", NULL};
+                                          "report.html", "downstream.json", "predictions.csv", "depth.json",
+                                          "depth_per_image.csv", "depth_strips.png", NULL};
 
 static int remove_file(const char *path, int *count, vfr_error *err) {
   if (unlink(path) == 0) {
