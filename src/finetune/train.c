@@ -33,12 +33,13 @@ vfr_finetune_params vfr_finetune_default_params(void) {
   p.epochs = 1;
   p.batch = 16;
   p.accum = 1;
-  p.lr = 1e-5;
+  p.lr = 0.0;     /* resolved at setup: FT_LR_WIDTH / hidden width */
   p.lr_min = 0.0;
   p.weight_decay = 0.01;
   p.beta1 = 0.9;
   p.beta2 = 0.999;
   p.adam_eps = 1e-8;
+  p.warmup = -1;  /* resolved at setup: a tenth of the steps, rounded up */
   return p;
 }
 
@@ -288,11 +289,12 @@ static int check_params(const vfr_finetune_params *o, vfr_error *err) {
   if (o->accum < 1 || o->accum > o->batch)
     return vfr_fail(err, VFR_EINVAL, "finetune: accum %d is not in 1..batch (%d)", o->accum,
                     o->batch);
-  TRY(ft_check_optimizer("finetune", o->lr, o->lr_min, o->weight_decay, o->beta1, o->beta2,
-                         o->adam_eps, err));
+  /* lr 0 (the default) is resolved at setup, where the resolved value is checked */
+  TRY(ft_check_optimizer("finetune", o->lr > 0 ? o->lr : o->lr_min, o->lr_min, o->weight_decay,
+                         o->beta1, o->beta2, o->adam_eps, err));
   if (!isfinite(o->lambda) || o->lambda < 0)
     return vfr_fail(err, VFR_EINVAL, "finetune: lambda %g is not >= 0", o->lambda);
-  if (o->warmup < 0 || o->checkpoint_every < 0 || o->limit < 0 || o->per_class < 0 ||
+  if (o->warmup < -1 || o->checkpoint_every < 0 || o->limit < 0 || o->per_class < 0 ||
       o->stop_after < 0)
     return vfr_fail(err, VFR_EINVAL, "finetune: warmup, checkpoint interval, limits and "
                     "stop step must not be negative");
@@ -346,6 +348,11 @@ static int setup(trainer *t, vfr_error *err) {
   const vit_dims *d = &t->d;
   t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;
   t->total = t->steps_per_epoch * o->epochs;
+  /* The defaults that depend on the model and the data (docs/finetune.md section 8). */
+  if (t->opts.lr == 0) t->opts.lr = FT_LR_WIDTH / d->D;
+  if (t->opts.warmup < 0) t->opts.warmup = (int)((t->total + 9) / 10);
+  TRY(ft_check_optimizer("finetune", o->lr, o->lr_min, o->weight_decay, o->beta1, o->beta2,
+                         o->adam_eps, err));
   t->first_layer = o->train_blocks <= 0 || o->train_blocks >= d->L ? 0 : d->L - o->train_blocks;
   t->train_off = t->first_layer == 0 ? 0 : (size_t)(t->g.layers[t->first_layer].ln1_w - t->g.memory);
   t->n_train = t->g.n + (t->first_layer == 0 ? t->n_table : 0) - t->train_off;
@@ -480,7 +487,8 @@ int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err) {
   TRY(check_params(p, err));
   trainer t;
   memset(&t, 0, sizeof t);
-  t.o = p;
+  t.opts = *p;
+  t.o = &t.opts;
   int rc = run(&t, err);
   ft_trainer_free(&t);
   return rc;

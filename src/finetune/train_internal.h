@@ -36,8 +36,13 @@ typedef struct tensor_slot {
   size_t count;
 } tensor_slot;
 
+/* The default peak learning rate is this over the tower's width D (Adam's step for a
+ * width-D matrix scales as 1/D): 3.1e-4 at D = 64, 1.6e-4 at 128, 2.6e-5 at 768. */
+#define FT_LR_WIDTH 0.02
+
 typedef struct trainer {
-  const vfr_finetune_params *o;
+  const vfr_finetune_params *o; /* &opts for fine-tuning */
+  vfr_finetune_params opts;     /* fine-tuning: the caller's settings, defaults resolved */
   vfr_model *model; /* the original folder: preprocessing */
   vfr_safetensors *st;
   vit_dims d;
