@@ -265,6 +265,39 @@ if os.path.exists(shot):
 
 os.remove(check_page)
 
+# ---- the fine-tuning section: a study of a model written by `vfrobust finetune` ----------------------------
+tuned = os.path.join(tmp, "tuned")
+demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "cifar10-demo")
+r = subprocess.run([BIN, "finetune", "--model", model_dir, "--data", os.path.join(demo, "train"), "--limit", "8",
+                    "--batch", "4", "--epochs", "2", "--ops", "jpeg", "--eval-data", os.path.join(demo, "test"),
+                    "--eval-limit", "6", "--eval-ops",
+                    "jpeg,brightness", "--eval-levels", "3", "--quiet", "--out", tuned], capture_output=True, text=True)
+C.check(r.returncode == 0, f"finetune exit {r.returncode}: {r.stderr[-1500:]}")
+ft = json.load(open(os.path.join(tuned, "finetune.json")))
+tstudy = os.path.join(tmp, "tuned-study")
+r = subprocess.run([BIN, "eval", "--model", tuned, "--data", data, "--out", tstudy, "--levels", str(LEVELS),
+                    "--ops", "jpeg,brightness"], capture_output=True, text=True)
+C.check(r.returncode == 0, f"eval of the tuned model exit {r.returncode}: {r.stderr[-1500:]}")
+thtml = open(os.path.join(tstudy, "report.html"), encoding="utf-8").read()
+C.check("<h2>Fine-tuning</h2>" in thtml and "<h2>Fine-tuning</h2>" not in html,
+        "a fine-tuning section on the tuned model's report only")
+for spec, before in ft["evaluation"]["before"]["mean_dr"].items():
+    after = ft["evaluation"]["after"]["mean_dr"][spec]
+    C.check(f"<td>{spec}</td><td>{before:.4f}</td><td>{after:.4f}</td>" in thtml,
+            f"before/after row of {spec}: {before:.4f} -> {after:.4f}")
+tcheck = os.path.join(tstudy, "check.html")
+with open(tcheck, "w", encoding="utf-8") as f:
+    f.write(thtml.replace("</body>", CHECK_JS + "</body>"))
+rc, tdom, console, log = chromium("file://" + tcheck, "--dump-dom")
+C.check(rc == 0 and console == [], f"tuned report in chromium: exit {rc}, console {console}")
+m = re.search(r'<pre id="vfr-check">(.*?)</pre>', tdom, re.S)
+tres = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")) if m else {"figures": []}
+loss = {f["id"]: f for f in tres["figures"]}.get("fig-finetune-loss", {})
+C.check(loss.get("w", 0) > 100 and loss.get("marks") == 3 and loss.get("drawn") == 3,
+        f"the loss figure: laid out, loss, L1 and L2 drawn: {loss}")
+C.check("step" in loss.get("texts", []) or any("step" in t for t in loss.get("texts", [])), "loss figure's x axis")
+os.remove(tcheck)
+
 # ---- bad input: one clear line, no report --------------------------------------------------------------
 empty = os.path.join(tmp, "empty")
 os.makedirs(empty)
