@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/splitmix.h"
 #include "finetune/adamw.h"
 #include "finetune/checkpoint.h"
 #include "finetune/loss.h"
@@ -45,12 +46,7 @@ vfr_finetune_params vfr_finetune_default_params(void) {
 
 /* ---- deterministic draws ------------------------------------------------------------- */
 
-uint64_t ft_mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+uint64_t ft_mix64(uint64_t x) { return vfr_splitmix_at(x, 0); }
 
 /* A hash of (seed, a, b, c, what): every random choice of the run is one of these. */
 uint64_t ft_draw_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t what) {

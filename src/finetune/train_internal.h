@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/try.h"
 #include "finetune/vit_backward.h"
 #include "model/safetensors.h"
 #include "model/vit.h"
@@ -15,11 +16,7 @@
 #include "vfrobust/model.h"
 #include "vfrobust/perturb.h"
 
-#define TRY(x)                     \
-  do {                             \
-    int rc_ = (x);                 \
-    if (rc_ != VFR_OK) return rc_; \
-  } while (0)
+#define TRY VFR_TRY
 
 enum { NAME_LEN = 128, PATH_LEN = 1200, MAX_EVAL_LEVELS = 64 };
 
