@@ -179,9 +179,8 @@ static int train_cache_write(const char *out_dir, uint64_t fp, const vfr_dataset
   int rc = vfr_npy_write_f32(path, t->embeddings, t->n, t->d, err);
   if (rc) return rc;
   snprintf(path, sizeof path, "%s/train_images.csv", out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   fputs("row,image,label\n", f);
   for (int r = 0; r < t->n; r++) {
     const vfr_dataset_item *it = &ds->items[t->item[r]];
@@ -193,9 +192,8 @@ static int train_cache_write(const char *out_dir, uint64_t fp, const vfr_dataset
   }
   if ((rc = vfr_atomic_commit(f, tmp, path, err))) return rc;
   snprintf(path, sizeof path, "%s/work/train.fingerprint", out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  f = fopen(tmp, "w");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+  f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   fprintf(f, "%016llx\n", (unsigned long long)fp);
   return vfr_atomic_commit(f, tmp, path, err);
 }
@@ -493,9 +491,8 @@ static int write_predictions(const char *out_dir, const study_context *ctx, cons
                              const test_results *res, const op_label *labels, vfr_error *err) {
   char path[4096], tmp[4200];
   snprintf(path, sizeof path, "%s/predictions.csv", out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   const vfr_dataset *ds = &ctx->dataset;
   fputs("image,op,level,label,predicted\n", f);
   for (int u = 0; u < res->used; u++) {
