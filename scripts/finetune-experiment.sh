@@ -14,7 +14,9 @@
 # accuracy within 1 point).
 #   CIFAR10=DIR   ImageFolder root with train/ and test/ (default data/cifar10-demo)
 #   PER_CLASS=N   test (and probe-training) images per class of the studies (default 50)
-#   EPOCHS, LAMBDA, LR   fine-tuning settings (default 3, 0.25, finetune's default lr)
+#   EPOCHS, LAMBDA, LR, TRAIN_BLOCKS   fine-tuning settings (default 3, 0.25, finetune's
+#                 default lr, everything)
+#   OUT=DIR       output folder (default out/finetune-jpeg)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${NO_BUILD:-}" ]; then
@@ -27,7 +29,7 @@ PER_CLASS=${PER_CLASS:-50}
 EPOCHS=${EPOCHS:-3}
 LAMBDA=${LAMBDA:-0.25}
 MODEL=models/clip-vit-tiny-patch4-cifar10
-OUT=out/finetune-jpeg
+OUT=${OUT:-out/finetune-jpeg}
 THREADS=${THREADS:-$(nproc)}
 for split in train test; do
   [ -d "$CIFAR10/$split" ] || { echo "finetune-experiment.sh: $CIFAR10/$split: not found" >&2; exit 1; }
@@ -35,6 +37,7 @@ done
 mkdir -p "$OUT"
 lr=()
 [ -n "${LR:-}" ] && lr=(--lr "$LR")
+[ -n "${TRAIN_BLOCKS:-}" ] && lr+=(--train-blocks "$TRAIN_BLOCKS")
 build/vfrobust finetune --model "$MODEL" --data "$CIFAR10/train" --ops jpeg --epochs "$EPOCHS" \
   --lambda "$LAMBDA" "${lr[@]}" --eval-data "$CIFAR10/test" --eval-ops editing9 --eval-limit 100 \
   --threads "$THREADS" --quiet --out "$OUT/tuned"

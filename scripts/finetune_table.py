@@ -36,7 +36,7 @@ def main():
         f"Tuned on jpeg (q 10..100): {st['steps']} steps of {st['batch']} over "
         f"{len(ft['image_names'])} training images, {st['epochs']} epochs, lambda {st['lambda']:g}, "
         f"peak lr {st['lr']:.3g}, warmup {st['warmup']}, {ft['train_seconds']:.0f} s. "
-        f"Studies: {s0['images']} test images, 10 levels per op, linear probe.",
+        f"Studies: {s0['images']['used']} test images, 10 levels per op, linear probe.",
         "",
         f"Clean accuracy of the probe: {d0['clean_accuracy']:.4f} original, "
         f"{d1['clean_accuracy']:.4f} tuned "

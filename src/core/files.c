@@ -40,7 +40,7 @@ int vfr_atomic_write_json(const char *path, const json_t *root, size_t flags, vf
   FILE *f = vfr_atomic_open(path, tmp, len, err);
   int rc;
   if (!f) {
-    rc = err ? err->code : VFR_EIO;
+    rc = vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
   } else if (json_dumpf(root, f, flags) != 0) {
     vfr_atomic_abort(f, tmp);
     rc = vfr_fail(err, VFR_EIO, "%s: cannot write", path);
