@@ -54,7 +54,7 @@ static int copy_file(const char *from, const char *to, vfr_error *err) {
 /* out_dir/model.safetensors: every float tensor of the original, tuned vision tensors, and
  * the caller's extra tensors (replacing any of the same name). */
 int ft_save_model(trainer *t, const vfr_tensor_out *extra, int n_extra, vfr_error *err) {
-  const vfr_finetune_params *o = t->o;
+  const trainer_config *o = &t->cfg;
   int n = vfr_safetensors_count(t->st);
   vfr_tensor_out *outs = calloc((size_t)n + (size_t)n_extra + 1, sizeof *outs);
   float **owned = calloc((size_t)n + 1, sizeof *owned);
