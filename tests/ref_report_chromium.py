@@ -23,7 +23,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import modelref  # noqa: E402
-from vfr_testlib import BIN, BUILD, DATA, Checker  # noqa: E402
+from vfr_testlib import BIN, BUILD, SRC, Checker  # noqa: E402
 
 C = Checker("ref_report_chromium")
 tmp = tempfile.mkdtemp(prefix="vfr_report_")
@@ -97,11 +97,12 @@ pp = modelref.clip_preprocessor(32, 32)
 modelref.write_hf_folder(model_dir, cfg, pp, modelref.randomize(modelref.build_model(cfg), seed=5).eval())
 
 data = os.path.join(tmp, "data")
+DEMO = os.path.join(SRC, "data", "cifar10-demo")  # the shipped CIFAR-10 sample: runs on a fresh clone
 classes = ["airplane", "cat", "ship"]
 for c in classes:
     os.makedirs(os.path.join(data, c))
     for k in range(2):
-        shutil.copy(os.path.join(DATA, "cifar10", "test", c, f"{k:04d}.jpg"), os.path.join(data, c, f"{k}.jpg"))
+        shutil.copy(os.path.join(DEMO, "test", c, f"{k:04d}.jpg"), os.path.join(data, c, f"{k}.jpg"))
 BAD_NAME = "corrupt&<b>x.jpg"  # markup in a file name must come out as text
 with open(os.path.join(data, "ship", BAD_NAME), "wb") as f:  # not an image: skipped
     f.write(b"\xff\xd8\xff\xe0 this is not a JPEG <script>alert(1)</script>")
@@ -267,7 +268,7 @@ os.remove(check_page)
 
 # ---- the fine-tuning section: a study of a model written by `vfrobust finetune` ----------------------------
 tuned = os.path.join(tmp, "tuned")
-demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "cifar10-demo")
+demo = DEMO
 r = subprocess.run([BIN, "finetune", "--model", model_dir, "--data", os.path.join(demo, "train"), "--limit", "8",
                     "--batch", "4", "--epochs", "2", "--ops", "jpeg", "--eval-data", os.path.join(demo, "test"),
                     "--eval-limit", "6", "--eval-ops",
