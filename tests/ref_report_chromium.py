@@ -8,6 +8,7 @@ capture itself works. Chromium missing is a failure, not a skip."""
 import atexit
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -22,12 +23,30 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import modelref  # noqa: E402
-from vfr_testlib import BIN, BUILD, DATA, Checker  # noqa: E402
+from vfr_testlib import BIN, BUILD, SRC, Checker  # noqa: E402
 
 C = Checker("ref_report_chromium")
 tmp = tempfile.mkdtemp(prefix="vfr_report_")
 atexit.register(shutil.rmtree, tmp, True)  # also when a check ends the test early
 LEVELS = 3
+
+
+def round_ticks(levels):
+    """The labels a level axis should carry: steps of 1, 2 or 5 times a power of ten giving
+    about 5 over the levels' range, from the first level when it is a multiple of a tenth of
+    the step, else from the first multiple of the step (docs/report.md)."""
+    lo, hi = min(levels), max(levels)
+    raw = (hi - lo) / 5
+    mag = 10 ** math.floor(math.log10(raw))
+    f = raw / mag
+    step = (1 if f < 1.5 else 2 if f < 3.5 else 5 if f < 7.5 else 10) * mag
+    tenth = step / 10
+    start = lo if abs(lo / tenth - round(lo / tenth)) < 1e-6 else math.ceil(lo / step - 1e-9) * step
+    out, k = [], 0
+    while start + k * step <= hi + 1e-9 * step:
+        out.append(f"{round((start + k * step) / tenth) * tenth:.6g}")
+        k += 1
+    return out
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -78,11 +97,12 @@ pp = modelref.clip_preprocessor(32, 32)
 modelref.write_hf_folder(model_dir, cfg, pp, modelref.randomize(modelref.build_model(cfg), seed=5).eval())
 
 data = os.path.join(tmp, "data")
+DEMO = os.path.join(SRC, "data", "cifar10-demo")  # the shipped CIFAR-10 sample: runs on a fresh clone
 classes = ["airplane", "cat", "ship"]
 for c in classes:
     os.makedirs(os.path.join(data, c))
     for k in range(2):
-        shutil.copy(os.path.join(DATA, "cifar10", "test", c, f"{k:04d}.jpg"), os.path.join(data, c, f"{k}.jpg"))
+        shutil.copy(os.path.join(DEMO, "test", c, f"{k:04d}.jpg"), os.path.join(data, c, f"{k}.jpg"))
 BAD_NAME = "corrupt&<b>x.jpg"  # markup in a file name must come out as text
 with open(os.path.join(data, "ship", BAD_NAME), "wb") as f:  # not an image: skipped
     f.write(b"\xff\xd8\xff\xe0 this is not a JPEG <script>alert(1)</script>")
@@ -193,8 +213,11 @@ for i, op in enumerate(ops):
     C.check(by_id.get(f"fig-curve-{i}", {}).get("marks", 0) >= LEVELS + 2, f"curve {i}: band, line, {LEVELS} points")
 for i, o in enumerate(summary["per_op"]):
     texts = by_id.get(f"fig-curve-{i}", {}).get("texts", [])
-    want_ticks = [f"{v:.4g}" for v in o["levels"]]
-    C.check(all(t in texts for t in want_ticks), f"curve {i}: x ticks at the levels {want_ticks}: {texts[:12]}")
+    want_ticks = round_ticks(o["levels"])
+    C.check(len(want_ticks) >= 2 and all(t in texts for t in want_ticks),
+            f"curve {i}: x labels at round values {want_ticks}: {texts[:12]}")
+    odd = [f"{v:.4g}" for v in o["levels"] if f"{v:.4g}" not in want_ticks and len(f"{v:.4g}") > 4]
+    C.check(not any(t in texts for t in odd), f"curve {i}: no unround level labels {odd}: {texts[:12]}")
 curve_colors = [by_id.get(f"fig-curve-{i}", {}).get("color") for i in range(len(ops))]
 hist_colors = [by_id.get(f"fig-dr-hist-{i}", {}).get("color") for i in range(len(ops))]
 C.check(curve_colors == hist_colors and len(set(curve_colors)) == len(ops),
@@ -242,6 +265,39 @@ if os.path.exists(shot):
     print(f"screenshot: {shot} ({ncolors} colours)")
 
 os.remove(check_page)
+
+# ---- the fine-tuning section: a study of a model written by `vfrobust finetune` ----------------------------
+tuned = os.path.join(tmp, "tuned")
+demo = DEMO
+r = subprocess.run([BIN, "finetune", "--model", model_dir, "--data", os.path.join(demo, "train"), "--limit", "8",
+                    "--batch", "4", "--epochs", "2", "--ops", "jpeg", "--eval-data", os.path.join(demo, "test"),
+                    "--eval-limit", "6", "--eval-ops",
+                    "jpeg,brightness", "--eval-levels", "3", "--quiet", "--out", tuned], capture_output=True, text=True)
+C.check(r.returncode == 0, f"finetune exit {r.returncode}: {r.stderr[-1500:]}")
+ft = json.load(open(os.path.join(tuned, "finetune.json")))
+tstudy = os.path.join(tmp, "tuned-study")
+r = subprocess.run([BIN, "eval", "--model", tuned, "--data", data, "--out", tstudy, "--levels", str(LEVELS),
+                    "--ops", "jpeg,brightness"], capture_output=True, text=True)
+C.check(r.returncode == 0, f"eval of the tuned model exit {r.returncode}: {r.stderr[-1500:]}")
+thtml = open(os.path.join(tstudy, "report.html"), encoding="utf-8").read()
+C.check("<h2>Fine-tuning</h2>" in thtml and "<h2>Fine-tuning</h2>" not in html,
+        "a fine-tuning section on the tuned model's report only")
+for spec, before in ft["evaluation"]["before"]["mean_dr"].items():
+    after = ft["evaluation"]["after"]["mean_dr"][spec]
+    C.check(f"<td>{spec}</td><td>{before:.4f}</td><td>{after:.4f}</td>" in thtml,
+            f"before/after row of {spec}: {before:.4f} -> {after:.4f}")
+tcheck = os.path.join(tstudy, "check.html")
+with open(tcheck, "w", encoding="utf-8") as f:
+    f.write(thtml.replace("</body>", CHECK_JS + "</body>"))
+rc, tdom, console, log = chromium("file://" + tcheck, "--dump-dom")
+C.check(rc == 0 and console == [], f"tuned report in chromium: exit {rc}, console {console}")
+m = re.search(r'<pre id="vfr-check">(.*?)</pre>', tdom, re.S)
+tres = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")) if m else {"figures": []}
+loss = {f["id"]: f for f in tres["figures"]}.get("fig-finetune-loss", {})
+C.check(loss.get("w", 0) > 100 and loss.get("marks") == 3 and loss.get("drawn") == 3,
+        f"the loss figure: laid out, loss, L1 and L2 drawn: {loss}")
+C.check("step" in loss.get("texts", []) or any("step" in t for t in loss.get("texts", [])), "loss figure's x axis")
+os.remove(tcheck)
 
 # ---- bad input: one clear line, no report --------------------------------------------------------------
 empty = os.path.join(tmp, "empty")

@@ -23,11 +23,11 @@ static void usage(FILE *f) {
 }
 
 static int write_csv(const char *path, const vfr_dataset *ds, const vfr_classify_result *r) {
-  FILE *f = fopen(path, "w");
-  if (!f) {
-    cli_errorf(path, "cannot create");
-    return CLI_FAIL;
-  }
+  char tmp[4200];
+  vfr_error err;
+  vfr_error_clear(&err);
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, &err);
+  if (!f) return cli_report_error(&err, 0);
   fprintf(f, "image,label,predicted\n");
   for (int i = 0; i < r->n && i < ds->count; i++) {
     vfr_csv_write_field(f, ds->items[i].name);
@@ -37,10 +37,7 @@ static int write_csv(const char *path, const vfr_dataset *ds, const vfr_classify
     vfr_csv_write_field(f, r->predicted[i] >= 0 ? r->class_names[r->predicted[i]] : "");
     fputc('\n', f);
   }
-  if (fclose(f) != 0) {
-    cli_errorf(path, "cannot write");
-    return CLI_FAIL;
-  }
+  if (vfr_atomic_commit(f, tmp, path, &err)) return cli_report_error(&err, 0);
   return CLI_OK;
 }
 

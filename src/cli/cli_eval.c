@@ -13,6 +13,7 @@
 #endif
 
 #include "cli/cli.h"
+#include "cli/cli_gate.h"
 #include "vfrobust/report.h"
 #include "vfrobust/study.h"
 
@@ -37,7 +38,10 @@ static const char usage_text[] =
     "  --limit N           use at most N images: a sample stratified by class, drawn with --seed\n"
     "  --per-class N       at most N per class (the first N; with --limit, the first of those)\n"
     "  --perturb-after-preprocess   perturb the model-sized crop instead of the loaded image\n"
+    "  --max-dr OP=X,...   robustness gate: once the study is written, exit 3 when an op's\n"
+    "                      mean DR is over its budget X (e.g. jpeg=0.1,gaussian_blur=0.2)\n"
     "\n"
+    "Exit status: 0 success, 1 failure, 2 bad usage, 3 an op over its --max-dr budget.\n"
     "Under mpirun -n N, each rank computes every N-th image and rank 0 writes the outputs.\n";
 
 typedef struct progress_state {
@@ -88,6 +92,7 @@ int cli_eval(int argc, char **argv) {
    * would then grow with the number of variants). */
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   vfr_eval_params p = vfr_eval_default_params();
+  const char *max_dr = NULL;
   for (int i = 1; i < argc; i++) {
     const char *v = NULL, *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -98,7 +103,7 @@ int cli_eval(int argc, char **argv) {
     if (!strcmp(a, "--perturb-after-preprocess")) { p.perturb_after_preprocess = 1; continue; }
     static const char *const value_flags[] = {"--model", "--data", "--out", "--ops", "--levels", "--batch",
                                               "--threads", "--limit", "--per-class", "--seed", "--precision",
-                                              NULL};
+                                              "--max-dr", NULL};
     const char *flag = NULL;
     for (int k = 0; value_flags[k] && !flag; k++)
       if (cli_flag_value(argc, argv, &i, value_flags[k], &v)) flag = value_flags[k];
@@ -115,6 +120,7 @@ int cli_eval(int argc, char **argv) {
     else if (!strcmp(flag, "--data")) p.data = v;
     else if (!strcmp(flag, "--out")) p.out_dir = v;
     else if (!strcmp(flag, "--ops")) p.ops = v;
+    else if (!strcmp(flag, "--max-dr")) max_dr = v;
     else if (!strcmp(flag, "--levels")) ok = parse_int(flag, v, 1, 1024, &p.levels);
     else if (!strcmp(flag, "--batch")) ok = parse_int(flag, v, 1, 4096, &p.batch);
     else if (!strcmp(flag, "--threads")) ok = parse_int(flag, v, 1, 1024, &p.threads);
@@ -136,6 +142,9 @@ int cli_eval(int argc, char **argv) {
     return CLI_USAGE;
   }
   if (cli_check_out("eval", "--out", p.out_dir, "--model", p.model_dir, "--data", p.data, NULL)) return CLI_USAGE;
+  cli_gate gate = {0};
+  if (max_dr && (cli_gate_parse("eval", max_dr, &gate) || cli_gate_check_ops("eval", &gate, p.ops)))
+    return CLI_USAGE;
 
   int rank = 0, ranks = 1;
 #ifdef VFR_HAVE_MPI
@@ -216,5 +225,14 @@ int cli_eval(int argc, char **argv) {
   }
 #endif
   if (rc > 0) return cli_report_error(&err, 1);
-  return failed ? CLI_FAIL : CLI_OK;
+  if (failed) return CLI_FAIL;
+  if (rank == 0 && gate.n > 0) {
+    const char *dirs[1] = {p.out_dir};
+    vfr_compare c;
+    if (vfr_compare_load(dirs, 1, &c, &err)) return cli_report_error(&err, 0);
+    rc = cli_gate_check("eval", &gate, &c);
+    vfr_compare_free(&c);
+    return rc;
+  }
+  return CLI_OK;
 }

@@ -1,5 +1,7 @@
 /* Atomic output files and CSV fields (see files.h). */
 #include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -29,6 +31,24 @@ int vfr_atomic_commit(FILE *f, const char *tmp, const char *path, vfr_error *err
 void vfr_atomic_abort(FILE *f, const char *tmp) {
   if (f) fclose(f);
   unlink(tmp);
+}
+
+int vfr_atomic_write_json(const char *path, const json_t *root, size_t flags, vfr_error *err) {
+  size_t len = strlen(path) + 8;
+  char *tmp = malloc(len);
+  if (!tmp) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
+  FILE *f = vfr_atomic_open(path, tmp, len, err);
+  int rc;
+  if (!f) {
+    rc = vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
+  } else if (json_dumpf(root, f, flags) != 0) {
+    vfr_atomic_abort(f, tmp);
+    rc = vfr_fail(err, VFR_EIO, "%s: cannot write", path);
+  } else {
+    rc = vfr_atomic_commit(f, tmp, path, err);
+  }
+  free(tmp);
+  return rc;
 }
 
 void vfr_csv_write_field(FILE *f, const char *s) {

@@ -15,6 +15,10 @@ int vfr_atomic_commit(FILE *f, const char *tmp, const char *path, vfr_error *err
 /* Closes f and removes tmp (an output abandoned on an error). */
 void vfr_atomic_abort(FILE *f, const char *tmp);
 
+/* Writes the JSON value root to path (json_dumpf with flags) through the three above. */
+struct json_t;
+int vfr_atomic_write_json(const char *path, const struct json_t *root, size_t flags, vfr_error *err);
+
 /* Writes s as one CSV field, always quoted (quotes doubled; RFC 4180), its bytes as they
  * are: names and labels read back whole whatever they hold. Numbers are written bare. */
 void vfr_csv_write_field(FILE *f, const char *s);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vfrobust/depth.h"
+#include "core/files.h"
 
 typedef struct png_msg {
   char text[200];
@@ -114,9 +115,8 @@ int vfr_depth_png_write(const char *path, const vfr_depth_map *map, double scale
     return vfr_fail(err, VFR_EINVAL, "%s: empty depth map", path);
   if (!(scale > 0)) return vfr_fail(err, VFR_EINVAL, "%s: depth scale %g must be positive", path, scale);
   char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", path, strerror(errno));
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   png_msg msg = {{0}};
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &msg, on_error, on_warning);
   png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -145,8 +145,9 @@ int vfr_depth_png_write(const char *path, const vfr_depth_map *map, double scale
   }
   png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
   free(row);
-  if (fclose(f) != 0 && !rc) rc = vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-  if (!rc && rename(tmp, path) != 0) rc = vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-  if (rc) remove(tmp);
-  return rc;
+  if (rc) {
+    vfr_atomic_abort(f, tmp);
+    return rc;
+  }
+  return vfr_atomic_commit(f, tmp, path, err);
 }

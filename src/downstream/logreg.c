@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/splitmix.h"
 #include "downstream/lbfgs.h"
 #include "vfrobust/downstream.h"
 
@@ -253,13 +254,6 @@ int vfr_linear_probe_predict(const vfr_linear_probe *probe, const float *feature
 
 /* ---- validation split and model selection --------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 /* Stratified split: for each class in turn, its rows (in order) are shuffled (Fisher-Yates,
  * splitmix64 seeded with `seed`) and the first round(fraction * count) are held out, keeping
  * at least one row of each class for training. is_validation (n) gets 0 or 1. */
@@ -274,7 +268,7 @@ static int split_rows(const int *y, int n, int classes, double fraction, uint64_
     for (int i = 0; i < n; i++)
       if (y[i] == k) rows[cnt++] = i;
     for (int i = cnt - 1; i > 0; i--) {
-      int j = (int)(splitmix64(&state) % (uint64_t)(i + 1));
+      int j = (int)(vfr_splitmix_next(&state) % (uint64_t)(i + 1));
       int t = rows[i];
       rows[i] = rows[j], rows[j] = t;
     }

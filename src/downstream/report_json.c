@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/files.h"
 #include "core/json_text.h"
 #include "vfrobust/downstream.h"
 
@@ -112,23 +113,7 @@ int vfr_downstream_report_write_json(const char *path, const vfr_downstream_repo
     return vfr_fail(err, VFR_EINVAL, "%s: per_level or per_op array missing", path);
   json_t *root = report_object(report);
   if (!root) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory building the report", path);
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 5);
-  int rc = VFR_OK;
-  if (!tmp) {
-    rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
-  } else {
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
-      remove(tmp);
-      rc = vfr_fail(err, VFR_EIO, "%s: cannot write", tmp);
-    } else if (rename(tmp, path) != 0) {
-      remove(tmp);
-      rc = vfr_fail(err, VFR_EIO, "%s: cannot move the report into place", path);
-    }
-  }
-  free(tmp);
+  int rc = vfr_atomic_write_json(path, root, JSON_INDENT(2) | JSON_REAL_PRECISION(17), err);
   json_decref(root);
   return rc;
 }

@@ -228,9 +228,8 @@ static int write_predictions(const char *out_dir, const vfr_study *study, const 
                              const test_results *res, vfr_error *err) {
   char path[4096], tmp[4200];
   snprintf(path, sizeof path, "%s/predictions.csv", out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   fputs("image,op,level,label,predicted\n", f);
   for (int u = 0; u < res->used; u++) {
     const char *name = vfr_study_image_name(study, u), *label = vfr_study_image_label(study, u);

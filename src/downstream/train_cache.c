@@ -80,9 +80,8 @@ int ds_train_cache_write(const char *out_dir, uint64_t fp, const vfr_dataset *ds
   int rc = vfr_npy_write_f32(path, t->embeddings, t->n, t->d, err);
   if (rc) return rc;
   snprintf(path, sizeof path, "%s/train_images.csv", out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   fputs("row,image,label\n", f);
   for (int r = 0; r < t->n; r++) {
     const vfr_dataset_item *it = &ds->items[t->item[r]];
@@ -94,9 +93,8 @@ int ds_train_cache_write(const char *out_dir, uint64_t fp, const vfr_dataset *ds
   }
   if ((rc = vfr_atomic_commit(f, tmp, path, err))) return rc;
   snprintf(path, sizeof path, "%s/work/train.fingerprint", out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  f = fopen(tmp, "w");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", tmp, strerror(errno));
+  f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   fprintf(f, "%016llx\n", (unsigned long long)fp);
   return vfr_atomic_commit(f, tmp, path, err);
 }

@@ -1,5 +1,6 @@
 /* The fine-tuning checkpoint file (see checkpoint.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "core/files.h"
 #include "finetune/checkpoint.h"
 
 #include <errno.h>
@@ -38,12 +39,10 @@ int ft_checkpoint_save(const char *path, const ft_checkpoint *c, const float *pa
   size_t len = strlen(path) + 16;
   char *tmp = malloc(len);
   if (!tmp) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
-  snprintf(tmp, len, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
+  FILE *f = vfr_atomic_open(path, tmp, len, err);
   if (!f) {
-    int e = errno;
     free(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", path, strerror(e));
+    return err ? err->code : VFR_EIO;
   }
   uint64_t w[HEADER_WORDS], total = 0;
   header_words(c, w);
@@ -53,16 +52,16 @@ int ft_checkpoint_save(const char *path, const ft_checkpoint *c, const float *pa
             put(f, v, c->n_train * sizeof *v, &total) ||
             put(f, history, c->step * FT_HISTORY_FIELDS * sizeof *history, &total);
   uint64_t n = total;
-  bad = bad || put(f, &n, sizeof n, &total) || fflush(f) != 0 || fsync(fileno(f)) != 0;
-  bad = (fclose(f) != 0) || bad;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    free(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(e));
+  bad = bad || put(f, &n, sizeof n, &total);
+  int rc;
+  if (bad) {
+    vfr_atomic_abort(f, tmp);
+    rc = vfr_fail(err, VFR_EIO, "%s: cannot write", path);
+  } else {
+    rc = vfr_atomic_commit(f, tmp, path, err);
   }
   free(tmp);
-  return VFR_OK;
+  return rc;
 }
 
 static int get(FILE *f, void *p, size_t n, uint64_t *total) {

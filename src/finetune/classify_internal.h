@@ -1,4 +1,4 @@
-/* Internals of supervised training shared by classify_train.c and classify_output.c. */
+/* Internals of supervised training shared by supervised_run.c and classify_output.c. */
 #ifndef VFR_FINETUNE_CLASSIFY_INTERNAL_H
 #define VFR_FINETUNE_CLASSIFY_INTERNAL_H
 

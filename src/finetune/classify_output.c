@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/files.h"
 #include "core/json_text.h"
 #include "finetune/checkpoint.h"
 #include "finetune/classify_internal.h"
@@ -66,14 +67,9 @@ int cl_write_report(const vfr_classify_params *o, const vfr_dataset *data, const
     json_object_set_new(t, "accuracy", json_real(test->accuracy));
     json_object_set_new(root, "test", t);
   }
-  char path[PATH_LEN], tmp[PATH_LEN + 8];
+  char path[PATH_LEN];
   snprintf(path, sizeof path, "%s/train.json", o->out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int bad = json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0;
+  int rc = vfr_atomic_write_json(path, root, JSON_INDENT(2) | JSON_REAL_PRECISION(10), err);
   json_decref(root);
-  if (bad || rename(tmp, path) != 0) {
-    remove(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-  }
-  return VFR_OK;
+  return rc;
 }

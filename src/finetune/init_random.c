@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/files.h"
 #include "finetune/train_internal.h"
 #include "model/config.h"
 #include "model/safetensors.h"
@@ -70,10 +71,9 @@ static double init_range(const char *config_dir) {
 
 int ft_write_class_config(const char *config_dir, const char *out_dir, char *const *names,
                           int nc, vfr_error *err) {
-  char from[PATH_LEN], to[PATH_LEN], tmp[PATH_LEN + 8];
+  char from[PATH_LEN], to[PATH_LEN];
   snprintf(from, sizeof from, "%s/config.json", config_dir);
   snprintf(to, sizeof to, "%s/config.json", out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", to);
   json_error_t je;
   json_t *root = json_load_file(from, JSON_REJECT_DUPLICATES, &je);
   if (!root || !json_is_object(root)) {
@@ -91,25 +91,17 @@ int ft_write_class_config(const char *config_dir, const char *out_dir, char *con
     json_object_set_new(root, "id2label", id2label);
     json_object_set_new(root, "label2id", label2id);
   }
-  int bad = json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0;
+  int rc = vfr_atomic_write_json(to, root, JSON_INDENT(2) | JSON_SORT_KEYS, err);
   json_decref(root);
-  if (bad || rename(tmp, to) != 0) {
-    remove(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", to, strerror(errno));
-  }
+  if (rc) return rc;
   /* the processor configuration travels unchanged */
   snprintf(from, sizeof from, "%s/preprocessor_config.json", config_dir);
   snprintf(to, sizeof to, "%s/preprocessor_config.json", out_dir);
   json_t *pp = json_load_file(from, JSON_REJECT_DUPLICATES, &je);
   if (!pp) return vfr_fail(err, VFR_EFORMAT, "%s: %s", from, je.text);
-  snprintf(tmp, sizeof tmp, "%s.tmp", to);
-  bad = json_dump_file(pp, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0;
+  rc = vfr_atomic_write_json(to, pp, JSON_INDENT(2) | JSON_SORT_KEYS, err);
   json_decref(pp);
-  if (bad || rename(tmp, to) != 0) {
-    remove(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", to, strerror(errno));
-  }
-  return VFR_OK;
+  return rc;
 }
 
 int ft_init_clip_random(const char *config_dir, const char *out_dir, uint64_t seed,

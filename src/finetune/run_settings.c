@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "finetune/run_settings.h"
 
 void ft_settings_path(const char *path, char *out, size_t size) {
@@ -43,7 +44,7 @@ void ft_settings_data(const vfr_dataset *ds, char out[17]) {
 }
 
 int ft_settings_check(const char *out_dir, const ft_setting *s, int n, int resuming, vfr_error *err) {
-  char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+  char path[PATH_MAX + 32];
   snprintf(path, sizeof path, "%s/run_settings.json", out_dir);
   if (resuming) {
     json_error_t je;
@@ -74,14 +75,7 @@ int ft_settings_check(const char *out_dir, const ft_setting *s, int n, int resum
   json_t *root = json_object();
   for (int i = 0; i < n; i++)
     json_object_set_new(root, s[i].flag, s[i].text ? json_string(s[i].text) : json_real(s[i].num));
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int rc = VFR_OK;
-  if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
-    rc = vfr_fail(err, VFR_EIO, "%s: cannot write", tmp);
-    unlink(tmp);
-  } else if (rename(tmp, path)) {
-    rc = vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-  }
+  int rc = vfr_atomic_write_json(path, root, JSON_INDENT(2) | JSON_REAL_PRECISION(17), err);
   json_decref(root);
   return rc;
 }

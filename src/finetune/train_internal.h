@@ -1,12 +1,15 @@
-/* Internals of the fine-tuning loop shared by its files: train.c (draws, data, steps, the
- * run), train_model.c (the tuned and frozen copies), train_eval.c (robustness and utility
- * before and after), train_output.c (the Hugging Face folder and finetune.json). */
+/* The trainer core and its two clients. Core: trainer.c (draws, shuffles, the per-image loop,
+ * optimiser checks), train_model.c (the tuned and frozen copies), train_output.c (the saved
+ * Hugging Face folder), checkpoint.c; it reads trainer_config. Clients: fine-tuning
+ * (finetune_run.c: perturbations, steps, the run; train_eval.c robustness and utility before
+ * and after; finetune.json in train_output.c) and supervised training (supervised_run.c). */
 #ifndef VFR_FINETUNE_TRAIN_INTERNAL_H
 #define VFR_FINETUNE_TRAIN_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/try.h"
 #include "finetune/vit_backward.h"
 #include "model/safetensors.h"
 #include "model/vit.h"
@@ -15,11 +18,7 @@
 #include "vfrobust/model.h"
 #include "vfrobust/perturb.h"
 
-#define TRY(x)                     \
-  do {                             \
-    int rc_ = (x);                 \
-    if (rc_ != VFR_OK) return rc_; \
-  } while (0)
+#define TRY VFR_TRY
 
 enum { NAME_LEN = 128, PATH_LEN = 1200, MAX_EVAL_LEVELS = 64 };
 
@@ -36,8 +35,26 @@ typedef struct tensor_slot {
   size_t count;
 } tensor_slot;
 
+/* The default peak learning rate is this over the tower's width D (Adam's step for a
+ * width-D matrix scales as 1/D): 3.1e-4 at D = 64, 1.6e-4 at 128, 2.6e-5 at 768. */
+#define FT_LR_WIDTH 0.02
+
+/* What the trainer core (model copies, per-image loop, shuffles, checkpoints, saving) reads;
+ * each client fills it: fine-tuning (finetune_run.c) and supervised training
+ * (supervised_run.c). */
+typedef struct trainer_config {
+  const char *model_dir; /* the folder the tower loads from */
+  const char *data_path; /* the training images */
+  const char *out_dir;   /* the output folder */
+  int threads;           /* 0: OpenMP's default */
+  int batch;             /* images per optimiser step */
+  uint64_t seed;         /* of every draw (ft_draw_key) */
+} trainer_config;
+
 typedef struct trainer {
-  const vfr_finetune_params *o;
+  trainer_config cfg;
+  const vfr_finetune_params *o; /* fine-tuning only: &opts */
+  vfr_finetune_params opts;     /* fine-tuning: the caller's settings, defaults resolved */
   vfr_model *model; /* the original folder: preprocessing */
   vfr_safetensors *st;
   vit_dims d;

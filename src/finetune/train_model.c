@@ -1,5 +1,5 @@
 /* The tuned copy f' and the frozen copy f of the vision tower, built from the model's
- * safetensors file in the gradient layout (see train.c). */
+ * safetensors file in the gradient layout (see finetune_run.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -147,7 +147,7 @@ static void list_slots(trainer *t, const vfr_model_config *cfg) {
 /* Loads the original model, fills t->d, and builds f' and f as copies of its vision
  * tensors in the gradient layout. */
 int ft_load_model(trainer *t, vfr_error *err) {
-  const vfr_finetune_params *o = t->o;
+  const trainer_config *o = &t->cfg;
   vfr_model_params mp = vfr_model_default_params();
   mp.threads = o->threads;
   TRY(vfr_model_load(o->model_dir, &mp, &t->model, err));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/files.h"
 #include "core/text.h"
 #include "finetune/checkpoint.h"
 #include "finetune/loss.h"
@@ -31,10 +32,11 @@ static void json_string(FILE *f, const char *text) {
 static int copy_file(const char *from, const char *to, vfr_error *err) {
   FILE *in = fopen(from, "rb");
   if (!in) return VFR_OK; /* absent: nothing to copy */
-  FILE *out = fopen(to, "wb");
+  char tmp[PATH_LEN + 8];
+  FILE *out = vfr_atomic_open(to, tmp, sizeof tmp, err);
   if (!out) {
     fclose(in);
-    return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", to, strerror(errno));
+    return err ? err->code : VFR_EIO;
   }
   char buf[65536];
   size_t n;
@@ -42,14 +44,17 @@ static int copy_file(const char *from, const char *to, vfr_error *err) {
   while (!bad && (n = fread(buf, 1, sizeof buf, in)) > 0) bad = fwrite(buf, 1, n, out) != n;
   bad = ferror(in) || bad;
   fclose(in);
-  if (fclose(out) != 0 || bad) return vfr_fail(err, VFR_EIO, "%s: cannot write", to);
-  return VFR_OK;
+  if (bad) {
+    vfr_atomic_abort(out, tmp);
+    return vfr_fail(err, VFR_EIO, "%s: cannot copy from %s", to, from);
+  }
+  return vfr_atomic_commit(out, tmp, to, err);
 }
 
 /* out_dir/model.safetensors: every float tensor of the original, tuned vision tensors, and
  * the caller's extra tensors (replacing any of the same name). */
 int ft_save_model(trainer *t, const vfr_tensor_out *extra, int n_extra, vfr_error *err) {
-  const vfr_finetune_params *o = t->o;
+  const trainer_config *o = &t->cfg;
   int n = vfr_safetensors_count(t->st);
   vfr_tensor_out *outs = calloc((size_t)n + (size_t)n_extra + 1, sizeof *outs);
   float **owned = calloc((size_t)n + 1, sizeof *owned);
@@ -106,15 +111,14 @@ static void write_eval(FILE *f, const trainer *t, const char *key, const eval_re
   fprintf(f, "}");
 }
 
-/* out_dir/finetune.json (written to a temporary name, then renamed). */
+/* out_dir/finetune.json (written whole or not at all: src/core/files.c). */
 int ft_write_report(trainer *t, const eval_result *before, const eval_result *after,
                         double train_seconds, vfr_error *err) {
   const vfr_finetune_params *o = t->o;
   char path[PATH_LEN], tmp[PATH_LEN + 8];
   snprintf(path, sizeof path, "%s/finetune.json", o->out_dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "w");
-  if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot create (%s)", path, strerror(errno));
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, err);
+  if (!f) return err ? err->code : VFR_EIO;
   fprintf(f, "{\n  \"model\": ");
   json_string(f, o->model_dir);
   fprintf(f, ",\n  \"data\": ");
@@ -190,12 +194,6 @@ int ft_write_report(trainer *t, const eval_result *before, const eval_result *af
             cmin);
   }
   fprintf(f, "\n}\n");
-  int bad = ferror(f);
-  bad = fclose(f) != 0 || bad;
-  if (bad || rename(tmp, path) != 0) {
-    remove(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write", path);
-  }
-  return VFR_OK;
+  return vfr_atomic_commit(f, tmp, path, err);
 }
 

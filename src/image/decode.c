@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/files.h"
 #include "image/image_internal.h"
 
 /* Files larger than this are refused before reading (no image we accept needs more). */
@@ -117,13 +118,17 @@ int vfr_image_save(const vfr_image *img, const char *path, int quality, vfr_erro
     }
     return rc;
   }
-  FILE *f = fopen(path, "wb");
+  char tmp[4200];
+  FILE *f = vfr_atomic_open(path, tmp, sizeof tmp, err);
   if (!f) {
     free(buf);
-    return vfr_fail(err, VFR_EIO, "%s: cannot create: %s", path, strerror(errno));
+    return err ? err->code : VFR_EIO;
   }
   size_t put = fwrite(buf, 1, len, f);
   free(buf);
-  if (fclose(f) != 0 || put != len) return vfr_fail(err, VFR_EIO, "%s: write error", path);
-  return VFR_OK;
+  if (put != len) {
+    vfr_atomic_abort(f, tmp);
+    return vfr_fail(err, VFR_EIO, "%s: write error", path);
+  }
+  return vfr_atomic_commit(f, tmp, path, err);
 }

@@ -8,6 +8,7 @@
  * enormous sizes, heads that do not divide the width) are refused before any allocation
  * is sized from them. */
 #include "core/json_names.h"
+#include "core/try.h"
 #include "model/config.h"
 
 #include <errno.h>
@@ -199,11 +200,7 @@ static int get_object(const ctx *c, const json_t *obj, const char *key, json_t *
   return VFR_OK;
 }
 
-#define TRY(expr)                \
-  do {                           \
-    int rc_ = (expr);            \
-    if (rc_) return rc_;         \
-  } while (0)
+#define TRY VFR_TRY
 
 /* Sizes are refused beyond these; they are far above every released checkpoint. */
 #define MAX_WIDTH 65536

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/try.h"
 #include "model/config.h"
 #include "model/engine.h"
 #include "model/gemm_bf16.h"
@@ -106,11 +107,7 @@ static int bind(vfr_model *m, const char *prefix, const char *name, const float 
 
 #define B1(name, ptr, a) TRY(bind(m, pre, name, ptr, err, 1, (int64_t)(a)))
 #define B2(name, ptr, a, b) TRY(bind(m, pre, name, ptr, err, 2, (int64_t)(a), (int64_t)(b)))
-#define TRY(x)                     \
-  do {                             \
-    int rc_ = (x);                 \
-    if (rc_ != VFR_OK) return rc_; \
-  } while (0)
+#define TRY VFR_TRY
 
 static int bind_clip(vfr_model *m, vfr_error *err) {
   const vfr_vit_config *c = &m->config.vision;

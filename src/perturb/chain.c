@@ -1,14 +1,12 @@
 /* Applying a chain of levels, one op after another. */
+#include "core/splitmix.h"
 #include "perturb/perturb_internal.h"
 
 /* The seed of step i > 0: SplitMix64's finaliser of seed + i, so that two noise steps in
  * one chain draw unrelated noise. */
 static uint64_t step_seed(uint64_t seed, int i) {
   if (i == 0) return seed;
-  uint64_t z = seed + (uint64_t)i;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  return vfr_splitmix_mix(seed + (uint64_t)i);
 }
 
 int vfr_perturb_apply(const vfr_image *in, const vfr_chain *chain, uint64_t seed,

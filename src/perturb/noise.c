@@ -10,26 +10,15 @@
  * out = clamp(round(x + 255 * sigma * n), 0, 255), round() halves away from zero. */
 #include <math.h>
 
+#include "core/splitmix.h"
 #include "perturb/perturb_internal.h"
 
-#define GOLDEN_GAMMA 0x9E3779B97F4A7C15ull
-
-static inline uint64_t splitmix_mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-/* The j-th output of SplitMix64 seeded with seed. */
-static inline uint64_t splitmix_at(uint64_t seed, uint64_t j) {
-  return splitmix_mix(seed + (j + 1) * GOLDEN_GAMMA);
-}
 
 /* The two standard normals of pair p. */
 static inline void normal_pair(uint64_t seed, uint64_t p, double *n0, double *n1) {
   const double two53 = 9007199254740992.0;
-  double u1 = (double)((splitmix_at(seed, 2 * p) >> 11) + 1) / two53;
-  double u2 = (double)(splitmix_at(seed, 2 * p + 1) >> 11) / two53;
+  double u1 = (double)((vfr_splitmix_at(seed, 2 * p) >> 11) + 1) / two53;
+  double u2 = (double)(vfr_splitmix_at(seed, 2 * p + 1) >> 11) / two53;
   double r = sqrt(-2.0 * log(u1));
   double theta = 6.283185307179586 * u2;
   *n0 = r * cos(theta);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "report/depth_section.h"
+#include "report/finetune_section.h"
 #include "report/page.h"
 #include "report/svg.h"
 #include "study/csv.h"
@@ -448,6 +449,7 @@ int vfr_report_build(const char *dir, vfr_error *err) {
   if (!rc) rc = section_distributions(&b, dir, summary, err);
   if (!rc) rc = section_downstream(&b, dir, summary, err);
   if (!rc) rc = report_section_depth(&b, dir, err);
+  if (!rc) rc = report_section_finetune(&b, dir, str(summary, "model_dir"), err);
   if (!rc) rc = section_samples(&b, dir, err);
   page_end(&b);
   if (!rc) {

@@ -3,6 +3,7 @@
  * Layout: "\x93NUMPY", major, minor, header length (uint16 LE in v1.0, uint32 LE in
  * v2.0/3.0), then an ASCII Python dict literal padded with spaces and ended by '\n' so
  * that the data starts at a multiple of 64 bytes, then the raw little-endian data. */
+#include "core/files.h"
 #include "vfrobust/npy.h"
 
 #include <errno.h>
@@ -53,6 +54,8 @@ int vfr_npy_write_f32_nd(const char *path, const float *data, int ndim, const in
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 16);
   if (!tmp) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", path);
+  /* a per-process temporary name (two writers of one path never share it), committed by the
+   * shared atomic helper (flush, fsync, rename) */
   snprintf(tmp, plen + 16, "%s.%ld.tmp", path, (long)getpid() % 1000000);
   FILE *f = fopen(tmp, "wb");
   if (!f) {
@@ -63,15 +66,16 @@ int vfr_npy_write_f32_nd(const char *path, const float *data, int ndim, const in
   int ok = write_all(f, header, padded);
   /* float32 is little-endian IEEE on every platform we build for */
   if (ok && count > 0) ok = write_all(f, data, (size_t)count * sizeof(float));
-  if (fclose(f) != 0) ok = 0;
-  if (!ok || rename(tmp, path) != 0) {
+  int rc;
+  if (!ok) {
     int e = errno;
-    remove(tmp);
-    free(tmp);
-    return vfr_fail(err, VFR_EIO, "%s: cannot write: %s", path, strerror(e));
+    vfr_atomic_abort(f, tmp);
+    rc = vfr_fail(err, VFR_EIO, "%s: cannot write: %s", path, strerror(e));
+  } else {
+    rc = vfr_atomic_commit(f, tmp, path, err);
   }
   free(tmp);
-  return VFR_OK;
+  return rc;
 }
 
 /* Finds `'key':` in the header dict and returns the text after the colon, or NULL. */

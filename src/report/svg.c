@@ -99,16 +99,32 @@ void svg_begin(strbuf *b, const svg_plot *p) {
   double sx = nice_step(p->x1 - p->x0, 5), sy = nice_step(p->y1 - p->y0, 5);
   if (p->integer_y && sy < 1) sy = 1;
   if (p->xticks && p->nxticks > 0) {
-    /* every given tick is marked; labels thinned so that they keep about 34 px apart */
-    double room = (xb - xa) / p->nxticks;
-    int stride = room >= 34 ? 1 : (int)ceil(34 / (room > 1 ? room : 1));
+    /* a short mark at every given tick (an op's levels, e.g. 0.5, 0.6111, ...), and labels at
+     * round values: the step of about 5 ticks, from the first level when that is a multiple of
+     * a tenth of the step (10, 30, 50 .. for 10..100), else from a multiple of the step */
     for (int i = 0; i < p->nxticks; i++) {
       double x = px(p, p->xticks[i]);
-      sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>", x, ya, x, ya + 4);
-      if (i % stride == 0 || (i == p->nxticks - 1 && (i % stride) * 2 >= stride))
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.4g</text>", x, ya + 16,
-                  p->xticks[i]);
-      sb_puts(b, "\n");
+      sb_printf(b, "<line class=\"level\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
+                x, ya, x, ya + 3);
+    }
+    double lo = p->xticks[0], hi = p->xticks[0];
+    for (int i = 1; i < p->nxticks; i++) {
+      lo = fmin(lo, p->xticks[i]);
+      hi = fmax(hi, p->xticks[i]);
+    }
+    double st = nice_step(hi - lo, 5), tenth = lo / (st / 10);
+    double start = fabs(tenth - nearbyint(tenth)) < 1e-6 ? lo : ceil(lo / st - 1e-9) * st;
+    if (!(hi > lo)) start = lo, st = 1;
+    for (int k = 0; k <= 1000; k++) {
+      double t = start + k * st;
+      if (t > hi + 1e-9 * st) break;
+      double r = nearbyint(t / (st / 10)) * (st / 10); /* 0.30000000000000004 -> 0.3 */
+      if (fabs(r) < 1e-12 * st) r = 0;
+      double x = px(p, r);
+      sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
+                   "<text class=\"xtick\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+                x, ya, x, ya + 5, x, ya + 16, r);
+      if (!(hi > lo)) break;
     }
   } else {
     for (double t = ceil(p->x0 / sx) * sx; t <= p->x1 + 1e-9 * sx; t += sx) {

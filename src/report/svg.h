@@ -27,7 +27,8 @@ typedef struct svg_plot {
   int width, height;       /* pixels */
   int left, right, top, bottom; /* margins */
   const char *title, *xlabel, *ylabel;
-  const double *xticks;    /* when set: x ticks at xticks[i], i < nxticks (e.g. an op's levels) */
+  const double *xticks;    /* when set: a mark at each xticks[i], i < nxticks (e.g. an op's
+                              levels), labels at round values over their range */
   int nxticks;
   int integer_y;           /* y ticks at whole numbers only (counts) */
   int legend_left;         /* legend in the top-left corner instead of the top-right */

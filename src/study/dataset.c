@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "core/splitmix.h"
 #include "study/csv.h"
 #include "vfrobust/dataset.h"
 
@@ -336,12 +337,7 @@ int vfr_dataset_shard(vfr_dataset *ds, int shard, int shards, vfr_error *err) {
 }
 
 /* SplitMix64: the seeded draws of the sample. */
-static uint64_t mix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+static uint64_t mix(uint64_t *s) { return vfr_splitmix_next(s); }
 
 static uint64_t draw_below(uint64_t *s, uint64_t n) { /* uniform in 0..n-1 (n >= 1) */
   uint64_t limit = UINT64_MAX - UINT64_MAX % n, v;

@@ -276,13 +276,7 @@ int study_merge_named(const vfr_eval_params *p, const char *model_name, vfr_erro
     }
     json_object_set_new(root, "per_op", ops);
     snprintf(path, sizeof path, "%s/summary.json", p->out_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0) {
-      rc = vfr_fail(err, VFR_EIO, "%s: cannot write", tmp);
-      unlink(tmp);
-    } else if (rename(tmp, path)) {
-      rc = vfr_fail(err, VFR_EIO, "%s: cannot write (%s)", path, strerror(errno));
-    }
+    rc = vfr_atomic_write_json(path, root, JSON_INDENT(2) | JSON_REAL_PRECISION(17), err);
     json_decref(root);
   }
   if (!rc && first_used >= 0) rc = write_samples(p, &ctx, first_used, err);

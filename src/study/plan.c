@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/splitmix.h"
 #include "study/plan.h"
 #include "study/result_file.h"
 #include "study/study_internal.h"
@@ -131,11 +132,7 @@ uint64_t study_variant_seed(uint64_t seed, const char *image_name, int row) {
   uint64_t h = vfr_fingerprint(VFR_FINGERPRINT_INIT ^ seed, image_name, strlen(image_name));
   h = vfr_fingerprint(h, &row, sizeof row);
   /* a SplitMix64 finaliser spreads the bits */
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  return h ^ (h >> 31);
+  return vfr_splitmix_mix(h);
 }
 
 int study_plan_apply(const study_plan *plan, int row, const vfr_image *in, const char *image_name,

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/splitmix.h"
 #include "finetune/adamw.h"
 #include "finetune/checkpoint.h"
 #include "finetune/loss.h"
@@ -33,28 +34,17 @@ vfr_finetune_params vfr_finetune_default_params(void) {
   p.epochs = 1;
   p.batch = 16;
   p.accum = 1;
-  p.lr = 1e-5;
+  p.lr = 0.0;     /* resolved at setup: FT_LR_WIDTH / hidden width */
   p.lr_min = 0.0;
   p.weight_decay = 0.01;
   p.beta1 = 0.9;
   p.beta2 = 0.999;
   p.adam_eps = 1e-8;
+  p.warmup = -1;  /* resolved at setup: a tenth of the steps, rounded up */
   return p;
 }
 
 /* ---- deterministic draws ------------------------------------------------------------- */
-
-uint64_t ft_mix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-/* A hash of (seed, a, b, c, what): every random choice of the run is one of these. */
-uint64_t ft_draw_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t what) {
-  return ft_mix64(ft_mix64(ft_mix64(ft_mix64(seed ^ 0x5646524654554E45ull) ^ a) ^ b) ^ c) ^ what;
-}
 
 static double uniform01(uint64_t k) { return (double)(ft_mix64(k) >> 11) * 0x1.0p-53; }
 
@@ -63,7 +53,7 @@ static double uniform01(uint64_t k) { return (double)(ft_mix64(k) >> 11) * 0x1.0
  * integer of a discrete domain equally likely). */
 void ft_draw_perturbation(const trainer *t, long step, int idx, vfr_chain *chain,
                               uint64_t *noise_seed, int *spec_index) {
-  uint64_t s = t->o->seed;
+  uint64_t s = t->cfg.seed;
   int k = (int)(ft_mix64(ft_draw_key(s, (uint64_t)step, (uint64_t)idx, 0, 1)) % (uint64_t)t->n_specs);
   const vfr_spec *sp = &t->specs[k];
   *spec_index = k;
@@ -84,55 +74,10 @@ void ft_draw_perturbation(const trainer *t, long step, int idx, vfr_chain *chain
   chain->steps[0].value = v;
 }
 
-/* t->order = the permutation of epoch e (Fisher-Yates on ft_draw_key). */
-static void shuffle_epoch(trainer *t, long e) {
-  int n = t->data.count;
-  for (int i = 0; i < n; i++) t->order[i] = i;
-  for (int i = n - 1; i > 0; i--) {
-    int j = (int)(ft_mix64(ft_draw_key(t->o->seed, (uint64_t)e, (uint64_t)i, 0, 4)) % (uint64_t)(i + 1));
-    int tmp = t->order[i];
-    t->order[i] = t->order[j];
-    t->order[j] = tmp;
-  }
-  t->order_epoch = e;
-}
-
-/* The images of step s: *idx points at n dataset indices. */
-void ft_step_images(trainer *t, long s, const int **idx, int *n) {
-  long e = s / t->steps_per_epoch, b = s % t->steps_per_epoch;
-  if (t->order_epoch != e) shuffle_epoch(t, e);
-  long start = b * t->o->batch, end = start + t->o->batch;
-  if (end > t->data.count) end = t->data.count;
-  *idx = t->order + start;
-  *n = (int)(end - start);
-}
 /* ---- data ---------------------------------------------------------------------------- */
 
 /* Loads images idx[0..n) and writes the preprocessed clean views into pix[0..n) and, when
  * step >= 0, the perturbed views of that step into pix[n..2n). pix is (2n,3,H,W). */
-int ft_each_image(int n, int threads, int (*fn)(void *user, int i, vfr_error *e), void *user,
-                  vfr_error *err) {
-  int failed = n;
-  vfr_error first;
-  vfr_error_clear(&first);
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
-  for (int i = 0; i < n; i++) {
-    vfr_error e;
-    vfr_error_clear(&e);
-    if (fn(user, i, &e) != VFR_OK) {
-#pragma omp critical /* unnamed: a named one would be an exported symbol */
-      if (i < failed) {
-        failed = i;
-        first = e;
-      }
-    }
-  }
-  if (failed < n) {
-    if (err) *err = first;
-    return first.code;
-  }
-  return VFR_OK;
-}
 
 typedef struct views_job {
   trainer *t;
@@ -175,7 +120,7 @@ int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix,
 int ft_forward(trainer *t, const vit_params *p, const float *pix, int n, float *out,
                    vfr_error *err) {
   if (vit_acts_reserve(&t->facts, &t->d, n) != 0)
-    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations", t->o->model_dir);
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations", t->cfg.model_dir);
   vit_forward(out, pix, p, &t->d, &t->facts, n);
   return VFR_OK;
 }
@@ -264,19 +209,6 @@ static int train_step(trainer *t, long s, double *hist, vfr_error *err) {
 }
 /* ---- the run ------------------------------------------------------------------------- */
 
-int ft_check_optimizer(const char *cmd, double lr, double lr_min, double weight_decay,
-                       double beta1, double beta2, double eps, vfr_error *err) {
-  if (!(lr >= 0 && lr < 1) || !(lr_min >= 0 && lr_min <= lr))
-    return vfr_fail(err, VFR_EINVAL, "%s: learning rates %g, %g are not 0 <= lr_min <= lr < 1",
-                    cmd, lr_min, lr);
-  if (!(weight_decay >= 0 && weight_decay < 1e3))
-    return vfr_fail(err, VFR_EINVAL, "%s: weight decay %g is not in [0, 1000)", cmd,
-                    weight_decay);
-  if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0))
-    return vfr_fail(err, VFR_EINVAL, "%s: betas %g, %g are not in [0, 1) or adam eps %g <= 0",
-                    cmd, beta1, beta2, eps);
-  return VFR_OK;
-}
 
 static int check_params(const vfr_finetune_params *o, vfr_error *err) {
   if (!o->model_dir || !o->data_path || !o->ops || !o->out_dir)
@@ -288,11 +220,12 @@ static int check_params(const vfr_finetune_params *o, vfr_error *err) {
   if (o->accum < 1 || o->accum > o->batch)
     return vfr_fail(err, VFR_EINVAL, "finetune: accum %d is not in 1..batch (%d)", o->accum,
                     o->batch);
-  TRY(ft_check_optimizer("finetune", o->lr, o->lr_min, o->weight_decay, o->beta1, o->beta2,
-                         o->adam_eps, err));
+  /* lr 0 (the default) is resolved at setup, where the resolved value is checked */
+  TRY(ft_check_optimizer("finetune", o->lr > 0 ? o->lr : o->lr_min, o->lr_min, o->weight_decay,
+                         o->beta1, o->beta2, o->adam_eps, err));
   if (!isfinite(o->lambda) || o->lambda < 0)
     return vfr_fail(err, VFR_EINVAL, "finetune: lambda %g is not >= 0", o->lambda);
-  if (o->warmup < 0 || o->checkpoint_every < 0 || o->limit < 0 || o->per_class < 0 ||
+  if (o->warmup < -1 || o->checkpoint_every < 0 || o->limit < 0 || o->per_class < 0 ||
       o->stop_after < 0)
     return vfr_fail(err, VFR_EINVAL, "finetune: warmup, checkpoint interval, limits and "
                     "stop step must not be negative");
@@ -328,11 +261,6 @@ static int cancelled(const trainer *t, long step, vfr_error *err) {
                   t->o->out_dir, step);
 }
 
-double ft_now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int setup(trainer *t, vfr_error *err) {
   const vfr_finetune_params *o = t->o;
@@ -352,6 +280,11 @@ static int setup(trainer *t, vfr_error *err) {
   const vit_dims *d = &t->d;
   t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;
   t->total = t->steps_per_epoch * o->epochs;
+  /* The defaults that depend on the model and the data (docs/finetune.md section 8). */
+  if (t->opts.lr == 0) t->opts.lr = FT_LR_WIDTH / d->D;
+  if (t->opts.warmup < 0) t->opts.warmup = (int)((t->total + 9) / 10);
+  TRY(ft_check_optimizer("finetune", o->lr, o->lr_min, o->weight_decay, o->beta1, o->beta2,
+                         o->adam_eps, err));
   t->first_layer = o->train_blocks <= 0 || o->train_blocks >= d->L ? 0 : d->L - o->train_blocks;
   t->train_off = t->first_layer == 0 ? 0 : (size_t)(t->g.layers[t->first_layer].ln1_w - t->g.memory);
   t->n_train = t->g.n + (t->first_layer == 0 ? t->n_table : 0) - t->train_off;
@@ -379,33 +312,6 @@ static int setup(trainer *t, vfr_error *err) {
   return VFR_OK;
 }
 
-void ft_trainer_free(trainer *t) {
-  free(t->order);
-  free(t->fcache);
-  free(t->history);
-  free(t->m);
-  free(t->v);
-  free(t->pix);
-  free(t->out);
-  free(t->dout);
-  free(t->fx);
-  vit_train_acts_free(&t->tacts);
-  vit_acts_free(&t->facts);
-  vit_grads_free(&t->g);
-  free(t->params);
-  free(t->params0);
-  free(t->table_tmp);
-  free(t->dtable);
-  free(t->layers);
-  free(t->layers0);
-  free(t->slots);
-  free(t->specs);
-  free(t->eval_specs);
-  vfr_dataset_free(&t->data);
-  vfr_dataset_free(&t->eval);
-  vfr_safetensors_close(t->st);
-  vfr_model_free(t->model);
-}
 
 static int run(trainer *t, vfr_error *err) {
   const vfr_finetune_params *o = t->o;
@@ -488,7 +394,14 @@ int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err) {
   TRY(check_params(p, err));
   trainer t;
   memset(&t, 0, sizeof t);
-  t.o = p;
+  t.opts = *p;
+  t.o = &t.opts;
+  t.cfg.model_dir = p->model_dir;
+  t.cfg.data_path = p->data_path;
+  t.cfg.out_dir = p->out_dir;
+  t.cfg.threads = p->threads;
+  t.cfg.batch = p->batch;
+  t.cfg.seed = p->seed;
   int rc = run(&t, err);
   ft_trainer_free(&t);
   return rc;

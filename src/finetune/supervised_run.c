@@ -43,7 +43,6 @@ vfr_classify_params vfr_classify_default_params(void) {
 
 typedef struct classifier {
   const vfr_classify_params *o;
-  vfr_finetune_params fp; /* what the shared trainer reads: model folder, threads, seed, batch */
   trainer t;
   char model_dir[PATH_LEN]; /* the folder the tower loads from (model_dir or out_dir/init) */
   int C, E;
@@ -255,14 +254,12 @@ static int setup(classifier *c, vfr_error *err) {
       return vfr_fail(err, VFR_EFORMAT, "%s: %s has no label", o->data_path,
                       t->data.items[i].name);
   TRY(tower_folder(c, err));
-  c->fp = vfr_finetune_default_params();
-  c->fp.model_dir = c->model_dir;
-  c->fp.data_path = o->data_path;
-  c->fp.out_dir = o->out_dir;
-  c->fp.threads = o->threads;
-  c->fp.seed = o->seed;
-  c->fp.batch = o->batch;
-  t->o = &c->fp;
+  t->cfg.model_dir = c->model_dir;
+  t->cfg.data_path = o->data_path;
+  t->cfg.out_dir = o->out_dir;
+  t->cfg.threads = o->threads;
+  t->cfg.seed = o->seed;
+  t->cfg.batch = o->batch;
   c->C = t->data.class_count;
   t->head_classes = c->C;
   TRY(ft_load_model(t, err));
