@@ -116,26 +116,19 @@ int vfr_ic_defocus_blur(const vfr_image *in, int severity, uint64_t seed, vfr_im
   int done, rc = vfr_ic_begin(in, severity, out, "ic_defocus_blur", &done, err);
   if (rc || done) return rc;
   int w = in->width, h = in->height, s = severity - 1;
-  size_t np = (size_t)w * h;
+  size_t n = (size_t)w * h * 3;
   float kernel[21 * 21];
   int big = vfr_icf_disk_kernel(radius[s], alias[s], kernel);
-  double *plane = malloc(np * sizeof(double)), *res = malloc(np * sizeof(double));
-  double *y = malloc(np * 3 * sizeof(double));
-  if (!plane || !res || !y) {
-    free(plane), free(res), free(y);
+  double *x = malloc(n * sizeof(double)), *y = malloc(n * sizeof(double));
+  if (!x || !y) {
+    free(x), free(y);
     return nomem(err, "ic_defocus_blur");
   }
-  for (int ch = 0; ch < 3 && !rc; ch++) {
-    for (int r = 0; r < h; r++) {
-      const uint8_t *src = in->data + (size_t)r * in->stride;
-      for (int c = 0; c < w; c++) plane[(size_t)r * w + c] = (double)src[3 * c + ch] / 255.0;
-    }
-    rc = vfr_icf_filter2d_reflect101(plane, h, w, kernel, 2 * big + 1, res, err);
-    for (size_t q = 0; q < np && !rc; q++) y[q * 3 + ch] = res[q];
-  }
+  vfr_icf_to_unit(in, x);
+  rc = vfr_icf_filter2d_reflect101(x, h, w, 3, kernel, 2 * big + 1, y, err);
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) vfr_icf_store_unit(y, out);
-  free(plane), free(res), free(y);
+  free(x), free(y);
   return rc;
 }
 

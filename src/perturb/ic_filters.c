@@ -17,18 +17,11 @@
 #pragma GCC optimize("O3")
 #endif
 
-/* The hot loops are also built for AVX2 (no FMA: GCC's "avx2" target does not enable it,
- * and contraction is off), chosen at load time; the arithmetic is the same either way. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define VFR_ICF_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define VFR_ICF_CLONES
-#endif
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 static int oom(vfr_error *err, const char *what) {
@@ -164,63 +157,32 @@ static int extend_index(int i, int n, ic_mode mode) {
   return m < n ? m : p - 1 - m;
 }
 
-/* The symmetric correlation of one block of up to IC_BLOCK outputs: o[q] = c[q]*k[0], then
- * o[q] += (lo_d[q] + hi_d[q]) * k[d] for d = r down to 1 (scipy's order), kept in
- * registers across the taps. lo(d)/hi(d) give the rows (or shifted pointers) of tap d. */
-#define IC_BLOCK 16
-
-VFR_ICF_CLONES static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen,
-                                           const double *k, int r, ic_mode mode, int f32) {
-  const double **lo = malloc((size_t)(r + 1) * sizeof(double *));
-  const double **hi = malloc((size_t)(r + 1) * sizeof(double *));
-  if (!lo || !hi) { /* tiny; fall back to the unblocked loop order (same results) */
-    free(lo), free(hi);
-    lo = hi = NULL;
-  }
+/* correlate1d along axis 0 of an (h, rowlen) array: each output row is one symmetric
+ * tap row (ic_taps.h) over the rows y - d and y + d as the mode extends them. lo, hi hold
+ * r + 1 pointers. */
+static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen,
+                            const double *k, int r, ic_mode mode, int f32, const double **lo,
+                            const double **hi) {
   for (int y = 0; y < h; y++) {
-    double *o = dst + (size_t)y * rowlen;
-    const double *c = src + (size_t)y * rowlen;
-    const double k0 = k[0];
-    if (lo) {
-      for (int d = 1; d <= r; d++) {
-        lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
-        hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
-      }
-      size_t q0 = 0;
-      for (; q0 + IC_BLOCK <= rowlen; q0 += IC_BLOCK) {
-        double acc[IC_BLOCK];
-        for (int q = 0; q < IC_BLOCK; q++) acc[q] = c[q0 + q] * k0;
-        for (int d = r; d >= 1; d--) {
-          const double kd = k[d], *a = lo[d] + q0, *b = hi[d] + q0;
-          for (int q = 0; q < IC_BLOCK; q++) acc[q] += (a[q] + b[q]) * kd;
-        }
-        for (int q = 0; q < IC_BLOCK; q++) o[q0 + q] = f32 ? (double)(float)acc[q] : acc[q];
-      }
-      for (size_t q = q0; q < rowlen; q++) {
-        double acc = c[q] * k0;
-        for (int d = r; d >= 1; d--) acc += (lo[d][q] + hi[d][q]) * k[d];
-        o[q] = f32 ? (double)(float)acc : acc;
-      }
-      continue;
+    for (int d = 1; d <= r; d++) {
+      lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
+      hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
     }
-    for (size_t q = 0; q < rowlen; q++) o[q] = c[q] * k0;
-    for (int d = r; d >= 1; d--) {
-      const double *a = src + (size_t)extend_index(y - d, h, mode) * rowlen;
-      const double *b = src + (size_t)extend_index(y + d, h, mode) * rowlen;
-      const double kd = k[d];
-      for (size_t q = 0; q < rowlen; q++) o[q] += (a[q] + b[q]) * kd;
-    }
-    if (f32)
-      for (size_t q = 0; q < rowlen; q++) o[q] = (double)(float)o[q];
+    vfr_ict_symm_row(dst + (size_t)y * rowlen, rowlen, src + (size_t)y * rowlen, r, lo, hi, k,
+                     f32);
   }
-  free(lo), free(hi);
 }
 
 /* correlate1d along axis 1 (w pixels of c values per row); pad holds (w + 2r)*c. */
-VFR_ICF_CLONES static void correlate_axis1(const double *src, double *dst, int h, int w, int c,
-                                           const double *k, int r, ic_mode mode, int f32,
-                                           double *pad) {
+static void correlate_axis1(const double *src, double *dst, int h, int w, int c,
+                            const double *k, int r, ic_mode mode, int f32, double *pad,
+                            const double **lo, const double **hi) {
   size_t rowlen = (size_t)w * (size_t)c;
+  const double *p = pad + (size_t)r * c;
+  for (int d = 1; d <= r; d++) {
+    lo[d] = p - (size_t)d * c;
+    hi[d] = p + (size_t)d * c;
+  }
   for (int y = 0; y < h; y++) {
     const double *s = src + (size_t)y * rowlen;
     for (int x = -r; x < w + r; x++) {
@@ -228,24 +190,7 @@ VFR_ICF_CLONES static void correlate_axis1(const double *src, double *dst, int h
       double *pp = pad + (size_t)(x + r) * c;
       for (int ch = 0; ch < c; ch++) pp[ch] = sp[ch];
     }
-    const double *p = pad + (size_t)r * c;
-    double *o = dst + (size_t)y * rowlen;
-    const double k0 = k[0];
-    size_t q0 = 0;
-    for (; q0 + IC_BLOCK <= rowlen; q0 += IC_BLOCK) {
-      double acc[IC_BLOCK];
-      for (int q = 0; q < IC_BLOCK; q++) acc[q] = p[q0 + q] * k0;
-      for (int d = r; d >= 1; d--) {
-        const double kd = k[d], *a = p + q0 - (size_t)d * c, *b = p + q0 + (size_t)d * c;
-        for (int q = 0; q < IC_BLOCK; q++) acc[q] += (a[q] + b[q]) * kd;
-      }
-      for (int q = 0; q < IC_BLOCK; q++) o[q0 + q] = f32 ? (double)(float)acc[q] : acc[q];
-    }
-    for (size_t q = q0; q < rowlen; q++) {
-      double acc = p[q] * k0;
-      for (int d = r; d >= 1; d--) acc += (p[q - (size_t)d * c] + p[q + (size_t)d * c]) * k[d];
-      o[q] = f32 ? (double)(float)acc : acc;
-    }
+    vfr_ict_symm_row(dst + (size_t)y * rowlen, rowlen, p, r, lo, hi, k, f32);
   }
 }
 
@@ -261,8 +206,10 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
   double *tmp = malloc(n * sizeof(double));
   double *k = malloc((size_t)(rmax + 1) * sizeof(double));
   double *pad = malloc(((size_t)w + 2 * (size_t)rmax) * c * sizeof(double));
-  if (!tmp || !k || !pad) {
-    free(tmp), free(k), free(pad);
+  const double **lo = malloc((size_t)(rmax + 1) * sizeof(double *));
+  const double **hi = malloc((size_t)(rmax + 1) * sizeof(double *));
+  if (!tmp || !k || !pad || !lo || !hi) {
+    free(tmp), free(k), free(pad), free(lo), free(hi);
     return oom(err, "a Gaussian filter");
   }
   int rc = VFR_OK;
@@ -273,15 +220,15 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
     rc = vfr_icf_gauss_kernel(sig[a], r, k, err);
     if (rc) break;
     if (a == 0)
-      correlate_axis0(cur, next, h, (size_t)w * c, k, r, mode, f32);
+      correlate_axis0(cur, next, h, (size_t)w * c, k, r, mode, f32, lo, hi);
     else
-      correlate_axis1(cur, next, h, w, c, k, r, mode, f32, pad);
+      correlate_axis1(cur, next, h, w, c, k, r, mode, f32, pad, lo, hi);
     double *t = cur;
     cur = next;
     next = t;
   }
   if (cur != img) memcpy(img, cur, n * sizeof(double));
-  free(tmp), free(k), free(pad);
+  free(tmp), free(k), free(pad), free(lo), free(hi);
   return rc;
 }
 
@@ -364,49 +311,24 @@ int vfr_icf_disk_kernel(int radius, double alias_blur, float *k) {
   return big;
 }
 
-/* The correlation of rows y of the padded plane with the nonzero taps (tap t at row ti[t],
- * column tj[t], weight kv[t], in row-major order), blocks of IC_BLOCK outputs in registers;
- * every output sums 0.0 + its taps in that order. */
-VFR_ICF_CLONES static void filter2d_rows(const double *pad, size_t pw, int h, int w, int nt,
-                                         const int *ti, const int *tj, const double *kv,
-                                         double *dst) {
-  for (int y = 0; y < h; y++) {
-    double *o = dst + (size_t)y * w;
-    int x0 = 0;
-    for (; x0 + IC_BLOCK <= w; x0 += IC_BLOCK) {
-      double acc[IC_BLOCK];
-      for (int q = 0; q < IC_BLOCK; q++) acc[q] = 0.0;
-      for (int t = 0; t < nt; t++) {
-        const double *sj = pad + (size_t)(y + ti[t]) * pw + tj[t] + x0;
-        const double k = kv[t];
-        for (int q = 0; q < IC_BLOCK; q++) acc[q] += k * sj[q];
-      }
-      for (int q = 0; q < IC_BLOCK; q++) o[x0 + q] = acc[q];
-    }
-    for (int x = x0; x < w; x++) {
-      double acc = 0.0;
-      for (int t = 0; t < nt; t++) acc += kv[t] * pad[(size_t)(y + ti[t]) * pw + tj[t] + x];
-      o[x] = acc;
-    }
-  }
-}
-
-int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *kernel, int ks,
-                                double *dst, vfr_error *err) {
+int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const float *kernel,
+                                int ks, double *dst, vfr_error *err) {
   int a = ks / 2;
-  size_t pw = (size_t)w + 2 * (size_t)a;
+  size_t pw = ((size_t)w + 2 * (size_t)a) * c, rowlen = (size_t)w * c;
   double *pad = malloc(pw * ((size_t)h + 2 * (size_t)a) * sizeof(double));
   double *kv = malloc((size_t)ks * ks * sizeof(double));
   int *ti = malloc((size_t)ks * ks * sizeof(int)), *tj = malloc((size_t)ks * ks * sizeof(int));
-  if (!pad || !kv || !ti || !tj) {
-    free(pad), free(kv), free(ti), free(tj);
+  const double **rows = malloc((size_t)ks * ks * sizeof(double *));
+  if (!pad || !kv || !ti || !tj || !rows) {
+    free(pad), free(kv), free(ti), free(tj), free(rows);
     return oom(err, "filter2D");
   }
-  /* the plane with an a-pixel BORDER_REFLECT_101 frame: pad[(y + a)*pw + (x + a)] */
+  /* the image with an a-pixel BORDER_REFLECT_101 frame: pad[(y + a)*pw + (x + a)*c + ch] */
   for (int y = -a; y < h + a; y++) {
-    const double *s = src + (size_t)reflect101(y, h) * w;
+    const double *s = src + (size_t)reflect101(y, h) * rowlen;
     double *p = pad + (size_t)(y + a) * pw;
-    for (int x = -a; x < w + a; x++) p[x + a] = s[reflect101(x, w)];
+    for (int x = -a; x < w + a; x++)
+      for (int ch = 0; ch < c; ch++) p[(size_t)(x + a) * c + ch] = s[(size_t)reflect101(x, w) * c + ch];
   }
   int nt = 0;
   for (int i = 0; i < ks; i++)
@@ -415,33 +337,25 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *ke
         ti[nt] = i, tj[nt] = j, kv[nt] = (double)kernel[i * ks + j];
         nt++;
       }
-  filter2d_rows(pad, pw, h, w, nt, ti, tj, kv, dst);
-  free(pad), free(kv), free(ti), free(tj);
+  /* each output sums 0.0 + its nonzero taps in row-major order, every channel alike */
+  for (int y = 0; y < h; y++) {
+    for (int t = 0; t < nt; t++) rows[t] = pad + (size_t)(y + ti[t]) * pw + (size_t)tj[t] * c;
+    vfr_ict_sum_row(dst + (size_t)y * rowlen, rowlen, nt, rows, kv);
+  }
+  free(pad), free(kv), free(ti), free(tj), free(rows);
   return VFR_OK;
 }
 
 /* ---- motion blur ------------------------------------------------------------------ */
 
-/* o += ki * (the source row shifted by dx, its edge pixel repeated): the covered span
- * x - dx in 0..w-1 is one contiguous run, the rest reads the edge pixels (xs). */
-VFR_ICF_CLONES static void motion_tap_row(double *o, const double *s, const int *xs, int w, int c,
-                                          int dx, double ki) {
-  int lo = dx > 0 ? dx : 0, hi = dx < 0 ? w + dx : w; /* x in [lo, hi) reads x - dx */
-  for (int x = 0; x < lo; x++)
-    for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
-  const double *sp = s - (ptrdiff_t)dx * c;
-  for (size_t q = (size_t)lo * c; q < (size_t)hi * c; q++) o[q] += ki * sp[q];
-  for (int x = hi; x < w; x++)
-    for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
-}
-
 int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius,
                               double sigma, double angle_deg, double *dst, vfr_error *err) {
   int width = 2 * radius + 1;
   double *kern = calloc((size_t)width, sizeof(double));
-  int *xs = malloc((size_t)w * sizeof(int));
-  if (!kern || !xs) {
-    free(kern), free(xs);
+  int *dys = malloc((size_t)width * sizeof(int)), *dxs = malloc((size_t)width * sizeof(int));
+  const double **rows = malloc((size_t)width * sizeof(double *));
+  if (!kern || !dys || !dxs || !rows) {
+    free(kern), free(dys), free(dxs), free(rows);
     return oom(err, "a motion-blur kernel");
   }
   /* gauss_function(np.arange(width), 0, sigma) / its sum */
@@ -452,27 +366,41 @@ int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius
   double rad = angle_deg * (M_PI / 180.0);
   double p0 = width * sin(rad), p1 = width * cos(rad);
   double hyp = hypot(p0, p1);
-  size_t n = (size_t)h * w * c, rowlen = (size_t)w * c;
-  for (size_t q = 0; q < n; q++) dst[q] = 0.0;
+  /* the taps the reference adds: it stops at the first shift as large as the image */
+  int nt = 0, pad = 0;
   for (int i = 0; i < width; i++) {
     int dy = -(int)ceil((i * p0) / hyp - 0.5);
     int dx = -(int)ceil((i * p1) / hyp - 0.5);
     if (abs(dy) >= h || abs(dx) >= w) break;
-    /* shift(): out[y, x] = in[clamp(y - dy), clamp(x - dx)] */
-    for (int x = 0; x < w; x++) {
-      int sx = x - dx;
-      xs[x] = sx < 0 ? 0 : (sx >= w ? w - 1 : sx);
-    }
-    const double ki = kern[i];
-    for (int y = 0; y < h; y++) {
-      int sy = y - dy;
-      sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
-      const double *s = src + (size_t)sy * rowlen;
-      double *o = dst + (size_t)y * rowlen;
-      motion_tap_row(o, s, xs, w, c, dx, ki);
+    dys[nt] = dy, dxs[nt] = dx, nt++;
+    if (abs(dx) > pad) pad = abs(dx);
+  }
+  /* shift(): tap i reads in[clamp(y - dy), clamp(x - dx)]; the rows extended by pad edge
+   * pixels on both sides make x - dx one contiguous run: ext[y][(x + pad)*c] = in[y][x]. */
+  size_t rowlen = (size_t)w * c, erow = ((size_t)w + 2 * (size_t)pad) * c;
+  double *ext = malloc(erow * (size_t)h * sizeof(double));
+  if (!ext) {
+    free(kern), free(dys), free(dxs), free(rows);
+    return oom(err, "a motion blur");
+  }
+  for (int y = 0; y < h; y++) {
+    const double *s = src + (size_t)y * rowlen;
+    double *e = ext + (size_t)y * erow;
+    for (int x = -pad; x < w + pad; x++) {
+      const double *sp = s + (size_t)(x < 0 ? 0 : (x >= w ? w - 1 : x)) * c;
+      for (int ch = 0; ch < c; ch++) e[(size_t)(x + pad) * c + ch] = sp[ch];
     }
   }
-  free(kern), free(xs);
+  /* each output: 0.0 + kern[0]*tap 0 + kern[1]*tap 1 + ..., as the reference accumulates */
+  for (int y = 0; y < h; y++) {
+    for (int t = 0; t < nt; t++) {
+      int sy = y - dys[t];
+      sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
+      rows[t] = ext + (size_t)sy * erow + (size_t)(pad - dxs[t]) * c;
+    }
+    vfr_ict_sum_row(dst + (size_t)y * rowlen, rowlen, nt, rows, kern);
+  }
+  free(kern), free(dys), free(dxs), free(rows), free(ext);
   return VFR_OK;
 }
 

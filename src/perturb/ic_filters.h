@@ -57,10 +57,11 @@ void vfr_icf_store_255(const double *v, vfr_image *out);
  * ((2R+1), (2R+1)) floats, at least (2*radius_max+1)^2 with radius_max = max(8, radius). */
 int vfr_icf_disk_kernel(int radius, double alias_blur, float *k);
 
-/* cv2.filter2D(plane, -1, kernel) of one (h, w) double plane, BORDER_REFLECT_101, kernel
- * (ks, ks) floats anchored at its centre (correlation). dst is (h, w). */
-int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *kernel, int ks,
-                           double *dst, vfr_error *err);
+/* cv2.filter2D(plane, -1, kernel) of each channel of an (h, w, c) double array,
+ * BORDER_REFLECT_101, kernel (ks, ks) floats anchored at its centre (correlation). dst is
+ * (h, w, c). */
+int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const float *kernel,
+                                int ks, double *dst, vfr_error *err);
 
 /* ---- motion blur ------------------------------------------------------------------ */
 
