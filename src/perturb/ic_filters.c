@@ -442,45 +442,85 @@ static void clip_geometry(int n, double z, int *crop, int *top, int *out, double
   *zf = *out - 1 != 0 ? (double)(ch - 1) / (double)(*out - 1) : 1.0;
 }
 
-int vfr_icf_clipped_zoom_f32(const float *src, int h, int w, int c, double z, float *dst,
-                             int oh, int ow, vfr_error *err) {
+/* One output row of the f32 zoom added to acc: the bilinear sum over the two source rows'
+ * expanded samples (a0/b0 of row i0, a1/b1 of row i1 at each output's columns i0/i1), in
+ * scipy's order: 0.0 + a0*wy0*wx0 + b0*wy0*wx1 + a1*wy1*wx0 + b1*wy1*wx1, to float. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void zoom_row_add(float *restrict acc, size_t n, const double *restrict a0,
+                         const double *restrict b0, const double *restrict a1,
+                         const double *restrict b1, const double *restrict wx0,
+                         const double *restrict wx1, double wy0, double wy1) {
+  for (size_t q = 0; q < n; q++) {
+    double v = 0.0 + a0[q] * wy0 * wx0[q];
+    v += b0[q] * wy0 * wx1[q];
+    v += a1[q] * wy1 * wx0[q];
+    v += b1[q] * wy1 * wx1[q];
+    acc[q] += (float)v;
+  }
+}
+
+/* The samples r[o[q]] of one source row as doubles (gathers). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void zoom_expand(double *restrict e, const float *restrict r, const int *restrict o,
+                        size_t n) {
+  for (size_t q = 0; q < n; q++) e[q] = (double)r[o[q]];
+}
+
+int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z, float *acc,
+                                 int oh, int ow, vfr_error *err) {
   int ch0, top0, zh, ch1, top1, zw;
   double zf0, zf1;
   clip_geometry(h, z, &ch0, &top0, &zh, &zf0);
   clip_geometry(w, z, &ch1, &top1, &zw, &zf1);
   if (oh > zh) oh = zh;
   if (ow > zw) ow = zw;
-  zoom_tap *tx = malloc((size_t)ow * sizeof(zoom_tap));
-  if (!tx) return oom(err, "a zoom");
-  for (int x = 0; x < ow; x++) tx[x] = zoom_tap_at(x, zf1, ch1);
-  size_t srow = (size_t)w * c, drow = (size_t)ow * c;
-  for (int y = 0; y < oh; y++) {
-    zoom_tap ty = zoom_tap_at(y, zf0, ch0);
-    float *o = dst + (size_t)y * drow;
-    if (ty.zero) {
-      memset(o, 0, drow * sizeof(float));
-      continue;
-    }
-    const float *r0 = src + (size_t)(top0 + ty.i0) * srow + (size_t)top1 * c;
-    const float *r1 = src + (size_t)(top0 + ty.i1) * srow + (size_t)top1 * c;
-    for (int x = 0; x < ow; x++) {
-      const zoom_tap t = tx[x];
-      for (int k = 0; k < c; k++) {
-        if (t.zero) {
-          o[(size_t)x * c + k] = 0.0f;
-          continue;
-        }
-        double a = (double)r0[(size_t)t.i0 * c + k], b = (double)r0[(size_t)t.i1 * c + k];
-        double e = (double)r1[(size_t)t.i0 * c + k], f = (double)r1[(size_t)t.i1 * c + k];
-        double v = 0.0 + a * ty.w0 * t.w0;
-        v += b * ty.w0 * t.w1;
-        v += e * ty.w1 * t.w0;
-        v += f * ty.w1 * t.w1;
-        o[(size_t)x * c + k] = (float)v;
-      }
+  /* the columns inside the grid are a prefix (the coordinate grows with the index); the
+   * others are 0 and add nothing */
+  int nx = 0;
+  while (nx < ow && !zoom_tap_at(nx, zf1, ch1).zero) nx++;
+  size_t n = (size_t)nx * c, drow = (size_t)ow * c, srow = (size_t)w * c;
+  int *o0 = malloc((n + 1) * sizeof(int)), *o1 = malloc((n + 1) * sizeof(int));
+  double *buf = malloc((n + 1) * 6 * sizeof(double));
+  if (!o0 || !o1 || !buf) {
+    free(o0), free(o1), free(buf);
+    return oom(err, "a zoom");
+  }
+  double *wx0 = buf, *wx1 = buf + n, *ex[2][2] = {{buf + 2 * n, buf + 3 * n}, {buf + 4 * n, buf + 5 * n}};
+  for (int x = 0; x < nx; x++) {
+    zoom_tap t = zoom_tap_at(x, zf1, ch1);
+    for (int k = 0; k < c; k++) {
+      size_t q = (size_t)x * c + k;
+      o0[q] = (top1 + t.i0) * c + k, o1[q] = (top1 + t.i1) * c + k;
+      wx0[q] = t.w0, wx1[q] = t.w1;
     }
   }
-  free(tx);
+  /* two slots of expanded source rows (the samples each output column reads), reused
+   * while consecutive output rows read the same source rows */
+  int slot_row[2] = {-1, -1};
+  for (int y = 0; y < oh; y++) {
+    zoom_tap ty = zoom_tap_at(y, zf0, ch0);
+    if (ty.zero) continue;
+    int want[2] = {top0 + ty.i0, top0 + ty.i1}, got[2];
+    for (int j = 0; j < 2; j++) {
+      int sl = slot_row[0] == want[j] ? 0 : (slot_row[1] == want[j] ? 1 : -1);
+      if (sl < 0) { /* fill the slot the other row does not hold */
+        int other = j == 0 ? want[1] : got[0];
+        sl = (j == 1) ? 1 - got[0] : (slot_row[0] == other ? 1 : 0);
+        const float *r = src + (size_t)want[j] * srow;
+        zoom_expand(ex[sl][0], r, o0, n);
+        zoom_expand(ex[sl][1], r, o1, n);
+        slot_row[sl] = want[j];
+      }
+      got[j] = sl;
+    }
+    zoom_row_add(acc + (size_t)y * drow, n, ex[got[0]][0], ex[got[0]][1], ex[got[1]][0],
+                 ex[got[1]][1], wx0, wx1, ty.w0, ty.w1);
+  }
+  free(o0), free(o1), free(buf);
   return VFR_OK;
 }
 
