@@ -59,19 +59,29 @@ int vfr_ic_gaussian_blur(const vfr_image *in, int severity, uint64_t seed, vfr_i
  * `x[h, w], x[h', w'] = x[h', w'], x[h, w]` with (h', w') = (h + dy, w + dx). Its
  * right-hand side holds views, so the statement copies pixel (h', w') onto (h, w) and
  * then writes that pixel back onto itself: the move is a copy, not a swap. */
-static int glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
-  /* randint(-d, d): legacy masked rejection on one 32-bit word, range 2d - 1 */
+static void glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
+  /* randint(-d, d): legacy masked rejection on one 32-bit word, range 2d - 1; the words
+   * come in blocks of 624 (the generator's state; the blocks' unread rest at the end is
+   * never used: the generator is this op's own) */
   const uint32_t range = (uint32_t)(2 * d - 1);
   uint32_t mask = range;
   mask |= mask >> 1, mask |= mask >> 2, mask |= mask >> 4, mask |= mask >> 8, mask |= mask >> 16;
+  uint32_t words[624];
+  int k = 624;
+#define GLASS_DRAW(v)                                \
+  do {                                               \
+    if (k == 624) {                                  \
+      vfr_np_rng_u32_fill(rng, words, 624);          \
+      k = 0;                                         \
+    }                                                \
+    (v) = words[k++] & mask;                         \
+  } while ((v) > range)
   for (int it = 0; it < iterations; it++)
     for (int y = h - d; y > d; y--)
       for (int x = w - d; x > d; x--) {
         uint32_t u, v;
-        while ((u = vfr_np_rng_u32(rng) & mask) > range) {
-        }
-        while ((v = vfr_np_rng_u32(rng) & mask) > range) {
-        }
+        GLASS_DRAW(u);
+        GLASS_DRAW(v);
         int dx = (int)u - d, dy = (int)v - d;
         uint8_t *dst = px + ((size_t)y * w + x) * 3;
         const uint8_t *src = px + ((size_t)(y + dy) * w + (x + dx)) * 3;
@@ -79,7 +89,7 @@ static int glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np_
         dst[1] = src[1];
         dst[2] = src[2];
       }
-  return VFR_OK;
+#undef GLASS_DRAW
 }
 
 int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
@@ -102,9 +112,11 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
     for (size_t q = 0; q < n; q++) px[q] = (uint8_t)(x[q] * 255.0);
     vfr_np_rng rng;
     vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
-    rc = glass_moves(px, h, w, delta[s], iterations[s], &rng);
-    for (size_t q = 0; q < n && !rc; q++) x[q] = (double)px[q] / 255.0;
-    if (!rc) rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
+    glass_moves(px, h, w, delta[s], iterations[s], &rng);
+    double unit[256]; /* v / 255. */
+    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+    for (size_t q = 0; q < n; q++) x[q] = unit[px[q]];
+    rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
   }
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) vfr_icf_store_unit(x, out);

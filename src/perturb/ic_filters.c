@@ -53,40 +53,25 @@ double vfr_icf_np_sum(const double *a, size_t n) {
 
 void vfr_icf_to_unit(const vfr_image *in, double *dst) {
   size_t row = (size_t)in->width * 3;
+  double unit[256]; /* v / 255., looked up instead of divided */
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
   for (int y = 0; y < in->height; y++) {
     const uint8_t *s = in->data + (size_t)y * in->stride;
     double *d = dst + (size_t)y * row;
-    for (size_t q = 0; q < row; q++) d[q] = (double)s[q] / 255.0;
+    for (size_t q = 0; q < row; q++) d[q] = unit[s[q]];
   }
-}
-
-static uint8_t unit_to_u8(double v) {
-  if (!(v > 0.0)) v = 0.0; /* np.clip(v, 0, 1) */
-  if (v > 1.0) v = 1.0;
-  return (uint8_t)(v * 255.0); /* np.uint8 truncates */
 }
 
 void vfr_icf_store_unit(const double *v, vfr_image *out) {
   size_t row = (size_t)out->width * 3;
-  for (int y = 0; y < out->height; y++) {
-    uint8_t *d = out->data + (size_t)y * out->stride;
-    const double *s = v + (size_t)y * row;
-    for (size_t q = 0; q < row; q++) d[q] = unit_to_u8(s[q]);
-  }
+  for (int y = 0; y < out->height; y++)
+    vfr_ict_store_unit_row(out->data + (size_t)y * out->stride, v + (size_t)y * row, row);
 }
 
 void vfr_icf_store_255(const double *v, vfr_image *out) {
   size_t row = (size_t)out->width * 3;
-  for (int y = 0; y < out->height; y++) {
-    uint8_t *d = out->data + (size_t)y * out->stride;
-    const double *s = v + (size_t)y * row;
-    for (size_t q = 0; q < row; q++) {
-      double t = s[q];
-      if (!(t > 0.0)) t = 0.0;
-      if (t > 255.0) t = 255.0;
-      d[q] = (uint8_t)t;
-    }
-  }
+  for (int y = 0; y < out->height; y++)
+    vfr_ict_store_255_row(out->data + (size_t)y * out->stride, v + (size_t)y * row, row);
 }
 
 /* np.exp of a float64 array as NumPy 1.24 computes it on x86-64 with AVX512_SKX (the
@@ -185,7 +170,9 @@ static void correlate_axis1(const double *src, double *dst, int h, int w, int c,
   }
   for (int y = 0; y < h; y++) {
     const double *s = src + (size_t)y * rowlen;
+    memcpy(pad + (size_t)r * c, s, rowlen * sizeof(double));
     for (int x = -r; x < w + r; x++) {
+      if (x == 0) x = w; /* the frame only */
       const double *sp = s + (size_t)extend_index(x, w, mode) * c;
       double *pp = pad + (size_t)(x + r) * c;
       for (int ch = 0; ch < c; ch++) pp[ch] = sp[ch];

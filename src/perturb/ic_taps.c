@@ -97,3 +97,47 @@ VFR_ICT_CLONES void vfr_ict_symm_row(double *o, size_t n, const double *c, int r
   if (f32)
     for (q = 0; q < n; q++) o[q] = round_f32(o[q]);
 }
+
+typedef long long vl8 __attribute__((vector_size(64)));
+typedef int vi8 __attribute__((vector_size(32)));
+typedef int vi16 __attribute__((vector_size(64)));
+typedef unsigned char vu16 __attribute__((vector_size(16)));
+
+/* min(max(v, 0), hi) * scale lane by lane, NaN -> 0: the compare masks select exactly
+ * what the scalar ternaries do. */
+static inline vi8 clip_scale8(vd8 v, vd8 top, vd8 k) {
+  vl8 pos = v > splat8(0.0); /* all ones where v > 0 */
+  vl8 tb = (vl8)v & pos;     /* v where v > 0, else +0.0 */
+  vd8 t;
+  memcpy(&t, &tb, sizeof t);
+  vl8 below = t < top;
+  vl8 cb = ((vl8)t & below) | ((vl8)top & ~below);
+  memcpy(&t, &cb, sizeof t);
+  return __builtin_convertvector(t * k, vi8); /* truncation */
+}
+
+/* d[q] = uint8(min(max(s[q], 0), hi) * scale), 16 values at a time (one narrowing). */
+static inline void clip_store_row(uint8_t *d, const double *s, size_t n, double hi, double scale) {
+  size_t q = 0;
+  const vd8 top = splat8(hi), k = splat8(scale);
+  for (; q + 16 <= n; q += 16) {
+    vi8 b[2] = {clip_scale8(ld8(s + q), top, k), clip_scale8(ld8(s + q + 8), top, k)};
+    vi16 w;
+    memcpy(&w, b, sizeof w);
+    vu16 u = __builtin_convertvector(w, vu16);
+    memcpy(d + q, &u, sizeof u);
+  }
+  for (; q < n; q++) {
+    double t = s[q] > 0.0 ? s[q] : 0.0;
+    t = t < hi ? t : hi;
+    d[q] = (uint8_t)(int)(t * scale);
+  }
+}
+
+VFR_ICT_CLONES void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n) {
+  clip_store_row(d, s, n, 1.0, 255.0);
+}
+
+VFR_ICT_CLONES void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
+  clip_store_row(d, s, n, 255.0, 1.0);
+}

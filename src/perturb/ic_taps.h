@@ -7,6 +7,7 @@
 #define VFR_IC_TAPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* o[q] = 0.0 + kv[0]*src[0][q] + kv[1]*src[1][q] + ... + kv[nt-1]*src[nt-1][q], added from
  * the left, for q in 0..n-1 (o (n), src nt pointers to n doubles each). */
@@ -16,5 +17,10 @@ void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, cons
  * the result rounded to float (o, c (n); lo, hi indexed 1..r, pointers to n doubles). */
 void vfr_ict_symm_row(double *o, size_t n, const double *c, int r, const double *const *lo,
                       const double *const *hi, const double *k, int f32);
+
+/* d[q] = np.uint8(np.clip(s[q], 0, 1) * 255) and np.uint8(np.clip(s[q], 0, 255)): clip
+ * (NaN to 0), then truncation. */
+void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n);
+void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n);
 
 #endif
