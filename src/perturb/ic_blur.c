@@ -27,6 +27,7 @@
 
 #include "perturb/ic_filters.h"
 #include "perturb/ic_ops.h"
+#include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 static int nomem(vfr_error *err, const char *op) {
@@ -76,19 +77,37 @@ static void glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np
     }                                                \
     (v) = words[k++] & mask;                         \
   } while ((v) > range)
-  for (int it = 0; it < iterations; it++)
-    for (int y = h - d; y > d; y--)
-      for (int x = w - d; x > d; x--) {
-        uint32_t u, v;
-        GLASS_DRAW(u);
-        GLASS_DRAW(v);
-        int dx = (int)u - d, dy = (int)v - d;
-        uint8_t *dst = px + ((size_t)y * w + x) * 3;
-        const uint8_t *src = px + ((size_t)(y + dy) * w + (x + dx)) * 3;
-        dst[0] = src[0];
-        dst[1] = src[1];
-        dst[2] = src[2];
-      }
+#define GLASS_MOVE(u, v)                                                    \
+  do {                                                                      \
+    int dx = (int)(u) - d, dy = (int)(v) - d;                               \
+    uint8_t *dst = px + ((size_t)y * w + x) * 3;                            \
+    const uint8_t *src = px + ((size_t)(y + dy) * w + (x + dx)) * 3;        \
+    dst[0] = src[0];                                                        \
+    dst[1] = src[1];                                                        \
+    dst[2] = src[2];                                                        \
+  } while (0)
+  if (mask == range) { /* 2d - 1 = 2^k - 1: no word is rejected, two words a move */
+    for (int it = 0; it < iterations; it++)
+      for (int y = h - d; y > d; y--)
+        for (int x = w - d; x > d; x--) {
+          if (k == 624) {
+            vfr_np_rng_u32_fill(rng, words, 624);
+            k = 0;
+          }
+          GLASS_MOVE(words[k] & mask, words[k + 1] & mask);
+          k += 2;
+        }
+  } else {
+    for (int it = 0; it < iterations; it++)
+      for (int y = h - d; y > d; y--)
+        for (int x = w - d; x > d; x--) {
+          uint32_t u, v;
+          GLASS_DRAW(u);
+          GLASS_DRAW(v);
+          GLASS_MOVE(u, v);
+        }
+  }
+#undef GLASS_MOVE
 #undef GLASS_DRAW
 }
 
@@ -109,7 +128,10 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   vfr_icf_to_unit(in, x);
   rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
   if (!rc) {
-    for (size_t q = 0; q < n; q++) px[q] = (uint8_t)(x[q] * 255.0);
+    /* np.uint8(x * 255); x lies in [0, 1 + a few ulp] (a normalised positive kernel over
+     * [0, 1]), where the clipping store gives the same bytes */
+    for (int r = 0; r < h; r++)
+      vfr_ict_store_unit_row(px + (size_t)r * w * 3, x + (size_t)r * w * 3, (size_t)w * 3);
     vfr_np_rng rng;
     vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
     glass_moves(px, h, w, delta[s], iterations[s], &rng);

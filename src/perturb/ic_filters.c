@@ -158,26 +158,46 @@ static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen
   }
 }
 
-/* correlate1d along axis 1 (w pixels of c values per row); pad holds (w + 2r)*c. */
+/* The symmetric tap pointers around centre p, taps d*c apart. */
+static void symm_taps(const double *p, int r, int c, const double **lo, const double **hi) {
+  for (int d = 1; d <= r; d++) {
+    lo[d] = p - (size_t)d * c;
+    hi[d] = p + (size_t)d * c;
+  }
+}
+
+/* correlate1d along axis 1 (w pixels of c values per row); pad holds (w + 2r)*c. The
+ * outputs whose taps all lie inside the row read it in place; the r at each end read a
+ * copy of their 3r source pixels as the mode extends them (the whole row when w <= 2r). */
 static void correlate_axis1(const double *src, double *dst, int h, int w, int c,
                             const double *k, int r, ic_mode mode, int f32, double *pad,
                             const double **lo, const double **hi) {
   size_t rowlen = (size_t)w * (size_t)c;
   const double *p = pad + (size_t)r * c;
-  for (int d = 1; d <= r; d++) {
-    lo[d] = p - (size_t)d * c;
-    hi[d] = p + (size_t)d * c;
-  }
   for (int y = 0; y < h; y++) {
     const double *s = src + (size_t)y * rowlen;
-    memcpy(pad + (size_t)r * c, s, rowlen * sizeof(double));
-    for (int x = -r; x < w + r; x++) {
-      if (x == 0) x = w; /* the frame only */
-      const double *sp = s + (size_t)extend_index(x, w, mode) * c;
-      double *pp = pad + (size_t)(x + r) * c;
-      for (int ch = 0; ch < c; ch++) pp[ch] = sp[ch];
+    double *o = dst + (size_t)y * rowlen;
+    if (w <= 2 * r) {
+      for (int x = -r; x < w + r; x++) {
+        const double *sp = s + (size_t)extend_index(x, w, mode) * c;
+        for (int ch = 0; ch < c; ch++) pad[(size_t)(x + r) * c + ch] = sp[ch];
+      }
+      symm_taps(p, r, c, lo, hi);
+      vfr_ict_symm_row(o, rowlen, p, r, lo, hi, k, f32);
+      continue;
     }
-    vfr_ict_symm_row(dst + (size_t)y * rowlen, rowlen, p, r, lo, hi, k, f32);
+    for (int side = 0; side < 2; side++) { /* outputs x0 .. x0 + r - 1 */
+      int x0 = side == 0 ? 0 : w - r;
+      for (int x = x0 - r; x < x0 + 2 * r; x++) {
+        const double *sp = s + (size_t)extend_index(x, w, mode) * c;
+        for (int ch = 0; ch < c; ch++) pad[(size_t)(x - x0 + r) * c + ch] = sp[ch];
+      }
+      symm_taps(p, r, c, lo, hi);
+      vfr_ict_symm_row(o + (size_t)x0 * c, (size_t)r * c, p, r, lo, hi, k, f32);
+    }
+    const double *mid = s + (size_t)r * c;
+    symm_taps(mid, r, c, lo, hi);
+    vfr_ict_symm_row(o + (size_t)r * c, (size_t)(w - 2 * r) * c, mid, r, lo, hi, k, f32);
   }
 }
 

@@ -98,35 +98,9 @@ VFR_ICT_CLONES void vfr_ict_symm_row(double *o, size_t n, const double *c, int r
     for (q = 0; q < n; q++) o[q] = round_f32(o[q]);
 }
 
-typedef long long vl8 __attribute__((vector_size(64)));
-typedef int vi8 __attribute__((vector_size(32)));
-typedef int vi16 __attribute__((vector_size(64)));
-typedef unsigned char vu16 __attribute__((vector_size(16)));
-
-/* min(max(v, 0), hi) * scale lane by lane, NaN -> 0: the compare masks select exactly
- * what the scalar ternaries do. */
-static inline vi8 clip_scale8(vd8 v, vd8 top, vd8 k) {
-  vl8 pos = v > splat8(0.0); /* all ones where v > 0 */
-  vl8 tb = (vl8)v & pos;     /* v where v > 0, else +0.0 */
-  vd8 t;
-  memcpy(&t, &tb, sizeof t);
-  vl8 below = t < top;
-  vl8 cb = ((vl8)t & below) | ((vl8)top & ~below);
-  memcpy(&t, &cb, sizeof t);
-  return __builtin_convertvector(t * k, vi8); /* truncation */
-}
-
-/* d[q] = uint8(min(max(s[q], 0), hi) * scale), 16 values at a time (one narrowing). */
-static inline void clip_store_row(uint8_t *d, const double *s, size_t n, double hi, double scale) {
-  size_t q = 0;
-  const vd8 top = splat8(hi), k = splat8(scale);
-  for (; q + 16 <= n; q += 16) {
-    vi8 b[2] = {clip_scale8(ld8(s + q), top, k), clip_scale8(ld8(s + q + 8), top, k)};
-    vi16 w;
-    memcpy(&w, b, sizeof w);
-    vu16 u = __builtin_convertvector(w, vu16);
-    memcpy(d + q, &u, sizeof u);
-  }
+/* d[q] = uint8(min(max(s[q], 0), hi) * scale) with NaN -> 0, as the scalar ternaries. */
+static inline void clip_store_tail(uint8_t *d, const double *s, size_t q, size_t n, double hi,
+                                   double scale) {
   for (; q < n; q++) {
     double t = s[q] > 0.0 ? s[q] : 0.0;
     t = t < hi ? t : hi;
@@ -134,10 +108,44 @@ static inline void clip_store_row(uint8_t *d, const double *s, size_t n, double 
   }
 }
 
-VFR_ICT_CLONES void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n) {
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* 16 values at a time: the ordered compares select exactly what the ternaries do (a NaN
+ * fails v > 0), the truncating conversion, one narrowing to bytes. */
+__attribute__((target("avx512f"))) static void clip_store_avx512(uint8_t *d, const double *s,
+                                                                 size_t n, double hi,
+                                                                 double scale) {
+  const __m512d top = _mm512_set1_pd(hi), k = _mm512_set1_pd(scale), zero = _mm512_setzero_pd();
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512d a = _mm512_loadu_pd(s + q), b = _mm512_loadu_pd(s + q + 8);
+    a = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, zero, _CMP_GT_OQ), a);
+    b = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(b, zero, _CMP_GT_OQ), b);
+    a = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, top, _CMP_LT_OQ), top, a);
+    b = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(b, top, _CMP_LT_OQ), top, b);
+    __m256i ia = _mm512_cvttpd_epi32(_mm512_mul_pd(a, k)), ib = _mm512_cvttpd_epi32(_mm512_mul_pd(b, k));
+    __m512i i16 = _mm512_inserti64x4(_mm512_castsi256_si512(ia), ib, 1);
+    _mm_storeu_si128((__m128i *)(d + q), _mm512_cvtepi32_epi8(i16));
+  }
+  clip_store_tail(d, s, q, n, hi, scale);
+}
+#define ICT_HAVE_AVX512_STORE 1
+#endif
+
+static void clip_store_row(uint8_t *d, const double *s, size_t n, double hi, double scale) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) {
+    clip_store_avx512(d, s, n, hi, scale);
+    return;
+  }
+#endif
+  clip_store_tail(d, s, 0, n, hi, scale);
+}
+
+void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n) {
   clip_store_row(d, s, n, 1.0, 255.0);
 }
 
-VFR_ICT_CLONES void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
+void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
   clip_store_row(d, s, n, 255.0, 1.0);
 }
