@@ -472,9 +472,71 @@ static void zoom_row_add(float *restrict acc, size_t n, const double *restrict a
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void zoom_expand(double *restrict e, const float *restrict r, const int *restrict o,
-                        size_t n) {
+static void zoom_expand_gather(double *restrict e, const float *restrict r,
+                               const int *restrict o, size_t n) {
   for (size_t q = 0; q < n; q++) e[q] = (double)r[o[q]];
+}
+
+/* The samples of each block of 8 outputs lie within 16 floats of the row (an output pixel
+ * reads one of the next few source pixels): per block, the first sample's offset and the
+ * 8 offsets from it, so that one load and one permutation gather the block; -1: a block
+ * whose samples spread wider (or the partial last block) is gathered one by one. */
+typedef struct zoom_perm {
+  size_t blocks;
+  int *base;     /* (blocks) */
+  int32_t *idx;  /* (blocks, 16) */
+} zoom_perm;
+
+static int zoom_perm_make(const int *o, size_t n, zoom_perm *zp) {
+  zp->blocks = n / 8;
+  zp->base = malloc((zp->blocks + 1) * sizeof(int));
+  zp->idx = malloc((zp->blocks + 1) * 16 * sizeof(int32_t));
+  if (!zp->base || !zp->idx) return -1;
+  for (size_t b = 0; b < zp->blocks; b++) {
+    int lo = o[8 * b], hi = o[8 * b];
+    for (int j = 1; j < 8; j++) {
+      int v = o[8 * b + j];
+      lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+    }
+    zp->base[b] = hi - lo < 16 ? lo : -1;
+    for (int j = 0; j < 16; j++) zp->idx[16 * b + j] = j < 8 && hi - lo < 16 ? o[8 * b + j] - lo : 0;
+  }
+  return 0;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* e[q] = (double)r[o[q]]; a block is loaded whole when its 16-float window ends within
+ * the `room` floats readable from r. */
+__attribute__((target("avx512f"))) static void zoom_expand_avx512(double *e, const float *r,
+                                                                  const int *o, size_t n,
+                                                                  const zoom_perm *zp,
+                                                                  size_t room) {
+  for (size_t b = 0; b < zp->blocks; b++) {
+    int base = zp->base[b];
+    if (base >= 0 && (size_t)base + 16 <= room) {
+      __m512 win = _mm512_loadu_ps(r + base);
+      __m512 p = _mm512_permutexvar_ps(_mm512_loadu_si512(zp->idx + 16 * b), win);
+      _mm512_storeu_pd(e + 8 * b, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+    } else {
+      for (size_t q = 8 * b; q < 8 * b + 8; q++) e[q] = (double)r[o[q]];
+    }
+  }
+  for (size_t q = 8 * zp->blocks; q < n; q++) e[q] = (double)r[o[q]];
+}
+#define ZOOM_HAVE_AVX512 1
+#endif
+
+static void zoom_expand(double *e, const float *r, const int *o, size_t n, const zoom_perm *zp,
+                        size_t room) {
+#ifdef ZOOM_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512f")) {
+    zoom_expand_avx512(e, r, o, n, zp, room);
+    return;
+  }
+#endif
+  (void)zp, (void)room;
+  zoom_expand_gather(e, r, o, n);
 }
 
 int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z, float *acc,
@@ -497,6 +559,7 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
     return oom(err, "a zoom");
   }
   double *wx0 = buf, *wx1 = buf + n, *ex[2][2] = {{buf + 2 * n, buf + 3 * n}, {buf + 4 * n, buf + 5 * n}};
+  zoom_perm zp[2] = {{0, NULL, NULL}, {0, NULL, NULL}};
   for (int x = 0; x < nx; x++) {
     zoom_tap t = zoom_tap_at(x, zf1, ch1);
     for (int k = 0; k < c; k++) {
@@ -504,6 +567,11 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
       o0[q] = (top1 + t.i0) * c + k, o1[q] = (top1 + t.i1) * c + k;
       wx0[q] = t.w0, wx1[q] = t.w1;
     }
+  }
+  if (zoom_perm_make(o0, n, &zp[0]) || zoom_perm_make(o1, n, &zp[1])) {
+    free(o0), free(o1), free(buf);
+    for (int j = 0; j < 2; j++) free(zp[j].base), free(zp[j].idx);
+    return oom(err, "a zoom");
   }
   /* two slots of expanded source rows (the samples each output column reads), reused
    * while consecutive output rows read the same source rows */
@@ -518,8 +586,9 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
         int other = j == 0 ? want[1] : got[0];
         sl = (j == 1) ? 1 - got[0] : (slot_row[0] == other ? 1 : 0);
         const float *r = src + (size_t)want[j] * srow;
-        zoom_expand(ex[sl][0], r, o0, n);
-        zoom_expand(ex[sl][1], r, o1, n);
+        size_t room = (size_t)(h - want[j]) * srow; /* floats readable from r */
+        zoom_expand(ex[sl][0], r, o0, n, &zp[0], room);
+        zoom_expand(ex[sl][1], r, o1, n, &zp[1], room);
         slot_row[sl] = want[j];
       }
       got[j] = sl;
@@ -528,6 +597,7 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
                  ex[got[1]][1], wx0, wx1, ty.w0, ty.w1);
   }
   free(o0), free(o1), free(buf);
+  for (int j = 0; j < 2; j++) free(zp[j].base), free(zp[j].idx);
   return VFR_OK;
 }
 
