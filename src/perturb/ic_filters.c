@@ -382,32 +382,53 @@ int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius
     dys[nt] = dy, dxs[nt] = dx, nt++;
     if (abs(dx) > pad) pad = abs(dx);
   }
-  /* shift(): tap i reads in[clamp(y - dy), clamp(x - dx)]; the rows extended by pad edge
-   * pixels on both sides make x - dx one contiguous run: ext[y][(x + pad)*c] = in[y][x]. */
-  size_t rowlen = (size_t)w * c, erow = ((size_t)w + 2 * (size_t)pad) * c;
-  double *ext = malloc(erow * (size_t)h * sizeof(double));
-  if (!ext) {
+  /* shift(): tap i reads in[clamp(y - dy), clamp(x - dx)]. The outputs x in [pad, w - pad)
+   * read inside every row; the pad outputs at each end read strips of 3 pad columns, the
+   * rows extended by edge pixels: left[y][(x + pad)*c] = in[y][clamp(x)], x in [-pad, 2 pad),
+   * right[y][(x - w + 2 pad)*c] = in[y][clamp(x)], x in [w - 2 pad, w + pad). Narrow
+   * images (w <= 2 pad) use one strip of the whole row, x in [-pad, w + pad). */
+  size_t rowlen = (size_t)w * c;
+  int whole = w <= 2 * pad;
+  size_t scols = whole ? (size_t)w + 2 * (size_t)pad : 3 * (size_t)pad, srow = scols * c;
+  double *strip = malloc(srow * (size_t)h * 2 * sizeof(double) + 1);
+  if (!strip) {
     free(kern), free(dys), free(dxs), free(rows);
     return oom(err, "a motion blur");
   }
+  double *left = strip, *right = strip + srow * (size_t)h;
   for (int y = 0; y < h; y++) {
     const double *s = src + (size_t)y * rowlen;
-    double *e = ext + (size_t)y * erow;
-    for (int x = -pad; x < w + pad; x++) {
-      const double *sp = s + (size_t)(x < 0 ? 0 : (x >= w ? w - 1 : x)) * c;
-      for (int ch = 0; ch < c; ch++) e[(size_t)(x + pad) * c + ch] = sp[ch];
+    for (int side = 0; side < (whole ? 1 : 2); side++) {
+      int x0 = whole || side == 0 ? -pad : w - 2 * pad;
+      double *e = (side == 0 ? left : right) + (size_t)y * srow;
+      for (size_t j = 0; j < scols; j++) {
+        int x = x0 + (int)j;
+        const double *sp = s + (size_t)(x < 0 ? 0 : (x >= w ? w - 1 : x)) * c;
+        for (int ch = 0; ch < c; ch++) e[j * c + ch] = sp[ch];
+      }
     }
   }
   /* each output: 0.0 + kern[0]*tap 0 + kern[1]*tap 1 + ..., as the reference accumulates */
   for (int y = 0; y < h; y++) {
-    for (int t = 0; t < nt; t++) {
-      int sy = y - dys[t];
-      sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
-      rows[t] = ext + (size_t)sy * erow + (size_t)(pad - dxs[t]) * c;
+    double *o = dst + (size_t)y * rowlen;
+    for (int part = 0; part < (whole ? 1 : 3); part++) {
+      /* part 0: the left strip's outputs (all of them when whole), 1: the right's, 2: the
+       * middle, read in place */
+      int x0 = part == 0 ? 0 : (part == 1 ? w - pad : pad);
+      int nx = whole ? w : (part == 2 ? w - 2 * pad : pad);
+      if (nx <= 0) continue;
+      for (int t = 0; t < nt; t++) {
+        int sy = y - dys[t];
+        sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
+        if (part == 2)
+          rows[t] = src + (size_t)sy * rowlen + (size_t)(pad - dxs[t]) * c;
+        else /* the strip's column of x0 - dx */
+          rows[t] = (part == 0 ? left : right) + (size_t)sy * srow + (size_t)(pad - dxs[t]) * c;
+      }
+      vfr_ict_sum_row(o + (size_t)x0 * c, (size_t)nx * c, nt, rows, kern);
     }
-    vfr_ict_sum_row(dst + (size_t)y * rowlen, rowlen, nt, rows, kern);
   }
-  free(kern), free(dys), free(dxs), free(rows), free(ext);
+  free(kern), free(dys), free(dxs), free(rows), free(strip);
   return VFR_OK;
 }
 
