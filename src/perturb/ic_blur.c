@@ -62,8 +62,9 @@ int vfr_ic_gaussian_blur(const vfr_image *in, int severity, uint64_t seed, vfr_i
  * then writes that pixel back onto itself: the move is a copy, not a swap. */
 static void glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
   /* randint(-d, d): legacy masked rejection on one 32-bit word, range 2d - 1; the words
-   * come in blocks of 624 (the generator's state; the blocks' unread rest at the end is
-   * never used: the generator is this op's own) */
+   * come a row's moves at once when none can be rejected, else in blocks of 624 (the
+   * generator's state; the block's unread rest at the end is never used: the generator is
+   * this op's own) */
   const uint32_t range = (uint32_t)(2 * d - 1);
   uint32_t mask = range;
   mask |= mask >> 1, mask |= mask >> 2, mask |= mask >> 4, mask |= mask >> 8, mask |= mask >> 16;
@@ -86,17 +87,16 @@ static void glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np
     dst[1] = src[1];                                                        \
     dst[2] = src[2];                                                        \
   } while (0)
-  if (mask == range) { /* 2d - 1 = 2^k - 1: no word is rejected, two words a move */
+  size_t per_row = w - 2 * d > 0 ? (size_t)(w - 2 * d) : 0;
+  uint32_t *row_words = mask == range ? malloc(2 * per_row * sizeof(uint32_t) + 1) : NULL;
+  if (row_words) { /* 2d - 1 = 2^k - 1: no word is rejected, two words a move, a row's at once */
     for (int it = 0; it < iterations; it++)
-      for (int y = h - d; y > d; y--)
-        for (int x = w - d; x > d; x--) {
-          if (k == 624) {
-            vfr_np_rng_u32_fill(rng, words, 624);
-            k = 0;
-          }
-          GLASS_MOVE(words[k] & mask, words[k + 1] & mask);
-          k += 2;
-        }
+      for (int y = h - d; y > d; y--) {
+        vfr_np_rng_u32_fill(rng, row_words, 2 * per_row);
+        const uint32_t *wd = row_words;
+        for (int x = w - d; x > d; x--, wd += 2) GLASS_MOVE(wd[0] & mask, wd[1] & mask);
+      }
+    free(row_words);
   } else {
     for (int it = 0; it < iterations; it++)
       for (int y = h - d; y > d; y--)
