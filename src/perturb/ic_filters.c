@@ -728,7 +728,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
                            vfr_error *err) {
   int g = n; /* points per side of the coarsest grid: n / step */
   float *acc = malloc((size_t)n * n * sizeof(float));
-  if (!acc) return oom(err, "a plasma fractal");
+  double *u = malloc(((size_t)n * n / 4 + 1) * sizeof(double)); /* one stage's draws, in order */
+  if (!acc || !u) {
+    free(acc), free(u);
+    return oom(err, "a plasma fractal");
+  }
   AT(0, 0) = 0.0f;
   double wibble = 100.0;
   for (int step = n; step >= 2; step /= 2) {
@@ -746,11 +750,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
         acc[(size_t)i * m + j] = acc[(size_t)i * m + j] + nxt;
       }
     }
+    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
     for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        double u = vfr_np_rng_uniform(rng, -wibble, wibble);
-        AT(hs + i * step, hs + j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u);
-      }
+      for (int j = 0; j < m; j++)
+        AT(hs + i * step, hs + j * step) =
+            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
     /* filldiamonds: dr = map[hs::s, hs::s], ul = map[::s, ::s] */
     for (int i = 0; i < m; i++)
       for (int j = 0; j < m; j++) {
@@ -758,25 +762,25 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
         float u = AT(i * step, j * step) + AT(i * step, ((j + 1) % m) * step);
         acc[(size_t)i * m + j] = l + u;
       }
+    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
     for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        double r = vfr_np_rng_uniform(rng, -wibble, wibble);
-        AT(i * step, hs + j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * r);
-      }
+      for (int j = 0; j < m; j++)
+        AT(i * step, hs + j * step) =
+            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
     for (int i = 0; i < m; i++)
       for (int j = 0; j < m; j++) {
         float t = AT(hs + i * step, hs + j * step) + AT(hs + i * step, hs + ((j + m - 1) % m) * step);
         float u = AT(i * step, j * step) + AT(((i + 1) % m) * step, j * step);
         acc[(size_t)i * m + j] = t + u;
       }
+    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
     for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        double r = vfr_np_rng_uniform(rng, -wibble, wibble);
-        AT(hs + i * step, j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * r);
-      }
+      for (int j = 0; j < m; j++)
+        AT(hs + i * step, j * step) =
+            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
     wibble /= wibbledecay;
   }
-  free(acc);
+  free(acc), free(u);
   size_t nn = (size_t)n * n;
   float mn = map[0];
   for (size_t q = 1; q < nn; q++)

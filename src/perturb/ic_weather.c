@@ -31,9 +31,22 @@
 #include "perturb/ic_filters.h"
 #include "perturb/ic_frost_data.h"
 #include "perturb/ic_ops.h"
+#include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 /* ---- fog -------------------------------------------------------------------------- */
+
+/* One row of (x + fog) * max / (max + c0) before the uint8 store: v = unit[p] + c0*m. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void fog_row(double *restrict row, const uint8_t *restrict p, const float *restrict m,
+                    int w, const double *restrict unit, float c0, double maxv, double denom) {
+  for (int x = 0; x < w; x++) {
+    double f = (double)(c0 * m[x]);
+    for (int c = 0; c < 3; c++) row[3 * x + c] = (unit[p[3 * x + c]] + f) * maxv / denom;
+  }
+}
 
 int vfr_ic_fog(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
                vfr_error *err) {
@@ -51,31 +64,26 @@ int vfr_ic_fog(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
   rc = vfr_icf_plasma_fractal(&rng, n, decay[s], map, err);
   if (!rc) rc = perturb_alloc_like(in, out, err);
+  double *row = rc ? NULL : malloc((size_t)w * 3 * sizeof(double));
+  if (!rc && !row) rc = vfr_fail(err, VFR_ENOMEM, "ic_fog: out of memory");
   if (!rc) {
-    double maxv = 0.0;
+    double unit[256]; /* v / 255. */
+    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+    int top = 0; /* x.max(): the largest byte's v / 255. */
     for (int y = 0; y < h; y++) {
       const uint8_t *p = in->data + (size_t)y * in->stride;
-      for (int q = 0; q < w * 3; q++) {
-        double v = (double)p[q] / 255.0;
-        if (v > maxv) maxv = v;
-      }
+      for (int q = 0; q < w * 3; q++) top = p[q] > top ? p[q] : top;
     }
+    const double maxv = unit[top];
     const float c0 = (float)strength[s];
     const double denom = maxv + strength[s];
     for (int y = 0; y < h; y++) {
       const uint8_t *p = in->data + (size_t)y * in->stride;
-      uint8_t *d = out->data + (size_t)y * out->stride;
-      const float *m = map + (size_t)y * n;
-      for (int x = 0; x < w; x++) {
-        double f = (double)(c0 * m[x]);
-        for (int c = 0; c < 3; c++) {
-          double v = (double)p[3 * x + c] / 255.0 + f;
-          d[3 * x + c] = vfr_ic_to_u8(v * maxv / denom);
-        }
-      }
+      fog_row(row, p, map + (size_t)y * n, w, unit, c0, maxv, denom);
+      vfr_ict_store_unit_row(out->data + (size_t)y * out->stride, row, (size_t)w * 3);
     }
   }
-  free(map);
+  free(map), free(row);
   return rc;
 }
 

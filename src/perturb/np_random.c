@@ -369,7 +369,10 @@ void vfr_np_rng_random_fill(vfr_np_rng *r, int64_t n, double *out) {
 }
 
 void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, double *out) {
-  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_uniform(r, lo, hi);
+  /* uniform(lo, hi) = lo + (hi - lo) * random_sample(), the doubles made block-wise */
+  vfr_np_rng_random_fill(r, n, out);
+  double range = hi - lo;
+  for (int64_t i = 0; i < n; i++) out[i] = lo + range * out[i];
 }
 
 void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, double *out) {
