@@ -47,5 +47,6 @@ void vfr_study_levels_text(json_t *summary, char *buf, size_t size) {
   }
   int n = lo == hi ? snprintf(buf, size, "%d", lo) : snprintf(buf, size, "%d to %d", lo, hi);
   if ((lo != want || hi != want) && want > 0 && n >= 0 && (size_t)n < size)
-    snprintf(buf + n, size - (size_t)n, " (--levels %d; a discrete domain has at most one level per value)", want);
+    snprintf(buf + n, size - (size_t)n,
+             " (--levels %d; a discrete domain has at most one level per value)", want);
 }
