@@ -1032,33 +1032,42 @@ int vfr_icf_cv_distance_l2_5(const uint8_t *src, int w, int h, float *dst, vfr_e
   return VFR_OK;
 }
 
+/* The 3x3 neighbourhoods below take the rows y - 1, y, y + 1 and the columns x - 1, x,
+ * x + 1 as BORDER_REFLECT_101 extends them: the rows once per output row, the columns
+ * through reflect101 only at the two ends of a row. */
+#define CV3_COLUMNS(x, w, xl, xr)                                \
+  int xl = (x) > 0 ? (x) - 1 : reflect101((x) - 1, (w));         \
+  int xr = (x) + 1 < (w) ? (x) + 1 : reflect101((x) + 1, (w))
+
 /* cv2.blur(src, (3, 3)) of a float32 plane, BORDER_REFLECT_101: exact double sums of the
  * nine values (multiples of a common power of two here) times 1/9, to float. */
 void vfr_icf_cv_blur3_f32(const float *src, int w, int h, float *dst) {
   const double scale = 1. / 9;
-  for (int y = 0; y < h; y++)
+  for (int y = 0; y < h; y++) {
+    const float *r[3];
+    for (int i = 0; i < 3; i++) r[i] = src + (size_t)reflect101(y + i - 1, h) * w;
     for (int x = 0; x < w; x++) {
+      CV3_COLUMNS(x, w, xl, xr);
       double s = 0.0;
-      for (int i = -1; i <= 1; i++) {
-        const float *r = src + (size_t)reflect101(y + i, h) * w;
-        s += (double)r[reflect101(x - 1, w)] + (double)r[x] + (double)r[reflect101(x + 1, w)];
-      }
+      for (int i = 0; i < 3; i++) s += (double)r[i][xl] + (double)r[i][x] + (double)r[i][xr];
       dst[(size_t)y * w + x] = (float)(s * scale);
     }
+  }
 }
 
 /* cv2.blur(src, (3, 3)) of an 8-bit plane, BORDER_REFLECT_101: OpenCV's fixed-point
  * division of the integer sum, ((s + 4) * 7282) >> 16. */
 void vfr_icf_cv_blur3_u8(const uint8_t *src, int w, int h, uint8_t *dst) {
-  for (int y = 0; y < h; y++)
+  for (int y = 0; y < h; y++) {
+    const uint8_t *r[3];
+    for (int i = 0; i < 3; i++) r[i] = src + (size_t)reflect101(y + i - 1, h) * w;
     for (int x = 0; x < w; x++) {
+      CV3_COLUMNS(x, w, xl, xr);
       unsigned s = 0;
-      for (int i = -1; i <= 1; i++) {
-        const uint8_t *r = src + (size_t)reflect101(y + i, h) * w;
-        s += r[reflect101(x - 1, w)] + r[x] + r[reflect101(x + 1, w)];
-      }
+      for (int i = 0; i < 3; i++) s += r[i][xl] + r[i][x] + r[i][xr];
       dst[(size_t)y * w + x] = (uint8_t)(((s + 4) * 7282u) >> 16);
     }
+  }
 }
 
 void vfr_icf_cv_equalize_hist(const uint8_t *src, size_t n, uint8_t *dst) {
@@ -1084,13 +1093,15 @@ void vfr_icf_cv_equalize_hist(const uint8_t *src, size_t n, uint8_t *dst) {
 /* cv2.filter2D(src, CV_8U, k) of an 8-bit plane with an integer 3x3 kernel k (row-major),
  * BORDER_REFLECT_101: the sums are exact, saturated to 0..255. */
 void vfr_icf_cv_filter3_u8(const uint8_t *src, int w, int h, const int *k, uint8_t *dst) {
-  for (int y = 0; y < h; y++)
+  for (int y = 0; y < h; y++) {
+    const uint8_t *r[3];
+    for (int i = 0; i < 3; i++) r[i] = src + (size_t)reflect101(y + i - 1, h) * w;
     for (int x = 0; x < w; x++) {
+      CV3_COLUMNS(x, w, xl, xr);
       int s = 0;
-      for (int i = 0; i < 3; i++) {
-        const uint8_t *r = src + (size_t)reflect101(y + i - 1, h) * w;
-        for (int j = 0; j < 3; j++) s += k[3 * i + j] * r[reflect101(x + j - 1, w)];
-      }
+      for (int i = 0; i < 3; i++) s += k[3 * i] * r[i][xl] + k[3 * i + 1] * r[i][x] + k[3 * i + 2] * r[i][xr];
       dst[(size_t)y * w + x] = (uint8_t)(s < 0 ? 0 : (s > 255 ? 255 : s));
     }
+  }
 }
+#undef CV3_COLUMNS
