@@ -300,6 +300,8 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
   const double *k = c[severity - 1];
   int w = in->width, h = in->height;
   size_t n = (size_t)w * h;
+  float unitf[256]; /* v / 255.0f, looked up instead of divided */
+  for (int v = 0; v < 256; v++) unitf[v] = (float)v / 255.0f;
   double *liquid = malloc(n * sizeof(double)), *mud = NULL;
   float *m = malloc(n * sizeof(float));
   if (!liquid || !m) {
@@ -323,7 +325,7 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
       for (int x = 0; x < w; x++) {
         float mv = m[(size_t)y * w + x];
         for (int ch = 0; ch < 3; ch++) {
-          float v = (float)p[3 * x + ch] / 255.0f + mv * tint[ch];
+          float v = unitf[p[3 * x + ch]] + mv * tint[ch];
           d[3 * x + ch] = f32_to_u8(v);
         }
       }
@@ -347,7 +349,7 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
         float mv = m[(size_t)y * w + x];
         float keep = 1.0f - mv;
         for (int ch = 0; ch < 3; ch++) {
-          float v = ((float)p[3 * x + ch] / 255.0f) * keep;
+          float v = unitf[p[3 * x + ch]] * keep;
           d[3 * x + ch] = vfr_ic_to_u8((double)v + brown[ch] * (double)mv);
         }
       }
