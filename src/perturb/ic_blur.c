@@ -239,15 +239,10 @@ int vfr_ic_zoom_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) {
     float div = (float)(nz + 1);
-    for (int r = 0; r < h; r++) {
-      uint8_t *d = out->data + (size_t)r * out->stride;
-      for (size_t q = 0; q < (size_t)w * 3; q++) {
-        size_t p = (size_t)r * w * 3 + q;
-        float v = (x[p] + acc[p]) / div;
-        v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-        d[q] = (uint8_t)(v * 255.0f);
-      }
-    }
+    for (size_t p = 0; p < n; p++) acc[p] = (x[p] + acc[p]) / div; /* (x + sum) / (nz + 1) */
+    for (int r = 0; r < h; r++)
+      vfr_ict_store_unit_row_f32(out->data + (size_t)r * out->stride, acc + (size_t)r * w * 3,
+                                 (size_t)w * 3);
   }
   free(x), free(acc);
   return rc;

@@ -481,7 +481,9 @@ static void zoom_row_add(float *restrict acc, size_t n, const double *restrict a
                          const double *restrict b1, const double *restrict wx0,
                          const double *restrict wx1, double wy0, double wy1) {
   for (size_t q = 0; q < n; q++) {
-    double v = 0.0 + a0[q] * wy0 * wx0[q];
+    /* scipy starts from 0.0; the first product is never -0 (samples and weights >= 0), so
+     * 0.0 + it is it */
+    double v = a0[q] * wy0 * wx0[q];
     v += b0[q] * wy0 * wx1[q];
     v += a1[q] * wy1 * wx0[q];
     v += b1[q] * wy1 * wx1[q];
@@ -568,6 +570,16 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
   clip_geometry(w, z, &ch1, &top1, &zw, &zf1);
   if (oh > zh) oh = zh;
   if (ow > zw) ow = zw;
+  if (z == 1.0) {
+    /* the whole image at zoom factor 1: every output sits on its sample with weights 1 and
+     * 0, and the other three products are +0, so the zoom is the image itself */
+    for (int y = 0; y < oh; y++) {
+      const float *s = src + (size_t)y * w * c;
+      float *a = acc + (size_t)y * ow * c;
+      for (size_t q = 0; q < (size_t)ow * c; q++) a[q] += s[q];
+    }
+    return VFR_OK;
+  }
   /* the columns inside the grid are a prefix (the coordinate grows with the index); the
    * others are 0 and add nothing */
   int nx = 0;

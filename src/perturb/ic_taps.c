@@ -132,6 +132,40 @@ __attribute__((target("avx512f"))) static void clip_store_avx512(uint8_t *d, con
 #define ICT_HAVE_AVX512_STORE 1
 #endif
 
+/* d[q] = uint8(clip(s[q], 0, 1) * 255) in float, clipped as v < 0 ? 0 : (v > 1 ? 1 : v)
+ * (a NaN passes through to the conversion, whose low byte is 0, both ways). */
+static inline void clip_store_f32_tail(uint8_t *d, const float *s, size_t q, size_t n) {
+  for (; q < n; q++) {
+    float v = s[q] < 0.0f ? 0.0f : (s[q] > 1.0f ? 1.0f : s[q]);
+    d[q] = (uint8_t)(int)(v * 255.0f);
+  }
+}
+
+#ifdef ICT_HAVE_AVX512_STORE
+__attribute__((target("avx512f"))) static void clip_store_f32_avx512(uint8_t *d, const float *s,
+                                                                     size_t n) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), k = _mm512_set1_ps(255.0f);
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512 v = _mm512_loadu_ps(s + q);
+    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, zero);
+    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, one, _CMP_GT_OQ), v, one);
+    _mm_storeu_si128((__m128i *)(d + q), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(_mm512_mul_ps(v, k))));
+  }
+  clip_store_f32_tail(d, s, q, n);
+}
+#endif
+
+void vfr_ict_store_unit_row_f32(uint8_t *d, const float *s, size_t n) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) {
+    clip_store_f32_avx512(d, s, n);
+    return;
+  }
+#endif
+  clip_store_f32_tail(d, s, 0, n);
+}
+
 static void clip_store_row(uint8_t *d, const double *s, size_t n, double hi, double scale) {
 #ifdef ICT_HAVE_AVX512_STORE
   if (__builtin_cpu_supports("avx512f")) {

@@ -22,5 +22,7 @@ void vfr_ict_symm_row(double *o, size_t n, const double *c, int r, const double 
  * (NaN to 0), then truncation. */
 void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n);
 void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n);
+/* d[q] = np.uint8(np.clip(s[q], 0, 1) * 255) of float32 values, in float32. */
+void vfr_ict_store_unit_row_f32(uint8_t *d, const float *s, size_t n);
 
 #endif
