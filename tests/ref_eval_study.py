@@ -204,6 +204,21 @@ if r.returncode == 0:
 html = open(os.path.join(out, "report.html")).read()
 C.check(html.count("<svg") >= 18 and "data:image/png;base64," in html, "report.html has the plots and samples")
 C.check(os.path.exists(os.path.join(out, "samples.png")), "samples.png")
+C.check("<th>levels per op</th><td>3</td>" in html, "report.html: 3 levels per op, as --levels asked")
+# an op with a discrete domain has at most one level per value (ImageNet-C severities 1..5):
+# the report shows the levels each op used, in its header and per op
+outmix = os.path.join(tmp, "out_mixed")
+r = run(["eval", "--model", model_dir, "--data", data, "--out", outmix, "--levels", "6", "--ops",
+         "brightness,ic_contrast", "--limit", "2", "--threads", "1"])
+C.check(r.returncode == 0, f"eval with a discrete op: {r.stderr[-800:]}")
+with open(os.path.join(outmix, "summary.json")) as f:
+    counts = {o["op"]: len(o["levels"]) for o in json.load(f)["per_op"]}
+C.check(counts == {"brightness": 6, "ic_contrast": 5}, f"levels per op in summary.json: {counts}")
+mixed = "levels per op 5 to 6 (--levels 6; a discrete domain has at most one level per value)"
+md = run(["report", "--markdown", outmix])
+C.check(md.returncode == 0 and mixed in md.stdout, f"report --markdown header: {md.stdout[:200]}")
+hm = open(os.path.join(outmix, "report.html")).read()
+C.check(mixed in hm and "<td>1..5</td><td>5</td>" in hm, "report.html: the levels in the header and per op")
 
 # ---- kill -9 at some point, then --resume: the same bytes --------------------------------
 OUTPUTS = ["per_image.csv", "curves.csv", "summary.json", "embeddings/clean.npy", "embeddings/jpeg.npy",

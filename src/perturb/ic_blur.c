@@ -15,12 +15,19 @@
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
+/* The per-pixel loops run across independent values: vectorising them (which -O2 leaves
+ * to a very cheap cost model) keeps every result bit for bit. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "perturb/ic_filters.h"
 #include "perturb/ic_ops.h"
+#include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 static int nomem(vfr_error *err, const char *op) {
@@ -53,27 +60,55 @@ int vfr_ic_gaussian_blur(const vfr_image *in, int severity, uint64_t seed, vfr_i
  * `x[h, w], x[h', w'] = x[h', w'], x[h, w]` with (h', w') = (h + dy, w + dx). Its
  * right-hand side holds views, so the statement copies pixel (h', w') onto (h, w) and
  * then writes that pixel back onto itself: the move is a copy, not a swap. */
-static int glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
-  /* randint(-d, d): legacy masked rejection on one 32-bit word, range 2d - 1 */
+static void glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
+  /* randint(-d, d): legacy masked rejection on one 32-bit word, range 2d - 1; the words
+   * come a row's moves at once when none can be rejected, else in blocks of 624 (the
+   * generator's state; the block's unread rest at the end is never used: the generator is
+   * this op's own) */
   const uint32_t range = (uint32_t)(2 * d - 1);
   uint32_t mask = range;
   mask |= mask >> 1, mask |= mask >> 2, mask |= mask >> 4, mask |= mask >> 8, mask |= mask >> 16;
-  for (int it = 0; it < iterations; it++)
-    for (int y = h - d; y > d; y--)
-      for (int x = w - d; x > d; x--) {
-        uint32_t u, v;
-        while ((u = vfr_np_rng_u32(rng) & mask) > range) {
-        }
-        while ((v = vfr_np_rng_u32(rng) & mask) > range) {
-        }
-        int dx = (int)u - d, dy = (int)v - d;
-        uint8_t *dst = px + ((size_t)y * w + x) * 3;
-        const uint8_t *src = px + ((size_t)(y + dy) * w + (x + dx)) * 3;
-        dst[0] = src[0];
-        dst[1] = src[1];
-        dst[2] = src[2];
+  uint32_t words[624];
+  int k = 624;
+#define GLASS_DRAW(v)                                \
+  do {                                               \
+    if (k == 624) {                                  \
+      vfr_np_rng_u32_fill(rng, words, 624);          \
+      k = 0;                                         \
+    }                                                \
+    (v) = words[k++] & mask;                         \
+  } while ((v) > range)
+#define GLASS_MOVE(u, v)                                                    \
+  do {                                                                      \
+    int dx = (int)(u) - d, dy = (int)(v) - d;                               \
+    uint8_t *dst = px + ((size_t)y * w + x) * 3;                            \
+    const uint8_t *src = px + ((size_t)(y + dy) * w + (x + dx)) * 3;        \
+    dst[0] = src[0];                                                        \
+    dst[1] = src[1];                                                        \
+    dst[2] = src[2];                                                        \
+  } while (0)
+  size_t per_row = w - 2 * d > 0 ? (size_t)(w - 2 * d) : 0;
+  uint32_t *row_words = mask == range ? malloc(2 * per_row * sizeof(uint32_t) + 1) : NULL;
+  if (row_words) { /* 2d - 1 = 2^k - 1: no word is rejected, two words a move, a row's at once */
+    for (int it = 0; it < iterations; it++)
+      for (int y = h - d; y > d; y--) {
+        vfr_np_rng_u32_fill(rng, row_words, 2 * per_row);
+        const uint32_t *wd = row_words;
+        for (int x = w - d; x > d; x--, wd += 2) GLASS_MOVE(wd[0] & mask, wd[1] & mask);
       }
-  return VFR_OK;
+    free(row_words);
+  } else {
+    for (int it = 0; it < iterations; it++)
+      for (int y = h - d; y > d; y--)
+        for (int x = w - d; x > d; x--) {
+          uint32_t u, v;
+          GLASS_DRAW(u);
+          GLASS_DRAW(v);
+          GLASS_MOVE(u, v);
+        }
+  }
+#undef GLASS_MOVE
+#undef GLASS_DRAW
 }
 
 int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
@@ -93,12 +128,17 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   vfr_icf_to_unit(in, x);
   rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
   if (!rc) {
-    for (size_t q = 0; q < n; q++) px[q] = (uint8_t)(x[q] * 255.0);
+    /* np.uint8(x * 255); x lies in [0, 1 + a few ulp] (a normalised positive kernel over
+     * [0, 1]), where the clipping store gives the same bytes */
+    for (int r = 0; r < h; r++)
+      vfr_ict_store_unit_row(px + (size_t)r * w * 3, x + (size_t)r * w * 3, (size_t)w * 3);
     vfr_np_rng rng;
     vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
-    rc = glass_moves(px, h, w, delta[s], iterations[s], &rng);
-    for (size_t q = 0; q < n && !rc; q++) x[q] = (double)px[q] / 255.0;
-    if (!rc) rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
+    glass_moves(px, h, w, delta[s], iterations[s], &rng);
+    double unit[256]; /* v / 255. */
+    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+    for (size_t q = 0; q < n; q++) x[q] = unit[px[q]];
+    rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
   }
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) vfr_icf_store_unit(x, out);
@@ -116,26 +156,19 @@ int vfr_ic_defocus_blur(const vfr_image *in, int severity, uint64_t seed, vfr_im
   int done, rc = vfr_ic_begin(in, severity, out, "ic_defocus_blur", &done, err);
   if (rc || done) return rc;
   int w = in->width, h = in->height, s = severity - 1;
-  size_t np = (size_t)w * h;
+  size_t n = (size_t)w * h * 3;
   float kernel[21 * 21];
   int big = vfr_icf_disk_kernel(radius[s], alias[s], kernel);
-  double *plane = malloc(np * sizeof(double)), *res = malloc(np * sizeof(double));
-  double *y = malloc(np * 3 * sizeof(double));
-  if (!plane || !res || !y) {
-    free(plane), free(res), free(y);
+  double *x = malloc(n * sizeof(double)), *y = malloc(n * sizeof(double));
+  if (!x || !y) {
+    free(x), free(y);
     return nomem(err, "ic_defocus_blur");
   }
-  for (int ch = 0; ch < 3 && !rc; ch++) {
-    for (int r = 0; r < h; r++) {
-      const uint8_t *src = in->data + (size_t)r * in->stride;
-      for (int c = 0; c < w; c++) plane[(size_t)r * w + c] = (double)src[3 * c + ch] / 255.0;
-    }
-    rc = vfr_icf_filter2d_reflect101(plane, h, w, kernel, 2 * big + 1, res, err);
-    for (size_t q = 0; q < np && !rc; q++) y[q * 3 + ch] = res[q];
-  }
+  vfr_icf_to_unit(in, x);
+  rc = vfr_icf_filter2d_reflect101(x, h, w, 3, kernel, 2 * big + 1, y, err);
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) vfr_icf_store_unit(y, out);
-  free(plane), free(res), free(y);
+  free(x), free(y);
   return rc;
 }
 
@@ -189,9 +222,8 @@ int vfr_ic_zoom_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image
   int w = in->width, h = in->height;
   size_t n = (size_t)w * h * 3;
   float *x = malloc(n * sizeof(float)), *acc = calloc(n, sizeof(float));
-  float *layer = malloc(n * sizeof(float));
-  if (!x || !acc || !layer) {
-    free(x), free(acc), free(layer);
+  if (!x || !acc) {
+    free(x), free(acc);
     return nomem(err, "ic_zoom_blur");
   }
   for (int r = 0; r < h; r++) {
@@ -202,22 +234,16 @@ int vfr_ic_zoom_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image
   double z[32];
   int nz = zoom_factors(severity - 1, z);
   for (int i = 0; i < nz && !rc; i++) {
-    rc = vfr_icf_clipped_zoom_f32(x, h, w, 3, z[i], layer, h, w, err);
-    for (size_t q = 0; q < n && !rc; q++) acc[q] += layer[q];
+    rc = vfr_icf_clipped_zoom_add_f32(x, h, w, 3, z[i], acc, h, w, err);
   }
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) {
     float div = (float)(nz + 1);
-    for (int r = 0; r < h; r++) {
-      uint8_t *d = out->data + (size_t)r * out->stride;
-      for (size_t q = 0; q < (size_t)w * 3; q++) {
-        size_t p = (size_t)r * w * 3 + q;
-        float v = (x[p] + acc[p]) / div;
-        v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-        d[q] = (uint8_t)(v * 255.0f);
-      }
-    }
+    for (size_t p = 0; p < n; p++) acc[p] = (x[p] + acc[p]) / div; /* (x + sum) / (nz + 1) */
+    for (int r = 0; r < h; r++)
+      vfr_ict_store_unit_row_f32(out->data + (size_t)r * out->stride, acc + (size_t)r * w * 3,
+                                 (size_t)w * 3);
   }
-  free(x), free(acc), free(layer);
+  free(x), free(acc);
   return rc;
 }

@@ -17,18 +17,11 @@
 #pragma GCC optimize("O3")
 #endif
 
-/* The hot loops are also built for AVX2 (no FMA: GCC's "avx2" target does not enable it,
- * and contraction is off), chosen at load time; the arithmetic is the same either way. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define VFR_ICF_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define VFR_ICF_CLONES
-#endif
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 static int oom(vfr_error *err, const char *what) {
@@ -60,40 +53,25 @@ double vfr_icf_np_sum(const double *a, size_t n) {
 
 void vfr_icf_to_unit(const vfr_image *in, double *dst) {
   size_t row = (size_t)in->width * 3;
+  double unit[256]; /* v / 255., looked up instead of divided */
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
   for (int y = 0; y < in->height; y++) {
     const uint8_t *s = in->data + (size_t)y * in->stride;
     double *d = dst + (size_t)y * row;
-    for (size_t q = 0; q < row; q++) d[q] = (double)s[q] / 255.0;
+    for (size_t q = 0; q < row; q++) d[q] = unit[s[q]];
   }
-}
-
-static uint8_t unit_to_u8(double v) {
-  if (!(v > 0.0)) v = 0.0; /* np.clip(v, 0, 1) */
-  if (v > 1.0) v = 1.0;
-  return (uint8_t)(v * 255.0); /* np.uint8 truncates */
 }
 
 void vfr_icf_store_unit(const double *v, vfr_image *out) {
   size_t row = (size_t)out->width * 3;
-  for (int y = 0; y < out->height; y++) {
-    uint8_t *d = out->data + (size_t)y * out->stride;
-    const double *s = v + (size_t)y * row;
-    for (size_t q = 0; q < row; q++) d[q] = unit_to_u8(s[q]);
-  }
+  for (int y = 0; y < out->height; y++)
+    vfr_ict_store_unit_row(out->data + (size_t)y * out->stride, v + (size_t)y * row, row);
 }
 
 void vfr_icf_store_255(const double *v, vfr_image *out) {
   size_t row = (size_t)out->width * 3;
-  for (int y = 0; y < out->height; y++) {
-    uint8_t *d = out->data + (size_t)y * out->stride;
-    const double *s = v + (size_t)y * row;
-    for (size_t q = 0; q < row; q++) {
-      double t = s[q];
-      if (!(t > 0.0)) t = 0.0;
-      if (t > 255.0) t = 255.0;
-      d[q] = (uint8_t)t;
-    }
-  }
+  for (int y = 0; y < out->height; y++)
+    vfr_ict_store_255_row(out->data + (size_t)y * out->stride, v + (size_t)y * row, row);
 }
 
 /* np.exp of a float64 array as NumPy 1.24 computes it on x86-64 with AVX512_SKX (the
@@ -164,88 +142,62 @@ static int extend_index(int i, int n, ic_mode mode) {
   return m < n ? m : p - 1 - m;
 }
 
-/* The symmetric correlation of one block of up to IC_BLOCK outputs: o[q] = c[q]*k[0], then
- * o[q] += (lo_d[q] + hi_d[q]) * k[d] for d = r down to 1 (scipy's order), kept in
- * registers across the taps. lo(d)/hi(d) give the rows (or shifted pointers) of tap d. */
-#define IC_BLOCK 16
-
-VFR_ICF_CLONES static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen,
-                                           const double *k, int r, ic_mode mode, int f32) {
-  const double **lo = malloc((size_t)(r + 1) * sizeof(double *));
-  const double **hi = malloc((size_t)(r + 1) * sizeof(double *));
-  if (!lo || !hi) { /* tiny; fall back to the unblocked loop order (same results) */
-    free(lo), free(hi);
-    lo = hi = NULL;
-  }
+/* correlate1d along axis 0 of an (h, rowlen) array: each output row is one symmetric
+ * tap row (ic_taps.h) over the rows y - d and y + d as the mode extends them. lo, hi hold
+ * r + 1 pointers. */
+static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen,
+                            const double *k, int r, ic_mode mode, int f32, const double **lo,
+                            const double **hi) {
   for (int y = 0; y < h; y++) {
-    double *o = dst + (size_t)y * rowlen;
-    const double *c = src + (size_t)y * rowlen;
-    const double k0 = k[0];
-    if (lo) {
-      for (int d = 1; d <= r; d++) {
-        lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
-        hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
-      }
-      size_t q0 = 0;
-      for (; q0 + IC_BLOCK <= rowlen; q0 += IC_BLOCK) {
-        double acc[IC_BLOCK];
-        for (int q = 0; q < IC_BLOCK; q++) acc[q] = c[q0 + q] * k0;
-        for (int d = r; d >= 1; d--) {
-          const double kd = k[d], *a = lo[d] + q0, *b = hi[d] + q0;
-          for (int q = 0; q < IC_BLOCK; q++) acc[q] += (a[q] + b[q]) * kd;
-        }
-        for (int q = 0; q < IC_BLOCK; q++) o[q0 + q] = f32 ? (double)(float)acc[q] : acc[q];
-      }
-      for (size_t q = q0; q < rowlen; q++) {
-        double acc = c[q] * k0;
-        for (int d = r; d >= 1; d--) acc += (lo[d][q] + hi[d][q]) * k[d];
-        o[q] = f32 ? (double)(float)acc : acc;
-      }
-      continue;
+    for (int d = 1; d <= r; d++) {
+      lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
+      hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
     }
-    for (size_t q = 0; q < rowlen; q++) o[q] = c[q] * k0;
-    for (int d = r; d >= 1; d--) {
-      const double *a = src + (size_t)extend_index(y - d, h, mode) * rowlen;
-      const double *b = src + (size_t)extend_index(y + d, h, mode) * rowlen;
-      const double kd = k[d];
-      for (size_t q = 0; q < rowlen; q++) o[q] += (a[q] + b[q]) * kd;
-    }
-    if (f32)
-      for (size_t q = 0; q < rowlen; q++) o[q] = (double)(float)o[q];
+    vfr_ict_symm_row(dst + (size_t)y * rowlen, rowlen, src + (size_t)y * rowlen, r, lo, hi, k,
+                     f32);
   }
-  free(lo), free(hi);
 }
 
-/* correlate1d along axis 1 (w pixels of c values per row); pad holds (w + 2r)*c. */
-VFR_ICF_CLONES static void correlate_axis1(const double *src, double *dst, int h, int w, int c,
-                                           const double *k, int r, ic_mode mode, int f32,
-                                           double *pad) {
+/* The symmetric tap pointers around centre p, taps d*c apart. */
+static void symm_taps(const double *p, int r, int c, const double **lo, const double **hi) {
+  for (int d = 1; d <= r; d++) {
+    lo[d] = p - (size_t)d * c;
+    hi[d] = p + (size_t)d * c;
+  }
+}
+
+/* correlate1d along axis 1 (w pixels of c values per row); pad holds (w + 2r)*c. The
+ * outputs whose taps all lie inside the row read it in place; the r at each end read a
+ * copy of their 3r source pixels as the mode extends them (the whole row when w <= 2r). */
+static void correlate_axis1(const double *src, double *dst, int h, int w, int c,
+                            const double *k, int r, ic_mode mode, int f32, double *pad,
+                            const double **lo, const double **hi) {
   size_t rowlen = (size_t)w * (size_t)c;
+  const double *p = pad + (size_t)r * c;
   for (int y = 0; y < h; y++) {
     const double *s = src + (size_t)y * rowlen;
-    for (int x = -r; x < w + r; x++) {
-      const double *sp = s + (size_t)extend_index(x, w, mode) * c;
-      double *pp = pad + (size_t)(x + r) * c;
-      for (int ch = 0; ch < c; ch++) pp[ch] = sp[ch];
-    }
-    const double *p = pad + (size_t)r * c;
     double *o = dst + (size_t)y * rowlen;
-    const double k0 = k[0];
-    size_t q0 = 0;
-    for (; q0 + IC_BLOCK <= rowlen; q0 += IC_BLOCK) {
-      double acc[IC_BLOCK];
-      for (int q = 0; q < IC_BLOCK; q++) acc[q] = p[q0 + q] * k0;
-      for (int d = r; d >= 1; d--) {
-        const double kd = k[d], *a = p + q0 - (size_t)d * c, *b = p + q0 + (size_t)d * c;
-        for (int q = 0; q < IC_BLOCK; q++) acc[q] += (a[q] + b[q]) * kd;
+    if (w <= 2 * r) {
+      for (int x = -r; x < w + r; x++) {
+        const double *sp = s + (size_t)extend_index(x, w, mode) * c;
+        for (int ch = 0; ch < c; ch++) pad[(size_t)(x + r) * c + ch] = sp[ch];
       }
-      for (int q = 0; q < IC_BLOCK; q++) o[q0 + q] = f32 ? (double)(float)acc[q] : acc[q];
+      symm_taps(p, r, c, lo, hi);
+      vfr_ict_symm_row(o, rowlen, p, r, lo, hi, k, f32);
+      continue;
     }
-    for (size_t q = q0; q < rowlen; q++) {
-      double acc = p[q] * k0;
-      for (int d = r; d >= 1; d--) acc += (p[q - (size_t)d * c] + p[q + (size_t)d * c]) * k[d];
-      o[q] = f32 ? (double)(float)acc : acc;
+    for (int side = 0; side < 2; side++) { /* outputs x0 .. x0 + r - 1 */
+      int x0 = side == 0 ? 0 : w - r;
+      for (int x = x0 - r; x < x0 + 2 * r; x++) {
+        const double *sp = s + (size_t)extend_index(x, w, mode) * c;
+        for (int ch = 0; ch < c; ch++) pad[(size_t)(x - x0 + r) * c + ch] = sp[ch];
+      }
+      symm_taps(p, r, c, lo, hi);
+      vfr_ict_symm_row(o + (size_t)x0 * c, (size_t)r * c, p, r, lo, hi, k, f32);
     }
+    const double *mid = s + (size_t)r * c;
+    symm_taps(mid, r, c, lo, hi);
+    vfr_ict_symm_row(o + (size_t)r * c, (size_t)(w - 2 * r) * c, mid, r, lo, hi, k, f32);
   }
 }
 
@@ -261,8 +213,10 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
   double *tmp = malloc(n * sizeof(double));
   double *k = malloc((size_t)(rmax + 1) * sizeof(double));
   double *pad = malloc(((size_t)w + 2 * (size_t)rmax) * c * sizeof(double));
-  if (!tmp || !k || !pad) {
-    free(tmp), free(k), free(pad);
+  const double **lo = malloc((size_t)(rmax + 1) * sizeof(double *));
+  const double **hi = malloc((size_t)(rmax + 1) * sizeof(double *));
+  if (!tmp || !k || !pad || !lo || !hi) {
+    free(tmp), free(k), free(pad), free(lo), free(hi);
     return oom(err, "a Gaussian filter");
   }
   int rc = VFR_OK;
@@ -273,15 +227,15 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
     rc = vfr_icf_gauss_kernel(sig[a], r, k, err);
     if (rc) break;
     if (a == 0)
-      correlate_axis0(cur, next, h, (size_t)w * c, k, r, mode, f32);
+      correlate_axis0(cur, next, h, (size_t)w * c, k, r, mode, f32, lo, hi);
     else
-      correlate_axis1(cur, next, h, w, c, k, r, mode, f32, pad);
+      correlate_axis1(cur, next, h, w, c, k, r, mode, f32, pad, lo, hi);
     double *t = cur;
     cur = next;
     next = t;
   }
   if (cur != img) memcpy(img, cur, n * sizeof(double));
-  free(tmp), free(k), free(pad);
+  free(tmp), free(k), free(pad), free(lo), free(hi);
   return rc;
 }
 
@@ -364,49 +318,24 @@ int vfr_icf_disk_kernel(int radius, double alias_blur, float *k) {
   return big;
 }
 
-/* The correlation of rows y of the padded plane with the nonzero taps (tap t at row ti[t],
- * column tj[t], weight kv[t], in row-major order), blocks of IC_BLOCK outputs in registers;
- * every output sums 0.0 + its taps in that order. */
-VFR_ICF_CLONES static void filter2d_rows(const double *pad, size_t pw, int h, int w, int nt,
-                                         const int *ti, const int *tj, const double *kv,
-                                         double *dst) {
-  for (int y = 0; y < h; y++) {
-    double *o = dst + (size_t)y * w;
-    int x0 = 0;
-    for (; x0 + IC_BLOCK <= w; x0 += IC_BLOCK) {
-      double acc[IC_BLOCK];
-      for (int q = 0; q < IC_BLOCK; q++) acc[q] = 0.0;
-      for (int t = 0; t < nt; t++) {
-        const double *sj = pad + (size_t)(y + ti[t]) * pw + tj[t] + x0;
-        const double k = kv[t];
-        for (int q = 0; q < IC_BLOCK; q++) acc[q] += k * sj[q];
-      }
-      for (int q = 0; q < IC_BLOCK; q++) o[x0 + q] = acc[q];
-    }
-    for (int x = x0; x < w; x++) {
-      double acc = 0.0;
-      for (int t = 0; t < nt; t++) acc += kv[t] * pad[(size_t)(y + ti[t]) * pw + tj[t] + x];
-      o[x] = acc;
-    }
-  }
-}
-
-int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *kernel, int ks,
-                                double *dst, vfr_error *err) {
+int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const float *kernel,
+                                int ks, double *dst, vfr_error *err) {
   int a = ks / 2;
-  size_t pw = (size_t)w + 2 * (size_t)a;
+  size_t pw = ((size_t)w + 2 * (size_t)a) * c, rowlen = (size_t)w * c;
   double *pad = malloc(pw * ((size_t)h + 2 * (size_t)a) * sizeof(double));
   double *kv = malloc((size_t)ks * ks * sizeof(double));
   int *ti = malloc((size_t)ks * ks * sizeof(int)), *tj = malloc((size_t)ks * ks * sizeof(int));
-  if (!pad || !kv || !ti || !tj) {
-    free(pad), free(kv), free(ti), free(tj);
+  const double **rows = malloc((size_t)ks * ks * sizeof(double *));
+  if (!pad || !kv || !ti || !tj || !rows) {
+    free(pad), free(kv), free(ti), free(tj), free(rows);
     return oom(err, "filter2D");
   }
-  /* the plane with an a-pixel BORDER_REFLECT_101 frame: pad[(y + a)*pw + (x + a)] */
+  /* the image with an a-pixel BORDER_REFLECT_101 frame: pad[(y + a)*pw + (x + a)*c + ch] */
   for (int y = -a; y < h + a; y++) {
-    const double *s = src + (size_t)reflect101(y, h) * w;
+    const double *s = src + (size_t)reflect101(y, h) * rowlen;
     double *p = pad + (size_t)(y + a) * pw;
-    for (int x = -a; x < w + a; x++) p[x + a] = s[reflect101(x, w)];
+    for (int x = -a; x < w + a; x++)
+      for (int ch = 0; ch < c; ch++) p[(size_t)(x + a) * c + ch] = s[(size_t)reflect101(x, w) * c + ch];
   }
   int nt = 0;
   for (int i = 0; i < ks; i++)
@@ -415,33 +344,25 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *ke
         ti[nt] = i, tj[nt] = j, kv[nt] = (double)kernel[i * ks + j];
         nt++;
       }
-  filter2d_rows(pad, pw, h, w, nt, ti, tj, kv, dst);
-  free(pad), free(kv), free(ti), free(tj);
+  /* each output sums 0.0 + its nonzero taps in row-major order, every channel alike */
+  for (int y = 0; y < h; y++) {
+    for (int t = 0; t < nt; t++) rows[t] = pad + (size_t)(y + ti[t]) * pw + (size_t)tj[t] * c;
+    vfr_ict_sum_row(dst + (size_t)y * rowlen, rowlen, nt, rows, kv);
+  }
+  free(pad), free(kv), free(ti), free(tj), free(rows);
   return VFR_OK;
 }
 
 /* ---- motion blur ------------------------------------------------------------------ */
 
-/* o += ki * (the source row shifted by dx, its edge pixel repeated): the covered span
- * x - dx in 0..w-1 is one contiguous run, the rest reads the edge pixels (xs). */
-VFR_ICF_CLONES static void motion_tap_row(double *o, const double *s, const int *xs, int w, int c,
-                                          int dx, double ki) {
-  int lo = dx > 0 ? dx : 0, hi = dx < 0 ? w + dx : w; /* x in [lo, hi) reads x - dx */
-  for (int x = 0; x < lo; x++)
-    for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
-  const double *sp = s - (ptrdiff_t)dx * c;
-  for (size_t q = (size_t)lo * c; q < (size_t)hi * c; q++) o[q] += ki * sp[q];
-  for (int x = hi; x < w; x++)
-    for (int ch = 0; ch < c; ch++) o[(size_t)x * c + ch] += ki * s[(size_t)xs[x] * c + ch];
-}
-
 int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius,
                               double sigma, double angle_deg, double *dst, vfr_error *err) {
   int width = 2 * radius + 1;
   double *kern = calloc((size_t)width, sizeof(double));
-  int *xs = malloc((size_t)w * sizeof(int));
-  if (!kern || !xs) {
-    free(kern), free(xs);
+  int *dys = malloc((size_t)width * sizeof(int)), *dxs = malloc((size_t)width * sizeof(int));
+  const double **rows = malloc((size_t)width * sizeof(double *));
+  if (!kern || !dys || !dxs || !rows) {
+    free(kern), free(dys), free(dxs), free(rows);
     return oom(err, "a motion-blur kernel");
   }
   /* gauss_function(np.arange(width), 0, sigma) / its sum */
@@ -452,27 +373,62 @@ int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius
   double rad = angle_deg * (M_PI / 180.0);
   double p0 = width * sin(rad), p1 = width * cos(rad);
   double hyp = hypot(p0, p1);
-  size_t n = (size_t)h * w * c, rowlen = (size_t)w * c;
-  for (size_t q = 0; q < n; q++) dst[q] = 0.0;
+  /* the taps the reference adds: it stops at the first shift as large as the image */
+  int nt = 0, pad = 0;
   for (int i = 0; i < width; i++) {
     int dy = -(int)ceil((i * p0) / hyp - 0.5);
     int dx = -(int)ceil((i * p1) / hyp - 0.5);
     if (abs(dy) >= h || abs(dx) >= w) break;
-    /* shift(): out[y, x] = in[clamp(y - dy), clamp(x - dx)] */
-    for (int x = 0; x < w; x++) {
-      int sx = x - dx;
-      xs[x] = sx < 0 ? 0 : (sx >= w ? w - 1 : sx);
-    }
-    const double ki = kern[i];
-    for (int y = 0; y < h; y++) {
-      int sy = y - dy;
-      sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
-      const double *s = src + (size_t)sy * rowlen;
-      double *o = dst + (size_t)y * rowlen;
-      motion_tap_row(o, s, xs, w, c, dx, ki);
+    dys[nt] = dy, dxs[nt] = dx, nt++;
+    if (abs(dx) > pad) pad = abs(dx);
+  }
+  /* shift(): tap i reads in[clamp(y - dy), clamp(x - dx)]. The outputs x in [pad, w - pad)
+   * read inside every row; the pad outputs at each end read strips of 3 pad columns, the
+   * rows extended by edge pixels: left[y][(x + pad)*c] = in[y][clamp(x)], x in [-pad, 2 pad),
+   * right[y][(x - w + 2 pad)*c] = in[y][clamp(x)], x in [w - 2 pad, w + pad). Narrow
+   * images (w <= 2 pad) use one strip of the whole row, x in [-pad, w + pad). */
+  size_t rowlen = (size_t)w * c;
+  int whole = w <= 2 * pad;
+  size_t scols = whole ? (size_t)w + 2 * (size_t)pad : 3 * (size_t)pad, srow = scols * c;
+  double *strip = malloc(srow * (size_t)h * 2 * sizeof(double) + 1);
+  if (!strip) {
+    free(kern), free(dys), free(dxs), free(rows);
+    return oom(err, "a motion blur");
+  }
+  double *left = strip, *right = strip + srow * (size_t)h;
+  for (int y = 0; y < h; y++) {
+    const double *s = src + (size_t)y * rowlen;
+    for (int side = 0; side < (whole ? 1 : 2); side++) {
+      int x0 = whole || side == 0 ? -pad : w - 2 * pad;
+      double *e = (side == 0 ? left : right) + (size_t)y * srow;
+      for (size_t j = 0; j < scols; j++) {
+        int x = x0 + (int)j;
+        const double *sp = s + (size_t)(x < 0 ? 0 : (x >= w ? w - 1 : x)) * c;
+        for (int ch = 0; ch < c; ch++) e[j * c + ch] = sp[ch];
+      }
     }
   }
-  free(kern), free(xs);
+  /* each output: 0.0 + kern[0]*tap 0 + kern[1]*tap 1 + ..., as the reference accumulates */
+  for (int y = 0; y < h; y++) {
+    double *o = dst + (size_t)y * rowlen;
+    for (int part = 0; part < (whole ? 1 : 3); part++) {
+      /* part 0: the left strip's outputs (all of them when whole), 1: the right's, 2: the
+       * middle, read in place */
+      int x0 = part == 0 ? 0 : (part == 1 ? w - pad : pad);
+      int nx = whole ? w : (part == 2 ? w - 2 * pad : pad);
+      if (nx <= 0) continue;
+      for (int t = 0; t < nt; t++) {
+        int sy = y - dys[t];
+        sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
+        if (part == 2)
+          rows[t] = src + (size_t)sy * rowlen + (size_t)(pad - dxs[t]) * c;
+        else /* the strip's column of x0 - dx */
+          rows[t] = (part == 0 ? left : right) + (size_t)sy * srow + (size_t)(pad - dxs[t]) * c;
+      }
+      vfr_ict_sum_row(o + (size_t)x0 * c, (size_t)nx * c, nt, rows, kern);
+    }
+  }
+  free(kern), free(dys), free(dxs), free(rows), free(strip);
   return VFR_OK;
 }
 
@@ -514,45 +470,167 @@ static void clip_geometry(int n, double z, int *crop, int *top, int *out, double
   *zf = *out - 1 != 0 ? (double)(ch - 1) / (double)(*out - 1) : 1.0;
 }
 
-int vfr_icf_clipped_zoom_f32(const float *src, int h, int w, int c, double z, float *dst,
-                             int oh, int ow, vfr_error *err) {
+/* One output row of the f32 zoom added to acc: the bilinear sum over the two source rows'
+ * expanded samples (a0/b0 of row i0, a1/b1 of row i1 at each output's columns i0/i1), in
+ * scipy's order: 0.0 + a0*wy0*wx0 + b0*wy0*wx1 + a1*wy1*wx0 + b1*wy1*wx1, to float. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void zoom_row_add(float *restrict acc, size_t n, const double *restrict a0,
+                         const double *restrict b0, const double *restrict a1,
+                         const double *restrict b1, const double *restrict wx0,
+                         const double *restrict wx1, double wy0, double wy1) {
+  for (size_t q = 0; q < n; q++) {
+    /* scipy starts from 0.0; the first product is never -0 (samples and weights >= 0), so
+     * 0.0 + it is it */
+    double v = a0[q] * wy0 * wx0[q];
+    v += b0[q] * wy0 * wx1[q];
+    v += a1[q] * wy1 * wx0[q];
+    v += b1[q] * wy1 * wx1[q];
+    acc[q] += (float)v;
+  }
+}
+
+/* The samples r[o[q]] of one source row as doubles (gathers). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void zoom_expand_gather(double *restrict e, const float *restrict r,
+                               const int *restrict o, size_t n) {
+  for (size_t q = 0; q < n; q++) e[q] = (double)r[o[q]];
+}
+
+/* The samples of each block of 8 outputs lie within 16 floats of the row (an output pixel
+ * reads one of the next few source pixels): per block, the first sample's offset and the
+ * 8 offsets from it, so that one load and one permutation gather the block; -1: a block
+ * whose samples spread wider (or the partial last block) is gathered one by one. */
+typedef struct zoom_perm {
+  size_t blocks;
+  int *base;     /* (blocks) */
+  int32_t *idx;  /* (blocks, 16) */
+} zoom_perm;
+
+static int zoom_perm_make(const int *o, size_t n, zoom_perm *zp) {
+  zp->blocks = n / 8;
+  zp->base = malloc((zp->blocks + 1) * sizeof(int));
+  zp->idx = malloc((zp->blocks + 1) * 16 * sizeof(int32_t));
+  if (!zp->base || !zp->idx) return -1;
+  for (size_t b = 0; b < zp->blocks; b++) {
+    int lo = o[8 * b], hi = o[8 * b];
+    for (int j = 1; j < 8; j++) {
+      int v = o[8 * b + j];
+      lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+    }
+    zp->base[b] = hi - lo < 16 ? lo : -1;
+    for (int j = 0; j < 16; j++) zp->idx[16 * b + j] = j < 8 && hi - lo < 16 ? o[8 * b + j] - lo : 0;
+  }
+  return 0;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* e[q] = (double)r[o[q]]; a block is loaded whole when its 16-float window ends within
+ * the `room` floats readable from r. */
+__attribute__((target("avx512f"))) static void zoom_expand_avx512(double *e, const float *r,
+                                                                  const int *o, size_t n,
+                                                                  const zoom_perm *zp,
+                                                                  size_t room) {
+  for (size_t b = 0; b < zp->blocks; b++) {
+    int base = zp->base[b];
+    if (base >= 0 && (size_t)base + 16 <= room) {
+      __m512 win = _mm512_loadu_ps(r + base);
+      __m512 p = _mm512_permutexvar_ps(_mm512_loadu_si512(zp->idx + 16 * b), win);
+      _mm512_storeu_pd(e + 8 * b, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+    } else {
+      for (size_t q = 8 * b; q < 8 * b + 8; q++) e[q] = (double)r[o[q]];
+    }
+  }
+  for (size_t q = 8 * zp->blocks; q < n; q++) e[q] = (double)r[o[q]];
+}
+#define ZOOM_HAVE_AVX512 1
+#endif
+
+static void zoom_expand(double *e, const float *r, const int *o, size_t n, const zoom_perm *zp,
+                        size_t room) {
+#ifdef ZOOM_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512f")) {
+    zoom_expand_avx512(e, r, o, n, zp, room);
+    return;
+  }
+#endif
+  (void)zp, (void)room;
+  zoom_expand_gather(e, r, o, n);
+}
+
+int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z, float *acc,
+                                 int oh, int ow, vfr_error *err) {
   int ch0, top0, zh, ch1, top1, zw;
   double zf0, zf1;
   clip_geometry(h, z, &ch0, &top0, &zh, &zf0);
   clip_geometry(w, z, &ch1, &top1, &zw, &zf1);
   if (oh > zh) oh = zh;
   if (ow > zw) ow = zw;
-  zoom_tap *tx = malloc((size_t)ow * sizeof(zoom_tap));
-  if (!tx) return oom(err, "a zoom");
-  for (int x = 0; x < ow; x++) tx[x] = zoom_tap_at(x, zf1, ch1);
-  size_t srow = (size_t)w * c, drow = (size_t)ow * c;
-  for (int y = 0; y < oh; y++) {
-    zoom_tap ty = zoom_tap_at(y, zf0, ch0);
-    float *o = dst + (size_t)y * drow;
-    if (ty.zero) {
-      memset(o, 0, drow * sizeof(float));
-      continue;
+  if (z == 1.0) {
+    /* the whole image at zoom factor 1: every output sits on its sample with weights 1 and
+     * 0, and the other three products are +0, so the zoom is the image itself */
+    for (int y = 0; y < oh; y++) {
+      const float *s = src + (size_t)y * w * c;
+      float *a = acc + (size_t)y * ow * c;
+      for (size_t q = 0; q < (size_t)ow * c; q++) a[q] += s[q];
     }
-    const float *r0 = src + (size_t)(top0 + ty.i0) * srow + (size_t)top1 * c;
-    const float *r1 = src + (size_t)(top0 + ty.i1) * srow + (size_t)top1 * c;
-    for (int x = 0; x < ow; x++) {
-      const zoom_tap t = tx[x];
-      for (int k = 0; k < c; k++) {
-        if (t.zero) {
-          o[(size_t)x * c + k] = 0.0f;
-          continue;
-        }
-        double a = (double)r0[(size_t)t.i0 * c + k], b = (double)r0[(size_t)t.i1 * c + k];
-        double e = (double)r1[(size_t)t.i0 * c + k], f = (double)r1[(size_t)t.i1 * c + k];
-        double v = 0.0 + a * ty.w0 * t.w0;
-        v += b * ty.w0 * t.w1;
-        v += e * ty.w1 * t.w0;
-        v += f * ty.w1 * t.w1;
-        o[(size_t)x * c + k] = (float)v;
-      }
+    return VFR_OK;
+  }
+  /* the columns inside the grid are a prefix (the coordinate grows with the index); the
+   * others are 0 and add nothing */
+  int nx = 0;
+  while (nx < ow && !zoom_tap_at(nx, zf1, ch1).zero) nx++;
+  size_t n = (size_t)nx * c, drow = (size_t)ow * c, srow = (size_t)w * c;
+  int *o0 = malloc((n + 1) * sizeof(int)), *o1 = malloc((n + 1) * sizeof(int));
+  double *buf = malloc((n + 1) * 6 * sizeof(double));
+  if (!o0 || !o1 || !buf) {
+    free(o0), free(o1), free(buf);
+    return oom(err, "a zoom");
+  }
+  double *wx0 = buf, *wx1 = buf + n, *ex[2][2] = {{buf + 2 * n, buf + 3 * n}, {buf + 4 * n, buf + 5 * n}};
+  zoom_perm zp[2] = {{0, NULL, NULL}, {0, NULL, NULL}};
+  for (int x = 0; x < nx; x++) {
+    zoom_tap t = zoom_tap_at(x, zf1, ch1);
+    for (int k = 0; k < c; k++) {
+      size_t q = (size_t)x * c + k;
+      o0[q] = (top1 + t.i0) * c + k, o1[q] = (top1 + t.i1) * c + k;
+      wx0[q] = t.w0, wx1[q] = t.w1;
     }
   }
-  free(tx);
+  if (zoom_perm_make(o0, n, &zp[0]) || zoom_perm_make(o1, n, &zp[1])) {
+    free(o0), free(o1), free(buf);
+    for (int j = 0; j < 2; j++) free(zp[j].base), free(zp[j].idx);
+    return oom(err, "a zoom");
+  }
+  /* two slots of expanded source rows (the samples each output column reads), reused
+   * while consecutive output rows read the same source rows */
+  int slot_row[2] = {-1, -1};
+  for (int y = 0; y < oh; y++) {
+    zoom_tap ty = zoom_tap_at(y, zf0, ch0);
+    if (ty.zero) continue;
+    int want[2] = {top0 + ty.i0, top0 + ty.i1}, got[2];
+    for (int j = 0; j < 2; j++) {
+      int sl = slot_row[0] == want[j] ? 0 : (slot_row[1] == want[j] ? 1 : -1);
+      if (sl < 0) { /* fill the slot the other row does not hold */
+        int other = j == 0 ? want[1] : got[0];
+        sl = (j == 1) ? 1 - got[0] : (slot_row[0] == other ? 1 : 0);
+        const float *r = src + (size_t)want[j] * srow;
+        size_t room = (size_t)(h - want[j]) * srow; /* floats readable from r */
+        zoom_expand(ex[sl][0], r, o0, n, &zp[0], room);
+        zoom_expand(ex[sl][1], r, o1, n, &zp[1], room);
+        slot_row[sl] = want[j];
+      }
+      got[j] = sl;
+    }
+    zoom_row_add(acc + (size_t)y * drow, n, ex[got[0]][0], ex[got[0]][1], ex[got[1]][0],
+                 ex[got[1]][1], wx0, wx1, ty.w0, ty.w1);
+  }
+  free(o0), free(o1), free(buf);
+  for (int j = 0; j < 2; j++) free(zp[j].base), free(zp[j].idx);
   return VFR_OK;
 }
 
@@ -662,7 +740,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
                            vfr_error *err) {
   int g = n; /* points per side of the coarsest grid: n / step */
   float *acc = malloc((size_t)n * n * sizeof(float));
-  if (!acc) return oom(err, "a plasma fractal");
+  double *u = malloc(((size_t)n * n / 4 + 1) * sizeof(double)); /* one stage's draws, in order */
+  if (!acc || !u) {
+    free(acc), free(u);
+    return oom(err, "a plasma fractal");
+  }
   AT(0, 0) = 0.0f;
   double wibble = 100.0;
   for (int step = n; step >= 2; step /= 2) {
@@ -680,11 +762,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
         acc[(size_t)i * m + j] = acc[(size_t)i * m + j] + nxt;
       }
     }
+    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
     for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        double u = vfr_np_rng_uniform(rng, -wibble, wibble);
-        AT(hs + i * step, hs + j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u);
-      }
+      for (int j = 0; j < m; j++)
+        AT(hs + i * step, hs + j * step) =
+            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
     /* filldiamonds: dr = map[hs::s, hs::s], ul = map[::s, ::s] */
     for (int i = 0; i < m; i++)
       for (int j = 0; j < m; j++) {
@@ -692,25 +774,25 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
         float u = AT(i * step, j * step) + AT(i * step, ((j + 1) % m) * step);
         acc[(size_t)i * m + j] = l + u;
       }
+    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
     for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        double r = vfr_np_rng_uniform(rng, -wibble, wibble);
-        AT(i * step, hs + j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * r);
-      }
+      for (int j = 0; j < m; j++)
+        AT(i * step, hs + j * step) =
+            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
     for (int i = 0; i < m; i++)
       for (int j = 0; j < m; j++) {
         float t = AT(hs + i * step, hs + j * step) + AT(hs + i * step, hs + ((j + m - 1) % m) * step);
         float u = AT(i * step, j * step) + AT(((i + 1) % m) * step, j * step);
         acc[(size_t)i * m + j] = t + u;
       }
+    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
     for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        double r = vfr_np_rng_uniform(rng, -wibble, wibble);
-        AT(hs + i * step, j * step) = (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * r);
-      }
+      for (int j = 0; j < m; j++)
+        AT(hs + i * step, j * step) =
+            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
     wibble /= wibbledecay;
   }
-  free(acc);
+  free(acc), free(u);
   size_t nn = (size_t)n * n;
   float mn = map[0];
   for (size_t q = 1; q < nn; q++)
@@ -726,6 +808,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
 
 /* ---- OpenCV colour ------------------------------------------------------------------ */
 
+/* Built for CPUs with FMA too, where fmaf is one instruction (the same fused result as
+ * the C library's fmaf, which the default build calls). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("fma", "default")))
+#endif
 void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray) {
   const float cr = 0.299f, cg = 0.587f, cb = 0.114f;
   int vec_end = w - w % 8;
@@ -957,33 +1044,42 @@ int vfr_icf_cv_distance_l2_5(const uint8_t *src, int w, int h, float *dst, vfr_e
   return VFR_OK;
 }
 
+/* The 3x3 neighbourhoods below take the rows y - 1, y, y + 1 and the columns x - 1, x,
+ * x + 1 as BORDER_REFLECT_101 extends them: the rows once per output row, the columns
+ * through reflect101 only at the two ends of a row. */
+#define CV3_COLUMNS(x, w, xl, xr)                                \
+  int xl = (x) > 0 ? (x) - 1 : reflect101((x) - 1, (w));         \
+  int xr = (x) + 1 < (w) ? (x) + 1 : reflect101((x) + 1, (w))
+
 /* cv2.blur(src, (3, 3)) of a float32 plane, BORDER_REFLECT_101: exact double sums of the
  * nine values (multiples of a common power of two here) times 1/9, to float. */
 void vfr_icf_cv_blur3_f32(const float *src, int w, int h, float *dst) {
   const double scale = 1. / 9;
-  for (int y = 0; y < h; y++)
+  for (int y = 0; y < h; y++) {
+    const float *r[3];
+    for (int i = 0; i < 3; i++) r[i] = src + (size_t)reflect101(y + i - 1, h) * w;
     for (int x = 0; x < w; x++) {
+      CV3_COLUMNS(x, w, xl, xr);
       double s = 0.0;
-      for (int i = -1; i <= 1; i++) {
-        const float *r = src + (size_t)reflect101(y + i, h) * w;
-        s += (double)r[reflect101(x - 1, w)] + (double)r[x] + (double)r[reflect101(x + 1, w)];
-      }
+      for (int i = 0; i < 3; i++) s += (double)r[i][xl] + (double)r[i][x] + (double)r[i][xr];
       dst[(size_t)y * w + x] = (float)(s * scale);
     }
+  }
 }
 
 /* cv2.blur(src, (3, 3)) of an 8-bit plane, BORDER_REFLECT_101: OpenCV's fixed-point
  * division of the integer sum, ((s + 4) * 7282) >> 16. */
 void vfr_icf_cv_blur3_u8(const uint8_t *src, int w, int h, uint8_t *dst) {
-  for (int y = 0; y < h; y++)
+  for (int y = 0; y < h; y++) {
+    const uint8_t *r[3];
+    for (int i = 0; i < 3; i++) r[i] = src + (size_t)reflect101(y + i - 1, h) * w;
     for (int x = 0; x < w; x++) {
+      CV3_COLUMNS(x, w, xl, xr);
       unsigned s = 0;
-      for (int i = -1; i <= 1; i++) {
-        const uint8_t *r = src + (size_t)reflect101(y + i, h) * w;
-        s += r[reflect101(x - 1, w)] + r[x] + r[reflect101(x + 1, w)];
-      }
+      for (int i = 0; i < 3; i++) s += r[i][xl] + r[i][x] + r[i][xr];
       dst[(size_t)y * w + x] = (uint8_t)(((s + 4) * 7282u) >> 16);
     }
+  }
 }
 
 void vfr_icf_cv_equalize_hist(const uint8_t *src, size_t n, uint8_t *dst) {
@@ -1009,13 +1105,15 @@ void vfr_icf_cv_equalize_hist(const uint8_t *src, size_t n, uint8_t *dst) {
 /* cv2.filter2D(src, CV_8U, k) of an 8-bit plane with an integer 3x3 kernel k (row-major),
  * BORDER_REFLECT_101: the sums are exact, saturated to 0..255. */
 void vfr_icf_cv_filter3_u8(const uint8_t *src, int w, int h, const int *k, uint8_t *dst) {
-  for (int y = 0; y < h; y++)
+  for (int y = 0; y < h; y++) {
+    const uint8_t *r[3];
+    for (int i = 0; i < 3; i++) r[i] = src + (size_t)reflect101(y + i - 1, h) * w;
     for (int x = 0; x < w; x++) {
+      CV3_COLUMNS(x, w, xl, xr);
       int s = 0;
-      for (int i = 0; i < 3; i++) {
-        const uint8_t *r = src + (size_t)reflect101(y + i - 1, h) * w;
-        for (int j = 0; j < 3; j++) s += k[3 * i + j] * r[reflect101(x + j - 1, w)];
-      }
+      for (int i = 0; i < 3; i++) s += k[3 * i] * r[i][xl] + k[3 * i + 1] * r[i][x] + k[3 * i + 2] * r[i][xr];
       dst[(size_t)y * w + x] = (uint8_t)(s < 0 ? 0 : (s > 255 ? 255 : s));
     }
+  }
 }
+#undef CV3_COLUMNS

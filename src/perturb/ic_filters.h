@@ -57,10 +57,11 @@ void vfr_icf_store_255(const double *v, vfr_image *out);
  * ((2R+1), (2R+1)) floats, at least (2*radius_max+1)^2 with radius_max = max(8, radius). */
 int vfr_icf_disk_kernel(int radius, double alias_blur, float *k);
 
-/* cv2.filter2D(plane, -1, kernel) of one (h, w) double plane, BORDER_REFLECT_101, kernel
- * (ks, ks) floats anchored at its centre (correlation). dst is (h, w). */
-int vfr_icf_filter2d_reflect101(const double *src, int h, int w, const float *kernel, int ks,
-                           double *dst, vfr_error *err);
+/* cv2.filter2D(plane, -1, kernel) of each channel of an (h, w, c) double array,
+ * BORDER_REFLECT_101, kernel (ks, ks) floats anchored at its centre (correlation). dst is
+ * (h, w, c). */
+int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const float *kernel,
+                                int ks, double *dst, vfr_error *err);
 
 /* ---- motion blur ------------------------------------------------------------------ */
 
@@ -74,10 +75,11 @@ int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius
 
 /* The reference's clipped_zoom(img, z) of a float32 (h, w, c) array: the centre crop of
  * ceil(h/z) x ceil(w/z) zoomed by scipy.ndimage.zoom(order=1, mode='constant') to
- * round(ch*z) x round(cw*z); only the top-left oh x ow of the result is written to dst
- * (oh, ow, c). Rows or columns beyond the source grid are 0 as scipy makes them. */
-int vfr_icf_clipped_zoom_f32(const float *src, int h, int w, int c, double z, float *dst, int oh,
-                        int ow, vfr_error *err);
+ * round(ch*z) x round(cw*z), as float32; the top-left oh x ow of the result is added
+ * to acc (oh, ow, c) in float, as `acc += zoomed[:oh, :ow]`. Rows or columns beyond the
+ * source grid are 0 as scipy makes them. */
+int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z, float *acc,
+                                 int oh, int ow, vfr_error *err);
 /* The same for a double (h, w) plane; dst is the full (zh, zw) result, sizes returned. */
 int vfr_icf_clipped_zoom_f64(const double *src, int h, int w, double z, double **dst, int *zh,
                         int *zw, vfr_error *err);

@@ -31,9 +31,22 @@
 #include "perturb/ic_filters.h"
 #include "perturb/ic_frost_data.h"
 #include "perturb/ic_ops.h"
+#include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 /* ---- fog -------------------------------------------------------------------------- */
+
+/* One row of (x + fog) * max / (max + c0) before the uint8 store: v = unit[p] + c0*m. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void fog_row(double *restrict row, const uint8_t *restrict p, const float *restrict m,
+                    int w, const double *restrict unit, float c0, double maxv, double denom) {
+  for (int x = 0; x < w; x++) {
+    double f = (double)(c0 * m[x]);
+    for (int c = 0; c < 3; c++) row[3 * x + c] = (unit[p[3 * x + c]] + f) * maxv / denom;
+  }
+}
 
 int vfr_ic_fog(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
                vfr_error *err) {
@@ -51,31 +64,26 @@ int vfr_ic_fog(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
   rc = vfr_icf_plasma_fractal(&rng, n, decay[s], map, err);
   if (!rc) rc = perturb_alloc_like(in, out, err);
+  double *row = rc ? NULL : malloc((size_t)w * 3 * sizeof(double));
+  if (!rc && !row) rc = vfr_fail(err, VFR_ENOMEM, "ic_fog: out of memory");
   if (!rc) {
-    double maxv = 0.0;
+    double unit[256]; /* v / 255. */
+    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+    int top = 0; /* x.max(): the largest byte's v / 255. */
     for (int y = 0; y < h; y++) {
       const uint8_t *p = in->data + (size_t)y * in->stride;
-      for (int q = 0; q < w * 3; q++) {
-        double v = (double)p[q] / 255.0;
-        if (v > maxv) maxv = v;
-      }
+      for (int q = 0; q < w * 3; q++) top = p[q] > top ? p[q] : top;
     }
+    const double maxv = unit[top];
     const float c0 = (float)strength[s];
     const double denom = maxv + strength[s];
     for (int y = 0; y < h; y++) {
       const uint8_t *p = in->data + (size_t)y * in->stride;
-      uint8_t *d = out->data + (size_t)y * out->stride;
-      const float *m = map + (size_t)y * n;
-      for (int x = 0; x < w; x++) {
-        double f = (double)(c0 * m[x]);
-        for (int c = 0; c < 3; c++) {
-          double v = (double)p[3 * x + c] / 255.0 + f;
-          d[3 * x + c] = vfr_ic_to_u8(v * maxv / denom);
-        }
-      }
+      fog_row(row, p, map + (size_t)y * n, w, unit, c0, maxv, denom);
+      vfr_ict_store_unit_row(out->data + (size_t)y * out->stride, row, (size_t)w * 3);
     }
   }
-  free(map);
+  free(map), free(row);
   return rc;
 }
 
@@ -152,6 +160,27 @@ done:
 
 /* ---- snow ------------------------------------------------------------------------- */
 
+/* One row of the snow blend before the uint8 store: per channel value v (float32),
+ * a*v + b*max(v, 1.5 gray + 0.5) in float, then + snow + the flipped snow in double. s0 is
+ * the snow row, s1 the row that flips onto it (read right to left). */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void snow_row(double *restrict mix, const float *restrict xr, const float *restrict gray,
+                     const double *restrict s0, const double *restrict s1, int w, float a,
+                     float b) {
+  for (int xx = 0; xx < w; xx++) {
+    float lit = gray[xx] * 1.5f + 0.5f;
+    double snow = s0[xx], flipped = s1[w - 1 - xx];
+    for (int ch = 0; ch < 3; ch++) {
+      float v = xr[3 * xx + ch];
+      float m = v > lit ? v : lit;
+      float mixed = a * v + b * m;
+      mix[3 * xx + ch] = (double)mixed + snow + flipped;
+    }
+  }
+}
+
 int vfr_ic_snow(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
                 vfr_error *err) {
   static const double c[5][7] = {{0.1, 0.3, 3, 0.5, 10, 4, 0.8},
@@ -166,7 +195,8 @@ int vfr_ic_snow(const vfr_image *in, int severity, uint64_t seed, vfr_image *out
   size_t np = (size_t)w * h, row = (size_t)w * 3;
   double *layer = malloc(np * sizeof(double)), *zoomed = NULL, *blurred = NULL;
   float *x = malloc(np * 3 * sizeof(float)), *gray = malloc((size_t)w * sizeof(float));
-  if (!layer || !x || !gray) {
+  double *mix = malloc(row * sizeof(double));
+  if (!layer || !x || !gray || !mix) {
     rc = vfr_fail(err, VFR_ENOMEM, "ic_snow: out of memory");
     goto done;
   }
@@ -187,34 +217,31 @@ int vfr_ic_snow(const vfr_image *in, int severity, uint64_t seed, vfr_image *out
   double angle = vfr_np_rng_uniform(&rng, -135, -45);
   if ((rc = vfr_icf_motion_blur_plane(zoomed, zh, zw, 1, (int)k[4], k[5], angle, blurred, err)))
     goto done;
-  /* np.round(layer * 255).astype(np.uint8) / 255., cropped to (h, w) */
+  /* np.round(layer * 255).astype(np.uint8) / 255., cropped to (h, w); v / 255 by table */
+  double unit[256];
+  float unitf[256];
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255., unitf[v] = (float)v / 255.0f;
   for (int y = 0; y < h; y++)
-    for (int xx = 0; xx < w; xx++)
-      layer[(size_t)y * w + xx] = (double)(uint8_t)nearbyint(blurred[(size_t)y * zw + xx] * 255) / 255.;
+    for (int xx = 0; xx < w; xx++) {
+      /* t in [0, 255] (a positive kernel over [0, 1]): (t + 2^52) - 2^52 rounds it half to
+       * even, as np.round (rint) does in the default rounding mode */
+      double t = blurred[(size_t)y * zw + xx] * 255;
+      layer[(size_t)y * w + xx] = unit[(uint8_t)((t + 0x1p52) - 0x1p52)];
+    }
   for (int y = 0; y < h; y++) {
     const uint8_t *p = in->data + (size_t)y * in->stride;
-    for (size_t q = 0; q < row; q++) x[(size_t)y * row + q] = (float)p[q] / 255.0f;
+    for (size_t q = 0; q < row; q++) x[(size_t)y * row + q] = unitf[p[q]];
   }
   if ((rc = perturb_alloc_like(in, out, err))) goto done;
   const float a = (float)k[6], b = (float)(1 - k[6]);
   for (int y = 0; y < h; y++) {
     float *xr = x + (size_t)y * row;
     vfr_icf_cv_gray_row_f32(xr, w, gray);
-    uint8_t *d = out->data + (size_t)y * out->stride;
-    const double *s0 = layer + (size_t)y * w, *s1 = layer + (size_t)(h - 1 - y) * w;
-    for (int xx = 0; xx < w; xx++) {
-      float lit = gray[xx] * 1.5f + 0.5f;
-      double snow = s0[xx], flipped = s1[w - 1 - xx];
-      for (int ch = 0; ch < 3; ch++) {
-        float v = xr[3 * xx + ch];
-        float m = v > lit ? v : lit;
-        float mixed = a * v + b * m;
-        d[3 * xx + ch] = vfr_ic_to_u8((double)mixed + snow + flipped);
-      }
-    }
+    snow_row(mix, xr, gray, layer + (size_t)y * w, layer + (size_t)(h - 1 - y) * w, w, a, b);
+    vfr_ict_store_unit_row(out->data + (size_t)y * out->stride, mix, row);
   }
 done:
-  free(layer), free(zoomed), free(blurred), free(x), free(gray);
+  free(layer), free(zoomed), free(blurred), free(x), free(gray), free(mix);
   return rc;
 }
 
@@ -273,6 +300,8 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
   const double *k = c[severity - 1];
   int w = in->width, h = in->height;
   size_t n = (size_t)w * h;
+  float unitf[256]; /* v / 255.0f, looked up instead of divided */
+  for (int v = 0; v < 256; v++) unitf[v] = (float)v / 255.0f;
   double *liquid = malloc(n * sizeof(double)), *mud = NULL;
   float *m = malloc(n * sizeof(float));
   if (!liquid || !m) {
@@ -296,7 +325,7 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
       for (int x = 0; x < w; x++) {
         float mv = m[(size_t)y * w + x];
         for (int ch = 0; ch < 3; ch++) {
-          float v = (float)p[3 * x + ch] / 255.0f + mv * tint[ch];
+          float v = unitf[p[3 * x + ch]] + mv * tint[ch];
           d[3 * x + ch] = f32_to_u8(v);
         }
       }
@@ -320,7 +349,7 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
         float mv = m[(size_t)y * w + x];
         float keep = 1.0f - mv;
         for (int ch = 0; ch < 3; ch++) {
-          float v = ((float)p[3 * x + ch] / 255.0f) * keep;
+          float v = unitf[p[3 * x + ch]] * keep;
           d[3 * x + ch] = vfr_ic_to_u8((double)v + brown[ch] * (double)mv);
         }
       }

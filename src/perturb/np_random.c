@@ -82,6 +82,31 @@ static inline uint32_t mt_u32(vfr_np_rng *r) {
 
 uint32_t vfr_np_rng_u32(vfr_np_rng *r) { return mt_u32(r); }
 
+void vfr_np_rng_u32_fill(vfr_np_rng *r, uint32_t *out, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if (r->pos >= MT_N) mt_refill(r);
+    size_t count = (size_t)(MT_N - r->pos);
+    if (count > n - i) count = n - i;
+    const uint32_t *k = r->key + r->pos;
+    size_t j = 0;
+#ifdef __SSE2__
+    const __m128i m1 = _mm_set1_epi32((int)0x9d2c5680u), m2 = _mm_set1_epi32((int)0xefc60000u);
+    for (; j + 4 <= count; j += 4) { /* mt_temper, four words at a time */
+      __m128i y = _mm_loadu_si128((const __m128i *)(k + j));
+      y = _mm_xor_si128(y, _mm_srli_epi32(y, 11));
+      y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 7), m1));
+      y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 15), m2));
+      y = _mm_xor_si128(y, _mm_srli_epi32(y, 18));
+      _mm_storeu_si128((__m128i *)(out + i + j), y);
+    }
+#endif
+    for (; j < count; j++) out[i + j] = mt_temper(k[j]);
+    r->pos += (int)count;
+    i += count;
+  }
+}
+
 /* mt19937_next64: the first word is the high half. */
 static uint64_t mt_u64(vfr_np_rng *r) {
   uint64_t hi = mt_u32(r);
@@ -344,7 +369,10 @@ void vfr_np_rng_random_fill(vfr_np_rng *r, int64_t n, double *out) {
 }
 
 void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, double *out) {
-  for (int64_t i = 0; i < n; i++) out[i] = vfr_np_rng_uniform(r, lo, hi);
+  /* uniform(lo, hi) = lo + (hi - lo) * random_sample(), the doubles made block-wise */
+  vfr_np_rng_random_fill(r, n, out);
+  double range = hi - lo;
+  for (int64_t i = 0; i < n; i++) out[i] = lo + range * out[i];
 }
 
 void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, double *out) {

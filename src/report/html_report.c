@@ -11,6 +11,7 @@
 #include "report/depth_section.h"
 #include "report/finetune_section.h"
 #include "report/page.h"
+#include "report/study_json.h"
 #include "report/svg.h"
 #include "study/csv.h"
 #include "vfrobust/report.h"
@@ -64,7 +65,9 @@ static int section_summary(strbuf *b, json_t *summary) {
     sb_escape(b, json_is_string(v) ? json_string_value(v) : "");
     sb_puts(b, "</td></tr>");
   }
-  sb_printf(b, "<tr><th>levels</th><td>%.0f</td></tr><tr><th>seed</th><td>%.0f</td></tr>", num(summary, "levels"),
+  char levels[96];
+  vfr_study_levels_text(summary, levels, sizeof levels);
+  sb_printf(b, "<tr><th>levels per op</th><td>%s</td></tr><tr><th>seed</th><td>%.0f</td></tr>", levels,
             num(summary, "seed"));
   sb_printf(b, "<tr><th>perturbations applied</th><td>%s</td></tr>",
             json_is_true(json_object_get(summary, "perturb_after_preprocess")) ? "after preprocessing (to the model-sized crop)"
@@ -87,7 +90,8 @@ static int section_summary(strbuf *b, json_t *summary) {
   }
   sb_puts(b, "<h2>Robustness per op</h2>\n<p>Per image: the Divergence Radius (DR) of its clean and perturbed "
              "embeddings, and R_cs, R_ed; statistics over the images used (n).</p>\n"
-             "<table class=\"summary\"><tr><th rowspan=2>op</th><th rowspan=2>domain</th><th rowspan=2>n</th>"
+             "<table class=\"summary\"><tr><th rowspan=2>op</th><th rowspan=2>domain</th><th rowspan=2>levels</th>"
+             "<th rowspan=2>n</th>"
              "<th colspan=5 class=\"group\">DR</th><th colspan=5 class=\"group\">R_cs</th>"
              "<th colspan=5 class=\"group\">R_ed</th></tr>\n<tr>");
   for (int g = 0; g < 3; g++)
@@ -101,7 +105,7 @@ static int section_summary(strbuf *b, json_t *summary) {
     sb_escape(b, str(op, "op"));
     sb_puts(b, "</td><td>");
     sb_escape(b, json_string_value(json_object_get(op, "domain")) ? json_string_value(json_object_get(op, "domain")) : "");
-    sb_printf(b, "</td><td>%.0f</td>", num(op, "n"));
+    sb_printf(b, "</td><td>%d</td><td>%.0f</td>", vfr_study_op_level_count(op), num(op, "n"));
     stats_row(b, json_object_get(op, "dr"));
     stats_row(b, json_object_get(op, "r_cs"));
     stats_row(b, json_object_get(op, "r_ed"));
@@ -441,8 +445,10 @@ int vfr_report_build(const char *dir, vfr_error *err) {
   sb_puts(&b, " &middot; ops ");
   sb_escape(&b, str(summary, "ops"));
   json_t *images = json_object_get(summary, "images");
-  sb_printf(&b, " &middot; %.0f levels per op &middot; seed %.0f &middot; %.0f images used, %.0f skipped</p>\n",
-            num(summary, "levels"), num(summary, "seed"), num(images, "used"), num(images, "skipped"));
+  char levels[96];
+  vfr_study_levels_text(summary, levels, sizeof levels);
+  sb_printf(&b, " &middot; levels per op %s &middot; seed %.0f &middot; %.0f images used, %.0f skipped</p>\n",
+            levels, num(summary, "seed"), num(images, "used"), num(images, "skipped"));
   rc = section_summary(&b, summary);
   if (!rc) rc = section_overview(&b, dir, summary, err);
   if (!rc) rc = section_curves(&b, dir, summary, err);

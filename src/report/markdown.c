@@ -49,8 +49,9 @@ int vfr_report_markdown(const char *dir, char **out, vfr_error *err) {
   json_t *images = json_object_get(summary, "images");
   sb_puts(&b, "Model `");
   md_text(&b, text(summary, "model"));
-  sb_printf(&b, "`, %d images, %d levels per op", (int)field(images, "used"),
-            (int)field(summary, "levels"));
+  char levels[96];
+  vfr_study_levels_text(summary, levels, sizeof levels);
+  sb_printf(&b, "`, %d images, levels per op %s", (int)field(images, "used"), levels);
   if (down) {
     sb_puts(&b, "; downstream: ");
     md_text(&b, text(down, "protocol"));

@@ -1,0 +1,185 @@
+/* Row kernels of the ImageNet-C filters (see ic_taps.h): blocks of 64 outputs in eight
+ * 8-double vectors (GCC/clang vector extensions), enough independent add chains to hide
+ * the adder's latency; the taps of each output are added in the scalar loop's order. */
+/* Separate roundings: no contraction to fused multiply-adds (GCC's default in ISO C
+ * mode; clang's must be switched off). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+#include "perturb/ic_taps.h"
+
+#include <string.h>
+
+/* The 64-byte vectors pass by value only between inlined helpers (no ABI crosses them). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+/* Built for AVX-512 and AVX2 too (chosen at load time); no FMA either way. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define VFR_ICT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VFR_ICT_CLONES
+#endif
+
+typedef double vd8 __attribute__((vector_size(64)));
+
+static inline vd8 ld8(const double *p) {
+  vd8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline void st8(double *p, vd8 v) { memcpy(p, &v, sizeof v); }
+
+static inline vd8 splat8(double x) { return (vd8){0, 0, 0, 0, 0, 0, 0, 0} + x; }
+
+/* The eight accumulators of a block are named variables (an array would be kept in
+ * memory across the taps). */
+#define ICT_BLOCK 64
+#define ICT_EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+VFR_ICT_CLONES void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src,
+                                    const double *kv) {
+  size_t q = 0;
+  for (; q + ICT_BLOCK <= n; q += ICT_BLOCK) {
+#define ICT_ZERO(j) vd8 a##j = splat8(0.0);
+    ICT_EACH(ICT_ZERO)
+    for (int t = 0; t < nt; t++) {
+      const double *s = src[t] + q;
+      const vd8 k = splat8(kv[t]);
+#define ICT_MAC(j) a##j += k * ld8(s + 8 * j);
+      ICT_EACH(ICT_MAC)
+    }
+#define ICT_STORE(j) st8(o + q + 8 * j, a##j);
+    ICT_EACH(ICT_STORE)
+  }
+  for (; q + 8 <= n; q += 8) {
+    vd8 a = splat8(0.0);
+    for (int t = 0; t < nt; t++) a += splat8(kv[t]) * ld8(src[t] + q);
+    st8(o + q, a);
+  }
+  for (; q < n; q++) {
+    double a = 0.0;
+    for (int t = 0; t < nt; t++) a += kv[t] * src[t][q];
+    o[q] = a;
+  }
+}
+
+static inline double round_f32(double v) { return (double)(float)v; }
+
+VFR_ICT_CLONES void vfr_ict_symm_row(double *o, size_t n, const double *c, int r,
+                                     const double *const *lo, const double *const *hi,
+                                     const double *k, int f32) {
+  size_t q = 0;
+  const vd8 k0 = splat8(k[0]);
+  for (; q + ICT_BLOCK <= n; q += ICT_BLOCK) {
+#define ICT_CENTRE(j) vd8 a##j = ld8(c + q + 8 * j) * k0;
+    ICT_EACH(ICT_CENTRE)
+    for (int d = r; d >= 1; d--) {
+      const double *x = lo[d] + q, *y = hi[d] + q;
+      const vd8 kd = splat8(k[d]);
+#define ICT_PAIR(j) a##j += (ld8(x + 8 * j) + ld8(y + 8 * j)) * kd;
+      ICT_EACH(ICT_PAIR)
+    }
+    ICT_EACH(ICT_STORE)
+  }
+  for (; q + 8 <= n; q += 8) {
+    vd8 a = ld8(c + q) * k0;
+    for (int d = r; d >= 1; d--) a += (ld8(lo[d] + q) + ld8(hi[d] + q)) * splat8(k[d]);
+    st8(o + q, a);
+  }
+  for (; q < n; q++) {
+    double a = c[q] * k[0];
+    for (int d = r; d >= 1; d--) a += (lo[d][q] + hi[d][q]) * k[d];
+    o[q] = a;
+  }
+  if (f32)
+    for (q = 0; q < n; q++) o[q] = round_f32(o[q]);
+}
+
+/* d[q] = uint8(min(max(s[q], 0), hi) * scale) with NaN -> 0, as the scalar ternaries. */
+static inline void clip_store_tail(uint8_t *d, const double *s, size_t q, size_t n, double hi,
+                                   double scale) {
+  for (; q < n; q++) {
+    double t = s[q] > 0.0 ? s[q] : 0.0;
+    t = t < hi ? t : hi;
+    d[q] = (uint8_t)(int)(t * scale);
+  }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* 16 values at a time: the ordered compares select exactly what the ternaries do (a NaN
+ * fails v > 0), the truncating conversion, one narrowing to bytes. */
+__attribute__((target("avx512f"))) static void clip_store_avx512(uint8_t *d, const double *s,
+                                                                 size_t n, double hi,
+                                                                 double scale) {
+  const __m512d top = _mm512_set1_pd(hi), k = _mm512_set1_pd(scale), zero = _mm512_setzero_pd();
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512d a = _mm512_loadu_pd(s + q), b = _mm512_loadu_pd(s + q + 8);
+    a = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, zero, _CMP_GT_OQ), a);
+    b = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(b, zero, _CMP_GT_OQ), b);
+    a = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, top, _CMP_LT_OQ), top, a);
+    b = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(b, top, _CMP_LT_OQ), top, b);
+    __m256i ia = _mm512_cvttpd_epi32(_mm512_mul_pd(a, k)), ib = _mm512_cvttpd_epi32(_mm512_mul_pd(b, k));
+    __m512i i16 = _mm512_inserti64x4(_mm512_castsi256_si512(ia), ib, 1);
+    _mm_storeu_si128((__m128i *)(d + q), _mm512_cvtepi32_epi8(i16));
+  }
+  clip_store_tail(d, s, q, n, hi, scale);
+}
+#define ICT_HAVE_AVX512_STORE 1
+#endif
+
+/* d[q] = uint8(clip(s[q], 0, 1) * 255) in float, clipped as v < 0 ? 0 : (v > 1 ? 1 : v)
+ * (a NaN passes through to the conversion, whose low byte is 0, both ways). */
+static inline void clip_store_f32_tail(uint8_t *d, const float *s, size_t q, size_t n) {
+  for (; q < n; q++) {
+    float v = s[q] < 0.0f ? 0.0f : (s[q] > 1.0f ? 1.0f : s[q]);
+    d[q] = (uint8_t)(int)(v * 255.0f);
+  }
+}
+
+#ifdef ICT_HAVE_AVX512_STORE
+__attribute__((target("avx512f"))) static void clip_store_f32_avx512(uint8_t *d, const float *s,
+                                                                     size_t n) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), k = _mm512_set1_ps(255.0f);
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512 v = _mm512_loadu_ps(s + q);
+    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, zero);
+    v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, one, _CMP_GT_OQ), v, one);
+    _mm_storeu_si128((__m128i *)(d + q), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(_mm512_mul_ps(v, k))));
+  }
+  clip_store_f32_tail(d, s, q, n);
+}
+#endif
+
+void vfr_ict_store_unit_row_f32(uint8_t *d, const float *s, size_t n) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) {
+    clip_store_f32_avx512(d, s, n);
+    return;
+  }
+#endif
+  clip_store_f32_tail(d, s, 0, n);
+}
+
+static void clip_store_row(uint8_t *d, const double *s, size_t n, double hi, double scale) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) {
+    clip_store_avx512(d, s, n, hi, scale);
+    return;
+  }
+#endif
+  clip_store_tail(d, s, 0, n, hi, scale);
+}
+
+void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n) {
+  clip_store_row(d, s, n, 1.0, 255.0);
+}
+
+void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
+  clip_store_row(d, s, n, 255.0, 1.0);
+}

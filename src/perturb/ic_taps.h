@@ -1,0 +1,28 @@
+/* Row kernels of the ImageNet-C filters: many independent outputs, each a sum of taps in a
+ * fixed order (not public API). Every output's terms are added in exactly the order the
+ * comments give, with separate roundings (no fused multiply-adds); the kernels only keep
+ * many outputs in vector registers at once, so results are bit for bit those of the
+ * plain scalar loops. */
+#ifndef VFR_IC_TAPS_H
+#define VFR_IC_TAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* o[q] = 0.0 + kv[0]*src[0][q] + kv[1]*src[1][q] + ... + kv[nt-1]*src[nt-1][q], added from
+ * the left, for q in 0..n-1 (o (n), src nt pointers to n doubles each). */
+void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, const double *kv);
+
+/* o[q] = c[q]*k[0], then o[q] += (lo[d][q] + hi[d][q]) * k[d] for d = r down to 1; f32:
+ * the result rounded to float (o, c (n); lo, hi indexed 1..r, pointers to n doubles). */
+void vfr_ict_symm_row(double *o, size_t n, const double *c, int r, const double *const *lo,
+                      const double *const *hi, const double *k, int f32);
+
+/* d[q] = np.uint8(np.clip(s[q], 0, 1) * 255) and np.uint8(np.clip(s[q], 0, 255)): clip
+ * (NaN to 0), then truncation. */
+void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n);
+void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n);
+/* d[q] = np.uint8(np.clip(s[q], 0, 1) * 255) of float32 values, in float32. */
+void vfr_ict_store_unit_row_f32(uint8_t *d, const float *s, size_t n);
+
+#endif
