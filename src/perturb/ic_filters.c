@@ -809,11 +809,12 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
 /* ---- OpenCV colour ------------------------------------------------------------------ */
 
 /* Built for CPUs with FMA too, where fmaf is one instruction (the same fused result as
- * the C library's fmaf, which the default build calls). */
+ * the C library's fmaf, which the default build calls). Static, with a plain wrapper, so the
+ * clones' dispatcher is not exported (see ic_taps.c). */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("fma", "default")))
 #endif
-void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray) {
+static void cv_gray_row_f32(const float *rgb, int w, float *gray) {
   const float cr = 0.299f, cg = 0.587f, cb = 0.114f;
   int vec_end = w - w % 8;
   for (int x = 0; x < vec_end; x++) {
@@ -824,6 +825,10 @@ void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray) {
     const float *p = rgb + 3 * (size_t)x;
     gray[x] = fmaf(p[2], cb, fmaf(p[0], cr, p[1] * cg));
   }
+}
+
+void vfr_icf_cv_gray_row_f32(const float *rgb, int w, float *gray) {
+  cv_gray_row_f32(rgb, w, gray);
 }
 
 /* ---- OpenCV resize, INTER_CUBIC, 8-bit ---------------------------------------------- */

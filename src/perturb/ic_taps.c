@@ -15,7 +15,10 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
-/* Built for AVX-512 and AVX2 too (chosen at load time); no FMA either way. */
+/* Built for AVX-512 and AVX2 too (chosen at load time); no FMA either way. The cloned
+ * bodies are static: GCC exports a non-static target_clones function's dispatcher whatever
+ * -fvisibility says, so the vfr_ict_ entry points below are plain wrappers
+ * (tests/ref_exports.py). */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define VFR_ICT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
@@ -39,7 +42,7 @@ static inline vd8 splat8(double x) { return (vd8){0, 0, 0, 0, 0, 0, 0, 0} + x; }
 #define ICT_BLOCK 64
 #define ICT_EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-VFR_ICT_CLONES void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src,
+VFR_ICT_CLONES static void sum_row(double *o, size_t n, int nt, const double *const *src,
                                     const double *kv) {
   size_t q = 0;
   for (; q + ICT_BLOCK <= n; q += ICT_BLOCK) {
@@ -68,7 +71,7 @@ VFR_ICT_CLONES void vfr_ict_sum_row(double *o, size_t n, int nt, const double *c
 
 static inline double round_f32(double v) { return (double)(float)v; }
 
-VFR_ICT_CLONES void vfr_ict_symm_row(double *o, size_t n, const double *c, int r,
+VFR_ICT_CLONES static void symm_row(double *o, size_t n, const double *c, int r,
                                      const double *const *lo, const double *const *hi,
                                      const double *k, int f32) {
   size_t q = 0;
@@ -182,4 +185,13 @@ void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n) {
 
 void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
   clip_store_row(d, s, n, 255.0, 1.0);
+}
+
+void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, const double *kv) {
+  sum_row(o, n, nt, src, kv);
+}
+
+void vfr_ict_symm_row(double *o, size_t n, const double *c, int r, const double *const *lo,
+                      const double *const *hi, const double *k, int f32) {
+  symm_row(o, n, c, r, lo, hi, k, f32);
 }
