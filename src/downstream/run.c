@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "downstream/zeroshot.h"
+#include "model/family.h"
 #include "model/config.h"
 #include "core/files.h"
 #include "study/csv.h"
@@ -70,12 +71,15 @@ int vfr_downstream_check(const vfr_downstream_params *p, vfr_error *err) {
   if (p->protocol != VFR_PROTOCOL_ZEROSHOT) {
     if (p->templates_file)
       return vfr_fail(err, VFR_EINVAL, "%s: templates are for the zeroshot protocol only", p->templates_file);
+    if (p->classes)
+      return vfr_fail(err, VFR_EINVAL, "%s: class names are for the zeroshot protocol only", p->classes);
     return VFR_OK;
   }
   vfr_model_config cfg;
   int rc = vfr_model_config_read(p->study.model_dir, &cfg, err);
   if (rc) return rc;
-  if (cfg.vision.family != VFR_FAMILY_CLIP)
+  const model_family *fam = family_of(cfg.vision.family);
+  if (!fam || !fam->text)
     return vfr_fail(err, VFR_EINVAL, "%s: zero-shot needs a CLIP model with its text tower (this is '%s'); use --protocol linear or knn",
                     p->study.model_dir, cfg.vision.model_type);
   if (!cfg.text.present)
@@ -89,6 +93,9 @@ int vfr_downstream_check(const vfr_downstream_params *p, vfr_error *err) {
   int count = 0;
   rc = vfr_zeroshot_templates_read(p->templates_file, &templates, &count, err);
   vfr_zeroshot_templates_free(templates, count);
+  if (!rc && p->classes && strcmp(p->classes, "imagenet") != 0)
+    rc = vfr_fail(err, VFR_EINVAL, "%s: unknown class names (imagenet is the one built-in set)",
+                  p->classes);
   return rc;
 }
 
@@ -632,7 +639,16 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
     vfr_dataset_free(&test);
     return rc;
   }
-  if (p->protocol != VFR_PROTOCOL_ZEROSHOT) {
+  if (p->protocol == VFR_PROTOCOL_ZEROSHOT && p->classes) { /* every folder names a class */
+    const char **names = NULL;
+    if ((rc = vfr_zeroshot_class_names(p->classes, test.class_names, test.class_count, &names, err)) && err) {
+      char why[VFR_ERROR_MESSAGE_MAX];
+      snprintf(why, sizeof why, "%s", err->message);
+      vfr_fail(err, rc, "%s: %s", p->study.data, why);
+    }
+    free(names);
+  }
+  if (!rc && p->protocol != VFR_PROTOCOL_ZEROSHOT) {
     if ((rc = vfr_dataset_open(p->train_dir, &train, err))) {
       vfr_dataset_free(&test);
       return rc;
@@ -668,9 +684,16 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
     int count = 0;
     /* The classes are the test set's folder (or CSV label) names, all of them. */
     const vfr_dataset *ts = &ctx.dataset;
+    const char **text = NULL;
     rc = vfr_zeroshot_templates_read(p->templates_file, &templates, &count, err);
-    if (!rc) rc = vfr_zeroshot_class_embeddings(p->study.model_dir, (const char *const *)ts->class_names, ts->class_count,
-                                                templates, count, p->study.threads, &c.text, &c.d, err);
+    if (!rc && (rc = vfr_zeroshot_class_names(p->classes, ts->class_names, ts->class_count, &text, err)) && err) {
+      char why[VFR_ERROR_MESSAGE_MAX];
+      snprintf(why, sizeof why, "%s", err->message);
+      vfr_fail(err, rc, "%s: %s", p->study.data, why);
+    }
+    if (!rc) rc = vfr_zeroshot_class_embeddings(p->study.model_dir, text, ts->class_count, templates, count,
+                                                p->study.threads, &c.text, &c.d, err);
+    free(text);
     vfr_zeroshot_templates_free(templates, count);
     c.class_count = ts->class_count;
     c.class_names = malloc(sizeof(char *) * (size_t)(ts->class_count + 1));
