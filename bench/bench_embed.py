@@ -73,7 +73,7 @@ class ModelParams(C.Structure):
 
 
 class ModelInfo(C.Structure):
-    _fields_ = [("family", C.c_char * 16), ("model_type", C.c_char * 48)] + \
+    _fields_ = [("family", C.c_char * 24), ("layout", C.c_char * 16), ("model_type", C.c_char * 48)] + \
         [(n, C.c_int) for n in ("hidden_size", "num_layers", "num_heads", "intermediate_size",
                                 "patch_size", "image_size", "num_register_tokens",
                                 "input_height", "input_width", "num_tokens", "embed_dim")] + \

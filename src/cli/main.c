@@ -14,7 +14,7 @@ static const command commands[] = {
     {"ops", cli_ops, "ops [--json]                       list the perturbation catalog"},
     {"perturb", cli_perturb, "perturb [--seed S] SPEC IN OUT     apply an op or a chain to an image (--sheet: a grid)"},
     {"embed", cli_embed, "embed --model DIR [--batch N] [--threads N] --out FILE.npy IMAGE...   raw embeddings"},
-    {"model-info", cli_model_info, "model-info [--json] DIR            family, sizes, parameters, FLOPs"},
+    {"model-info", cli_model_info, "model-info [--json] DIR            family, layout, sizes, parameters, FLOPs"},
     {"eval", cli_eval, "eval --model DIR --data DIR [--ops LIST] [--levels M] [--seed S] --out DIR [--resume]"},
     {"downstream", cli_downstream, "downstream --model DIR --train DIR --test DIR [--protocol linear|knn|zeroshot] [--ops LIST] --out DIR"},
     {"finetune", cli_finetune, "finetune --model DIR --data DIR --ops LIST [--lambda L] [--epochs E] [--train-blocks N] --out DIR"},
