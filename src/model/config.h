@@ -17,7 +17,8 @@ typedef enum vfr_family {
 typedef enum vfr_activation {
   VFR_ACT_QUICK_GELU = 1, /* x * sigmoid(1.702 x) */
   VFR_ACT_GELU = 2,       /* exact erf GELU ("gelu") */
-  VFR_ACT_GELU_TANH = 3   /* "gelu_new" / "gelu_pytorch_tanh" */
+  VFR_ACT_GELU_TANH = 3,  /* "gelu_new" / "gelu_pytorch_tanh" */
+  VFR_ACT_RELU = 4        /* max(x, 0): the ResNet towers' (no config names it) */
 } vfr_activation;
 
 /* A vision transformer tower (CLIP vision_config, or the DINOv2 config). */

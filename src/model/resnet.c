@@ -110,7 +110,9 @@ static void conv_forward(const rn_tower *t, const rn_conv *c, float *y, const fl
   int ho = (h + 2 * c->pad - c->k) / c->stride + 1, wo = (w + 2 * c->pad - c->k) / c->stride + 1;
   int K = c->cin * c->k * c->k;
   size_t N = (size_t)B * ho * wo;
-  engine_epilogue ep = {c->b, 0, NULL, accumulate};
+  /* ReLU in the product's epilogue, except after a residual sum (the engine applies the
+   * activation before accumulating): then one pass over y */
+  engine_epilogue ep = {c->b, relu && !accumulate ? VFR_ACT_RELU : 0, NULL, accumulate};
   if (c->k == 1 && c->stride == 1) {
     engine_linear(t->engine, y, x, c->w, (int)N, K, c->cout, &ep);
   } else {
@@ -140,7 +142,7 @@ static void conv_forward(const rn_tower *t, const rn_conv *c, float *y, const fl
       engine_linear(t->engine, y + r0 * c->cout, col, c->w, (int)rows, K, c->cout, &ep);
     }
   }
-  if (relu) {
+  if (relu && accumulate) {
     size_t n = N * c->cout;
 #pragma omp parallel for num_threads(t->threads) schedule(static)
     for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
