@@ -21,8 +21,9 @@ typedef struct study_context {
 int study_context_open(const vfr_eval_params *p, study_context *ctx, vfr_error *err);
 void study_context_close(study_context *ctx);
 
-/* Chains into h the bytes of DIR/config.json and the size and modification time of
- * DIR/model.safetensors: results computed with another model never pass as current. */
+/* Chains into h the bytes of DIR/config.json (or open_clip_config.json) and the size and
+ * modification time of DIR/model.safetensors (or open_clip_model.safetensors): results
+ * computed with another model never pass as current. */
 uint64_t study_model_fingerprint(uint64_t h, const char *model_dir);
 
 /* The seed of one perturbed variant: depends on the study seed, the image's name and the
