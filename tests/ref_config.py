@@ -31,25 +31,29 @@ class VitConfig(C.Structure):
                 ("patch_size", C.c_int), ("image_size", C.c_int), ("num_channels", C.c_int),
                 ("layer_norm_eps", C.c_float), ("act", C.c_int), ("projection_dim", C.c_int),
                 ("use_swiglu", C.c_int), ("num_register_tokens", C.c_int),
-                ("layerscale_value", C.c_float), ("qkv_bias", C.c_int)]
+                ("layerscale_value", C.c_float), ("qkv_bias", C.c_int),
+                ("resnet_layers", C.c_int * 4)]
 
 
 class TextConfig(C.Structure):
     _fields_ = [("present", C.c_int), ("vocab_size", C.c_int), ("hidden_size", C.c_int),
                 ("num_layers", C.c_int), ("num_heads", C.c_int), ("intermediate_size", C.c_int),
                 ("max_position_embeddings", C.c_int), ("layer_norm_eps", C.c_float),
-                ("act", C.c_int), ("projection_dim", C.c_int), ("eos_token_id", C.c_int)]
+                ("act", C.c_int), ("projection_dim", C.c_int), ("eos_token_id", C.c_int),
+                ("argmax_pool", C.c_int)]
 
 
 class ModelConfig(C.Structure):
-    _fields_ = [("vision", VitConfig), ("text", TextConfig), ("logit_scale_init", C.c_float)]
+    _fields_ = [("weights_file", C.c_char * 48), ("config_file", C.c_char * 48),
+                ("vision", VitConfig), ("text", TextConfig), ("logit_scale_init", C.c_float)]
 
 
 class PreprocessConfig(C.Structure):
     _fields_ = [("do_resize", C.c_int), ("shortest_edge", C.c_int), ("resample", C.c_int),
                 ("do_center_crop", C.c_int), ("crop_height", C.c_int), ("crop_width", C.c_int),
                 ("do_rescale", C.c_int), ("rescale_factor", C.c_float), ("do_normalize", C.c_int),
-                ("mean", C.c_float * 3), ("std", C.c_float * 3), ("do_convert_rgb", C.c_int)]
+                ("mean", C.c_float * 3), ("std", C.c_float * 3), ("do_convert_rgb", C.c_int),
+                ("squash", C.c_int), ("crop_round", C.c_int), ("rescale_divide", C.c_int)]
 
 
 lib = T.load_internal_lib()

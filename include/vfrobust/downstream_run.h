@@ -61,7 +61,11 @@ typedef struct vfr_downstream_params {
   int train_per_class;        /* at most this many train images per class (0: all) */
   vfr_protocol protocol;      /* default VFR_PROTOCOL_LINEAR */
   const char *templates_file; /* zeroshot: one prompt template per line, each with one "{}";
-                                 NULL: "a photo of a {}." */
+                                 NULL: "a photo of a {}."; "openai80" or "simple": CLIP's
+                                 80 ImageNet templates or OpenCLIP's 7 (built in) */
+  const char *classes;        /* zeroshot: NULL: the class folder names are the class text;
+                                 "imagenet": folders are ImageNet synsets (n01440764),
+                                 prompted with CLIP's class names (built in) */
   vfr_linear_probe_params probe; /* linear: vfr_linear_probe_default_params() */
   vfr_knn_params knn;            /* knn: vfr_knn_default_params() (k 20, T 0.07) */
   int bins;                   /* bins of the per-image regression (default 10) */

@@ -1,5 +1,5 @@
-/* Vision foundation models: Hugging Face CLIP and DINOv2 folders loaded from
- * safetensors, their preprocessing, and the image embedding forward pass (fp32, or bf16
+/* Vision foundation models: Hugging Face CLIP and DINOv2 folders and OpenCLIP folders
+ * (ViT and ModifiedResNet towers) loaded from safetensors, their preprocessing, and the image embedding forward pass (fp32, or bf16
  * linear layers: vfr_precision).
  *
  *   vfr_model_params p = vfr_model_default_params();
@@ -80,13 +80,14 @@ VFR_API const char *vfr_engine_name(void);
 VFR_API const char *vfr_engine_isa(void);
 
 typedef struct vfr_model_info {
-  char family[16];         /* "clip" or "dinov2" */
+  char family[24];         /* "clip", "dinov2", "open_clip" or "open_clip_resnet" */
+  char layout[16];         /* the folder's layout: "hugging_face" or "open_clip" */
   char model_type[48];     /* config.json's model_type */
-  int hidden_size;         /* D */
-  int num_layers;
-  int num_heads;
-  int intermediate_size;   /* MLP width (SwiGLU: the gated width) */
-  int patch_size;
+  int hidden_size;         /* D (ResNets: the stem width) */
+  int num_layers;          /* blocks (ResNets: Bottleneck blocks over the four stages) */
+  int num_heads;           /* (ResNets: of the attention pool) */
+  int intermediate_size;   /* MLP width (SwiGLU: the gated width; ResNets: the pool width) */
+  int patch_size;          /* (ResNets: the total stride, 32) */
   int image_size;          /* trained resolution */
   int num_register_tokens;
   int input_height, input_width; /* the preprocessed input (crop size) */

@@ -127,7 +127,8 @@ class vfr_model_params(ctypes.Structure):  # model.h
 
 
 class vfr_model_info(ctypes.Structure):
-    _fields_ = [("family", ctypes.c_char * 16), ("model_type", ctypes.c_char * 48),
+    _fields_ = [("family", ctypes.c_char * 24), ("layout", ctypes.c_char * 16),
+                ("model_type", ctypes.c_char * 48),
                 ("hidden_size", ctypes.c_int), ("num_layers", ctypes.c_int),
                 ("num_heads", ctypes.c_int), ("intermediate_size", ctypes.c_int),
                 ("patch_size", ctypes.c_int), ("image_size", ctypes.c_int),

@@ -20,8 +20,11 @@ static const char usage_text[] =
     "  --protocol P        linear (default): logistic regression on the clean train embeddings;\n"
     "                      knn: k = 20, T = 0.07 on the train embeddings; zeroshot: CLIP text\n"
     "                      prompts of the test set's class names (no --train needed)\n"
-    "  --templates FILE    zeroshot: one prompt template per line with {} for the class name\n"
+    "  --templates T       zeroshot: openai80 (CLIP's 80 ImageNet templates), simple (OpenCLIP's\n"
+    "                      7) or a FILE with one template per line, {} for the class name\n"
     "                      (default \"a photo of a {}.\"); embeddings averaged per class\n"
+    "  --classes imagenet  zeroshot: the test folders are ImageNet synsets (n01440764 ...),\n"
+    "                      prompted with CLIP's class names\n"
     "  --ops LIST          comma-separated SPECs or a preset (editing9, imagenet-c,\n"
     "                      imagenet-c-all, all); default editing9\n"
     "  --levels M          levels per domain, evenly spaced, end points included (default 10)\n"
@@ -44,6 +47,10 @@ static const char usage_text[] =
     "  --eigen-crop        evaluate inside Eigen's NYU crop only\n"
     "  --layers K          features from the last K blocks (default 1)\n"
     "  --ridge R           the head's ridge, relative to the mean feature variance (default 0.1)\n";
+
+static int builtin_templates(const char *t) {
+  return t && (!strcmp(t, "openai80") || !strcmp(t, "simple"));
+}
 
 static double wall(void) {
   struct timespec ts;
@@ -95,8 +102,8 @@ int cli_downstream(int argc, char **argv) {
     if (!strcmp(a, "--resume")) { p.study.resume = 1; continue; }
     if (!strcmp(a, "--eigen-crop")) { p.depth.eigen_crop = 1; continue; }
     static const char *const value_flags[] = {"--model", "--train", "--test", "--out", "--protocol", "--templates",
-                                              "--ops", "--levels", "--seed", "--limit", "--per-class", "--batch",
-                                              "--threads", "--depth-scale", "--min-depth", "--max-depth",
+                                              "--classes", "--ops", "--levels", "--seed", "--limit", "--per-class",
+                                              "--batch", "--threads", "--depth-scale", "--min-depth", "--max-depth",
                                               "--layers", "--ridge", NULL};
     const char *flag = NULL;
     for (int k = 0; value_flags[k] && !flag; k++)
@@ -115,6 +122,7 @@ int cli_downstream(int argc, char **argv) {
     else if (!strcmp(flag, "--test")) p.study.data = v;
     else if (!strcmp(flag, "--out")) p.study.out_dir = v;
     else if (!strcmp(flag, "--templates")) p.templates_file = v;
+    else if (!strcmp(flag, "--classes")) p.classes = v;
     else if (!strcmp(flag, "--ops")) p.study.ops = v;
     else if (!strcmp(flag, "--levels")) ok = parse_int(flag, v, 1, 1024, &p.study.levels);
     else if (!strcmp(flag, "--limit")) ok = parse_int(flag, v, 0, 1 << 30, &p.study.limit);
@@ -145,10 +153,19 @@ int cli_downstream(int argc, char **argv) {
     return CLI_USAGE;
   }
   if (cli_check_out("downstream", "--out", p.study.out_dir, "--model", p.study.model_dir, "--test", p.study.data,
-                    "--train", p.train_dir, "--templates", p.templates_file, NULL))
+                    "--train", p.train_dir, "--templates", builtin_templates(p.templates_file) ? NULL : p.templates_file,
+                    NULL))
     return CLI_USAGE;
   if (p.templates_file && p.protocol != VFR_PROTOCOL_ZEROSHOT) {
     cli_errorf("--templates", "only applies to --protocol zeroshot");
+    return CLI_USAGE;
+  }
+  if (p.classes && p.protocol != VFR_PROTOCOL_ZEROSHOT) {
+    cli_errorf("--classes", "only applies to --protocol zeroshot");
+    return CLI_USAGE;
+  }
+  if (p.classes && strcmp(p.classes, "imagenet") != 0) {
+    cli_errorf("--classes", "unknown class names '%s' (imagenet is the one built-in set)", p.classes);
     return CLI_USAGE;
   }
   p.train_per_class = p.study.per_class;

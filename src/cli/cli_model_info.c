@@ -11,8 +11,9 @@ static const char *precision_name(vfr_precision p) {
 
 static void usage(FILE *f) {
   fputs("usage: vfrobust model-info [--json] DIR\n\n"
-        "Loads the Hugging Face CLIP or DINOv2 folder DIR (checking every tensor's shape) and\n"
-        "prints its family, model_type, sizes, parameter count and FLOPs per image.\n"
+        "Loads the model folder DIR (Hugging Face CLIP or DINOv2; OpenCLIP ViT or ResNet),\n"
+        "checking every tensor's shape, and prints its family, layout (hugging_face or\n"
+        "open_clip), model_type, sizes, parameter count and FLOPs per image.\n"
         "  --json   one JSON object instead of `key: value` lines\n",
         f);
 }
@@ -46,24 +47,24 @@ int cli_model_info(int argc, char **argv) {
   vfr_model_get_info(m, &in);
   vfr_model_free(m);
   if (json) {
-    printf("{\"family\": \"%s\", \"model_type\": \"%s\", \"hidden_size\": %d, \"num_layers\": %d, "
+    printf("{\"family\": \"%s\", \"layout\": \"%s\", \"model_type\": \"%s\", \"hidden_size\": %d, \"num_layers\": %d, "
            "\"num_heads\": %d, \"intermediate_size\": %d, \"patch_size\": %d, \"image_size\": %d, "
            "\"num_register_tokens\": %d, \"input_height\": %d, \"input_width\": %d, "
            "\"num_tokens\": %d, \"embed_dim\": %d, \"num_parameters\": %lld, "
            "\"weight_bytes\": %lld, \"flops_per_image\": %.0f, \"engine\": \"%s\", "
            "\"engine_isa\": \"%s\", \"precision\": \"%s\", \"precision_auto\": \"%s\"}\n",
-           in.family, in.model_type, in.hidden_size, in.num_layers, in.num_heads,
+           in.family, in.layout, in.model_type, in.hidden_size, in.num_layers, in.num_heads,
            in.intermediate_size, in.patch_size, in.image_size, in.num_register_tokens,
            in.input_height, in.input_width, in.num_tokens, in.embed_dim,
            (long long)in.num_parameters, (long long)in.weight_bytes, in.flops_per_image, in.engine,
            in.engine_isa, precision_name(in.precision), precision_name(vfr_precision_auto()));
     return CLI_OK;
   }
-  printf("family: %s\nmodel_type: %s\nhidden_size: %d\nnum_layers: %d\nnum_heads: %d\n"
+  printf("family: %s\nlayout: %s\nmodel_type: %s\nhidden_size: %d\nnum_layers: %d\nnum_heads: %d\n"
          "intermediate_size: %d\npatch_size: %d\nimage_size: %d\nnum_register_tokens: %d\n"
          "input: %dx%d\nnum_tokens: %d\nembed_dim: %d\nparameters: %lld\nweight_bytes: %lld\n"
          "flops_per_image: %.4g (%.2f GFLOPs)\nengine: %s (%s)\nprecision: %s (auto: %s)\n",
-         in.family, in.model_type, in.hidden_size, in.num_layers, in.num_heads,
+         in.family, in.layout, in.model_type, in.hidden_size, in.num_layers, in.num_heads,
          in.intermediate_size, in.patch_size, in.image_size, in.num_register_tokens,
          in.input_width, in.input_height, in.num_tokens, in.embed_dim,
          (long long)in.num_parameters, (long long)in.weight_bytes, in.flops_per_image,

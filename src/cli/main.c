@@ -13,8 +13,8 @@ typedef struct command {
 static const command commands[] = {
     {"ops", cli_ops, "ops [--json]                       list the perturbation catalog"},
     {"perturb", cli_perturb, "perturb [--seed S] SPEC IN OUT     apply an op or a chain to an image (--sheet: a grid)"},
-    {"embed", cli_embed, "embed --model DIR [--batch N] [--tokens] --out FILE.npy IMAGE...   raw embeddings or tokens"},
-    {"model-info", cli_model_info, "model-info [--json] DIR            family, sizes, parameters, FLOPs"},
+    {"embed", cli_embed, "embed --model DIR [--batch N] [--threads N] [--tokens] --out FILE.npy IMAGE...   raw embeddings or tokens"},
+    {"model-info", cli_model_info, "model-info [--json] DIR            family, layout, sizes, parameters, FLOPs"},
     {"eval", cli_eval, "eval --model DIR --data DIR [--ops LIST] [--levels M] [--seed S] --out DIR [--resume]"},
     {"downstream", cli_downstream, "downstream --model DIR --train DIR --test DIR [--protocol linear|knn|zeroshot|depth] [--ops LIST] --out DIR"},
     {"depth-scenes", cli_depth_scenes, "depth-scenes --textures DIR --out DIR [--count N]   synthetic RGB-D scenes (ray cast)"},

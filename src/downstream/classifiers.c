@@ -97,10 +97,14 @@ static int zeroshot_fit(ds_fit_data *in, void **state, int *d_out, vfr_error *er
   if (!s) return vfr_fail(err, VFR_ENOMEM, "out of memory");
   char **templates = NULL;
   int count = 0;
+  const char **text = NULL; /* the class names as the prompts say them (--classes imagenet) */
   int rc = vfr_zeroshot_templates_read(p->templates_file, &templates, &count, err);
   if (!rc)
-    rc = vfr_zeroshot_class_embeddings(p->study.model_dir, in->class_names, in->class_count, templates, count,
+    rc = vfr_zeroshot_class_names(p->classes, (char *const *)in->class_names, in->class_count, &text, err);
+  if (!rc)
+    rc = vfr_zeroshot_class_embeddings(p->study.model_dir, text, in->class_count, templates, count,
                                        p->study.threads, &s->text, d_out, err);
+  free(text);
   vfr_zeroshot_templates_free(templates, count);
   if (rc) {
     free(s);

@@ -21,6 +21,7 @@
 #include "downstream/study_view.h"
 #include "downstream/train_cache.h"
 #include "downstream/zeroshot.h"
+#include "model/family.h"
 #include "model/config.h"
 #include "vfrobust/dataset.h"
 #include "vfrobust/model.h"
@@ -79,12 +80,15 @@ int vfr_downstream_check(const vfr_downstream_params *p, vfr_error *err) {
   if (p->protocol != VFR_PROTOCOL_ZEROSHOT) {
     if (p->templates_file)
       return vfr_fail(err, VFR_EINVAL, "%s: templates are for the zeroshot protocol only", p->templates_file);
+    if (p->classes)
+      return vfr_fail(err, VFR_EINVAL, "%s: class names are for the zeroshot protocol only", p->classes);
     return VFR_OK;
   }
   vfr_model_config cfg;
   int rc = vfr_model_config_read(p->study.model_dir, &cfg, err);
   if (rc) return rc;
-  if (cfg.vision.family != VFR_FAMILY_CLIP)
+  const model_family *fam = family_of(cfg.vision.family);
+  if (!fam || !fam->text)
     return vfr_fail(err, VFR_EINVAL, "%s: zero-shot needs a CLIP model with its text tower (this is '%s'); use --protocol linear or knn",
                     p->study.model_dir, cfg.vision.model_type);
   if (!cfg.text.present)
@@ -98,6 +102,9 @@ int vfr_downstream_check(const vfr_downstream_params *p, vfr_error *err) {
   int count = 0;
   rc = vfr_zeroshot_templates_read(p->templates_file, &templates, &count, err);
   vfr_zeroshot_templates_free(templates, count);
+  if (!rc && p->classes && strcmp(p->classes, "imagenet") != 0)
+    rc = vfr_fail(err, VFR_EINVAL, "%s: unknown class names (imagenet is the one built-in set)",
+                  p->classes);
   return rc;
 }
 
@@ -355,6 +362,16 @@ int vfr_downstream_run(const vfr_downstream_params *p, vfr_downstream_summary *s
       rc = vfr_fail(err, VFR_EINVAL, "%s: the test set has no class labels (use an ImageFolder or a CSV with a label column)",
                     p->study.data);
   if (rc) goto done;
+  if (p->protocol == VFR_PROTOCOL_ZEROSHOT && p->classes) { /* every folder names a class */
+    const char **names = NULL;
+    if ((rc = vfr_zeroshot_class_names(p->classes, test.class_names, test.class_count, &names, err)) && err) {
+      char why[VFR_ERROR_MESSAGE_MAX];
+      snprintf(why, sizeof why, "%s", err->message);
+      vfr_fail(err, rc, "%s: %s", p->study.data, why);
+    }
+    free(names);
+    if (rc) goto done;
+  }
   if (p->protocol != VFR_PROTOCOL_ZEROSHOT) {
     if ((rc = vfr_dataset_open(p->train_dir, &train, err))) goto done;
     vfr_dataset_limit(&train, p->train_per_class, 0);

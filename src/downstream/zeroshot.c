@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "downstream/imagenet_tables.h"
 #include "model/clip_text.h"
 #include "vfrobust/tokenizer.h"
 
@@ -49,6 +50,20 @@ int vfr_zeroshot_templates_read(const char *path, char ***templates, int *count,
     const char *t = VFR_ZEROSHOT_DEFAULT_TEMPLATE;
     return add_template(templates, count, t, strlen(t), "default template", 1, err);
   }
+  for (int s = 0; s < VFR_TEMPLATE_SET_COUNT; s++) {
+    const vfr_template_set *set = &VFR_TEMPLATE_SETS[s];
+    if (strcmp(path, set->name) != 0) continue;
+    int rc = VFR_OK;
+    for (int i = 0; i < set->count && !rc; i++)
+      rc = add_template(templates, count, set->templates[i], strlen(set->templates[i]), set->name,
+                        i + 1, err);
+    if (rc) {
+      vfr_zeroshot_templates_free(*templates, *count);
+      *templates = NULL;
+      *count = 0;
+    }
+    return rc;
+  }
   FILE *f = fopen(path, "rb");
   if (!f) return vfr_fail(err, VFR_EIO, "%s: cannot open (%s)", path, strerror(errno));
   char *text = malloc(TEMPLATES_MAX_BYTES + 1);
@@ -82,6 +97,34 @@ int vfr_zeroshot_templates_read(const char *path, char ***templates, int *count,
     *count = 0;
   }
   return rc;
+}
+
+static int by_synset(const void *key, const void *row) {
+  return strcmp((const char *)key, ((const vfr_imagenet_class *)row)->synset);
+}
+
+int vfr_zeroshot_class_names(const char *classes, char *const *folder_names, int n,
+                             const char ***names, vfr_error *err) {
+  *names = NULL;
+  if (classes && strcmp(classes, "imagenet") != 0)
+    return vfr_fail(err, VFR_EINVAL, "%s: unknown class names (imagenet is the one built-in set)",
+                    classes);
+  const char **out = malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
+  if (!out) return vfr_fail(err, VFR_ENOMEM, "zero-shot: out of memory");
+  for (int i = 0; i < n; i++) {
+    out[i] = folder_names[i];
+    if (!classes) continue;
+    const vfr_imagenet_class *c = bsearch(folder_names[i], VFR_IMAGENET_CLASSES,
+                                          VFR_IMAGENET_CLASS_COUNT, sizeof *c, by_synset);
+    if (!c) {
+      free(out);
+      return vfr_fail(err, VFR_EINVAL, "class '%s' is not an ImageNet synset (--classes imagenet "
+                      "maps folders named like n01440764 to CLIP's class names)", folder_names[i]);
+    }
+    out[i] = c->clip_name;
+  }
+  *names = out;
+  return VFR_OK;
 }
 
 int vfr_zeroshot_class_text(const char *class_name, char *out, size_t out_size, vfr_error *err) {

@@ -10,11 +10,19 @@
 /* The default template, as in CLIP's zero-shot evaluation of a single prompt. */
 #define VFR_ZEROSHOT_DEFAULT_TEMPLATE "a photo of a {}."
 
-/* Prompt templates: read from path (one per line; blank lines ignored; each must contain
- * "{}" exactly once), or the default template when path is NULL. *templates (count) and
+/* Prompt templates: the built-in set named path ("openai80": CLIP's 80 ImageNet templates,
+ * "simple": OpenCLIP's 7), else read from the file path (one per line; blank lines ignored;
+ * each must contain "{}" exactly once), or the default template when path is NULL. *templates (count) and
  * its strings are malloc'ed; free with vfr_zeroshot_templates_free. */
 int vfr_zeroshot_templates_read(const char *path, char ***templates, int *count, vfr_error *err);
 void vfr_zeroshot_templates_free(char **templates, int count);
+
+/* The text of each class: folder_names itself (classes NULL), or with classes "imagenet"
+ * CLIP's class name of each synset folder name ("n01440764" -> "tench"); a name that is not
+ * one of the 1,000 synsets is an error naming it. *names (n) is malloc'ed (free it, not its
+ * strings, which are borrowed from folder_names or static). */
+int vfr_zeroshot_class_names(const char *classes, char *const *folder_names, int n,
+                             const char ***names, vfr_error *err);
 
 /* A class folder name as text: underscores become spaces ("golden_retriever" -> "golden
  * retriever"). out has room for out_size bytes; a longer name is an error. */

@@ -12,6 +12,7 @@
 #include "core/files.h"
 #include "finetune/train_internal.h"
 #include "model/config.h"
+#include "model/family.h"
 #include "model/safetensors.h"
 
 /* A standard normal from the hash of (seed, tensor, index): Box-Muller on two uniforms. */
@@ -109,15 +110,14 @@ int ft_init_clip_random(const char *config_dir, const char *out_dir, uint64_t se
   vfr_model_config cfg;
   TRY(vfr_model_config_read(config_dir, &cfg, err));
   const vfr_vit_config *v = &cfg.vision;
-  if (v->family != VFR_FAMILY_CLIP)
+  if (v->family != VFR_FAMILY_CLIP || !family_of(v->family)->finetune)
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s/config.json: random initialisation is for CLIP "
                     "vision towers (model_type %s)", config_dir, v->model_type);
   if (v->image_size % v->patch_size != 0 || v->projection_dim < 1)
     return vfr_fail(err, VFR_EINVAL, "%s/config.json: image_size %d is not a multiple of "
                     "patch_size %d, or no projection_dim", config_dir, v->image_size,
                     v->patch_size);
-  int64_t D = v->hidden_size, M = v->intermediate_size, P = v->patch_size, L = v->num_layers;
-  int64_t G = v->image_size / v->patch_size, E = v->projection_dim;
+  int64_t D = v->hidden_size, L = v->num_layers, E = v->projection_dim;
   double attn = pow((double)D, -0.5) * pow(2.0 * (double)L, -0.5), out = pow((double)D, -0.5);
   double fc1 = pow(2.0 * (double)D, -0.5), range = init_range(config_dir);
   init_list l = {0};
@@ -126,38 +126,32 @@ int ft_init_clip_random(const char *config_dir, const char *out_dir, uint64_t se
   l.t = calloc((size_t)l.cap, sizeof *l.t);
   l.data = calloc((size_t)l.cap, sizeof *l.data);
   int bad = !l.t || !l.data;
-  char n[160];
-#define ADD(...) (bad = bad || add(&l, __VA_ARGS__) != 0)
-  ADD("vision_model.embeddings.class_embedding", 1, D, 0, 0, 0, out, 0);
-  ADD("vision_model.embeddings.patch_embedding.weight", 4, D, 3, P, P, range, 0);
-  ADD("vision_model.embeddings.position_embedding.weight", 2, 1 + G * G, D, 0, 0, range, 0);
-  ADD("vision_model.pre_layrnorm.weight", 1, D, 0, 0, 0, 0, 1);
-  ADD("vision_model.pre_layrnorm.bias", 1, D, 0, 0, 0, 0, 0);
-  for (int i = 0; i < L; i++) {
-#define LAYER(suffix, ...) \
-  (snprintf(n, sizeof n, "vision_model.encoder.layers.%d.%s", i, suffix), ADD(n, __VA_ARGS__))
-    LAYER("layer_norm1.weight", 1, D, 0, 0, 0, 0, 1);
-    LAYER("layer_norm1.bias", 1, D, 0, 0, 0, 0, 0);
-    LAYER("self_attn.q_proj.weight", 2, D, D, 0, 0, attn, 0);
-    LAYER("self_attn.q_proj.bias", 1, D, 0, 0, 0, 0, 0);
-    LAYER("self_attn.k_proj.weight", 2, D, D, 0, 0, attn, 0);
-    LAYER("self_attn.k_proj.bias", 1, D, 0, 0, 0, 0, 0);
-    LAYER("self_attn.v_proj.weight", 2, D, D, 0, 0, attn, 0);
-    LAYER("self_attn.v_proj.bias", 1, D, 0, 0, 0, 0, 0);
-    LAYER("self_attn.out_proj.weight", 2, D, D, 0, 0, out, 0);
-    LAYER("self_attn.out_proj.bias", 1, D, 0, 0, 0, 0, 0);
-    LAYER("layer_norm2.weight", 1, D, 0, 0, 0, 0, 1);
-    LAYER("layer_norm2.bias", 1, D, 0, 0, 0, 0, 0);
-    LAYER("mlp.fc1.weight", 2, M, D, 0, 0, fc1, 0);
-    LAYER("mlp.fc1.bias", 1, M, 0, 0, 0, 0, 0);
-    LAYER("mlp.fc2.weight", 2, D, M, 0, 0, attn, 0);
-    LAYER("mlp.fc2.bias", 1, D, 0, 0, 0, 0, 0);
-#undef LAYER
+  /* the family's catalogue, in its order (the draws are seeded by the row's index) */
+  const model_family *f = family_of(v->family);
+  int64_t sizes[FD_COUNT];
+  fam_sizes(&cfg, sizes);
+  sizes[FD_E] = E;
+  for (int r = 0; r < f->n_vision && !bad; r++) {
+    const fam_tensor *row = &f->vision[r];
+    int n = row->block ? (int)L : 1;
+    for (int i = 0; i < n && !bad; i++) {
+      char n_[160];
+      fam_row_name(row, "", i, n_, sizeof n_);
+      int64_t sh[4] = {0, 0, 0, 0};
+      for (int k = 0; k < row->ndim; k++) sh[k] = sizes[row->dim[k]];
+      double std = 0;
+      float c = 0;
+      switch ((fam_init)row->init) {
+      case FI_ONE: c = 1; break;
+      case FI_RANGE: std = range; break;
+      case FI_CLS: case FI_OUT: std = out; break;
+      case FI_ATTN: std = attn; break;
+      case FI_FC1: std = fc1; break;
+      default: break;
+      }
+      bad = add(&l, n_, row->ndim, sh[0], sh[1], sh[2], sh[3], std, c) != 0;
+    }
   }
-  ADD("vision_model.post_layernorm.weight", 1, D, 0, 0, 0, 0, 1);
-  ADD("vision_model.post_layernorm.bias", 1, D, 0, 0, 0, 0, 0);
-  ADD("visual_projection.weight", 2, E, D, 0, 0, out, 0);
-#undef ADD
   int rc = VFR_OK;
   if (bad) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the initial weights", out_dir);
   char path[PATH_LEN];

@@ -8,6 +8,7 @@
 
 #include "finetune/train_internal.h"
 #include "model/config.h"
+#include "model/family.h"
 #include "model/pos_embed.h"
 
 #ifdef _OPENMP
@@ -34,114 +35,69 @@ static void add_slot(trainer *t, const char *name, const float **param, const fl
   s->grad = grad;
 }
 
-/* Lists CLIP's vision tensors with the fields of f' (t->p), f (t->p0) and the gradients
- * (t->g; NULL before vit_grads_alloc) they bind to. */
-static void list_clip_slots(trainer *t) {
-  const vit_dims *d = &t->d;
-  int64_t D = d->D, M = d->M, P = d->P, G = (int64_t)d->GH * d->GW;
-  t->n_slots = 0;
-#define TOP(name, field, ...) \
-  add_slot(t, name, &t->p.field, &t->p0.field, &t->g.field, __VA_ARGS__)
-  TOP("vision_model.embeddings.patch_embedding.weight", patch_w, 4, D, 3, P, P);
-  TOP("vision_model.embeddings.class_embedding", cls, 1, D, 0, 0, 0);
-  TOP("vision_model.embeddings.position_embedding.weight", pos, 2, 1 + G, D, 0, 0);
-  TOP("vision_model.pre_layrnorm.weight", pre_ln_w, 1, D, 0, 0, 0);
-  TOP("vision_model.pre_layrnorm.bias", pre_ln_b, 1, D, 0, 0, 0);
-  for (int i = 0; i < d->L; i++) {
-    char n[NAME_LEN];
-#define LAYER(suffix, field, ...)                                                          \
-  (snprintf(n, sizeof n, "vision_model.encoder.layers.%d.%s", i, suffix),                  \
-   add_slot(t, n, &t->layers[i].field, &t->layers0[i].field,                               \
-            t->g.layers ? &t->g.layers[i].field : NULL, __VA_ARGS__))
-    LAYER("layer_norm1.weight", ln1_w, 1, D, 0, 0, 0);
-    LAYER("layer_norm1.bias", ln1_b, 1, D, 0, 0, 0);
-    LAYER("self_attn.q_proj.weight", q_w, 2, D, D, 0, 0);
-    LAYER("self_attn.q_proj.bias", q_b, 1, D, 0, 0, 0);
-    LAYER("self_attn.k_proj.weight", k_w, 2, D, D, 0, 0);
-    LAYER("self_attn.k_proj.bias", k_b, 1, D, 0, 0, 0);
-    LAYER("self_attn.v_proj.weight", v_w, 2, D, D, 0, 0);
-    LAYER("self_attn.v_proj.bias", v_b, 1, D, 0, 0, 0);
-    LAYER("self_attn.out_proj.weight", o_w, 2, D, D, 0, 0);
-    LAYER("self_attn.out_proj.bias", o_b, 1, D, 0, 0, 0);
-    LAYER("layer_norm2.weight", ln2_w, 1, D, 0, 0, 0);
-    LAYER("layer_norm2.bias", ln2_b, 1, D, 0, 0, 0);
-    LAYER("mlp.fc1.weight", fc1_w, 2, M, D, 0, 0);
-    LAYER("mlp.fc1.bias", fc1_b, 1, M, 0, 0, 0);
-    LAYER("mlp.fc2.weight", fc2_w, 2, D, M, 0, 0);
-    LAYER("mlp.fc2.bias", fc2_b, 1, D, 0, 0, 0);
-#undef LAYER
+/* The gradient member a field binds (block fields: of g->layers[layer]; NULL before
+ * vit_grads_alloc). */
+static float **grad_field_ptr(vit_grads *g, int field, int layer) {
+  if (field >= VF_LN1_W && !g->layers) return NULL;
+  vit_layer_grads *l = field >= VF_LN1_W ? &g->layers[layer] : NULL;
+  switch ((vit_field)field) {
+  case VF_PATCH_W: return &g->patch_w;
+  case VF_PATCH_B: return &g->patch_b;
+  case VF_CLS: return &g->cls;
+  case VF_REGISTERS: return &g->registers;
+  case VF_POS: return &g->pos;
+  case VF_PRE_LN_W: return &g->pre_ln_w;
+  case VF_PRE_LN_B: return &g->pre_ln_b;
+  case VF_FINAL_LN_W: return &g->final_ln_w;
+  case VF_FINAL_LN_B: return &g->final_ln_b;
+  case VF_PROJ: return &g->proj;
+  case VF_LN1_W: return &l->ln1_w;
+  case VF_LN1_B: return &l->ln1_b;
+  case VF_Q_W: return &l->q_w;
+  case VF_K_W: return &l->k_w;
+  case VF_V_W: return &l->v_w;
+  case VF_Q_B: return &l->q_b;
+  case VF_K_B: return &l->k_b;
+  case VF_V_B: return &l->v_b;
+  case VF_O_W: return &l->o_w;
+  case VF_O_B: return &l->o_b;
+  case VF_LS1: return &l->ls1;
+  case VF_LN2_W: return &l->ln2_w;
+  case VF_LN2_B: return &l->ln2_b;
+  case VF_FC1_W: return &l->fc1_w;
+  case VF_FC1_B: return &l->fc1_b;
+  case VF_FC2_W: return &l->fc2_w;
+  case VF_FC2_B: return &l->fc2_b;
+  case VF_LS2: return &l->ls2;
+  default: return NULL;
   }
-  TOP("vision_model.post_layernorm.weight", final_ln_w, 1, D, 0, 0, 0);
-  TOP("vision_model.post_layernorm.bias", final_ln_b, 1, D, 0, 0, 0);
-  if (d->proj) TOP("visual_projection.weight", proj, 2, d->E, D, 0, 0);
-#undef TOP
 }
 
-/* Lists DINOv2's tensors (Hugging Face names, optionally under a model prefix). The trained
- * position table is bound to the resampled slot (p.pos, g.pos) and marked: it is kept apart
- * at params + g.n and resampled into that slot. */
-static void list_dinov2_slots(trainer *t, const char *pre, int qkv_bias, int image_size) {
-  const vit_dims *d = &t->d;
-  int64_t D = d->D, M = d->M, P = d->P, G = image_size / d->P, M1 = d->swiglu ? 2 * M : M;
-  char n[NAME_LEN];
-  t->n_slots = 0;
-#define TOP(name, field, ...)                      \
-  (snprintf(n, sizeof n, "%s%s", pre, name),       \
-   add_slot(t, n, &t->p.field, &t->p0.field, &t->g.field, __VA_ARGS__))
-  TOP("embeddings.cls_token", cls, 3, 1, 1, D, 0);
-  TOP("embeddings.position_embeddings", pos, 3, 1, 1 + G * G, D, 0);
-  t->slots[t->n_slots - 1].table = 1;
-  TOP("embeddings.patch_embeddings.projection.weight", patch_w, 4, D, 3, P, P);
-  TOP("embeddings.patch_embeddings.projection.bias", patch_b, 1, D, 0, 0, 0);
-  if (d->R > 0) TOP("embeddings.register_tokens", registers, 3, 1, d->R, D, 0);
-  for (int i = 0; i < d->L; i++) {
-#define LAYER(suffix, field, ...)                                                          \
-  (snprintf(n, sizeof n, "%sencoder.layer.%d.%s", pre, i, suffix),                         \
-   add_slot(t, n, &t->layers[i].field, &t->layers0[i].field,                               \
-            t->g.layers ? &t->g.layers[i].field : NULL, __VA_ARGS__))
-    LAYER("norm1.weight", ln1_w, 1, D, 0, 0, 0);
-    LAYER("norm1.bias", ln1_b, 1, D, 0, 0, 0);
-    LAYER("attention.attention.query.weight", q_w, 2, D, D, 0, 0);
-    LAYER("attention.attention.key.weight", k_w, 2, D, D, 0, 0);
-    LAYER("attention.attention.value.weight", v_w, 2, D, D, 0, 0);
-    if (qkv_bias) {
-      LAYER("attention.attention.query.bias", q_b, 1, D, 0, 0, 0);
-      LAYER("attention.attention.key.bias", k_b, 1, D, 0, 0, 0);
-      LAYER("attention.attention.value.bias", v_b, 1, D, 0, 0, 0);
-    }
-    LAYER("attention.output.dense.weight", o_w, 2, D, D, 0, 0);
-    LAYER("attention.output.dense.bias", o_b, 1, D, 0, 0, 0);
-    LAYER("layer_scale1.lambda1", ls1, 1, D, 0, 0, 0);
-    LAYER("norm2.weight", ln2_w, 1, D, 0, 0, 0);
-    LAYER("norm2.bias", ln2_b, 1, D, 0, 0, 0);
-    LAYER(d->swiglu ? "mlp.weights_in.weight" : "mlp.fc1.weight", fc1_w, 2, M1, D, 0, 0);
-    LAYER(d->swiglu ? "mlp.weights_in.bias" : "mlp.fc1.bias", fc1_b, 1, M1, 0, 0, 0);
-    LAYER(d->swiglu ? "mlp.weights_out.weight" : "mlp.fc2.weight", fc2_w, 2, D, M, 0, 0);
-    LAYER(d->swiglu ? "mlp.weights_out.bias" : "mlp.fc2.bias", fc2_b, 1, D, 0, 0, 0);
-    LAYER("layer_scale2.lambda1", ls2, 1, D, 0, 0, 0);
-#undef LAYER
-  }
-  TOP("layernorm.weight", final_ln_w, 1, D, 0, 0, 0);
-  TOP("layernorm.bias", final_ln_b, 1, D, 0, 0, 0);
-#undef TOP
-}
-
-static const char *dinov2_prefix(const vfr_safetensors *st) {
-  static const char *const prefixes[] = {"", "dinov2.", "dinov2_with_registers."};
-  for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-    char n[NAME_LEN];
-    snprintf(n, sizeof n, "%sembeddings.cls_token", prefixes[i]);
-    if (vfr_safetensors_find(st, n)) return prefixes[i];
-  }
-  return "";
-}
-
-/* The listing of the model's family (CLIP or DINOv2). */
+/* Lists the family's vision tensors (its catalogue, family_*.c) with the fields of f'
+ * (t->p), f (t->p0) and the gradients (t->g; NULL before vit_grads_alloc) they bind to.
+ * A DINOv2 position table is bound to the resampled slot (p.pos, g.pos) and marked: it is
+ * kept apart at params + g.n and resampled into that slot. */
 static void list_slots(trainer *t, const vfr_model_config *cfg) {
-  if (t->d.clip)
-    list_clip_slots(t);
-  else
-    list_dinov2_slots(t, dinov2_prefix(t->st), cfg->vision.qkv_bias, cfg->vision.image_size);
+  const model_family *f = family_of(cfg->vision.family);
+  const char *prefix = fam_prefix(f, t->st);
+  int64_t sizes[FD_COUNT];
+  fam_sizes(cfg, sizes);
+  sizes[FD_E] = t->d.E;
+  t->n_slots = 0;
+  for (int r = 0; r < f->n_vision; r++) {
+    const fam_tensor *row = &f->vision[r];
+    int n = row->block ? t->d.L : 1;
+    for (int i = 0; i < n; i++) {
+      char name[NAME_LEN];
+      fam_row_name(row, prefix, i, name, sizeof name);
+      if (row->field == VF_PROJ ? !t->d.proj : !fam_row_exists(row, cfg, t->st, name)) continue;
+      int64_t sh[4] = {0, 0, 0, 0};
+      for (int k = 0; k < row->ndim; k++) sh[k] = sizes[row->dim[k]];
+      add_slot(t, name, vit_field_ptr(&t->p, row->field, i), vit_field_ptr(&t->p0, row->field, i),
+               grad_field_ptr(&t->g, row->field, i), row->ndim, sh[0], sh[1], sh[2], sh[3]);
+      if (row->table) t->slots[t->n_slots - 1].table = 1;
+    }
+  }
 }
 
 /* Loads the original model, fills t->d, and builds f' and f as copies of its vision
@@ -155,6 +111,11 @@ int ft_load_model(trainer *t, vfr_error *err) {
   vfr_model_get_info(t->model, &info);
   vfr_model_config cfg;
   TRY(vfr_model_config_read(o->model_dir, &cfg, err));
+  const model_family *fam = family_of(cfg.vision.family);
+  if (!fam || !fam->finetune)
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: fine-tuning supports Hugging Face CLIP and DINOv2 "
+                    "vision transformers, not %s %s towers", o->model_dir, info.layout,
+                    fam && fam->arch == FA_RESNET ? "ResNet" : info.family);
   char path[PATH_LEN];
   snprintf(path, sizeof path, "%s/model.safetensors", o->model_dir);
   TRY(vfr_safetensors_open(path, &t->st, err));
@@ -172,7 +133,7 @@ int ft_load_model(trainer *t, vfr_error *err) {
   d->R = info.num_register_tokens;
   d->T = info.num_tokens;
   d->E = info.embed_dim;
-  d->clip = !strcmp(info.family, "clip");
+  d->clip = fam->clip_like;
   d->proj = d->clip && vfr_safetensors_find(t->st, "visual_projection.weight") != NULL;
   d->swiglu = !d->clip && cfg.vision.use_swiglu;
   t->aa = !strcmp(cfg.vision.model_type, "dinov2_with_registers");
@@ -187,6 +148,7 @@ int ft_load_model(trainer *t, vfr_error *err) {
   if (!t->layers || !t->layers0 || !t->slots)
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->model_dir);
   t->p.layers = t->layers;
+  t->p0.layers = t->layers0;
   list_slots(t, &cfg);
   /* Bind to the file first (checks every shape), so the gradient layout sees which
    * optional tensors exist; then copy into the one allocation. */

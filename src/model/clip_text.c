@@ -1,4 +1,6 @@
-/* The CLIP text tower forward pass (fp32), Hugging Face's CLIPTextTransformer semantics:
+/* The CLIP text tower forward pass (fp32), Hugging Face's CLIPTextTransformer semantics
+ * (open_clip's text transformer is the same computation; its tensors are named by the
+ * family's catalogue, family_open_clip.c, and it pools at the largest token id):
  *   x = token_embedding[ids] + position_embedding[0..T)
  *   per layer: x += out_proj(causal_attention(layer_norm1(x)));  x += fc2(act(fc1(layer_norm2(x))))
  *   text_embeds = text_projection(final_layer_norm(x[b, eot_position(b)]))
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/family.h"
 #include "model/ops.h"
 
 typedef struct text_layer {
@@ -31,83 +34,79 @@ struct vfr_clip_text {
   text_layer *layers;                /* (L) */
   const float *final_ln_w, *final_ln_b; /* (D) */
   const float *projection;           /* (E,D) */
-  float **owned;                     /* converted tensors, freed with the tower */
-  int n_owned, cap_owned;
+  fam_store store;                   /* converted tensors, freed with the tower */
   vfr_engine *engine;                /* the products, on the caller's OpenMP team */
 };
 
-/* Tensor `name` (formatted) as F32 of shape (d0) or (d0,d1) into *out. */
-static int get_tensor(vfr_clip_text *m, const vfr_safetensors *st, const float **out, int64_t d0,
-                      int64_t d1, vfr_error *err, const char *fmt, int layer) {
-  char name[160];
-  snprintf(name, sizeof name, fmt, layer);
-  int64_t shape[2] = {d0, d1};
-  float *owned = NULL;
-  if (m->n_owned == m->cap_owned) {
-    int cap = m->cap_owned ? 2 * m->cap_owned : 64;
-    float **p = realloc(m->owned, (size_t)cap * sizeof *p);
-    if (!p) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", vfr_safetensors_path(st));
-    m->owned = p;
-    m->cap_owned = cap;
+/* The member of m a text catalogue field binds (block fields: of m->layers[layer]). */
+static const float **text_field_ptr(vfr_clip_text *m, int field, int layer) {
+  text_layer *l = field >= TF_LN1_W ? &m->layers[layer] : NULL;
+  switch ((text_field)field) {
+  case TF_TOKEN: return &m->token_embedding;
+  case TF_POS: return &m->position_embedding;
+  case TF_FINAL_LN_W: return &m->final_ln_w;
+  case TF_FINAL_LN_B: return &m->final_ln_b;
+  case TF_PROJ: return &m->projection;
+  case TF_LN1_W: return &l->ln1_w;
+  case TF_LN1_B: return &l->ln1_b;
+  case TF_Q_W: return &l->q_w;
+  case TF_K_W: return &l->k_w;
+  case TF_V_W: return &l->v_w;
+  case TF_Q_B: return &l->q_b;
+  case TF_K_B: return &l->k_b;
+  case TF_V_B: return &l->v_b;
+  case TF_O_W: return &l->o_w;
+  case TF_O_B: return &l->o_b;
+  case TF_LN2_W: return &l->ln2_w;
+  case TF_LN2_B: return &l->ln2_b;
+  case TF_FC1_W: return &l->fc1_w;
+  case TF_FC1_B: return &l->fc1_b;
+  case TF_FC2_W: return &l->fc2_w;
+  case TF_FC2_B: return &l->fc2_b;
+  default: return NULL;
   }
-  int rc = vfr_safetensors_get_f32(st, name, d1 > 0 ? 2 : 1, shape, out, &owned, err);
-  if (rc == VFR_OK && owned) m->owned[m->n_owned++] = owned;
-  return rc;
 }
 
-#define GET(ptr, d0, d1, fmt, layer)                                       \
-  do {                                                                     \
-    int rc_ = get_tensor(m, st, &(ptr), (d0), (d1), err, (fmt), (layer));  \
-    if (rc_) {                                                             \
-      vfr_clip_text_free(m);                                               \
-      return rc_;                                                          \
-    }                                                                      \
-  } while (0)
-
-int vfr_clip_text_from(const vfr_text_config *cfg, const vfr_safetensors *st, vfr_clip_text **out,
+int vfr_clip_text_from(const vfr_model_config *cfg, const vfr_safetensors *st, vfr_clip_text **out,
                        vfr_error *err) {
   *out = NULL;
-  if (!cfg->present)
+  const model_family *f = family_of(cfg->vision.family);
+  if (!cfg->text.present || !f || !f->text)
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s: the model has no text tower", vfr_safetensors_path(st));
   vfr_clip_text *m = calloc(1, sizeof *m);
   if (!m) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", vfr_safetensors_path(st));
-  m->cfg = *cfg;
+  m->cfg = cfg->text;
+  m->store.st = st;
   int rc = engine_create(0, VFR_PRECISION_FP32, &m->engine, err);
   if (rc) {
     free(m);
     return rc;
   }
-  m->layers = calloc((size_t)cfg->num_layers, sizeof *m->layers);
+  m->layers = calloc((size_t)cfg->text.num_layers, sizeof *m->layers);
   if (!m->layers) {
     vfr_clip_text_free(m);
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", vfr_safetensors_path(st));
   }
-  const int64_t V = cfg->vocab_size, D = cfg->hidden_size, I = cfg->intermediate_size;
-  const int64_t P = cfg->max_position_embeddings, E = cfg->projection_dim;
-  GET(m->token_embedding, V, D, "text_model.embeddings.token_embedding.weight", 0);
-  GET(m->position_embedding, P, D, "text_model.embeddings.position_embedding.weight", 0);
-  for (int l = 0; l < cfg->num_layers; l++) {
-    text_layer *t = &m->layers[l];
-    GET(t->ln1_w, D, 0, "text_model.encoder.layers.%d.layer_norm1.weight", l);
-    GET(t->ln1_b, D, 0, "text_model.encoder.layers.%d.layer_norm1.bias", l);
-    GET(t->q_w, D, D, "text_model.encoder.layers.%d.self_attn.q_proj.weight", l);
-    GET(t->q_b, D, 0, "text_model.encoder.layers.%d.self_attn.q_proj.bias", l);
-    GET(t->k_w, D, D, "text_model.encoder.layers.%d.self_attn.k_proj.weight", l);
-    GET(t->k_b, D, 0, "text_model.encoder.layers.%d.self_attn.k_proj.bias", l);
-    GET(t->v_w, D, D, "text_model.encoder.layers.%d.self_attn.v_proj.weight", l);
-    GET(t->v_b, D, 0, "text_model.encoder.layers.%d.self_attn.v_proj.bias", l);
-    GET(t->o_w, D, D, "text_model.encoder.layers.%d.self_attn.out_proj.weight", l);
-    GET(t->o_b, D, 0, "text_model.encoder.layers.%d.self_attn.out_proj.bias", l);
-    GET(t->ln2_w, D, 0, "text_model.encoder.layers.%d.layer_norm2.weight", l);
-    GET(t->ln2_b, D, 0, "text_model.encoder.layers.%d.layer_norm2.bias", l);
-    GET(t->fc1_w, I, D, "text_model.encoder.layers.%d.mlp.fc1.weight", l);
-    GET(t->fc1_b, I, 0, "text_model.encoder.layers.%d.mlp.fc1.bias", l);
-    GET(t->fc2_w, D, I, "text_model.encoder.layers.%d.mlp.fc2.weight", l);
-    GET(t->fc2_b, D, 0, "text_model.encoder.layers.%d.mlp.fc2.bias", l);
+  int64_t sizes[FD_COUNT];
+  fam_sizes(cfg, sizes);
+  for (int r = 0; r < f->n_text && rc == VFR_OK; r++) {
+    const fam_tensor *row = &f->text[r];
+    int n = row->block ? cfg->text.num_layers : 1;
+    for (int i = 0; i < n && rc == VFR_OK; i++) {
+      char full[240];
+      fam_row_name(row, "", i, full, sizeof full);
+      const float **ptr[3] = {text_field_ptr(m, row->field, i), NULL, NULL};
+      if (row->fused == 3) {
+        ptr[1] = text_field_ptr(m, row->field + 1, i);
+        ptr[2] = text_field_ptr(m, row->field + 2, i);
+      }
+      rc = fam_bind_row(&m->store, row, full, sizes, ptr, err);
+    }
   }
-  GET(m->final_ln_w, D, 0, "text_model.final_layer_norm.weight", 0);
-  GET(m->final_ln_b, D, 0, "text_model.final_layer_norm.bias", 0);
-  GET(m->projection, E, D, "text_projection.weight", 0);
+  if (rc) {
+    vfr_clip_text_free(m);
+    return rc;
+  }
   *out = m;
   return VFR_OK;
 }
@@ -118,17 +117,17 @@ int vfr_clip_text_load(const char *dir, vfr_clip_text **out, vfr_error *err) {
   int rc = vfr_model_config_read(dir, &cfg, err);
   if (rc) return rc;
   if (!cfg.text.present)
-    return vfr_fail(err, VFR_EUNSUPPORTED, "%s/config.json: model_type '%s' has no text tower", dir,
-                    cfg.vision.model_type);
-  size_t n = strlen(dir) + 32;
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s/%s: model_type '%s' has no text tower", dir,
+                    cfg.config_file, cfg.vision.model_type);
+  size_t n = strlen(dir) + 64;
   char *path = malloc(n);
   if (!path) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
-  snprintf(path, n, "%s/model.safetensors", dir);
+  snprintf(path, n, "%s/%s", dir, cfg.weights_file);
   vfr_safetensors *st = NULL;
   rc = vfr_safetensors_open(path, &st, err);
   free(path);
   if (rc) return rc;
-  rc = vfr_clip_text_from(&cfg.text, st, out, err);
+  rc = vfr_clip_text_from(&cfg, st, out, err);
   if (rc) {
     vfr_safetensors_close(st);
     return rc;
@@ -139,8 +138,7 @@ int vfr_clip_text_load(const char *dir, vfr_clip_text **out, vfr_error *err) {
 
 void vfr_clip_text_free(vfr_clip_text *m) {
   if (!m) return;
-  for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
-  free(m->owned);
+  fam_store_free(&m->store);
   free(m->layers);
   vfr_safetensors_close(m->own_file);
   engine_free(m->engine);
@@ -187,10 +185,10 @@ static void causal_attention_forward(float *out, float *scratch, const float *q,
 
 /* The position pooled for row ids (T): the first eos_token_id, or with the legacy
  * eos_token_id 2 the first largest id (HF's argmax); 0 when there is no eos token. */
-static int eot_position(const int32_t *ids, int T, int eos_token_id) {
+static int eot_position(const int32_t *ids, int T, int eos_token_id, int argmax) {
   int best = 0;
   for (int t = 0; t < T; t++) {
-    if (eos_token_id == 2) {
+    if (argmax || eos_token_id == 2) {
       if (ids[t] > ids[best]) best = t;
     } else if (ids[t] == eos_token_id) {
       return t;
@@ -244,7 +242,7 @@ int vfr_clip_text_forward(const vfr_clip_text *m, const int32_t *ids, int B, int
   }
   /* final_layer_norm works row by row: only the pooled rows need it. */
   for (int b = 0; b < B; b++) {
-    int t = eot_position(ids + (size_t)b * T, T, c->eos_token_id);
+    int t = eot_position(ids + (size_t)b * T, T, c->eos_token_id, c->argmax_pool);
     memcpy(pooled + (size_t)b * D, x + ((size_t)b * T + t) * D, (size_t)D * sizeof *x);
   }
   layernorm_forward(pooled, pooled, m->final_ln_w, m->final_ln_b, B, D, c->layer_norm_eps, threads);

@@ -12,12 +12,14 @@
 
 typedef struct vfr_clip_text vfr_clip_text; /* opaque; read-only after load */
 
-/* Loads the text tower from dir/config.json (model_type "clip") and dir/model.safetensors.
+/* Loads the text tower from dir/config.json (model_type "clip") and dir/model.safetensors, or
+ * from an OpenCLIP folder (open_clip_config.json, open_clip_model.safetensors).
  * Every tensor's shape is checked against the config (errors name file, tensor, shapes). */
 int vfr_clip_text_load(const char *dir, vfr_clip_text **out, vfr_error *err);
 
-/* The same from a config already read and a file already open (st must outlive the tower). */
-int vfr_clip_text_from(const vfr_text_config *cfg, const vfr_safetensors *st, vfr_clip_text **out,
+/* The same from a config already read and a file already open (st must outlive the tower);
+ * the tensor names are those of the config's family. */
+int vfr_clip_text_from(const vfr_model_config *cfg, const vfr_safetensors *st, vfr_clip_text **out,
                        vfr_error *err);
 
 void vfr_clip_text_free(vfr_clip_text *m);

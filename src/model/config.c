@@ -356,6 +356,56 @@ static char *join_path(const char *dir, const char *name) {
   return p;
 }
 
+/* CLIPConfig: both towers, projection_dim and logit scale at the top level. */
+static int read_clip(const ctx *top, const json_t *root, vfr_model_config *out, vfr_error *err) {
+  const char *file = top->file;
+  json_t *vision, *vision_dict, *text, *text_dict;
+  TRY(get_object(top, root, "vision_config", &vision, err));
+  TRY(get_object(top, root, "vision_config_dict", &vision_dict, err));
+  TRY(get_object(top, root, "text_config", &text, err));
+  TRY(get_object(top, root, "text_config_dict", &text_dict, err));
+  clip_vision_defaults(&out->vision);
+  ctx vc = {file, "vision_config."}, tc = {file, "text_config."};
+  TRY(read_clip_vision(&vc, vision, vision_dict, &out->vision, err));
+  TRY(read_clip_text(&tc, text, text_dict, &out->text, err));
+  /* CLIPModel sizes both projections from the top-level projection_dim. */
+  int projection_dim = 512;
+  TRY(get_int(top, root, "projection_dim", 1, MAX_WIDTH, &projection_dim, err));
+  out->vision.projection_dim = projection_dim;
+  out->text.projection_dim = projection_dim;
+  double logit_scale = 2.6592;
+  TRY(get_number(top, root, "logit_scale_init_value", &logit_scale, err));
+  out->logit_scale_init = (float)logit_scale;
+  return VFR_OK;
+}
+
+static int read_clip_vision_only(const ctx *top, const json_t *root, vfr_model_config *out,
+                                 vfr_error *err) {
+  clip_vision_defaults(&out->vision);
+  return read_clip_vision(top, root, NULL, &out->vision, err);
+}
+
+static int read_dinov2_plain(const ctx *top, const json_t *root, vfr_model_config *out,
+                             vfr_error *err) {
+  return read_dinov2(top, root, 0, &out->vision, err);
+}
+
+static int read_dinov2_registers(const ctx *top, const json_t *root, vfr_model_config *out,
+                                 vfr_error *err) {
+  return read_dinov2(top, root, 1, &out->vision, err);
+}
+
+/* config.json's model_type -> its reader: the one table of Hugging Face model types. */
+static const struct {
+  const char *model_type;
+  int (*read)(const ctx *top, const json_t *root, vfr_model_config *out, vfr_error *err);
+} MODEL_TYPES[] = {
+    {"clip", read_clip},
+    {"clip_vision_model", read_clip_vision_only},
+    {"dinov2", read_dinov2_plain},
+    {"dinov2_with_registers", read_dinov2_registers},
+};
+
 static int read_model_config(const char *file, const json_t *root, vfr_model_config *out,
                              vfr_error *err) {
   ctx top = {file, ""};
@@ -364,38 +414,176 @@ static int read_model_config(const char *file, const json_t *root, vfr_model_con
   if (!model_type)
     return vfr_fail(err, VFR_EFORMAT, "%s: no 'model_type' key (expected clip, "
                     "clip_vision_model, dinov2 or dinov2_with_registers)", file);
-  if (strcmp(model_type, "clip") == 0) {
-    json_t *vision, *vision_dict, *text, *text_dict;
-    TRY(get_object(&top, root, "vision_config", &vision, err));
-    TRY(get_object(&top, root, "vision_config_dict", &vision_dict, err));
-    TRY(get_object(&top, root, "text_config", &text, err));
-    TRY(get_object(&top, root, "text_config_dict", &text_dict, err));
-    clip_vision_defaults(&out->vision);
-    ctx vc = {file, "vision_config."}, tc = {file, "text_config."};
-    TRY(read_clip_vision(&vc, vision, vision_dict, &out->vision, err));
-    TRY(read_clip_text(&tc, text, text_dict, &out->text, err));
-    /* CLIPModel sizes both projections from the top-level projection_dim. */
-    int projection_dim = 512;
-    TRY(get_int(&top, root, "projection_dim", 1, MAX_WIDTH, &projection_dim, err));
-    out->vision.projection_dim = projection_dim;
-    out->text.projection_dim = projection_dim;
-    double logit_scale = 2.6592;
-    TRY(get_number(&top, root, "logit_scale_init_value", &logit_scale, err));
-    out->logit_scale_init = (float)logit_scale;
-  } else if (strcmp(model_type, "clip_vision_model") == 0) {
-    clip_vision_defaults(&out->vision);
-    TRY(read_clip_vision(&top, root, NULL, &out->vision, err));
-  } else if (strcmp(model_type, "dinov2") == 0) {
-    TRY(read_dinov2(&top, root, 0, &out->vision, err));
-  } else if (strcmp(model_type, "dinov2_with_registers") == 0) {
-    TRY(read_dinov2(&top, root, 1, &out->vision, err));
-  } else {
+  size_t i = 0, n = sizeof MODEL_TYPES / sizeof *MODEL_TYPES;
+  while (i < n && strcmp(MODEL_TYPES[i].model_type, model_type) != 0) i++;
+  if (i == n) {
     char shown[56];
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s: model_type '%s' is not supported (clip, "
                     "clip_vision_model, dinov2 and dinov2_with_registers are)", file,
                     printable(model_type, shown, sizeof shown));
   }
+  TRY(MODEL_TYPES[i].read(&top, root, out, err));
   snprintf(out->vision.model_type, sizeof out->vision.model_type, "%s", model_type);
+  snprintf(out->weights_file, sizeof out->weights_file, "model.safetensors");
+  snprintf(out->config_file, sizeof out->config_file, "config.json");
+  return VFR_OK;
+}
+
+/* ---- open_clip_config.json ------------------------------------------------------------ */
+
+/* Keys of open_clip's CLIPVisionCfg / CLIPTextCfg whose non-default values change the
+ * architecture in ways not implemented here: refused rather than silently ignored. A
+ * value equal to the default (null, false, or the string given) is accepted. */
+static int refuse_unsupported(const ctx *c, const json_t *o, const char *const *keys,
+                              vfr_error *err) {
+  for (int i = 0; keys[i]; i += 2) {
+    json_t *v = json_object_get(o, keys[i]);
+    const char *ok = keys[i + 1];
+    if (!v || json_is_null(v) || json_is_false(v)) continue;
+    if (ok && json_is_string(v) && !strcmp(json_string_value(v), ok)) continue;
+    if (ok && !strcmp(ok, "{}") && json_is_object(v) && json_object_size(v) == 0) continue;
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: key '%s%s' is not supported (only its default)",
+                    c->file, c->prefix, keys[i]);
+  }
+  return VFR_OK;
+}
+
+/* image_size: an int or [h, w] with h == w. */
+static int read_oc_image_size(const ctx *c, const json_t *o, int *out, vfr_error *err) {
+  json_t *v = json_object_get(o, "image_size");
+  if (v && json_is_array(v)) {
+    json_t *h = json_array_get(v, 0), *w = json_array_get(v, 1);
+    if (json_array_size(v) != 2 || !json_is_integer(h) || !json_is_integer(w) ||
+        json_integer_value(h) != json_integer_value(w) || json_integer_value(h) < 1 ||
+        json_integer_value(h) > MAX_IMAGE)
+      return vfr_fail(err, VFR_EUNSUPPORTED, "%s: key '%simage_size' must be an integer or a "
+                      "square [h, w]", c->file, c->prefix);
+    *out = (int)json_integer_value(h);
+    return VFR_OK;
+  }
+  return get_int(c, o, "image_size", 1, MAX_IMAGE, out, err);
+}
+
+static int read_mlp_width(const ctx *c, const json_t *o, int width, int *out, vfr_error *err) {
+  double ratio = 4.0;
+  TRY(get_number(c, o, "mlp_ratio", &ratio, err));
+  double w = floor((double)width * ratio);
+  if (!(w >= 1 && w <= MAX_MLP))
+    return vfr_fail(err, VFR_EFORMAT, "%s: key '%smlp_ratio' = %g gives an MLP width of %g",
+                    c->file, c->prefix, ratio, w);
+  *out = (int)w;
+  return VFR_OK;
+}
+
+static const char *const OC_VISION_UNSUPPORTED[] = {
+    "timm_model_name", NULL, "ls_init_value", NULL, "attentional_pool", NULL,
+    "attn_pooler_queries", NULL, "no_ln_pre", NULL, "final_ln_after_pool", NULL,
+    "output_tokens", NULL, "input_patchnorm", NULL, "pool_type", "tok",
+    "pos_embed_type", "learnable", "act_kwargs", "{}", "norm_kwargs", "{}", "patch_bias", NULL,
+    NULL};
+static const char *const OC_TEXT_UNSUPPORTED[] = {
+    "hf_model_name", NULL, "ls_init_value", NULL, "embed_cls", NULL, "pool_type", "argmax",
+    "proj_bias", NULL, "no_causal_mask", NULL, "act_kwargs", "{}", "norm_kwargs", "{}",
+    "proj_type", "linear", "output_tokens", NULL, NULL};
+
+/* model_cfg of open_clip_config.json (open_clip's CLIP(embed_dim, vision_cfg, text_cfg,
+ * quick_gelu)): defaults as CLIPVisionCfg / CLIPTextCfg. */
+static int read_open_clip(const char *file, const json_t *root, vfr_model_config *out,
+                          vfr_error *err) {
+  ctx top = {file, ""};
+  json_t *mc, *vcfg, *tcfg;
+  TRY(get_object(&top, root, "model_cfg", &mc, err));
+  if (!mc) return vfr_fail(err, VFR_EFORMAT, "%s: no 'model_cfg' object", file);
+  ctx mctx = {file, "model_cfg."};
+  TRY(get_object(&mctx, mc, "vision_cfg", &vcfg, err));
+  TRY(get_object(&mctx, mc, "text_cfg", &tcfg, err));
+  if (!vcfg) return vfr_fail(err, VFR_EFORMAT, "%s: no 'model_cfg.vision_cfg' object", file);
+  if (json_object_get(mc, "custom_text") && json_is_true(json_object_get(mc, "custom_text")) &&
+      tcfg && json_object_get(tcfg, "hf_model_name"))
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: Hugging Face text towers are not supported", file);
+  int embed_dim = 0, quick = 0;
+  TRY(get_int(&mctx, mc, "embed_dim", 1, MAX_WIDTH, &embed_dim, err));
+  if (!embed_dim) return vfr_fail(err, VFR_EFORMAT, "%s: no 'model_cfg.embed_dim'", file);
+  TRY(get_bool(&mctx, mc, "quick_gelu", &quick, err));
+  vfr_vit_config *v = &out->vision;
+  ctx vc = {file, "model_cfg.vision_cfg."};
+  TRY(refuse_unsupported(&vc, vcfg, OC_VISION_UNSUPPORTED, err));
+  v->num_channels = 3;
+  v->image_size = 224;
+  v->layer_norm_eps = 1e-5f;
+  v->act = quick ? VFR_ACT_QUICK_GELU : VFR_ACT_GELU;
+  v->qkv_bias = 1;
+  v->projection_dim = embed_dim;
+  v->hidden_size = 768;
+  TRY(read_oc_image_size(&vc, vcfg, &v->image_size, err));
+  TRY(get_int(&vc, vcfg, "width", 1, MAX_WIDTH, &v->hidden_size, err));
+  int head_width = 64;
+  TRY(get_int(&vc, vcfg, "head_width", 1, MAX_WIDTH, &head_width, err));
+  json_t *layers = json_object_get(vcfg, "layers");
+  if (layers && json_is_array(layers)) { /* ModifiedResNet: four stage depths */
+    v->family = VFR_FAMILY_OPEN_CLIP_RESNET;
+    if (json_array_size(layers) != 4)
+      return vfr_fail(err, VFR_EFORMAT, "%s: key 'model_cfg.vision_cfg.layers' must list 4 stage "
+                      "depths", file);
+    for (int i = 0; i < 4; i++) {
+      json_t *e = json_array_get(layers, (size_t)i);
+      if (!json_is_integer(e) || json_integer_value(e) < 1 || json_integer_value(e) > MAX_LAYERS)
+        return vfr_fail(err, VFR_EFORMAT, "%s: key 'model_cfg.vision_cfg.layers'[%d] must be an "
+                        "integer in 1..%d", file, i, MAX_LAYERS);
+      v->resnet_layers[i] = (int)json_integer_value(e);
+      v->num_layers += v->resnet_layers[i];
+    }
+    if (v->hidden_size % 2 || (32 * v->hidden_size) % head_width)
+      return vfr_fail(err, VFR_EFORMAT, "%s: vision_cfg.width %d does not suit head_width %d",
+                      file, v->hidden_size, head_width);
+    v->num_heads = 32 * v->hidden_size / head_width;
+    v->patch_size = 32; /* the tower's total stride */
+    if (v->image_size % 32)
+      return vfr_fail(err, VFR_EUNSUPPORTED, "%s: vision_cfg.image_size %d is not a multiple of "
+                      "32", file, v->image_size);
+    snprintf(v->model_type, sizeof v->model_type, "open_clip_resnet");
+  } else {
+    v->family = VFR_FAMILY_OPEN_CLIP;
+    v->num_layers = 12;
+    v->patch_size = 16;
+    TRY(get_int(&vc, vcfg, "layers", 1, MAX_LAYERS, &v->num_layers, err));
+    TRY(get_int(&vc, vcfg, "patch_size", 1, MAX_IMAGE, &v->patch_size, err));
+    if (v->hidden_size % head_width)
+      return vfr_fail(err, VFR_EFORMAT, "%s: vision_cfg.width %d is not a multiple of head_width "
+                      "%d", file, v->hidden_size, head_width);
+    v->num_heads = v->hidden_size / head_width;
+    TRY(read_mlp_width(&vc, vcfg, v->hidden_size, &v->intermediate_size, err));
+    TRY(check_vit(&vc, v, err));
+    snprintf(v->model_type, sizeof v->model_type, "open_clip");
+  }
+  if (tcfg) {
+    vfr_text_config *t = &out->text;
+    ctx tc = {file, "model_cfg.text_cfg."};
+    TRY(refuse_unsupported(&tc, tcfg, OC_TEXT_UNSUPPORTED, err));
+    t->present = 1;
+    t->vocab_size = 49408;
+    t->max_position_embeddings = 77;
+    t->hidden_size = 512;
+    t->num_heads = 8;
+    t->num_layers = 12;
+    t->layer_norm_eps = 1e-5f;
+    t->act = v->act;
+    t->projection_dim = embed_dim;
+    t->eos_token_id = 49407;
+    t->argmax_pool = 1;
+    TRY(get_int(&tc, tcfg, "context_length", 1, MAX_WIDTH, &t->max_position_embeddings, err));
+    TRY(get_int(&tc, tcfg, "vocab_size", 1, 1 << 24, &t->vocab_size, err));
+    TRY(get_int(&tc, tcfg, "width", 1, MAX_WIDTH, &t->hidden_size, err));
+    TRY(get_int(&tc, tcfg, "heads", 1, MAX_WIDTH, &t->num_heads, err));
+    TRY(get_int(&tc, tcfg, "layers", 1, MAX_LAYERS, &t->num_layers, err));
+    TRY(read_mlp_width(&tc, tcfg, t->hidden_size, &t->intermediate_size, err));
+    if (t->hidden_size % t->num_heads)
+      return vfr_fail(err, VFR_EFORMAT, "%s: text_cfg.width %d is not divisible by heads %d",
+                      file, t->hidden_size, t->num_heads);
+  }
+  out->logit_scale_init = 2.6592f;
+  snprintf(out->weights_file, sizeof out->weights_file, "open_clip_model.safetensors");
+  snprintf(out->config_file, sizeof out->config_file, "open_clip_config.json");
   return VFR_OK;
 }
 
@@ -418,8 +606,19 @@ int vfr_model_config_read(const char *dir, vfr_model_config *out, vfr_error *err
   char *file = join_path(dir, "config.json");
   if (!file) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
   json_t *root;
-  int rc = load_json_file(file, 0, &root, err);
-  if (rc == VFR_OK) rc = read_model_config(file, root, out, err);
+  int rc = load_json_file(file, 1, &root, err);
+  if (rc == VFR_OK && root) {
+    rc = read_model_config(file, root, out, err);
+  } else if (rc == VFR_OK) {
+    free(file);
+    file = join_path(dir, "open_clip_config.json");
+    if (!file) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
+    rc = load_json_file(file, 1, &root, err);
+    if (rc == VFR_OK && root) rc = read_open_clip(file, root, out, err);
+    else if (rc == VFR_OK)
+      rc = vfr_fail(err, VFR_EIO, "%s/config.json: cannot open (%s), and there is no "
+                    "open_clip_config.json either", dir, strerror(ENOENT));
+  }
   json_decref(root);
   free(file);
   if (rc) memset(out, 0, sizeof *out);
@@ -532,6 +731,41 @@ static int read_preprocess(const char *file, const json_t *o, vfr_preprocess_con
   return VFR_OK;
 }
 
+/* open_clip_config.json's preprocess_cfg (open_clip's PreprocessCfg, eval transform):
+ * resize the short side to image_size then center crop ('shortest'), or resize to
+ * image_size x image_size ('squash'); bicubic or bilinear; ToTensor (x / 255); normalise. */
+static int read_open_clip_preprocess(const char *file, const json_t *root,
+                                     vfr_preprocess_config *p, vfr_error *err) {
+  ctx top = {file, ""};
+  json_t *mc = NULL, *vcfg = NULL, *pc = NULL;
+  TRY(get_object(&top, root, "model_cfg", &mc, err));
+  ctx mctx = {file, "model_cfg."};
+  if (mc) TRY(get_object(&mctx, mc, "vision_cfg", &vcfg, err));
+  int size = 224;
+  ctx vc = {file, "model_cfg.vision_cfg."};
+  if (vcfg) TRY(read_oc_image_size(&vc, vcfg, &size, err));
+  TRY(get_object(&top, root, "preprocess_cfg", &pc, err));
+  p->shortest_edge = p->crop_height = p->crop_width = size;
+  p->crop_round = 1;
+  p->rescale_divide = 1;
+  if (!pc) return VFR_OK;
+  ctx pctx = {file, "preprocess_cfg."};
+  TRY(read_triple(&pctx, pc, "mean", 0, p->mean, err));
+  TRY(read_triple(&pctx, pc, "std", 1, p->std, err));
+  const char *interp = NULL, *mode = NULL;
+  TRY(get_string(&pctx, pc, "interpolation", &interp, err));
+  TRY(get_string(&pctx, pc, "resize_mode", &mode, err));
+  if (interp && !strcmp(interp, "bilinear")) p->resample = 2;
+  else if (interp && strcmp(interp, "bicubic") != 0)
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: preprocess_cfg.interpolation '%.32s' is not "
+                    "supported (bicubic, bilinear)", file, interp);
+  if (mode && !strcmp(mode, "squash")) p->squash = 1;
+  else if (mode && strcmp(mode, "shortest") != 0)
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: preprocess_cfg.resize_mode '%.32s' is not "
+                    "supported (shortest, squash)", file, mode);
+  return VFR_OK;
+}
+
 int vfr_preprocess_config_parse(const char *text, size_t len, const char *name,
                                 vfr_family family, vfr_preprocess_config *out, vfr_error *err) {
   if (!text || !out) return vfr_fail(err, VFR_EINVAL, "vfr_preprocess_config_parse: NULL argument");
@@ -550,14 +784,16 @@ int vfr_preprocess_config_parse(const char *text, size_t len, const char *name,
 int vfr_preprocess_config_read(const char *dir, vfr_family family, vfr_preprocess_config *out,
                                vfr_error *err) {
   if (!dir || !out) return vfr_fail(err, VFR_EINVAL, "vfr_preprocess_config_read: NULL argument");
-  if (family != VFR_FAMILY_CLIP && family != VFR_FAMILY_DINOV2)
+  if (family < VFR_FAMILY_CLIP || family > VFR_FAMILY_OPEN_CLIP_RESNET)
     return vfr_fail(err, VFR_EINVAL, "vfr_preprocess_config_read: unknown family %d", (int)family);
   preprocess_defaults(family, out);
-  char *file = join_path(dir, "preprocessor_config.json");
+  int oc = family == VFR_FAMILY_OPEN_CLIP || family == VFR_FAMILY_OPEN_CLIP_RESNET;
+  char *file = join_path(dir, oc ? "open_clip_config.json" : "preprocessor_config.json");
   if (!file) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
   json_t *root;
-  int rc = load_json_file(file, 1, &root, err);
-  if (rc == VFR_OK && root) rc = read_preprocess(file, root, out, err);
+  int rc = load_json_file(file, !oc, &root, err);
+  if (rc == VFR_OK && root)
+    rc = oc ? read_open_clip_preprocess(file, root, out, err) : read_preprocess(file, root, out, err);
   json_decref(root);
   free(file);
   if (rc) preprocess_defaults(family, out);

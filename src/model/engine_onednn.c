@@ -152,6 +152,7 @@ static dnnl_alg_kind_t act_alg(int act, float *alpha) {
   case VFR_ACT_GELU: return dnnl_eltwise_gelu_erf;
   case VFR_ACT_GELU_TANH: return dnnl_eltwise_gelu_tanh;
   case VFR_ACT_QUICK_GELU: *alpha = 1.702f; return dnnl_eltwise_swish;
+  case VFR_ACT_RELU: return dnnl_eltwise_relu;
   default: return dnnl_alg_kind_undef;
   }
 }

@@ -80,6 +80,7 @@ float activation_apply(vfr_activation act, float x) {
   switch (act) {
   case VFR_ACT_GELU: return gelu_erf(x);
   case VFR_ACT_GELU_TANH: return gelu_tanh(x);
+  case VFR_ACT_RELU: return x > 0 ? x : 0;
   case VFR_ACT_QUICK_GELU:
   default: return quick_gelu(x);
   }

@@ -1,7 +1,9 @@
 /* Image preprocessing with the semantics of Hugging Face's CLIPImageProcessor and
  * BitImageProcessor (DINOv2): Pillow resize of the uint8 image so its short side is
  * shortest_edge, center crop (zero padding where the image is smaller than the crop, as
- * the processor's center_crop does), then rescale and normalise into a planar float image. */
+ * the processor's center_crop does), then rescale and normalise into a planar float image.
+ * OpenCLIP folders use open_clip's torchvision transform instead (cfg->crop_round,
+ * squash, rescale_divide): Resize then CenterCrop (offsets rounded), ToTensor, Normalize. */
 #include "model/preprocess.h"
 
 #include <stdint.h>
@@ -46,6 +48,13 @@ static int to_rgb(const vfr_image *in, vfr_image *out, const char *name, vfr_err
   return VFR_OK;
 }
 
+/* round(n / 2) for n >= 0 with ties to even, as Python's round. */
+static int round_half_even_half(int n) {
+  int q = n / 2;
+  if (n % 2 && q % 2) q++; /* q + 0.5 rounds to the even one of q, q + 1 */
+  return q;
+}
+
 int preprocess_crop(const vfr_preprocess_config *cfg, const vfr_image *rgb, int H, int W,
                     const char *name, vfr_image *out, vfr_error *err) {
   if (!rgb || !rgb->data || rgb->width <= 0 || rgb->height <= 0)
@@ -64,8 +73,8 @@ int preprocess_crop(const vfr_preprocess_config *cfg, const vfr_image *rgb, int 
                     cfg->resample);
       goto done;
     }
-    int nw, nh;
-    preprocess_resize_size(cur->width, cur->height, cfg->shortest_edge, &nw, &nh);
+    int nw = W, nh = H;
+    if (!cfg->squash) preprocess_resize_size(cur->width, cur->height, cfg->shortest_edge, &nw, &nh);
     if (nw < 1 || nh < 1) {
       rc = vfr_fail(err, VFR_EINVAL, "%s: image %dx%d is too narrow to resize", name, cur->width,
                     cur->height);
@@ -80,8 +89,16 @@ int preprocess_crop(const vfr_preprocess_config *cfg, const vfr_image *rgb, int 
    * than the crop the processor first pads it with zeros, centred with
    * ceil((crop - size) / 2) before it. */
   if ((rc = vfr_image_alloc(out, W, H, 3, err))) goto done;
-  int off_y = cur->height >= H ? (cur->height - H) / 2 : -((H - cur->height + 1) / 2);
-  int off_x = cur->width >= W ? (cur->width - W) / 2 : -((W - cur->width + 1) / 2);
+  int off_y, off_x;
+  if (cfg->crop_round) {
+    /* torchvision's center_crop: pad floor((crop - size) / 2) before; offsets
+     * int(round((size - crop) / 2.0)), Python's round (half to even) */
+    off_y = cur->height >= H ? round_half_even_half(cur->height - H) : -((H - cur->height) / 2);
+    off_x = cur->width >= W ? round_half_even_half(cur->width - W) : -((W - cur->width) / 2);
+  } else {
+    off_y = cur->height >= H ? (cur->height - H) / 2 : -((H - cur->height + 1) / 2);
+    off_x = cur->width >= W ? (cur->width - W) / 2 : -((W - cur->width + 1) / 2);
+  }
   for (int y = 0; y < H; y++) {
     int sy = y + off_y;
     if (sy < 0 || sy >= cur->height) continue; /* stays zero */
@@ -112,7 +129,8 @@ int preprocess_normalize(const vfr_preprocess_config *cfg, const vfr_image *crop
     for (int y = 0; y < H; y++) {
       const uint8_t *row = crop->data + (size_t)y * crop->stride;
       for (int x = 0; x < W; x++) {
-        float v = (float)((double)row[3 * x + c] * scale);
+        float v = cfg->rescale_divide ? (float)row[3 * x + c] / 255.0f
+                                      : (float)((double)row[3 * x + c] * scale);
         plane[(size_t)y * W + x] = cfg->do_normalize ? (v - mean) / std : v;
       }
     }

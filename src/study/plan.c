@@ -154,20 +154,27 @@ static int make_dir(const char *path, vfr_error *err) {
 }
 
 uint64_t study_model_fingerprint(uint64_t h, const char *dir) {
+  /* a Hugging Face folder's files, or an OpenCLIP folder's (absent files add nothing) */
+  static const char *const configs[] = {"config.json", "open_clip_config.json"};
+  static const char *const weights[] = {"model.safetensors", "open_clip_model.safetensors"};
   char path[4096];
-  snprintf(path, sizeof path, "%s/config.json", dir);
-  FILE *f = fopen(path, "rb");
-  if (f) {
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = vfr_fingerprint(h, buf, n);
-    fclose(f);
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, configs[i]);
+    FILE *f = fopen(path, "rb");
+    if (f) {
+      char buf[4096];
+      size_t n;
+      while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = vfr_fingerprint(h, buf, n);
+      fclose(f);
+    }
   }
-  snprintf(path, sizeof path, "%s/model.safetensors", dir);
-  struct stat st;
-  if (stat(path, &st) == 0) {
-    int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
-    h = vfr_fingerprint(h, v, sizeof v);
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, weights[i]);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+      int64_t v[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
+      h = vfr_fingerprint(h, v, sizeof v);
+    }
   }
   return h;
 }

@@ -28,6 +28,10 @@ int study_context_open_named(const vfr_eval_params *p, const char *model_name, s
 /* Phase 2 (vfr_eval_merge) of such a study: summary.json's model_dir is null. */
 int study_merge_named(const vfr_eval_params *p, const char *model_name, vfr_error *err);
 void study_context_close(study_context *ctx);
+/* Chains into h the bytes of DIR/config.json (or open_clip_config.json) and the size and
+ * modification time of DIR/model.safetensors (or open_clip_model.safetensors): results
+ * computed with another model never pass as current. */
+uint64_t study_model_fingerprint(uint64_t h, const char *model_dir);
 
 /* The seed of one perturbed variant: depends on the study seed, the image's name and the
  * row, never on sharding or batching. */

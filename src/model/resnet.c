@@ -1,0 +1,414 @@
+/* The ModifiedResNet tower (see resnet.h): loading with BatchNorm folded, and the forward
+ * pass in channels-last layout on the model's engine. */
+#include "model/resnet.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model_arch.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+enum { IM2COL_FLOATS = 1 << 22, ACT_FLOATS = 1 << 25, BN_EPS_NUM = 1 };
+
+/* A convolution with its BatchNorm folded in: y = conv(x, w) + b. */
+typedef struct rn_conv {
+  int cin, cout, k, stride, pad;
+  float *w; /* (cout, k, k, cin): the channels-last im2col order */
+  float *b; /* (cout) */
+} rn_conv;
+
+typedef struct rn_block {
+  rn_conv c1, c2, c3, down; /* down.w NULL: identity shortcut */
+  int stride;               /* the average pool before conv3 and the shortcut (1: none) */
+} rn_block;
+
+typedef struct rn_tower {
+  const char *dir;
+  vfr_engine *engine;
+  int threads;
+  int width, heads, S, E, C; /* stem width, pool heads, input size, output, pool width 32w */
+  int n_blocks;
+  rn_conv stem[3];
+  rn_block *blocks;
+  const float *pos;          /* (1 + (S/32)^2, C) */
+  const float *qkv_w[3], *qkv_b[3]; /* (C,C), (C) */
+  const float *c_w, *c_b;    /* (E,C), (E) */
+  float *mem;                /* activations for `micro` images: 5 buffers + im2col + pool */
+  int micro;
+  size_t act;                /* floats of one activation buffer */
+  double flops;
+} rn_tower;
+
+#define TRY(x)                     \
+  do {                             \
+    int rc_ = (x);                 \
+    if (rc_ != VFR_OK) return rc_; \
+  } while (0)
+
+/* Reads conv `cname` (cout, cin, k, k) and BatchNorm `bname`, folds them:
+ * w' = w * g / sqrt(var + eps), b' = beta - mean * g / sqrt(var + eps) (eps 1e-5). */
+static int load_conv(fam_store *s, const char *cname, const char *bname, int cin, int cout, int k,
+                     int stride, rn_conv *c, vfr_error *err) {
+  char n[240];
+  const float *w, *bn[4];
+  int64_t ws[4] = {cout, cin, k, k}, bs[1] = {cout};
+  snprintf(n, sizeof n, "%s.weight", cname);
+  TRY(fam_get(s, n, 4, ws, &w, err));
+  for (int i = 0; i < 4; i++) {
+    snprintf(n, sizeof n, "%s.%s", bname, RESNET_BN_PARTS[i]);
+    TRY(fam_get(s, n, 1, bs, &bn[i], err));
+  }
+  c->cin = cin, c->cout = cout, c->k = k, c->stride = stride, c->pad = k / 2;
+  size_t K = (size_t)cin * k * k;
+  c->w = malloc((size_t)cout * K * sizeof(float));
+  c->b = malloc((size_t)cout * sizeof(float));
+  if (!c->w || !c->b) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", vfr_safetensors_path(s->st));
+  for (int o = 0; o < cout; o++) {
+    double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + 1e-5);
+    c->b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
+    for (int ci = 0; ci < cin; ci++)
+      for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++)
+          c->w[(size_t)o * K + ((size_t)ky * k + kx) * cin + ci] =
+              (float)(w[(((size_t)o * cin + ci) * k + ky) * k + kx] * scale);
+  }
+  return VFR_OK;
+}
+
+static void conv_free(rn_conv *c) {
+  free(c->w);
+  free(c->b);
+}
+
+static void rn_free(void *self) {
+  rn_tower *t = self;
+  if (!t) return;
+  for (int i = 0; i < 3; i++) conv_free(&t->stem[i]);
+  for (int i = 0; t->blocks && i < t->n_blocks; i++) {
+    conv_free(&t->blocks[i].c1);
+    conv_free(&t->blocks[i].c2);
+    conv_free(&t->blocks[i].c3);
+    conv_free(&t->blocks[i].down);
+  }
+  free(t->blocks);
+  free(t->mem);
+  free(t);
+}
+
+/* ---- forward pieces (channels-last; B images of h x w) ------------------------------- */
+
+/* y (B,ho,wo,cout) = conv(x (B,h,w,cin)) + b, then ReLU when relu; with accumulate, y holds
+ * the residual on entry and receives y + conv(x) + b (ReLU after the sum). col is scratch
+ * of IM2COL_FLOATS. */
+static void conv_forward(const rn_tower *t, const rn_conv *c, float *y, const float *x, int B,
+                         int h, int w, int relu, int accumulate, float *col) {
+  int ho = (h + 2 * c->pad - c->k) / c->stride + 1, wo = (w + 2 * c->pad - c->k) / c->stride + 1;
+  int K = c->cin * c->k * c->k;
+  size_t N = (size_t)B * ho * wo;
+  /* ReLU in the product's epilogue, except after a residual sum (the engine applies the
+   * activation before accumulating): then one pass over y */
+  engine_epilogue ep = {c->b, relu && !accumulate ? VFR_ACT_RELU : 0, NULL, accumulate};
+  if (c->k == 1 && c->stride == 1) {
+    engine_linear(t->engine, y, x, c->w, (int)N, K, c->cout, &ep);
+  } else {
+    size_t chunk = IM2COL_FLOATS / (size_t)K;
+    if (chunk < 1) chunk = 1;
+    for (size_t r0 = 0; r0 < N; r0 += chunk) {
+      size_t rows = N - r0 < chunk ? N - r0 : chunk;
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+      for (size_t r = 0; r < rows; r++) {
+        size_t idx = r0 + r;
+        int b = (int)(idx / ((size_t)ho * wo)), rem = (int)(idx % ((size_t)ho * wo));
+        int oy = rem / wo, ox = rem % wo;
+        float *dst = col + r * K;
+        for (int ky = 0; ky < c->k; ky++) {
+          int iy = oy * c->stride - c->pad + ky;
+          for (int kx = 0; kx < c->k; kx++) {
+            int ix = ox * c->stride - c->pad + kx;
+            float *d = dst + ((size_t)ky * c->k + kx) * c->cin;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+              memset(d, 0, (size_t)c->cin * sizeof(float));
+            } else {
+              memcpy(d, x + (((size_t)b * h + iy) * w + ix) * c->cin, (size_t)c->cin * sizeof(float));
+            }
+          }
+        }
+      }
+      engine_linear(t->engine, y + r0 * c->cout, col, c->w, (int)rows, K, c->cout, &ep);
+    }
+  }
+  if (relu && accumulate) {
+    size_t n = N * c->cout;
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
+  }
+}
+
+/* y (B,h/s,w/s,C) = s x s average pool of x (B,h,w,C) (stride s, no padding). */
+static void avgpool_forward(const rn_tower *t, float *y, const float *x, int B, int h, int w,
+                            int C, int s) {
+  int ho = h / s, wo = w / s;
+  float inv = 1.0f / (float)(s * s);
+#pragma omp parallel for collapse(2) num_threads(t->threads) schedule(static)
+  for (int b = 0; b < B; b++)
+    for (int oy = 0; oy < ho; oy++)
+      for (int ox = 0; ox < wo; ox++) {
+        float *d = y + (((size_t)b * ho + oy) * wo + ox) * C;
+        for (int c = 0; c < C; c++) d[c] = 0;
+        for (int ky = 0; ky < s; ky++)
+          for (int kx = 0; kx < s; kx++) {
+            const float *src = x + (((size_t)b * h + oy * s + ky) * w + ox * s + kx) * C;
+            for (int c = 0; c < C; c++) d[c] += src[c];
+          }
+        for (int c = 0; c < C; c++) d[c] *= inv;
+      }
+}
+
+/* out (B,E) = c_proj(attention of the mean token over [mean, x] + pos), x (B,n,C) tokens. */
+static void attnpool_forward(const rn_tower *t, float *out, const float *x, int B, int n,
+                             float *tok, float *kv, float *q) {
+  int C = t->C, L = n + 1, NH = t->heads, hd = C / NH;
+  /* tok (B,L,C) = [mean(x), x] + pos */
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+  for (int b = 0; b < B; b++) {
+    float *tb = tok + (size_t)b * L * C;
+    const float *xb = x + (size_t)b * n * C;
+    for (int c = 0; c < C; c++) {
+      double s = 0;
+      for (int i = 0; i < n; i++) s += xb[(size_t)i * C + c];
+      tb[c] = (float)(s / n) + t->pos[c];
+    }
+    for (int i = 0; i < n; i++)
+      for (int c = 0; c < C; c++)
+        tb[(size_t)(i + 1) * C + c] = xb[(size_t)i * C + c] + t->pos[(size_t)(i + 1) * C + c];
+  }
+  size_t BL = (size_t)B * L;
+  float *k = kv, *v = kv + BL * C;
+  engine_epilogue eq = {t->qkv_b[0], 0, NULL, 0}, ek = {t->qkv_b[1], 0, NULL, 0},
+                  ev = {t->qkv_b[2], 0, NULL, 0}, ec = {t->c_b, 0, NULL, 0};
+  engine_linear(t->engine, k, tok, t->qkv_w[1], (int)BL, C, C, &ek);
+  engine_linear(t->engine, v, tok, t->qkv_w[2], (int)BL, C, C, &ev);
+  /* only the first token's query is needed: the tower outputs token 0 */
+  float *q0 = q, *att = q + (size_t)B * C;
+  for (int b = 0; b < B; b++) memcpy(att + (size_t)b * C, tok + (size_t)b * L * C, C * sizeof(float));
+  engine_linear(t->engine, q0, att, t->qkv_w[0], B, C, C, &eq);
+  float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for collapse(2) num_threads(t->threads) schedule(static)
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++) {
+      const float *qh = q0 + (size_t)b * C + h * hd;
+      float p[L];
+      float mx = -INFINITY;
+      for (int j = 0; j < L; j++) {
+        const float *kj = k + ((size_t)b * L + j) * C + h * hd;
+        float d = 0;
+        for (int i = 0; i < hd; i++) d += qh[i] * kj[i];
+        p[j] = d * scale;
+        if (p[j] > mx) mx = p[j];
+      }
+      double sum = 0;
+      for (int j = 0; j < L; j++) sum += (p[j] = expf(p[j] - mx));
+      float *o = att + (size_t)b * C + h * hd;
+      for (int i = 0; i < hd; i++) o[i] = 0;
+      for (int j = 0; j < L; j++) {
+        const float *vj = v + ((size_t)b * L + j) * C + h * hd;
+        float w = (float)(p[j] / sum);
+        for (int i = 0; i < hd; i++) o[i] += w * vj[i];
+      }
+    }
+  engine_linear(t->engine, out, att, t->c_w, B, C, t->E, &ec);
+}
+
+/* B <= t->micro images: pixels (B,3,S,S) planar -> out (B,E). */
+static void rn_forward(rn_tower *t, const float *pixels, int B, float *out) {
+  size_t A = (size_t)t->micro * t->act;
+  float *buf[5] = {t->mem, t->mem + A, t->mem + 2 * A, t->mem + 3 * A, t->mem + 4 * A};
+  float *col = t->mem + 5 * A;
+  int S = t->S;
+  /* channels-last input */
+  float *x = buf[0];
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < S * S; i++)
+      for (int c = 0; c < 3; c++)
+        x[((size_t)b * S * S + i) * 3 + c] = pixels[((size_t)b * 3 + c) * S * S + i];
+  int h = S, w = S;
+  conv_forward(t, &t->stem[0], buf[1], x, B, h, w, 1, 0, col);
+  h = (h + 1) / 2, w = (w + 1) / 2; /* 3x3 stride 2 pad 1 */
+  conv_forward(t, &t->stem[1], buf[0], buf[1], B, h, w, 1, 0, col);
+  conv_forward(t, &t->stem[2], buf[1], buf[0], B, h, w, 1, 0, col);
+  avgpool_forward(t, buf[0], buf[1], B, h, w, t->width, 2);
+  h /= 2, w /= 2;
+  float *cur = buf[0], *nxt = buf[1];
+  for (int i = 0; i < t->n_blocks; i++) {
+    const rn_block *bl = &t->blocks[i];
+    float *t1 = buf[2], *t2 = buf[3], *t3 = buf[4];
+    conv_forward(t, &bl->c1, t1, cur, B, h, w, 1, 0, col);
+    conv_forward(t, &bl->c2, t2, t1, B, h, w, 1, 0, col);
+    int s = bl->stride, ho = h / s, wo = w / s;
+    const float *mid = t2;
+    if (s > 1) {
+      avgpool_forward(t, t3, t2, B, h, w, bl->c2.cout, s);
+      mid = t3;
+    }
+    /* nxt = shortcut, then += conv3(mid) + b, ReLU */
+    if (bl->down.w) {
+      const float *src = cur;
+      if (s > 1) {
+        avgpool_forward(t, t1, cur, B, h, w, bl->c1.cin, s);
+        src = t1;
+      }
+      conv_forward(t, &bl->down, nxt, src, B, ho, wo, 0, 0, col);
+    } else {
+      memcpy(nxt, cur, (size_t)B * h * w * bl->c3.cout * sizeof(float));
+    }
+    conv_forward(t, &bl->c3, nxt, mid, B, ho, wo, 1, 1, col);
+    h = ho, w = wo;
+    float *tmp = cur;
+    cur = nxt;
+    nxt = tmp;
+  }
+  /* the pool's scratch: tok (B,L,C) in nxt, k and v in buf[2..3], q/att in buf[4] */
+  attnpool_forward(t, out, cur, B, h * w, nxt, buf[2], buf[4]);
+}
+
+static int rn_embed(void *self, const float *pixels, int B, float *out, vfr_error *err) {
+  rn_tower *t = self;
+  if (!t->mem) {
+    size_t n = 5 * (size_t)t->micro * t->act + IM2COL_FLOATS;
+    t->mem = malloc(n * sizeof(float));
+    if (!t->mem)
+      return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations (%zu floats)",
+                      t->dir, n);
+  }
+  size_t per = (size_t)3 * t->S * t->S;
+  for (int s = 0; s < B; s += t->micro) {
+    int b = B - s < t->micro ? B - s : t->micro;
+    rn_forward(t, pixels + (size_t)s * per, b, out + (size_t)s * t->E);
+  }
+  return VFR_OK;
+}
+
+static void rn_info(const void *self, vfr_model_info *out) {
+  const rn_tower *t = self;
+  out->hidden_size = t->width;
+  out->num_layers = t->n_blocks;
+  out->num_heads = t->heads;
+  out->intermediate_size = t->C;
+  out->patch_size = 32;
+  out->image_size = t->S;
+  out->num_tokens = 1 + (t->S / 32) * (t->S / 32);
+  out->flops_per_image = t->flops;
+}
+
+static const model_arch RESNET_ARCH = {rn_embed, NULL, rn_info, rn_free};
+
+/* multiply-adds x 2 of a convolution at output size ho x wo */
+static double conv_flops(const rn_conv *c, int ho, int wo) {
+  return 2.0 * ho * wo * c->cout * (double)c->cin * c->k * c->k;
+}
+
+static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
+  const vfr_vit_config *v = &src->config->vision;
+  fam_store *s = src->store;
+  int wd = t->width;
+  int stem_io[3][2] = {{3, wd / 2}, {wd / 2, wd / 2}, {wd / 2, wd}};
+  int h = t->S;
+  size_t act = (size_t)h * h * 3;
+  for (int i = 0; i < 3; i++) {
+    const resnet_conv_row *r = &RESNET_STEM[i];
+    TRY(load_conv(s, r->conv, r->bn, stem_io[i][0], stem_io[i][1], r->k, r->stride, &t->stem[i], err));
+    if (i == 0) h = (h + 1) / 2;
+    t->flops += conv_flops(&t->stem[i], h, h);
+    if ((size_t)h * h * stem_io[i][1] > act) act = (size_t)h * h * stem_io[i][1];
+  }
+  h /= 2;
+  t->n_blocks = v->num_layers;
+  t->blocks = calloc((size_t)t->n_blocks, sizeof *t->blocks);
+  if (!t->blocks) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", src->dir);
+  int inplanes = wd, bi = 0;
+  for (int stage = 0; stage < 4; stage++) {
+    int planes = wd << stage;
+    for (int j = 0; j < v->resnet_layers[stage]; j++, bi++) {
+      rn_block *b = &t->blocks[bi];
+      int stride = (stage > 0 && j == 0) ? 2 : 1;
+      char cn[4][160], bn[4][160];
+      for (int k = 0; k < 4; k++) {
+        snprintf(cn[k], sizeof cn[k], RESNET_BLOCK[k].conv, stage + 1, j);
+        snprintf(bn[k], sizeof bn[k], RESNET_BLOCK[k].bn, stage + 1, j);
+      }
+      TRY(load_conv(s, cn[0], bn[0], inplanes, planes, 1, 1, &b->c1, err));
+      TRY(load_conv(s, cn[1], bn[1], planes, planes, 3, 1, &b->c2, err));
+      TRY(load_conv(s, cn[2], bn[2], planes, 4 * planes, 1, 1, &b->c3, err));
+      if (stride > 1 || inplanes != 4 * planes)
+        TRY(load_conv(s, cn[3], bn[3], inplanes, 4 * planes, 1, 1, &b->down, err));
+      b->stride = stride;
+      int ho = h / stride;
+      t->flops += conv_flops(&b->c1, h, h) + conv_flops(&b->c2, h, h) + conv_flops(&b->c3, ho, ho);
+      if (b->down.w) t->flops += conv_flops(&b->down, ho, ho);
+      size_t m = (size_t)h * h * (4 * planes > inplanes ? 4 * planes : inplanes);
+      if (m > act) act = m;
+      h = ho;
+      inplanes = 4 * planes;
+    }
+  }
+  int n = h * h, L = n + 1, C = t->C;
+  if (inplanes != C)
+    return vfr_fail(err, VFR_EINTERNAL, "%s: stage widths end at %d, not %d", src->dir, inplanes, C);
+  int64_t ps[2] = {L, C}, ws[2] = {C, C}, bs[1] = {C}, cw[2] = {t->E, C}, cb[1] = {t->E};
+  TRY(fam_get(s, RESNET_POOL_POS, 2, ps, &t->pos, err));
+  for (int k = 0; k < 4; k++) {
+    char n1[160], n2[160];
+    snprintf(n1, sizeof n1, "%s.weight", RESNET_POOL_PROJ[k]);
+    snprintf(n2, sizeof n2, "%s.bias", RESNET_POOL_PROJ[k]);
+    const float **wp = k < 3 ? &t->qkv_w[k] : &t->c_w, **bp = k < 3 ? &t->qkv_b[k] : &t->c_b;
+    TRY(fam_get(s, n1, 2, k < 3 ? ws : cw, wp, err));
+    TRY(fam_get(s, n2, 1, k < 3 ? bs : cb, bp, err));
+  }
+  t->flops += 2.0 * (2.0 * L * C * C + C * C + 2.0 * L * C + (double)C * t->E);
+  /* the pool's scratch (tok, k, v, q) must fit the activation buffers too */
+  if ((size_t)L * C > act) act = (size_t)L * C;
+  t->act = act;
+  t->micro = (int)(ACT_FLOATS / (5 * act));
+  if (t->micro < 1) t->micro = 1;
+  if (t->micro > 32) t->micro = 32;
+  return VFR_OK;
+}
+
+int resnet_tower_create(const tower_source *src, tower *out, vfr_error *err) {
+  const vfr_vit_config *v = &src->config->vision;
+  const vfr_preprocess_config *pp = src->pre;
+  if (pp->crop_height != v->image_size || pp->crop_width != v->image_size)
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: input %dx%d differs from image_size %d (the "
+                    "attention pool's positions are fixed)", src->dir, pp->crop_width,
+                    pp->crop_height, v->image_size);
+  if (src->params->pooling != VFR_POOLING_CLS)
+    return vfr_fail(err, VFR_EINVAL, "%s: cls+mean pooling is for DINOv2 models", src->dir);
+  if (src->params->precision == VFR_PRECISION_BF16)
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: ResNet towers run in fp32 only", src->dir);
+  rn_tower *t = calloc(1, sizeof *t);
+  if (!t) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", src->dir);
+  t->dir = src->dir;
+  t->engine = src->engine;
+  t->threads = engine_threads(src->engine);
+  t->width = v->hidden_size;
+  t->heads = v->num_heads;
+  t->S = v->image_size;
+  t->E = v->projection_dim;
+  t->C = 32 * v->hidden_size;
+  int rc = build(t, src, err);
+  if (rc) {
+    rn_free(t);
+    return rc;
+  }
+  out->arch = &RESNET_ARCH;
+  out->self = t;
+  out->H = out->W = t->S;
+  out->E = t->E;
+  return VFR_OK;
+}
