@@ -27,15 +27,23 @@
 
 typedef double vd8 __attribute__((vector_size(64)));
 
-static inline vd8 ld8(const double *p) {
+/* Always inlined, also without optimisation: a vector passed by value between a clone and
+ * a helper compiled for another target would cross an ABI that differs between them. */
+#if defined(__GNUC__)
+#define ICT_INLINE static inline __attribute__((always_inline))
+#else
+#define ICT_INLINE static inline
+#endif
+
+ICT_INLINE vd8 ld8(const double *p) {
   vd8 v;
   memcpy(&v, p, sizeof v);
   return v;
 }
 
-static inline void st8(double *p, vd8 v) { memcpy(p, &v, sizeof v); }
+ICT_INLINE void st8(double *p, vd8 v) { memcpy(p, &v, sizeof v); }
 
-static inline vd8 splat8(double x) { return (vd8){0, 0, 0, 0, 0, 0, 0, 0} + x; }
+ICT_INLINE vd8 splat8(double x) { return (vd8){0, 0, 0, 0, 0, 0, 0, 0} + x; }
 
 /* The eight accumulators of a block are named variables (an array would be kept in
  * memory across the taps). */
