@@ -104,17 +104,24 @@ static int bind_catalogue(vit_tower *t, const tower_source *src, vfr_error *err)
   return VFR_OK;
 }
 
+/* A batch of B runs in micro-batches of about MICRO_BATCH_ROWS tokens, which bounds the
+ * activation memory. Taller gemms run closer to the sgemm rate: on ViT-B/16 at batch 32,
+ * 2 threads, 512 rows gave 3.2 images/s, 2048 gave 3.7 and 8192 3.95, with 16384 no
+ * better (measured on an idle machine). Sets *micro and reserves its activations. */
+static int reserve_micro(vit_tower *t, int B, int *micro, vfr_error *err) {
+  int m = MICRO_BATCH_ROWS / t->d.T;
+  m = m < 1 ? 1 : (m > B ? B : m);
+  if (vit_acts_reserve(&t->acts, &t->d, m) != 0)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations of a batch of %d "
+                    "(%zu floats)", t->dir, m, vit_acts_size(&t->d, m));
+  *micro = m;
+  return VFR_OK;
+}
+
 static int vit_embed(void *self, const float *pixels, int B, float *out, vfr_error *err) {
   vit_tower *t = self;
-  /* The batch runs in micro-batches of about MICRO_BATCH_ROWS tokens, which bounds the
-   * activation memory. Taller gemms run closer to the sgemm rate: on ViT-B/16 at batch 32,
-   * 2 threads, 512 rows gave 3.2 images/s, 2048 gave 3.7 and 8192 3.95, with 16384 no
-   * better (measured on an idle machine). */
-  int micro = MICRO_BATCH_ROWS / t->d.T;
-  micro = micro < 1 ? 1 : (micro > B ? B : micro);
-  if (vit_acts_reserve(&t->acts, &t->d, micro) != 0)
-    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations of a batch of %d "
-                    "(%zu floats)", t->dir, micro, vit_acts_size(&t->d, micro));
+  int micro;
+  TRY(reserve_micro(t, B, &micro, err));
   size_t per_image = (size_t)3 * t->d.H * t->d.W;
   for (int start = 0; start < B; start += micro) {
     int b = B - start < micro ? B - start : micro;
@@ -129,10 +136,8 @@ static int vit_tokens(void *self, const float *pixels, int B, int last_k, int fi
   vit_tower *t = self;
   if (last_k < 1 || last_k > t->d.L)
     return vfr_fail(err, VFR_EINVAL, "%s: last %d layers asked, the model has %d", t->dir, last_k, t->d.L);
-  int micro = MICRO_BATCH_ROWS / t->d.T;
-  micro = micro < 1 ? 1 : (micro > B ? B : micro);
-  if (vit_acts_reserve(&t->acts, &t->d, micro) != 0)
-    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations of a batch of %d", t->dir, micro);
+  int micro;
+  TRY(reserve_micro(t, B, &micro, err));
   const size_t per_image = (size_t)3 * t->d.H * t->d.W, per_out = (size_t)t->d.T * last_k * t->d.D;
   for (int start = 0; start < B; start += micro) {
     int b = B - start < micro ? B - start : micro;
