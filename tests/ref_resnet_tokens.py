@@ -2,7 +2,7 @@
 tests/openclipref.py (written from the published architecture).
 
 Random-weight ResNets (a small one at 96 px, one at 160 px with other stage depths and widths,
-and RN50 at its real shape) are written as OpenCLIP folders; the CLI embeds PNG files with
+and RN50 at its real shape, on nine images: more than one micro-batch of the tower) are written as OpenCLIP folders; the CLI embeds PNG files with
 --tokens, and every token of every image is compared with the reference's last stage: layer4's
 output (B, C, h, w) as tokens [mean over the positions, then the positions row by row]
 (the sequence CLIP's attention pool builds before adding its positional embedding):
@@ -141,8 +141,10 @@ def main():
                         1, sizes)
     check_model("resnet-160", {"image_size": 160, "layers": [2, 1, 2, 1], "width": 8, "head_width": 16}, 2,
                 [(160, 160), (300, 170), (129, 250)])
+    # nine images: more than one of the tower's micro-batches (8 at RN50's activation sizes)
     check_model("RN50", {"image_size": 224, "layers": [3, 4, 6, 3], "width": 64, "patch_size": None}, 3,
-                [(224, 224), (320, 240)])
+                [(224, 224), (320, 240), (230, 300), (100, 90), (224, 231), (500, 224), (240, 240), (64, 80),
+                 (300, 300)])
     check_depth(small, 96)
     shutil.rmtree(tmp)
     ck.finish()
