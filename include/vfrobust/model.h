@@ -91,7 +91,8 @@ typedef struct vfr_model_info {
   int image_size;          /* trained resolution */
   int num_register_tokens;
   int input_height, input_width; /* the preprocessed input (crop size) */
-  int num_tokens;          /* sequence length T at that input: 1 + registers + patches */
+  int num_tokens;          /* sequence length T at that input: 1 + registers + patches
+                              (ResNets: 1 + the last stage's grid, as the dense features) */
   int embed_dim;           /* length of one embedding as returned (depends on pooling) */
   int64_t num_parameters;  /* vision tower parameters used for the embedding */
   double flops_per_image;  /* multiply-adds x 2 of the forward pass at the input size */

@@ -2,7 +2,8 @@
  *                [--precision fp32|bf16|auto] [--tokens [--layers K] [--no-norm]]
  *                --out FILE.npy IMAGE...
  * Writes the raw embeddings of the images, float32 [N, d], or with --tokens the token
- * outputs of the last K blocks, float32 [N, T, K*D], as NumPy .npy v1.0. */
+ * outputs of the last K blocks, float32 [N, T, K*D] (a ResNet: its last feature map,
+ * [N, 1 + h*w, C]), as NumPy .npy v1.0. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,13 @@ static void usage(FILE *f) {
         "                    bf16 where the CPU has AMX (faster there), else fp32\n"
         "  --tokens          dense features instead: every token (CLS, registers, patches row\n"
         "                    by row) of the last K blocks, float32 [N, T, K*D], each token's\n"
-        "                    layers side by side, the earliest first\n"
-        "  --layers K        with --tokens: the last K blocks (default 1)\n"
+        "                    layers side by side, the earliest first; a ResNet: its last\n"
+        "                    stage's feature map before the attention pool, [N, 1 + h*w, C],\n"
+        "                    token 0 the mean over the positions, then the positions row by row\n"
+        "  --layers K        with --tokens: the last K blocks (default 1; a ResNet: 1 only)\n"
         "  --no-norm         with --tokens: the raw residual stream, not passed through the\n"
-        "                    final layernorm (DINOv2 layernorm, CLIP post_layernorm)\n"
+        "                    final layernorm (DINOv2 layernorm, CLIP post_layernorm; a ResNet\n"
+        "                    has none: no effect)\n"
         "  --out FILE.npy    where to write the embeddings\n"
         "  --                everything after it is an IMAGE\n",
         f);
@@ -160,14 +164,20 @@ int cli_embed(int argc, char **argv) {
   }
   vfr_model_info info;
   vfr_model_get_info(m, &info);
-  if (tokens && layers > info.num_layers) {
-    cli_errorf("embed", "--layers %d: %s has %d layers", layers, model_dir, info.num_layers);
+  vfr_token_info ti;
+  vfr_model_get_token_info(m, &ti);
+  if (tokens && layers > ti.max_layers) {
+    if (strstr(info.family, "resnet"))
+      cli_errorf("embed", "--layers %d: %s is a ResNet, whose dense features are its last stage's feature "
+                 "map alone (--layers 1)", layers, model_dir);
+    else
+      cli_errorf("embed", "--layers %d: %s has %d layers", layers, model_dir, ti.max_layers);
     vfr_model_free(m);
     free(files);
     return CLI_USAGE;
   }
   size_t per_image = (size_t)3 * info.input_height * info.input_width;
-  const size_t width = tokens ? (size_t)info.num_tokens * layers * info.hidden_size : (size_t)info.embed_dim;
+  const size_t width = tokens ? (size_t)ti.num_tokens * layers * ti.dim : (size_t)info.embed_dim;
   int mb = params.max_batch < n_files ? params.max_batch : n_files;
   float *pixels = malloc((size_t)mb * per_image * sizeof(float));
   float *emb = malloc((size_t)n_files * width * sizeof(float));
@@ -183,7 +193,7 @@ int cli_embed(int argc, char **argv) {
                       : vfr_model_embed_pixels(m, pixels, B, emb + (size_t)start * width, &err);
     if (rc != VFR_OK) status = cli_report_error(&err, 0);
   }
-  const int64_t shape[3] = {n_files, tokens ? info.num_tokens : info.embed_dim, (int64_t)layers * info.hidden_size};
+  const int64_t shape[3] = {n_files, tokens ? ti.num_tokens : info.embed_dim, (int64_t)layers * ti.dim};
   if (status == CLI_OK && vfr_npy_write_f32_nd(out_path, emb, tokens ? 3 : 2, shape, &err) != VFR_OK)
     status = cli_report_error(&err, 0);
   free(pixels);

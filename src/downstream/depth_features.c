@@ -8,6 +8,22 @@
 #include "model/preprocess.h"
 #include "vfrobust/tokens.h"
 
+/* The error for `asked` layers when the model's dense features have `max`. */
+static int layers_error(const char *dir, int asked, int max, int resnet, vfr_error *err) {
+  if (resnet)
+    return vfr_fail(err, VFR_EINVAL, "%s: %d layers asked for the depth features; a ResNet's dense features are its "
+                    "last stage's feature map alone (1 layer)", dir, asked);
+  return vfr_fail(err, VFR_EINVAL, "%s: %d layers asked for the depth features, the model has %d", dir, asked, max);
+}
+
+int ds_features_check(const vfr_downstream_params *p, vfr_error *err) {
+  vfr_model_config cfg;
+  int rc = vfr_model_config_read(p->study.model_dir, &cfg, err);
+  if (rc) return rc;
+  const int resnet = cfg.vision.family == VFR_FAMILY_OPEN_CLIP_RESNET, max = resnet ? 1 : cfg.vision.num_layers;
+  return p->depth.layers > max ? layers_error(p->study.model_dir, p->depth.layers, max, resnet, err) : VFR_OK;
+}
+
 int ds_features_open(ds_features *fx, const vfr_downstream_params *p, vfr_error *err) {
   memset(fx, 0, sizeof *fx);
   vfr_model_params mp = vfr_model_default_params();
@@ -22,23 +38,24 @@ int ds_features_open(ds_features *fx, const vfr_downstream_params *p, vfr_error 
     ds_features_close(fx);
     return rc;
   }
-  if (p->depth.layers > fx->info.num_layers) {
+  vfr_model_get_token_info(fx->model, &fx->ti);
+  if (p->depth.layers > fx->ti.max_layers) {
+    const int max = fx->ti.max_layers, resnet = cfg.vision.family == VFR_FAMILY_OPEN_CLIP_RESNET;
     ds_features_close(fx);
-    return vfr_fail(err, VFR_EINVAL, "%s: %d layers asked for the depth features, the model has %d", p->study.model_dir,
-                    p->depth.layers, fx->info.num_layers);
+    return layers_error(p->study.model_dir, p->depth.layers, max, resnet, err);
   }
   fx->layers = p->depth.layers;
   fx->up = p->depth.upsample;
   fx->H = fx->info.input_height;
   fx->W = fx->info.input_width;
-  fx->gh = fx->H / fx->info.patch_size;
-  fx->gw = fx->W / fx->info.patch_size;
+  fx->gh = fx->ti.grid_h;
+  fx->gw = fx->ti.grid_w;
   fx->fh = fx->up * fx->gh;
   fx->fw = fx->up * fx->gw;
   fx->pixels = (int64_t)fx->fh * fx->fw;
   fx->crop_pixels = (int64_t)fx->H * fx->W;
-  fx->dim = 2 * fx->layers * fx->info.hidden_size;
-  fx->tokens = malloc(sizeof(float) * (size_t)fx->info.num_tokens * fx->layers * fx->info.hidden_size);
+  fx->dim = 2 * fx->layers * fx->ti.dim;
+  fx->tokens = malloc(sizeof(float) * (size_t)fx->ti.num_tokens * fx->layers * fx->ti.dim);
   fx->grid = malloc(sizeof(float) * (size_t)fx->pixels * fx->dim);
   fx->pred_grid = malloc(sizeof(double) * (size_t)fx->pixels);
   fx->input = malloc(sizeof(float) * 3 * (size_t)fx->crop_pixels);
@@ -73,8 +90,8 @@ int ds_features_compute(ds_features *fx, const vfr_image *img, const char *name,
   int rc = vfr_model_preprocess(fx->model, img, name, fx->input, err);
   if (!rc) rc = vfr_model_tokens_pixels(fx->model, fx->input, 1, fx->layers, 1, fx->tokens, err);
   if (rc) return rc;
-  const int D = fx->info.hidden_size, LD = fx->layers * D, first = 1 + fx->info.num_register_tokens;
-  const float *cls = fx->tokens; /* token 0: (layers * D) */
+  const int D = fx->ti.dim, LD = fx->layers * D, first = fx->ti.prefix;
+  const float *cls = fx->tokens; /* token 0 (CLS; a ResNet's mean feature): (layers * D) */
   for (int y = 0; y < fx->fh; y++) {
     int y0, y1;
     double wy;

@@ -10,6 +10,7 @@
 #include "vfrobust/downstream_run.h"
 #include "vfrobust/model.h"
 #include "vfrobust/study.h"
+#include "vfrobust/tokens.h"
 
 /* Files skipped with the reason (depth.json's skipped list). */
 typedef struct ds_skips {
@@ -24,20 +25,23 @@ void ds_skips_free(ds_skips *s);
 typedef struct ds_features {
   vfr_model *model;
   vfr_model_info info;
+  vfr_token_info ti;   /* the dense features' shape */
   vfr_preprocess_config pre;
   int layers, up;
-  int gh, gw;          /* patch grid */
+  int gh, gw;          /* token grid (patches; a ResNet's last feature map) */
   int fh, fw;          /* feature grid: up * (gh, gw) */
   int64_t pixels;      /* fh * fw */
   int dim;             /* 2 * layers * D: each layer's patch token, then its CLS token */
   int H, W;            /* the model's input crop */
   int64_t crop_pixels; /* H * W */
-  float *tokens;       /* (T, layers * D) */
+  float *tokens;       /* (T, layers * D): prefix tokens, then the grid row by row */
   float *grid;         /* (pixels, dim) */
   double *pred_grid;   /* (pixels) */
   float *input;        /* (3, H, W) */
 } ds_features;
 
+/* Before any work: --layers against the model's config (a ResNet has one feature map). */
+int ds_features_check(const vfr_downstream_params *p, vfr_error *err);
 int ds_features_open(ds_features *fx, const vfr_downstream_params *p, vfr_error *err);
 void ds_features_close(ds_features *fx);
 /* fx->grid from img: the model's preprocessing, the tokens of the last layers, each patch

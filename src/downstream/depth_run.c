@@ -268,7 +268,8 @@ int ds_depth_run(const vfr_downstream_params *p, vfr_downstream_summary *summary
   memset(&res, 0, sizeof res);
   vfr_study_session session = {-1, 0, 0, NULL, 0};
   char inputs[4200];
-  int rc = open_set(p->study.data, &p->depth, &test, &test_ok, &skips, err);
+  int rc = ds_features_check(p, err);
+  if (!rc) rc = open_set(p->study.data, &p->depth, &test, &test_ok, &skips, err);
   if (!rc) rc = open_set(p->train_dir, &p->depth, &train, &train_ok, &skips, err);
   if (!rc) rc = link_inputs(p->study.out_dir, &test, test_ok, inputs, sizeof inputs, err);
   vfr_eval_params study_params = p->study;

@@ -274,6 +274,10 @@ static int setup(trainer *t, vfr_error *err) {
     TRY(vfr_spec_list_parse(o->eval_ops ? o->eval_ops : o->ops, &t->eval_specs,
                             &t->n_eval_specs, err));
     if (t->n_eval_specs < 1) return vfr_fail(err, VFR_EINVAL, "%s: no ops given", o->eval_ops);
+    TRY(study_plan_make(o->eval_ops ? o->eval_ops : o->ops, o->eval_levels, &t->eval_plan, err));
+    if (t->eval_plan.op_count != t->n_eval_specs)
+      return vfr_fail(err, VFR_EINTERNAL, "%s: %d ops planned, %d parsed", o->eval_ops ? o->eval_ops : o->ops,
+                      t->eval_plan.op_count, t->n_eval_specs);
     TRY(vfr_dataset_open(o->eval_path, &t->eval, err));
     vfr_dataset_limit_seeded(&t->eval, o->eval_per_class, o->eval_limit, o->seed);
   }

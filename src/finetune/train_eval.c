@@ -57,61 +57,66 @@ static int knn_utility(trainer *t, const vit_params *p, eval_result *r, vfr_erro
   return rc;
 }
 
-/* Mean DR per spec over the evaluation images, with parameters p; clean embeddings kept. */
+/* Mean DR per spec over the evaluation images, with parameters p; clean embeddings kept.
+ * Each image's rows are the study's (t->eval_plan): row 0 clean, then each op's levels,
+ * each variant drawn by study_plan_apply (the study's seed of the image's name and row) and
+ * an identity level given the clean embedding, as vfr_eval_compute does; the DR of an op is
+ * vfr_robustness_compute_f32 over its rows, as vfr_eval_merge computes it. */
 int ft_evaluate(trainer *t, const vit_params *p, eval_result *r, vfr_error *err) {
   const vfr_finetune_params *o = t->o;
-  int n_img = t->eval.count, m = o->eval_levels;
+  const study_plan *plan = &t->eval_plan;
+  int n_img = t->eval.count, rows = plan->rows;
   size_t per = (size_t)3 * t->d.H * t->d.W, E = (size_t)t->d.E;
-  int n_levels = 0;
-  vfr_chain *chains = malloc((size_t)t->n_eval_specs * MAX_EVAL_LEVELS * sizeof *chains);
-  int *count = calloc((size_t)t->n_eval_specs, sizeof *count);
-  r->mean_dr = calloc((size_t)t->n_eval_specs, sizeof *r->mean_dr);
+  r->mean_dr = calloc((size_t)plan->op_count, sizeof *r->mean_dr);
   r->clean = malloc((size_t)n_img * E * sizeof(float));
   r->n = n_img;
-  if (!chains || !count || !r->mean_dr || !r->clean) {
-    free(chains);
-    free(count);
-    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->eval_path);
-  }
+  float *pix = malloc((size_t)rows * per * sizeof(float));
+  float *emb = malloc((size_t)rows * E * sizeof(float)); /* (rows, E) in plan order */
+  float *out = malloc((size_t)rows * E * sizeof(float)); /* (distinct rows, E) */
+  int *source = malloc((size_t)rows * sizeof *source);   /* the row a row's embedding is */
   int rc = VFR_OK;
-  for (int k = 0; k < t->n_eval_specs && rc == VFR_OK; k++) {
-    rc = vfr_spec_levels(&t->eval_specs[k], m, chains + (size_t)k * MAX_EVAL_LEVELS, NULL,
-                         MAX_EVAL_LEVELS, &count[k], err);
-    n_levels += count[k];
+  if (!r->mean_dr || !r->clean || !pix || !emb || !out || !source)
+    rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->eval_path);
+  if (!rc) {
+    source[0] = 0;
+    for (int k = 0; k < plan->op_count; k++)
+      for (int l = 0; l < plan->ops[k].m; l++) {
+        int row = plan->ops[k].first_row + l;
+        source[row] = plan->ops[k].identity[l] ? 0 : row;
+      }
   }
-  float *pix = rc ? NULL : malloc((size_t)(1 + n_levels) * per * sizeof(float));
-  float *emb = rc ? NULL : malloc((size_t)(1 + n_levels) * E * sizeof(float));
-  if (!rc && (!pix || !emb)) rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->eval_path);
   for (int i = 0; i < n_img && rc == VFR_OK; i++) {
     vfr_image img = {0};
-    const char *file = t->eval.items[i].path;
-    rc = vfr_image_load(file, NULL, &img, err);
-    if (!rc) rc = vfr_model_preprocess(t->model, &img, file, pix, err);
-    int j = 1;
-    for (int k = 0; k < t->n_eval_specs && !rc; k++) {
-      for (int l = 0; l < count[k] && !rc; l++, j++) {
-        vfr_image pert = {0};
-        uint64_t seed = ft_mix64(ft_draw_key(o->seed, (uint64_t)i, (uint64_t)k, (uint64_t)l, 5));
-        rc = vfr_perturb_apply(&img, chains + (size_t)k * MAX_EVAL_LEVELS + l, seed, &pert, err);
-        if (!rc) rc = vfr_model_preprocess(t->model, &pert, file, pix + (size_t)j * per, err);
-        vfr_image_free(&pert);
-      }
+    const vfr_dataset_item *item = &t->eval.items[i];
+    rc = vfr_image_load(item->path, NULL, &img, err);
+    if (!rc) rc = vfr_model_preprocess(t->model, &img, item->path, pix, err);
+    int n = 1; /* distinct rows in pix, in row order */
+    for (int row = 1; row < rows && !rc; row++) {
+      if (source[row] != row) continue;
+      vfr_image pert = {0};
+      rc = study_plan_apply(plan, row, &img, item->name, o->seed, &pert, err);
+      if (!rc) rc = vfr_model_preprocess(t->model, &pert, item->path, pix + (size_t)n++ * per, err);
+      vfr_image_free(&pert);
     }
     vfr_image_free(&img);
-    if (!rc) rc = ft_forward(t, p, pix, 1 + n_levels, emb, err);
+    if (!rc) rc = ft_forward(t, p, pix, n, out, err);
     if (rc) break;
+    for (int row = 0, j = 0; row < rows; row++)
+      if (source[row] == row) memcpy(emb + (size_t)row * E, out + (size_t)j++ * E, E * sizeof(float));
+    for (int row = 1; row < rows; row++)
+      if (source[row] != row) memcpy(emb + (size_t)row * E, emb + (size_t)source[row] * E, E * sizeof(float));
     memcpy(r->clean + (size_t)i * E, emb, E * sizeof(float));
-    for (int k = 0, j0 = 1; k < t->n_eval_specs && !rc; j0 += count[k], k++) {
+    for (int k = 0; k < plan->op_count && !rc; k++) {
       vfr_robustness rob;
-      rc = vfr_robustness_compute_f32(emb, emb + (size_t)j0 * E, count[k], (int)E, &rob, NULL,
-                                      err);
+      rc = vfr_robustness_compute_f32(emb, emb + (size_t)plan->ops[k].first_row * E, plan->ops[k].m, (int)E,
+                                      &rob, NULL, err);
       if (!rc) r->mean_dr[k] += rob.dr / n_img;
     }
   }
   free(pix);
   free(emb);
-  free(chains);
-  free(count);
+  free(out);
+  free(source);
   if (rc == VFR_OK) rc = knn_utility(t, p, r, err);
   return rc;
 }

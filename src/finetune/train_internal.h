@@ -13,6 +13,7 @@
 #include "finetune/vit_backward.h"
 #include "model/safetensors.h"
 #include "model/vit.h"
+#include "study/plan.h"
 #include "vfrobust/dataset.h"
 #include "vfrobust/finetune.h"
 #include "vfrobust/model.h"
@@ -78,6 +79,8 @@ typedef struct trainer {
   vfr_dataset data, eval;
   vfr_spec *specs, *eval_specs; /* trained ops; ops of the evaluation */
   int n_specs, n_eval_specs;
+  study_plan eval_plan;       /* the evaluation as a study plans it: its rows, levels and
+                                 identity levels (n_eval_specs ops) */
   long steps_per_epoch, total;
   int *order;                 /* (data.count) this epoch's shuffled indices */
   long order_epoch;
@@ -129,7 +132,9 @@ int ft_prepare_views(trainer *t, const int *idx, int n, long step, float *pix, v
 int ft_forward(trainer *t, const vit_params *p, const float *pix, int n, float *out,
                vfr_error *err);
 
-/* Mean DR per eval spec, clean embeddings and k-NN accuracy with parameters p. */
+/* Mean DR per eval spec, clean embeddings and k-NN accuracy with parameters p; the variants
+ * are the study's (t->eval_plan, study_plan_apply with the run's seed and the image's
+ * name), so the DR with f is `vfrobust eval`'s on the same images, ops, levels and seed. */
 int ft_evaluate(trainer *t, const vit_params *p, eval_result *r, vfr_error *err);
 void ft_eval_result_free(eval_result *r);
 

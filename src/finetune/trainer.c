@@ -106,6 +106,7 @@ void ft_trainer_free(trainer *t) {
   free(t->slots);
   free(t->specs);
   free(t->eval_specs);
+  study_plan_free(&t->eval_plan);
   vfr_dataset_free(&t->data);
   vfr_dataset_free(&t->eval);
   vfr_safetensors_close(t->st);

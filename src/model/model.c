@@ -248,6 +248,23 @@ static int embed_images(vfr_model *m, const vfr_image *images, int n, int prepar
   return VFR_OK;
 }
 
+void vfr_model_get_token_info(const vfr_model *m, vfr_token_info *out) {
+  memset(out, 0, sizeof *out);
+  if (m->tower.tokens.num_tokens) {
+    *out = m->tower.tokens;
+    return;
+  }
+  if (!m->tower.arch->tokens) return;
+  vfr_model_info in;
+  vfr_model_get_info(m, &in);
+  out->prefix = 1 + in.num_register_tokens;
+  out->grid_h = in.input_height / in.patch_size;
+  out->grid_w = in.input_width / in.patch_size;
+  out->num_tokens = in.num_tokens;
+  out->dim = in.hidden_size;
+  out->max_layers = in.num_layers;
+}
+
 int vfr_model_tokens_pixels(vfr_model *m, const float *pixels, int B, int last_k, int final_norm, float *out,
                             vfr_error *err) {
   if (!m) return vfr_fail(err, VFR_EINVAL, "model: no model given");

@@ -32,6 +32,7 @@ typedef struct rn_tower {
   vfr_engine *engine;
   int threads;
   int width, heads, S, E, C; /* stem width, pool heads, input size, output, pool width 32w */
+  int G;                     /* the last stage's grid (G x G) */
   int n_blocks;
   rn_conv stem[3];
   rn_block *blocks;
@@ -224,8 +225,9 @@ static void attnpool_forward(const rn_tower *t, float *out, const float *x, int 
   engine_linear(t->engine, out, att, t->c_w, B, C, t->E, &ec);
 }
 
-/* B <= t->micro images: pixels (B,3,S,S) planar -> out (B,E). */
-static void rn_forward(rn_tower *t, const float *pixels, int B, float *out) {
+/* B <= t->micro images: pixels (B,3,S,S) planar -> the last stage's feature map
+ * (B,G,G,C), returned (one of the activation buffers; the other four are free). */
+static float *rn_trunk(rn_tower *t, const float *pixels, int B) {
   size_t A = (size_t)t->micro * t->act;
   float *buf[5] = {t->mem, t->mem + A, t->mem + 2 * A, t->mem + 3 * A, t->mem + 4 * A};
   float *col = t->mem + 5 * A;
@@ -273,23 +275,69 @@ static void rn_forward(rn_tower *t, const float *pixels, int B, float *out) {
     cur = nxt;
     nxt = tmp;
   }
-  /* the pool's scratch: tok (B,L,C) in nxt, k and v in buf[2..3], q/att in buf[4] */
-  attnpool_forward(t, out, cur, B, h * w, nxt, buf[2], buf[4]);
+  return cur;
+}
+
+/* B <= t->micro images: pixels (B,3,S,S) planar -> out (B,E). */
+static void rn_forward(rn_tower *t, const float *pixels, int B, float *out) {
+  size_t A = (size_t)t->micro * t->act;
+  float *cur = rn_trunk(t, pixels, B);
+  /* the pool's scratch: tok (B,L,C) in buf[0] or buf[1] (whichever cur is not), k and v
+   * in buf[2..3], q/att in buf[4] */
+  float *tok = cur == t->mem ? t->mem + A : t->mem;
+  attnpool_forward(t, out, cur, B, t->G * t->G, tok, t->mem + 2 * A, t->mem + 4 * A);
+}
+
+/* out (B, 1 + G*G, C) = [mean over the positions, the positions row by row] of the
+ * feature map x (B,G,G,C). */
+static void feature_tokens(const rn_tower *t, float *out, const float *x, int B) {
+  const int n = t->G * t->G, C = t->C;
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+  for (int b = 0; b < B; b++) {
+    const float *xb = x + (size_t)b * n * C;
+    float *ob = out + (size_t)b * (n + 1) * C;
+    for (int c = 0; c < C; c++) {
+      double s = 0;
+      for (int i = 0; i < n; i++) s += xb[(size_t)i * C + c];
+      ob[c] = (float)(s / n);
+    }
+    memcpy(ob + C, xb, sizeof(float) * (size_t)n * C);
+  }
+}
+
+static int reserve(rn_tower *t, vfr_error *err) {
+  if (t->mem) return VFR_OK;
+  size_t n = 5 * (size_t)t->micro * t->act + IM2COL_FLOATS;
+  t->mem = malloc(n * sizeof(float));
+  if (!t->mem)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations (%zu floats)", t->dir, n);
+  return VFR_OK;
 }
 
 static int rn_embed(void *self, const float *pixels, int B, float *out, vfr_error *err) {
   rn_tower *t = self;
-  if (!t->mem) {
-    size_t n = 5 * (size_t)t->micro * t->act + IM2COL_FLOATS;
-    t->mem = malloc(n * sizeof(float));
-    if (!t->mem)
-      return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations (%zu floats)",
-                      t->dir, n);
-  }
+  TRY(reserve(t, err));
   size_t per = (size_t)3 * t->S * t->S;
   for (int s = 0; s < B; s += t->micro) {
     int b = B - s < t->micro ? B - s : t->micro;
     rn_forward(t, pixels + (size_t)s * per, b, out + (size_t)s * t->E);
+  }
+  return VFR_OK;
+}
+
+/* final_norm: a ResNet has none (BatchNorm is inside the convolutions), so it is ignored. */
+static int rn_tokens(void *self, const float *pixels, int B, int last_k, int final_norm, float *out,
+                     vfr_error *err) {
+  rn_tower *t = self;
+  (void)final_norm;
+  if (last_k != 1)
+    return vfr_fail(err, VFR_EINVAL, "%s: last %d layers asked; a ResNet's dense features are its last "
+                    "stage's feature map alone (1 layer)", t->dir, last_k);
+  TRY(reserve(t, err));
+  const size_t per = (size_t)3 * t->S * t->S, per_out = (size_t)(1 + t->G * t->G) * t->C;
+  for (int s = 0; s < B; s += t->micro) {
+    int b = B - s < t->micro ? B - s : t->micro;
+    feature_tokens(t, out + (size_t)s * per_out, rn_trunk(t, pixels + (size_t)s * per, b), b);
   }
   return VFR_OK;
 }
@@ -302,11 +350,11 @@ static void rn_info(const void *self, vfr_model_info *out) {
   out->intermediate_size = t->C;
   out->patch_size = 32;
   out->image_size = t->S;
-  out->num_tokens = 1 + (t->S / 32) * (t->S / 32);
+  out->num_tokens = 1 + t->G * t->G; /* as tokens returns them: the mean, then the grid */
   out->flops_per_image = t->flops;
 }
 
-static const model_arch RESNET_ARCH = {rn_embed, NULL, rn_info, rn_free};
+static const model_arch RESNET_ARCH = {rn_embed, rn_tokens, rn_info, rn_free};
 
 /* multiply-adds x 2 of a convolution at output size ho x wo */
 static double conv_flops(const rn_conv *c, int ho, int wo) {
@@ -357,6 +405,7 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
       inplanes = 4 * planes;
     }
   }
+  t->G = h;
   int n = h * h, L = n + 1, C = t->C;
   if (inplanes != C)
     return vfr_fail(err, VFR_EINTERNAL, "%s: stage widths end at %d, not %d", src->dir, inplanes, C);
@@ -410,5 +459,7 @@ int resnet_tower_create(const tower_source *src, tower *out, vfr_error *err) {
   out->self = t;
   out->H = out->W = t->S;
   out->E = t->E;
+  /* the mean token, then the G x G grid; one feature map, C wide */
+  out->tokens = (vfr_token_info){1 + t->G * t->G, 1, t->G, t->G, t->C, 1};
   return VFR_OK;
 }

@@ -13,8 +13,10 @@ int vfr_model_embed_tokens(vfr_model *m, const vfr_image *images, int n, int las
   if (n < 0 || (n > 0 && (!images || !out))) return vfr_fail(err, VFR_EINVAL, "tokens: bad image list");
   vfr_model_info info;
   vfr_model_get_info(m, &info);
+  vfr_token_info ti;
+  vfr_model_get_token_info(m, &ti);
   const size_t per_image = (size_t)3 * info.input_height * info.input_width;
-  const size_t per_out = (size_t)info.num_tokens * last_k * info.hidden_size;
+  const size_t per_out = (size_t)ti.num_tokens * last_k * ti.dim;
   float *pixels = n ? malloc(sizeof(float) * per_image * TOKEN_BATCH) : NULL;
   if (n && !pixels) return vfr_fail(err, VFR_ENOMEM, "tokens: out of memory");
   int rc = VFR_OK;
