@@ -13,13 +13,14 @@
 #include <omp.h>
 #endif
 
-enum { IM2COL_FLOATS = 1 << 22, ACT_FLOATS = 1 << 25, BN_EPS_NUM = 1 };
+enum { ACT_FLOATS = 1 << 25, BN_EPS_NUM = 1 };
 
-/* A convolution with its BatchNorm folded in: y = conv(x, w) + b. */
+/* A convolution with its BatchNorm folded in: y = conv(x, w) + b, run by the engine. */
 typedef struct rn_conv {
   int cin, cout, k, stride, pad;
-  float *w; /* (cout, k, k, cin): the channels-last im2col order */
+  float *w; /* (cout, cin, k, k) */
   float *b; /* (cout) */
+  engine_conv *ec;
 } rn_conv;
 
 typedef struct rn_block {
@@ -38,9 +39,10 @@ typedef struct rn_tower {
   const float *pos;          /* (1 + (S/32)^2, C) */
   const float *qkv_w[3], *qkv_b[3]; /* (C,C), (C) */
   const float *c_w, *c_b;    /* (E,C), (E) */
-  float *mem;                /* activations for `micro` images: 5 buffers + im2col + pool */
+  float *mem;                /* activations for `micro` images: 5 buffers (the pool's too) */
   int micro;
-  size_t act;                /* floats of one activation buffer */
+  int cb;                    /* the engine's channel block: activations (B, C/cb, H, W, cb) */
+  size_t act;                /* floats of one image's activation buffer */
   double flops;
 } rn_tower;
 
@@ -71,16 +73,26 @@ static int load_conv(fam_store *s, const char *cname, const char *bname, int cin
   for (int o = 0; o < cout; o++) {
     double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + 1e-5);
     c->b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
-    for (int ci = 0; ci < cin; ci++)
-      for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++)
-          c->w[(size_t)o * K + ((size_t)ky * k + kx) * cin + ci] =
-              (float)(w[(((size_t)o * cin + ci) * k + ky) * k + kx] * scale);
+    for (size_t i = 0; i < K; i++) c->w[(size_t)o * K + i] = (float)(w[(size_t)o * K + i] * scale);
   }
   return VFR_OK;
 }
 
+/* Hands c to the engine for inputs of h x h (planar: the pixels), its epilogue fixed. */
+static int conv_prepare(rn_tower *t, rn_conv *c, int h, int planar, int relu, int residual,
+                        vfr_error *err) {
+  engine_conv_shape sh = {c->cin, c->cout, c->k, c->stride, c->pad, h, h, planar, relu, residual};
+  int rc = engine_conv_create(t->engine, &sh, c->w, c->b, &c->ec, err);
+  if (rc && err) {
+    char m[VFR_ERROR_MESSAGE_MAX];
+    snprintf(m, sizeof m, "%s", err->message);
+    return vfr_fail(err, rc, "%s: %s", t->dir, m);
+  }
+  return rc;
+}
+
 static void conv_free(rn_conv *c) {
+  engine_conv_free(c->ec);
   free(c->w);
   free(c->b);
 }
@@ -100,53 +112,12 @@ static void rn_free(void *self) {
   free(t);
 }
 
-/* ---- forward pieces (channels-last; B images of h x w) ------------------------------- */
+/* ---- forward pieces (B images of h x w; activations blocked (B, C/cb, h, w, cb)) ------- */
 
-/* y (B,ho,wo,cout) = conv(x (B,h,w,cin)) + b, then ReLU when relu; with accumulate, y holds
- * the residual on entry and receives y + conv(x) + b (ReLU after the sum). col is scratch
- * of IM2COL_FLOATS. */
-static void conv_forward(const rn_tower *t, const rn_conv *c, float *y, const float *x, int B,
-                         int h, int w, int relu, int accumulate, float *col) {
-  int ho = (h + 2 * c->pad - c->k) / c->stride + 1, wo = (w + 2 * c->pad - c->k) / c->stride + 1;
-  int K = c->cin * c->k * c->k;
-  size_t N = (size_t)B * ho * wo;
-  /* ReLU in the product's epilogue, except after a residual sum (the engine applies the
-   * activation before accumulating): then one pass over y */
-  engine_epilogue ep = {c->b, relu && !accumulate ? VFR_ACT_RELU : 0, NULL, accumulate};
-  if (c->k == 1 && c->stride == 1) {
-    engine_linear(t->engine, y, x, c->w, (int)N, K, c->cout, &ep);
-  } else {
-    size_t chunk = IM2COL_FLOATS / (size_t)K;
-    if (chunk < 1) chunk = 1;
-    for (size_t r0 = 0; r0 < N; r0 += chunk) {
-      size_t rows = N - r0 < chunk ? N - r0 : chunk;
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-      for (size_t r = 0; r < rows; r++) {
-        size_t idx = r0 + r;
-        int b = (int)(idx / ((size_t)ho * wo)), rem = (int)(idx % ((size_t)ho * wo));
-        int oy = rem / wo, ox = rem % wo;
-        float *dst = col + r * K;
-        for (int ky = 0; ky < c->k; ky++) {
-          int iy = oy * c->stride - c->pad + ky;
-          for (int kx = 0; kx < c->k; kx++) {
-            int ix = ox * c->stride - c->pad + kx;
-            float *d = dst + ((size_t)ky * c->k + kx) * c->cin;
-            if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-              memset(d, 0, (size_t)c->cin * sizeof(float));
-            } else {
-              memcpy(d, x + (((size_t)b * h + iy) * w + ix) * c->cin, (size_t)c->cin * sizeof(float));
-            }
-          }
-        }
-      }
-      engine_linear(t->engine, y + r0 * c->cout, col, c->w, (int)rows, K, c->cout, &ep);
-    }
-  }
-  if (relu && accumulate) {
-    size_t n = N * c->cout;
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
-  }
+/* y = conv(x) + b with the epilogue fixed at conv_prepare (ReLU; the residual y holds). */
+static int conv_forward(const rn_tower *t, const rn_conv *c, float *y, const float *x, int B,
+                        vfr_error *err) {
+  return engine_conv_forward(t->engine, c->ec, B, x, y, err);
 }
 
 /* y (B,h/s,w/s,C) = s x s average pool of x (B,h,w,C) (stride s, no padding). */
@@ -169,23 +140,30 @@ static void avgpool_forward(const rn_tower *t, float *y, const float *x, int B, 
       }
 }
 
-/* out (B,E) = c_proj(attention of the mean token over [mean, x] + pos), x (B,n,C) tokens. */
+/* y = s x s average pool of the blocked x (B,C/cb,h,w,cb): per channel block, as channels-last. */
+static void avgpool_blocked(const rn_tower *t, float *y, const float *x, int B, int h, int w,
+                            int C, int s) {
+  avgpool_forward(t, y, x, B * ((C + t->cb - 1) / t->cb), h, w, t->cb, s);
+}
+
+/* out (B,E) = c_proj(attention of the mean token over [mean, x] + pos), x (B,C/cb,n,cb) the
+ * final map's n positions, blocked. */
 static void attnpool_forward(const rn_tower *t, float *out, const float *x, int B, int n,
                              float *tok, float *kv, float *q) {
-  int C = t->C, L = n + 1, NH = t->heads, hd = C / NH;
+  int C = t->C, L = n + 1, NH = t->heads, hd = C / NH, cb = t->cb, nb = (C + cb - 1) / cb;
   /* tok (B,L,C) = [mean(x), x] + pos */
 #pragma omp parallel for num_threads(t->threads) schedule(static)
   for (int b = 0; b < B; b++) {
     float *tb = tok + (size_t)b * L * C;
-    const float *xb = x + (size_t)b * n * C;
+    const float *xb = x + (size_t)b * nb * n * cb;
     for (int c = 0; c < C; c++) {
+      const float *xc = xb + (size_t)(c / cb) * n * cb + c % cb; /* x(b, i, c) = xc[i * cb] */
       double s = 0;
-      for (int i = 0; i < n; i++) s += xb[(size_t)i * C + c];
+      for (int i = 0; i < n; i++) s += xc[(size_t)i * cb];
       tb[c] = (float)(s / n) + t->pos[c];
+      for (int i = 0; i < n; i++)
+        tb[(size_t)(i + 1) * C + c] = xc[(size_t)i * cb] + t->pos[(size_t)(i + 1) * C + c];
     }
-    for (int i = 0; i < n; i++)
-      for (int c = 0; c < C; c++)
-        tb[(size_t)(i + 1) * C + c] = xb[(size_t)i * C + c] + t->pos[(size_t)(i + 1) * C + c];
   }
   size_t BL = (size_t)B * L;
   float *k = kv, *v = kv + BL * C;
@@ -225,63 +203,55 @@ static void attnpool_forward(const rn_tower *t, float *out, const float *x, int 
 }
 
 /* B <= t->micro images: pixels (B,3,S,S) planar -> out (B,E). */
-static void rn_forward(rn_tower *t, const float *pixels, int B, float *out) {
+static int rn_forward(rn_tower *t, const float *pixels, int B, float *out, vfr_error *err) {
   size_t A = (size_t)t->micro * t->act;
   float *buf[5] = {t->mem, t->mem + A, t->mem + 2 * A, t->mem + 3 * A, t->mem + 4 * A};
-  float *col = t->mem + 5 * A;
-  int S = t->S;
-  /* channels-last input */
-  float *x = buf[0];
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-  for (int b = 0; b < B; b++)
-    for (int i = 0; i < S * S; i++)
-      for (int c = 0; c < 3; c++)
-        x[((size_t)b * S * S + i) * 3 + c] = pixels[((size_t)b * 3 + c) * S * S + i];
-  int h = S, w = S;
-  conv_forward(t, &t->stem[0], buf[1], x, B, h, w, 1, 0, col);
-  h = (h + 1) / 2, w = (w + 1) / 2; /* 3x3 stride 2 pad 1 */
-  conv_forward(t, &t->stem[1], buf[0], buf[1], B, h, w, 1, 0, col);
-  conv_forward(t, &t->stem[2], buf[1], buf[0], B, h, w, 1, 0, col);
-  avgpool_forward(t, buf[0], buf[1], B, h, w, t->width, 2);
-  h /= 2, w /= 2;
+  int h = (t->S + 1) / 2; /* the stem: 3x3 stride 2 pad 1 on the planar pixels, then 3x3 */
+  TRY(conv_forward(t, &t->stem[0], buf[1], pixels, B, err));
+  TRY(conv_forward(t, &t->stem[1], buf[0], buf[1], B, err));
+  TRY(conv_forward(t, &t->stem[2], buf[1], buf[0], B, err));
+  avgpool_blocked(t, buf[0], buf[1], B, h, h, t->width, 2);
+  h /= 2;
   float *cur = buf[0], *nxt = buf[1];
   for (int i = 0; i < t->n_blocks; i++) {
     const rn_block *bl = &t->blocks[i];
     float *t1 = buf[2], *t2 = buf[3], *t3 = buf[4];
-    conv_forward(t, &bl->c1, t1, cur, B, h, w, 1, 0, col);
-    conv_forward(t, &bl->c2, t2, t1, B, h, w, 1, 0, col);
-    int s = bl->stride, ho = h / s, wo = w / s;
+    TRY(conv_forward(t, &bl->c1, t1, cur, B, err));
+    TRY(conv_forward(t, &bl->c2, t2, t1, B, err));
+    int s = bl->stride, ho = h / s;
     const float *mid = t2;
     if (s > 1) {
-      avgpool_forward(t, t3, t2, B, h, w, bl->c2.cout, s);
+      avgpool_blocked(t, t3, t2, B, h, h, bl->c2.cout, s);
       mid = t3;
     }
-    /* nxt = shortcut, then += conv3(mid) + b, ReLU */
+    /* relu(conv3(mid) + b + shortcut): the product adds the shortcut its output holds, in
+     * place over the block's input for an identity shortcut */
     if (bl->down.w) {
       const float *src = cur;
       if (s > 1) {
-        avgpool_forward(t, t1, cur, B, h, w, bl->c1.cin, s);
+        avgpool_blocked(t, t1, cur, B, h, h, bl->c1.cin, s);
         src = t1;
       }
-      conv_forward(t, &bl->down, nxt, src, B, ho, wo, 0, 0, col);
+      TRY(conv_forward(t, &bl->down, nxt, src, B, err));
+      TRY(conv_forward(t, &bl->c3, nxt, mid, B, err));
+      float *tmp = cur;
+      cur = nxt;
+      nxt = tmp;
     } else {
-      memcpy(nxt, cur, (size_t)B * h * w * bl->c3.cout * sizeof(float));
+      TRY(conv_forward(t, &bl->c3, cur, mid, B, err));
     }
-    conv_forward(t, &bl->c3, nxt, mid, B, ho, wo, 1, 1, col);
-    h = ho, w = wo;
-    float *tmp = cur;
-    cur = nxt;
-    nxt = tmp;
+    h = ho;
   }
   /* the pool's scratch: tok (B,L,C) in nxt, k and v in buf[2..3], q/att in buf[4] */
-  attnpool_forward(t, out, cur, B, h * w, nxt, buf[2], buf[4]);
+  attnpool_forward(t, out, cur, B, h * h, nxt, buf[2], buf[4]);
+  return VFR_OK;
 }
 
 static int rn_embed(void *self, const float *pixels, int B, float *out, vfr_error *err) {
   rn_tower *t = self;
   if (!t->mem) {
-    size_t n = 5 * (size_t)t->micro * t->act + IM2COL_FLOATS;
-    t->mem = malloc(n * sizeof(float));
+    size_t n = 5 * (size_t)t->micro * t->act;
+    t->mem = aligned_alloc(64, n * sizeof(float));
     if (!t->mem)
       return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations (%zu floats)",
                       t->dir, n);
@@ -289,7 +259,7 @@ static int rn_embed(void *self, const float *pixels, int B, float *out, vfr_erro
   size_t per = (size_t)3 * t->S * t->S;
   for (int s = 0; s < B; s += t->micro) {
     int b = B - s < t->micro ? B - s : t->micro;
-    rn_forward(t, pixels + (size_t)s * per, b, out + (size_t)s * t->E);
+    TRY(rn_forward(t, pixels + (size_t)s * per, b, out + (size_t)s * t->E, err));
   }
   return VFR_OK;
 }
@@ -318,14 +288,16 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
   fam_store *s = src->store;
   int wd = t->width;
   int stem_io[3][2] = {{3, wd / 2}, {wd / 2, wd / 2}, {wd / 2, wd}};
-  int h = t->S;
-  size_t act = (size_t)h * h * 3;
+  int h = t->S, blk = t->cb;
+  size_t act = 0;
+#define CPAD(c) ((size_t)((c) + blk - 1) / blk * blk) /* channels with the last block's padding */
   for (int i = 0; i < 3; i++) {
     const resnet_conv_row *r = &RESNET_STEM[i];
     TRY(load_conv(s, r->conv, r->bn, stem_io[i][0], stem_io[i][1], r->k, r->stride, &t->stem[i], err));
+    TRY(conv_prepare(t, &t->stem[i], h, i == 0, 1, 0, err));
     if (i == 0) h = (h + 1) / 2;
     t->flops += conv_flops(&t->stem[i], h, h);
-    if ((size_t)h * h * stem_io[i][1] > act) act = (size_t)h * h * stem_io[i][1];
+    if ((size_t)h * h * CPAD(stem_io[i][1]) > act) act = (size_t)h * h * CPAD(stem_io[i][1]);
   }
   h /= 2;
   t->n_blocks = v->num_layers;
@@ -349,14 +321,19 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
         TRY(load_conv(s, cn[3], bn[3], inplanes, 4 * planes, 1, 1, &b->down, err));
       b->stride = stride;
       int ho = h / stride;
+      TRY(conv_prepare(t, &b->c1, h, 0, 1, 0, err));
+      TRY(conv_prepare(t, &b->c2, h, 0, 1, 0, err));
+      TRY(conv_prepare(t, &b->c3, ho, 0, 1, 1, err));
+      if (b->down.w) TRY(conv_prepare(t, &b->down, ho, 0, 0, 0, err));
       t->flops += conv_flops(&b->c1, h, h) + conv_flops(&b->c2, h, h) + conv_flops(&b->c3, ho, ho);
       if (b->down.w) t->flops += conv_flops(&b->down, ho, ho);
-      size_t m = (size_t)h * h * (4 * planes > inplanes ? 4 * planes : inplanes);
+      size_t m = (size_t)h * h * CPAD(4 * planes > inplanes ? 4 * planes : inplanes);
       if (m > act) act = m;
       h = ho;
       inplanes = 4 * planes;
     }
   }
+#undef CPAD
   int n = h * h, L = n + 1, C = t->C;
   if (inplanes != C)
     return vfr_fail(err, VFR_EINTERNAL, "%s: stage widths end at %d, not %d", src->dir, inplanes, C);
@@ -396,6 +373,7 @@ int resnet_tower_create(const tower_source *src, tower *out, vfr_error *err) {
   t->dir = src->dir;
   t->engine = src->engine;
   t->threads = engine_threads(src->engine);
+  t->cb = engine_conv_block(src->engine);
   t->width = v->hidden_size;
   t->heads = v->num_heads;
   t->S = v->image_size;
