@@ -149,7 +149,7 @@ static void avgpool_blocked(const rn_tower *t, float *y, const float *x, int B, 
 /* out (B,E) = c_proj(attention of the mean token over [mean, x] + pos), x (B,C/cb,n,cb) the
  * final map's n positions, blocked. */
 static void attnpool_forward(const rn_tower *t, float *out, const float *x, int B, int n,
-                             float *tok, float *kv, float *q) {
+                             float *tok, float *scr) {
   int C = t->C, L = n + 1, NH = t->heads, hd = C / NH, cb = t->cb, nb = (C + cb - 1) / cb;
   /* tok (B,L,C) = [mean(x), x] + pos */
 #pragma omp parallel for num_threads(t->threads) schedule(static)
@@ -165,40 +165,44 @@ static void attnpool_forward(const rn_tower *t, float *out, const float *x, int 
         tb[(size_t)(i + 1) * C + c] = xc[(size_t)i * cb] + t->pos[(size_t)(i + 1) * C + c];
     }
   }
-  size_t BL = (size_t)B * L;
-  float *k = kv, *v = kv + BL * C;
-  engine_epilogue eq = {t->qkv_b[0], 0, NULL, 0}, ek = {t->qkv_b[1], 0, NULL, 0},
-                  ev = {t->qkv_b[2], 0, NULL, 0}, ec = {t->c_b, 0, NULL, 0};
-  engine_linear(t->engine, k, tok, t->qkv_w[1], (int)BL, C, C, &ek);
-  engine_linear(t->engine, v, tok, t->qkv_w[2], (int)BL, C, C, &ev);
-  /* only the first token's query is needed: the tower outputs token 0 */
-  float *q0 = q, *att = q + (size_t)B * C;
-  for (int b = 0; b < B; b++) memcpy(att + (size_t)b * C, tok + (size_t)b * L * C, C * sizeof(float));
-  engine_linear(t->engine, q0, att, t->qkv_w[0], B, C, C, &eq);
+  /* Only the first token's query is needed (the tower outputs token 0), so the keys and
+   * values of all L tokens are never formed: per head h (rows h*hd.. of the projections),
+   *   score_j = q_h . (Wk_h tok_j + bk_h) = (Wk_h^T q_h) . tok_j + const (softmax drops it)
+   *   out_h = sum_j p_j (Wv_h tok_j + bv_h) = Wv_h (sum_j p_j tok_j) + bv_h  (sum_j p_j = 1) */
+  float *q0 = scr;                        /* (B,C) */
+  float *qk = q0 + (size_t)B * C;         /* (B,NH,C): Wk_h^T q_h */
+  float *wt = qk + (size_t)B * NH * C;    /* (B,NH,C): sum_j p_j tok_j */
+  float *sc = wt + (size_t)B * NH * C;    /* (B,NH,L): scores, then p */
+  float *att = sc + (size_t)B * NH * L;   /* (B,C): the heads' outputs */
+  engine_epilogue eq = {t->qkv_b[0], 0, NULL, 0}, ec = {t->c_b, 0, NULL, 0};
+  engine_gemm(t->engine, 0, 1, B, C, C, 1.0f, tok, (int64_t)L * C, t->qkv_w[0], C, q0, C, &eq);
+  /* qk[b,h,:] = q0[b, h*hd..] (B,hd) @ Wk rows h*hd.. (hd,C) */
+  engine_gemm_batched(t->engine, 1, NH, B, C, hd, 1.0f, q0, (engine_strides){(int64_t)B * C, hd, C, 1},
+                      t->qkv_w[1], (engine_strides){(int64_t)C * C, (int64_t)hd * C, C, 1}, qk,
+                      (engine_strides){(int64_t)B * NH * C, C, (int64_t)NH * C, 1}, 0);
+  /* sc[b] (NH,L) = scale * qk[b] (NH,C) @ tok[b]^T (C,L) */
   float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) num_threads(t->threads) schedule(static)
+  engine_gemm_batched(t->engine, B, 1, NH, L, C, scale, qk, (engine_strides){(int64_t)NH * C, (int64_t)NH * C, C, 1},
+                      tok, (engine_strides){(int64_t)L * C, (int64_t)L * C, 1, C}, sc,
+                      (engine_strides){(int64_t)NH * L, (int64_t)NH * L, L, 1}, 0);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+  for (int r = 0; r < B * NH; r++) {
+    float *p = sc + (size_t)r * L, mx = -INFINITY;
+    for (int j = 0; j < L; j++) mx = p[j] > mx ? p[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < L; j++) sum += (p[j] = expf(p[j] - mx));
+    for (int j = 0; j < L; j++) p[j] = (float)(p[j] / sum);
+  }
+  /* wt[b] (NH,C) = p[b] (NH,L) @ tok[b] (L,C) */
+  engine_gemm_batched(t->engine, B, 1, NH, C, L, 1.0f, sc, (engine_strides){(int64_t)NH * L, (int64_t)NH * L, L, 1},
+                      tok, (engine_strides){(int64_t)L * C, (int64_t)L * C, C, 1}, wt,
+                      (engine_strides){(int64_t)NH * C, (int64_t)NH * C, C, 1}, 0);
+  /* att[b, h*hd..] = wt[b,h] (B,C) @ Wv rows h*hd.. transposed (C,hd), + bv */
+  engine_gemm_batched(t->engine, 1, NH, B, hd, C, 1.0f, wt, (engine_strides){(int64_t)B * NH * C, C, (int64_t)NH * C, 1},
+                      t->qkv_w[2], (engine_strides){(int64_t)C * C, (int64_t)hd * C, 1, C}, att,
+                      (engine_strides){(int64_t)B * C, hd, C, 1}, 0);
   for (int b = 0; b < B; b++)
-    for (int h = 0; h < NH; h++) {
-      const float *qh = q0 + (size_t)b * C + h * hd;
-      float p[L];
-      float mx = -INFINITY;
-      for (int j = 0; j < L; j++) {
-        const float *kj = k + ((size_t)b * L + j) * C + h * hd;
-        float d = 0;
-        for (int i = 0; i < hd; i++) d += qh[i] * kj[i];
-        p[j] = d * scale;
-        if (p[j] > mx) mx = p[j];
-      }
-      double sum = 0;
-      for (int j = 0; j < L; j++) sum += (p[j] = expf(p[j] - mx));
-      float *o = att + (size_t)b * C + h * hd;
-      for (int i = 0; i < hd; i++) o[i] = 0;
-      for (int j = 0; j < L; j++) {
-        const float *vj = v + ((size_t)b * L + j) * C + h * hd;
-        float w = (float)(p[j] / sum);
-        for (int i = 0; i < hd; i++) o[i] += w * vj[i];
-      }
-    }
+    for (int c = 0; c < C; c++) att[(size_t)b * C + c] += t->qkv_b[2][c];
   engine_linear(t->engine, out, att, t->c_w, B, C, t->E, &ec);
 }
 
@@ -242,8 +246,8 @@ static int rn_forward(rn_tower *t, const float *pixels, int B, float *out, vfr_e
     }
     h = ho;
   }
-  /* the pool's scratch: tok (B,L,C) in nxt, k and v in buf[2..3], q/att in buf[4] */
-  attnpool_forward(t, out, cur, B, h * h, nxt, buf[2], buf[4]);
+  /* the pool's scratch: tok (B,L,C) in nxt, the rest in buf[2..4] */
+  attnpool_forward(t, out, cur, B, h * h, nxt, buf[2]);
   return VFR_OK;
 }
 
@@ -327,7 +331,9 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
       if (b->down.w) TRY(conv_prepare(t, &b->down, ho, 0, 0, 0, err));
       t->flops += conv_flops(&b->c1, h, h) + conv_flops(&b->c2, h, h) + conv_flops(&b->c3, ho, ho);
       if (b->down.w) t->flops += conv_flops(&b->down, ho, ho);
-      size_t m = (size_t)h * h * CPAD(4 * planes > inplanes ? 4 * planes : inplanes);
+      /* the block's buffers: its input and the first two outputs at h, the rest at ho */
+      size_t m = (size_t)h * h * CPAD(planes > inplanes ? planes : inplanes);
+      if ((size_t)ho * ho * CPAD(4 * planes) > m) m = (size_t)ho * ho * CPAD(4 * planes);
       if (m > act) act = m;
       h = ho;
       inplanes = 4 * planes;
@@ -348,8 +354,10 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
     TRY(fam_get(s, n2, 1, k < 3 ? bs : cb, bp, err));
   }
   t->flops += 2.0 * (2.0 * L * C * C + C * C + 2.0 * L * C + (double)C * t->E);
-  /* the pool's scratch (tok, k, v, q) must fit the activation buffers too */
+  /* the pool's scratch must fit the activation buffers too: tok in one, the rest in three */
+  size_t heads = (size_t)t->heads, pool = 2 * (size_t)C + 2 * heads * C + heads * L;
   if ((size_t)L * C > act) act = (size_t)L * C;
+  if ((pool + 2) / 3 > act) act = (pool + 2) / 3;
   t->act = act;
   t->micro = (int)(ACT_FLOATS / (5 * act));
   if (t->micro < 1) t->micro = 1;
