@@ -3,8 +3,8 @@
 An OpenCLIP RN50 folder with random weights at the real shape (tests/openclipref.py) is written
 once; both sides embed the same preprocessed batch (default 32 images at 224x224, --threads 2
 for both). vfrobust: vfr_model_load + vfr_model_embed_pixels through ctypes (BatchNorm folded
-at load, channels-last convolutions as im2col + oneDNN products), no OpenBLAS variable in its
-environment. PyTorch (Debian python3-torch, torch.no_grad, eval mode) in subprocesses: the
+at load, oneDNN convolution primitives on channel-blocked activations, Winograd for the 3x3
+ones), no OpenBLAS variable in its environment. PyTorch (Debian python3-torch, torch.no_grad, eval mode) in subprocesses: the
 reference module in channels_last memory format, eager and as a frozen TorchScript trace
 (torch.jit.freeze folds BatchNorm into the convolutions), each with OPENBLAS_CORETYPE as
 installed and forced to every core type this CPU supports; the fastest of all of them is the

@@ -88,4 +88,34 @@ void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, f
                          const float *A, engine_strides sa, const float *B, engine_strides sb,
                          float *C, engine_strides sc, int accumulate);
 
+/* ---- convolutions ------------------------------------------------------------------
+ * 2-D convolutions on activations in the engine's blocked layout: (B, ceil(C/cb), H, W, cb),
+ * cb = engine_conv_block(e) channels innermost (padding channels of the last block zero), or
+ * planar (B, C, H, W) for an input marked so. y = act(conv(x, w) + bias [+ y]): with residual,
+ * y holds the shortcut on entry and the sum comes before the ReLU. The backend picks the
+ * algorithm (Winograd for 3x3 stride-1 where it has one) and reorders the weights once per
+ * layout its kernels need, at the first run of each batch size. */
+typedef struct engine_conv engine_conv;
+
+typedef struct engine_conv_shape {
+  int cin, cout, k, stride, pad; /* square kernel k x k, symmetric zero padding */
+  int h, w;                      /* input size; output (h + 2 pad - k) / stride + 1 */
+  int planar_input;              /* 1: x is (B, cin, h, w) */
+  int relu;                      /* 1: ReLU last */
+  int residual;                  /* 1: add y's previous contents before the ReLU */
+} engine_conv_shape;
+
+/* The channel block cb of the layout above (16 with AVX-512, else 8). */
+int engine_conv_block(const vfr_engine *e);
+
+/* A convolution of shape s with weights w (cout, cin, k, k) and bias b (cout), both the
+ * caller's and read until engine_conv_free. Returns VFR_OK or an error naming the cause. */
+int engine_conv_create(vfr_engine *e, const engine_conv_shape *s, const float *w, const float *b,
+                       engine_conv **out, vfr_error *err);
+/* y = the convolution of B images x, layouts as above. Errors: the backend refusing the
+ * shape at this batch size, memory. */
+int engine_conv_forward(vfr_engine *e, engine_conv *c, int B, const float *x, float *y,
+                        vfr_error *err);
+void engine_conv_free(engine_conv *c);
+
 #endif

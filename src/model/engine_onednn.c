@@ -367,3 +367,203 @@ void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, f
   engine_epilogue ep = {NULL, 0, NULL, accumulate};
   product(e, &k, A, B, C, &ep);
 }
+
+/* ---- convolutions (engine.h) ---------------------------------------------------------
+ * One primitive per batch size and thread count, created at its first run; the weights are
+ * reordered into the layout that primitive asks for, shared between the batch sizes asking
+ * for the same one. Post-ops: [sum] then [ReLU], so the residual is added before the
+ * activation. */
+
+typedef struct conv_run {
+  int B, threads;
+  dnnl_primitive_t prim;
+  dnnl_memory_t src, wei, bias, dst, scratch;
+  size_t scratch_bytes;
+  float *wdata; /* the reordered weights; owned when owns_w */
+  int owns_w;
+} conv_run;
+
+struct engine_conv {
+  engine_conv_shape s;
+  const float *w, *b;
+  conv_run *runs;
+  int n_runs;
+};
+
+int engine_conv_block(const vfr_engine *e) {
+  (void)e;
+  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? 16 : 8;
+}
+
+int engine_conv_create(vfr_engine *e, const engine_conv_shape *s, const float *w, const float *b,
+                       engine_conv **out, vfr_error *err) {
+  (void)e;
+  *out = NULL;
+  if (s->cin < 1 || s->cout < 1 || s->k < 1 || s->stride < 1 || s->pad < 0 ||
+      s->h + 2 * s->pad < s->k || s->w + 2 * s->pad < s->k)
+    return vfr_fail(err, VFR_EINVAL, "engine: convolution %d->%d k%d stride %d on %dx%d is empty",
+                    s->cin, s->cout, s->k, s->stride, s->h, s->w);
+  engine_conv *c = calloc(1, sizeof *c);
+  if (!c) return vfr_fail(err, VFR_ENOMEM, "engine: out of memory");
+  c->s = *s, c->w = w, c->b = b;
+  *out = c;
+  return VFR_OK;
+}
+
+static void conv_run_free(conv_run *r) {
+  if (r->prim) dnnl_primitive_destroy(r->prim);
+  dnnl_memory_t all[5] = {r->src, r->wei, r->bias, r->dst, r->scratch};
+  for (int i = 0; i < 5; i++)
+    if (all[i]) dnnl_memory_destroy(all[i]);
+  if (r->owns_w) free(r->wdata);
+}
+
+void engine_conv_free(engine_conv *c) {
+  if (!c) return;
+  for (int i = 0; i < c->n_runs; i++) conv_run_free(&c->runs[i]);
+  free(c->runs);
+  free(c);
+}
+
+/* The primitive descriptor of c at batch B: Winograd first where it applies, else direct. */
+static dnnl_primitive_desc_t conv_pd(vfr_engine *e, const engine_conv *c, int B) {
+  const engine_conv_shape *s = &c->s;
+  int ho = (s->h + 2 * s->pad - s->k) / s->stride + 1, wo = (s->w + 2 * s->pad - s->k) / s->stride + 1;
+  dnnl_format_tag_t blk = engine_conv_block(e) == 16 ? dnnl_nChw16c : dnnl_nChw8c;
+  dnnl_dims_t sd = {B, s->cin, s->h, s->w}, wd = {s->cout, s->cin, s->k, s->k}, bd = {s->cout},
+              dd = {B, s->cout, ho, wo}, strides = {s->stride, s->stride}, pad = {s->pad, s->pad};
+  dnnl_memory_desc_t smd, wmd, bmd, dmd;
+  if (dnnl_memory_desc_init_by_tag(&smd, 4, sd, dnnl_f32, s->planar_input ? dnnl_nchw : blk) ||
+      dnnl_memory_desc_init_by_tag(&wmd, 4, wd, dnnl_f32, dnnl_format_tag_any) ||
+      dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x) ||
+      dnnl_memory_desc_init_by_tag(&dmd, 4, dd, dnnl_f32, blk))
+    return NULL;
+  dnnl_primitive_attr_t attr = NULL;
+  dnnl_post_ops_t po = NULL;
+  int bad = dnnl_primitive_attr_create(&attr) != dnnl_success ||
+            dnnl_post_ops_create(&po) != dnnl_success ||
+            dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) != dnnl_success;
+  if (!bad && s->residual) bad = dnnl_post_ops_append_sum(po, 1.0f) != dnnl_success;
+  if (!bad && s->relu)
+    bad = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f) != dnnl_success;
+  if (!bad) bad = dnnl_primitive_attr_set_post_ops(attr, po) != dnnl_success;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_alg_kind_t algs[2] = {dnnl_convolution_winograd, dnnl_convolution_direct};
+  for (int i = s->k == 3 && s->stride == 1 ? 0 : 1; !bad && !pd && i < 2; i++) {
+    dnnl_convolution_desc_t cd;
+    if (dnnl_convolution_forward_desc_init(&cd, dnnl_forward_inference, algs[i], &smd, &wmd, &bmd,
+                                           &dmd, strides, pad, pad) != dnnl_success)
+      continue;
+    if (dnnl_primitive_desc_create(&pd, &cd, attr, e->engine, NULL) != dnnl_success) pd = NULL;
+  }
+  if (po) dnnl_post_ops_destroy(po);
+  if (attr) dnnl_primitive_attr_destroy(attr);
+  return pd;
+}
+
+/* Builds the run of c at batch B (primitive, memories, weights) into r. 0 or -1. */
+static int conv_run_create(vfr_engine *e, engine_conv *c, int B, int threads, conv_run *r) {
+  memset(r, 0, sizeof *r);
+  r->B = B, r->threads = threads;
+  dnnl_primitive_desc_t pd = conv_pd(e, c, B);
+  if (!pd) return -1;
+  const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+  const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  r->scratch_bytes = smd ? dnnl_memory_desc_get_size(smd) : 0;
+  int bad = dnnl_primitive_create(&r->prim, pd) != dnnl_success ||
+            dnnl_memory_create(&r->src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+                               e->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+            dnnl_memory_create(&r->dst, dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0),
+                               e->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+            dnnl_memory_create(&r->bias, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1),
+                               e->engine, DNNL_MEMORY_NONE) != dnnl_success ||
+            dnnl_memory_create(&r->wei, wmd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+  if (!bad && r->scratch_bytes)
+    bad = dnnl_memory_create(&r->scratch, smd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+  /* the weights in this layout: another batch size's, or reordered from (cout, cin, k, k) */
+  for (int i = 0; !bad && i < c->n_runs && !r->wdata; i++) {
+    const dnnl_memory_desc_t *other;
+    if (dnnl_memory_get_memory_desc(c->runs[i].wei, &other) == dnnl_success &&
+        dnnl_memory_desc_equal(other, wmd))
+      r->wdata = c->runs[i].wdata;
+  }
+  if (!bad && !r->wdata) {
+    size_t bytes = dnnl_memory_desc_get_size(wmd);
+    r->wdata = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    r->owns_w = 1;
+    const engine_conv_shape *s = &c->s;
+    dnnl_dims_t wd = {s->cout, s->cin, s->k, s->k};
+    dnnl_memory_desc_t umd;
+    dnnl_memory_t user = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    bad = !r->wdata ||
+          dnnl_memory_desc_init_by_tag(&umd, 4, wd, dnnl_f32, dnnl_oihw) != dnnl_success ||
+          dnnl_memory_create(&user, &umd, e->engine, (void *)c->w) != dnnl_success ||
+          dnnl_memory_set_data_handle_v2(r->wei, r->wdata, e->stream) != dnnl_success ||
+          dnnl_reorder_primitive_desc_create(&rpd, &umd, e->engine, wmd, e->engine, NULL) !=
+              dnnl_success ||
+          dnnl_primitive_create(&reorder, rpd) != dnnl_success;
+    if (!bad) {
+      dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, r->wei}};
+      bad = dnnl_primitive_execute(reorder, e->stream, 2, args) != dnnl_success ||
+            dnnl_stream_wait(e->stream) != dnnl_success;
+    }
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (user) dnnl_memory_destroy(user);
+  }
+  dnnl_primitive_desc_destroy(pd);
+  if (bad) {
+    conv_run_free(r);
+    return -1;
+  }
+  return 0;
+}
+
+int engine_conv_forward(vfr_engine *e, engine_conv *c, int B, const float *x, float *y,
+                        vfr_error *err) {
+  if (B < 1) return VFR_OK;
+  int saved = omp_get_max_threads(), threads = e->threads > 0 ? e->threads : saved;
+  if (threads != saved) omp_set_num_threads(threads);
+  pthread_mutex_lock(&e->lock);
+  conv_run *r = NULL;
+  for (int i = 0; i < c->n_runs && !r; i++)
+    if (c->runs[i].B == B && c->runs[i].threads == threads) r = &c->runs[i];
+  int bad = 0;
+  if (!r) {
+    conv_run *runs = realloc(c->runs, (size_t)(c->n_runs + 1) * sizeof *runs);
+    bad = !runs;
+    if (runs) c->runs = runs;
+    if (!bad) bad = conv_run_create(e, c, B, threads, &c->runs[c->n_runs]);
+    if (!bad) r = &c->runs[c->n_runs++];
+  }
+  if (!bad && r->scratch_bytes > e->scratch_bytes) {
+    void *p = aligned_alloc(64, (r->scratch_bytes + 63) / 64 * 64);
+    bad = !p;
+    if (p) {
+      free(e->scratch);
+      e->scratch = p;
+      e->scratch_bytes = r->scratch_bytes;
+    }
+  }
+  if (!bad) {
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, r->src}, {DNNL_ARG_WEIGHTS, r->wei},
+                               {DNNL_ARG_BIAS, r->bias}, {DNNL_ARG_DST, r->dst},
+                               {DNNL_ARG_SCRATCHPAD, r->scratch}};
+    dnnl_memory_set_data_handle_v2(r->src, (void *)x, e->stream);
+    dnnl_memory_set_data_handle_v2(r->wei, r->wdata, e->stream);
+    dnnl_memory_set_data_handle_v2(r->bias, (void *)c->b, e->stream);
+    dnnl_memory_set_data_handle_v2(r->dst, y, e->stream);
+    if (r->scratch) dnnl_memory_set_data_handle_v2(r->scratch, e->scratch, e->stream);
+    bad = dnnl_primitive_execute(r->prim, e->stream, r->scratch ? 5 : 4, args) != dnnl_success ||
+          dnnl_stream_wait(e->stream) != dnnl_success;
+  }
+  pthread_mutex_unlock(&e->lock);
+  if (threads != saved) omp_set_num_threads(saved);
+  if (!bad) return VFR_OK;
+  const engine_conv_shape *s = &c->s;
+  return vfr_fail(err, VFR_EINTERNAL, "engine: oneDNN refuses the convolution %d->%d k%d stride "
+                  "%d on %d x %dx%d", s->cin, s->cout, s->k, s->stride, B, s->h, s->w);
+}

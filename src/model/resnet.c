@@ -13,13 +13,14 @@
 #include <omp.h>
 #endif
 
-enum { IM2COL_FLOATS = 1 << 22, ACT_FLOATS = 1 << 25, BN_EPS_NUM = 1 };
+enum { ACT_FLOATS = 1 << 25, BN_EPS_NUM = 1 };
 
-/* A convolution with its BatchNorm folded in: y = conv(x, w) + b. */
+/* A convolution with its BatchNorm folded in: y = conv(x, w) + b, run by the engine. */
 typedef struct rn_conv {
   int cin, cout, k, stride, pad;
-  float *w; /* (cout, k, k, cin): the channels-last im2col order */
+  float *w; /* (cout, cin, k, k) */
   float *b; /* (cout) */
+  engine_conv *ec;
 } rn_conv;
 
 typedef struct rn_block {
@@ -39,9 +40,10 @@ typedef struct rn_tower {
   const float *pos;          /* (1 + (S/32)^2, C) */
   const float *qkv_w[3], *qkv_b[3]; /* (C,C), (C) */
   const float *c_w, *c_b;    /* (E,C), (E) */
-  float *mem;                /* activations for `micro` images: 5 buffers + im2col + pool */
+  float *mem;                /* activations for `micro` images: 5 buffers (the pool's too) */
   int micro;
-  size_t act;                /* floats of one activation buffer */
+  int cb;                    /* the engine's channel block: activations (B, C/cb, H, W, cb) */
+  size_t act;                /* floats of one image's activation buffer */
   double flops;
 } rn_tower;
 
@@ -72,16 +74,26 @@ static int load_conv(fam_store *s, const char *cname, const char *bname, int cin
   for (int o = 0; o < cout; o++) {
     double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + 1e-5);
     c->b[o] = (float)((double)bn[1][o] - (double)bn[2][o] * scale);
-    for (int ci = 0; ci < cin; ci++)
-      for (int ky = 0; ky < k; ky++)
-        for (int kx = 0; kx < k; kx++)
-          c->w[(size_t)o * K + ((size_t)ky * k + kx) * cin + ci] =
-              (float)(w[(((size_t)o * cin + ci) * k + ky) * k + kx] * scale);
+    for (size_t i = 0; i < K; i++) c->w[(size_t)o * K + i] = (float)(w[(size_t)o * K + i] * scale);
   }
   return VFR_OK;
 }
 
+/* Hands c to the engine for inputs of h x h (planar: the pixels), its epilogue fixed. */
+static int conv_prepare(rn_tower *t, rn_conv *c, int h, int planar, int relu, int residual,
+                        vfr_error *err) {
+  engine_conv_shape sh = {c->cin, c->cout, c->k, c->stride, c->pad, h, h, planar, relu, residual};
+  int rc = engine_conv_create(t->engine, &sh, c->w, c->b, &c->ec, err);
+  if (rc && err) {
+    char m[VFR_ERROR_MESSAGE_MAX];
+    snprintf(m, sizeof m, "%s", err->message);
+    return vfr_fail(err, rc, "%s: %s", t->dir, m);
+  }
+  return rc;
+}
+
 static void conv_free(rn_conv *c) {
+  engine_conv_free(c->ec);
   free(c->w);
   free(c->b);
 }
@@ -101,53 +113,12 @@ static void rn_free(void *self) {
   free(t);
 }
 
-/* ---- forward pieces (channels-last; B images of h x w) ------------------------------- */
+/* ---- forward pieces (B images of h x w; activations blocked (B, C/cb, h, w, cb)) ------- */
 
-/* y (B,ho,wo,cout) = conv(x (B,h,w,cin)) + b, then ReLU when relu; with accumulate, y holds
- * the residual on entry and receives y + conv(x) + b (ReLU after the sum). col is scratch
- * of IM2COL_FLOATS. */
-static void conv_forward(const rn_tower *t, const rn_conv *c, float *y, const float *x, int B,
-                         int h, int w, int relu, int accumulate, float *col) {
-  int ho = (h + 2 * c->pad - c->k) / c->stride + 1, wo = (w + 2 * c->pad - c->k) / c->stride + 1;
-  int K = c->cin * c->k * c->k;
-  size_t N = (size_t)B * ho * wo;
-  /* ReLU in the product's epilogue, except after a residual sum (the engine applies the
-   * activation before accumulating): then one pass over y */
-  engine_epilogue ep = {c->b, relu && !accumulate ? VFR_ACT_RELU : 0, NULL, accumulate};
-  if (c->k == 1 && c->stride == 1) {
-    engine_linear(t->engine, y, x, c->w, (int)N, K, c->cout, &ep);
-  } else {
-    size_t chunk = IM2COL_FLOATS / (size_t)K;
-    if (chunk < 1) chunk = 1;
-    for (size_t r0 = 0; r0 < N; r0 += chunk) {
-      size_t rows = N - r0 < chunk ? N - r0 : chunk;
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-      for (size_t r = 0; r < rows; r++) {
-        size_t idx = r0 + r;
-        int b = (int)(idx / ((size_t)ho * wo)), rem = (int)(idx % ((size_t)ho * wo));
-        int oy = rem / wo, ox = rem % wo;
-        float *dst = col + r * K;
-        for (int ky = 0; ky < c->k; ky++) {
-          int iy = oy * c->stride - c->pad + ky;
-          for (int kx = 0; kx < c->k; kx++) {
-            int ix = ox * c->stride - c->pad + kx;
-            float *d = dst + ((size_t)ky * c->k + kx) * c->cin;
-            if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-              memset(d, 0, (size_t)c->cin * sizeof(float));
-            } else {
-              memcpy(d, x + (((size_t)b * h + iy) * w + ix) * c->cin, (size_t)c->cin * sizeof(float));
-            }
-          }
-        }
-      }
-      engine_linear(t->engine, y + r0 * c->cout, col, c->w, (int)rows, K, c->cout, &ep);
-    }
-  }
-  if (relu && accumulate) {
-    size_t n = N * c->cout;
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
-  }
+/* y = conv(x) + b with the epilogue fixed at conv_prepare (ReLU; the residual y holds). */
+static int conv_forward(const rn_tower *t, const rn_conv *c, float *y, const float *x, int B,
+                        vfr_error *err) {
+  return engine_conv_forward(t->engine, c->ec, B, x, y, err);
 }
 
 /* y (B,h/s,w/s,C) = s x s average pool of x (B,h,w,C) (stride s, no padding). */
@@ -170,145 +141,151 @@ static void avgpool_forward(const rn_tower *t, float *y, const float *x, int B, 
       }
 }
 
-/* out (B,E) = c_proj(attention of the mean token over [mean, x] + pos), x (B,n,C) tokens. */
+/* y = s x s average pool of the blocked x (B,C/cb,h,w,cb): per channel block, as channels-last. */
+static void avgpool_blocked(const rn_tower *t, float *y, const float *x, int B, int h, int w,
+                            int C, int s) {
+  avgpool_forward(t, y, x, B * ((C + t->cb - 1) / t->cb), h, w, t->cb, s);
+}
+
+/* out (B,E) = c_proj(attention of the mean token over [mean, x] + pos), x (B,C/cb,n,cb) the
+ * final map's n positions, blocked. */
 static void attnpool_forward(const rn_tower *t, float *out, const float *x, int B, int n,
-                             float *tok, float *kv, float *q) {
-  int C = t->C, L = n + 1, NH = t->heads, hd = C / NH;
+                             float *tok, float *scr) {
+  int C = t->C, L = n + 1, NH = t->heads, hd = C / NH, cb = t->cb, nb = (C + cb - 1) / cb;
   /* tok (B,L,C) = [mean(x), x] + pos */
 #pragma omp parallel for num_threads(t->threads) schedule(static)
   for (int b = 0; b < B; b++) {
     float *tb = tok + (size_t)b * L * C;
-    const float *xb = x + (size_t)b * n * C;
+    const float *xb = x + (size_t)b * nb * n * cb;
     for (int c = 0; c < C; c++) {
+      const float *xc = xb + (size_t)(c / cb) * n * cb + c % cb; /* x(b, i, c) = xc[i * cb] */
       double s = 0;
-      for (int i = 0; i < n; i++) s += xb[(size_t)i * C + c];
+      for (int i = 0; i < n; i++) s += xc[(size_t)i * cb];
       tb[c] = (float)(s / n) + t->pos[c];
+      for (int i = 0; i < n; i++)
+        tb[(size_t)(i + 1) * C + c] = xc[(size_t)i * cb] + t->pos[(size_t)(i + 1) * C + c];
     }
-    for (int i = 0; i < n; i++)
-      for (int c = 0; c < C; c++)
-        tb[(size_t)(i + 1) * C + c] = xb[(size_t)i * C + c] + t->pos[(size_t)(i + 1) * C + c];
   }
-  size_t BL = (size_t)B * L;
-  float *k = kv, *v = kv + BL * C;
-  engine_epilogue eq = {t->qkv_b[0], 0, NULL, 0}, ek = {t->qkv_b[1], 0, NULL, 0},
-                  ev = {t->qkv_b[2], 0, NULL, 0}, ec = {t->c_b, 0, NULL, 0};
-  engine_linear(t->engine, k, tok, t->qkv_w[1], (int)BL, C, C, &ek);
-  engine_linear(t->engine, v, tok, t->qkv_w[2], (int)BL, C, C, &ev);
-  /* only the first token's query is needed: the tower outputs token 0 */
-  float *q0 = q, *att = q + (size_t)B * C;
-  for (int b = 0; b < B; b++) memcpy(att + (size_t)b * C, tok + (size_t)b * L * C, C * sizeof(float));
-  engine_linear(t->engine, q0, att, t->qkv_w[0], B, C, C, &eq);
+  /* Only the first token's query is needed (the tower outputs token 0), so the keys and
+   * values of all L tokens are never formed: per head h (rows h*hd.. of the projections),
+   *   score_j = q_h . (Wk_h tok_j + bk_h) = (Wk_h^T q_h) . tok_j + const (softmax drops it)
+   *   out_h = sum_j p_j (Wv_h tok_j + bv_h) = Wv_h (sum_j p_j tok_j) + bv_h  (sum_j p_j = 1) */
+  float *q0 = scr;                        /* (B,C) */
+  float *qk = q0 + (size_t)B * C;         /* (B,NH,C): Wk_h^T q_h */
+  float *wt = qk + (size_t)B * NH * C;    /* (B,NH,C): sum_j p_j tok_j */
+  float *sc = wt + (size_t)B * NH * C;    /* (B,NH,L): scores, then p */
+  float *att = sc + (size_t)B * NH * L;   /* (B,C): the heads' outputs */
+  engine_epilogue eq = {t->qkv_b[0], 0, NULL, 0}, ec = {t->c_b, 0, NULL, 0};
+  engine_gemm(t->engine, 0, 1, B, C, C, 1.0f, tok, (int64_t)L * C, t->qkv_w[0], C, q0, C, &eq);
+  /* qk[b,h,:] = q0[b, h*hd..] (B,hd) @ Wk rows h*hd.. (hd,C) */
+  engine_gemm_batched(t->engine, 1, NH, B, C, hd, 1.0f, q0, (engine_strides){(int64_t)B * C, hd, C, 1},
+                      t->qkv_w[1], (engine_strides){(int64_t)C * C, (int64_t)hd * C, C, 1}, qk,
+                      (engine_strides){(int64_t)B * NH * C, C, (int64_t)NH * C, 1}, 0);
+  /* sc[b] (NH,L) = scale * qk[b] (NH,C) @ tok[b]^T (C,L) */
   float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) num_threads(t->threads) schedule(static)
+  engine_gemm_batched(t->engine, B, 1, NH, L, C, scale, qk, (engine_strides){(int64_t)NH * C, (int64_t)NH * C, C, 1},
+                      tok, (engine_strides){(int64_t)L * C, (int64_t)L * C, 1, C}, sc,
+                      (engine_strides){(int64_t)NH * L, (int64_t)NH * L, L, 1}, 0);
+#pragma omp parallel for num_threads(t->threads) schedule(static)
+  for (int r = 0; r < B * NH; r++) {
+    float *p = sc + (size_t)r * L, mx = -INFINITY;
+    for (int j = 0; j < L; j++) mx = p[j] > mx ? p[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < L; j++) sum += (p[j] = expf(p[j] - mx));
+    for (int j = 0; j < L; j++) p[j] = (float)(p[j] / sum);
+  }
+  /* wt[b] (NH,C) = p[b] (NH,L) @ tok[b] (L,C) */
+  engine_gemm_batched(t->engine, B, 1, NH, C, L, 1.0f, sc, (engine_strides){(int64_t)NH * L, (int64_t)NH * L, L, 1},
+                      tok, (engine_strides){(int64_t)L * C, (int64_t)L * C, C, 1}, wt,
+                      (engine_strides){(int64_t)NH * C, (int64_t)NH * C, C, 1}, 0);
+  /* att[b, h*hd..] = wt[b,h] (B,C) @ Wv rows h*hd.. transposed (C,hd), + bv */
+  engine_gemm_batched(t->engine, 1, NH, B, hd, C, 1.0f, wt, (engine_strides){(int64_t)B * NH * C, C, (int64_t)NH * C, 1},
+                      t->qkv_w[2], (engine_strides){(int64_t)C * C, (int64_t)hd * C, 1, C}, att,
+                      (engine_strides){(int64_t)B * C, hd, C, 1}, 0);
   for (int b = 0; b < B; b++)
-    for (int h = 0; h < NH; h++) {
-      const float *qh = q0 + (size_t)b * C + h * hd;
-      float p[L];
-      float mx = -INFINITY;
-      for (int j = 0; j < L; j++) {
-        const float *kj = k + ((size_t)b * L + j) * C + h * hd;
-        float d = 0;
-        for (int i = 0; i < hd; i++) d += qh[i] * kj[i];
-        p[j] = d * scale;
-        if (p[j] > mx) mx = p[j];
-      }
-      double sum = 0;
-      for (int j = 0; j < L; j++) sum += (p[j] = expf(p[j] - mx));
-      float *o = att + (size_t)b * C + h * hd;
-      for (int i = 0; i < hd; i++) o[i] = 0;
-      for (int j = 0; j < L; j++) {
-        const float *vj = v + ((size_t)b * L + j) * C + h * hd;
-        float w = (float)(p[j] / sum);
-        for (int i = 0; i < hd; i++) o[i] += w * vj[i];
-      }
-    }
+    for (int c = 0; c < C; c++) att[(size_t)b * C + c] += t->qkv_b[2][c];
   engine_linear(t->engine, out, att, t->c_w, B, C, t->E, &ec);
 }
 
-/* B <= t->micro images: pixels (B,3,S,S) planar -> the last stage's feature map
- * (B,G,G,C), returned (one of the activation buffers; the other four are free). */
-static float *rn_trunk(rn_tower *t, const float *pixels, int B) {
+/* B <= t->micro images: pixels (B,3,S,S) planar -> *map, the last stage's feature map
+ * (B,C/cb,G,G,cb) blocked (one of the activation buffers; the other four are free). */
+static int rn_trunk(rn_tower *t, const float *pixels, int B, float **map, vfr_error *err) {
   size_t A = (size_t)t->micro * t->act;
   float *buf[5] = {t->mem, t->mem + A, t->mem + 2 * A, t->mem + 3 * A, t->mem + 4 * A};
-  float *col = t->mem + 5 * A;
-  int S = t->S;
-  /* channels-last input */
-  float *x = buf[0];
-#pragma omp parallel for num_threads(t->threads) schedule(static)
-  for (int b = 0; b < B; b++)
-    for (int i = 0; i < S * S; i++)
-      for (int c = 0; c < 3; c++)
-        x[((size_t)b * S * S + i) * 3 + c] = pixels[((size_t)b * 3 + c) * S * S + i];
-  int h = S, w = S;
-  conv_forward(t, &t->stem[0], buf[1], x, B, h, w, 1, 0, col);
-  h = (h + 1) / 2, w = (w + 1) / 2; /* 3x3 stride 2 pad 1 */
-  conv_forward(t, &t->stem[1], buf[0], buf[1], B, h, w, 1, 0, col);
-  conv_forward(t, &t->stem[2], buf[1], buf[0], B, h, w, 1, 0, col);
-  avgpool_forward(t, buf[0], buf[1], B, h, w, t->width, 2);
-  h /= 2, w /= 2;
+  int h = (t->S + 1) / 2; /* the stem: 3x3 stride 2 pad 1 on the planar pixels, then 3x3 */
+  TRY(conv_forward(t, &t->stem[0], buf[1], pixels, B, err));
+  TRY(conv_forward(t, &t->stem[1], buf[0], buf[1], B, err));
+  TRY(conv_forward(t, &t->stem[2], buf[1], buf[0], B, err));
+  avgpool_blocked(t, buf[0], buf[1], B, h, h, t->width, 2);
+  h /= 2;
   float *cur = buf[0], *nxt = buf[1];
   for (int i = 0; i < t->n_blocks; i++) {
     const rn_block *bl = &t->blocks[i];
     float *t1 = buf[2], *t2 = buf[3], *t3 = buf[4];
-    conv_forward(t, &bl->c1, t1, cur, B, h, w, 1, 0, col);
-    conv_forward(t, &bl->c2, t2, t1, B, h, w, 1, 0, col);
-    int s = bl->stride, ho = h / s, wo = w / s;
+    TRY(conv_forward(t, &bl->c1, t1, cur, B, err));
+    TRY(conv_forward(t, &bl->c2, t2, t1, B, err));
+    int s = bl->stride, ho = h / s;
     const float *mid = t2;
     if (s > 1) {
-      avgpool_forward(t, t3, t2, B, h, w, bl->c2.cout, s);
+      avgpool_blocked(t, t3, t2, B, h, h, bl->c2.cout, s);
       mid = t3;
     }
-    /* nxt = shortcut, then += conv3(mid) + b, ReLU */
+    /* relu(conv3(mid) + b + shortcut): the product adds the shortcut its output holds, in
+     * place over the block's input for an identity shortcut */
     if (bl->down.w) {
       const float *src = cur;
       if (s > 1) {
-        avgpool_forward(t, t1, cur, B, h, w, bl->c1.cin, s);
+        avgpool_blocked(t, t1, cur, B, h, h, bl->c1.cin, s);
         src = t1;
       }
-      conv_forward(t, &bl->down, nxt, src, B, ho, wo, 0, 0, col);
+      TRY(conv_forward(t, &bl->down, nxt, src, B, err));
+      TRY(conv_forward(t, &bl->c3, nxt, mid, B, err));
+      float *tmp = cur;
+      cur = nxt;
+      nxt = tmp;
     } else {
-      memcpy(nxt, cur, (size_t)B * h * w * bl->c3.cout * sizeof(float));
+      TRY(conv_forward(t, &bl->c3, cur, mid, B, err));
     }
-    conv_forward(t, &bl->c3, nxt, mid, B, ho, wo, 1, 1, col);
-    h = ho, w = wo;
-    float *tmp = cur;
-    cur = nxt;
-    nxt = tmp;
+    h = ho;
   }
-  return cur;
+  *map = cur;
+  return VFR_OK;
 }
 
 /* B <= t->micro images: pixels (B,3,S,S) planar -> out (B,E). */
-static void rn_forward(rn_tower *t, const float *pixels, int B, float *out) {
+static int rn_forward(rn_tower *t, const float *pixels, int B, float *out, vfr_error *err) {
   size_t A = (size_t)t->micro * t->act;
-  float *cur = rn_trunk(t, pixels, B);
-  /* the pool's scratch: tok (B,L,C) in buf[0] or buf[1] (whichever cur is not), k and v
-   * in buf[2..3], q/att in buf[4] */
+  float *cur;
+  TRY(rn_trunk(t, pixels, B, &cur, err));
+  /* the pool's scratch: tok (B,L,C) in buf[0] or buf[1] (whichever cur is not), the rest
+   * in buf[2..4] */
   float *tok = cur == t->mem ? t->mem + A : t->mem;
-  attnpool_forward(t, out, cur, B, t->G * t->G, tok, t->mem + 2 * A, t->mem + 4 * A);
+  attnpool_forward(t, out, cur, B, t->G * t->G, tok, t->mem + 2 * A);
+  return VFR_OK;
 }
 
 /* out (B, 1 + G*G, C) = [mean over the positions, the positions row by row] of the
- * feature map x (B,G,G,C). */
+ * blocked feature map x (B,C/cb,G,G,cb); the mean as the attention pool forms it. */
 static void feature_tokens(const rn_tower *t, float *out, const float *x, int B) {
-  const int n = t->G * t->G, C = t->C;
+  const int n = t->G * t->G, C = t->C, cb = t->cb, nb = (C + cb - 1) / cb;
 #pragma omp parallel for num_threads(t->threads) schedule(static)
   for (int b = 0; b < B; b++) {
-    const float *xb = x + (size_t)b * n * C;
+    const float *xb = x + (size_t)b * nb * n * cb;
     float *ob = out + (size_t)b * (n + 1) * C;
     for (int c = 0; c < C; c++) {
+      const float *xc = xb + (size_t)(c / cb) * n * cb + c % cb; /* x(b, i, c) = xc[i * cb] */
       double s = 0;
-      for (int i = 0; i < n; i++) s += xb[(size_t)i * C + c];
+      for (int i = 0; i < n; i++) s += xc[(size_t)i * cb];
       ob[c] = (float)(s / n);
+      for (int i = 0; i < n; i++) ob[(size_t)(i + 1) * C + c] = xc[(size_t)i * cb];
     }
-    memcpy(ob + C, xb, sizeof(float) * (size_t)n * C);
   }
 }
 
 static int reserve(rn_tower *t, vfr_error *err) {
   if (t->mem) return VFR_OK;
-  size_t n = 5 * (size_t)t->micro * t->act + IM2COL_FLOATS;
-  t->mem = malloc(n * sizeof(float));
+  size_t n = (5 * (size_t)t->micro * t->act + 15) / 16 * 16; /* whole 64-byte lines */
+  t->mem = aligned_alloc(64, n * sizeof(float));
   if (!t->mem)
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the activations (%zu floats)", t->dir, n);
   return VFR_OK;
@@ -320,7 +297,7 @@ static int rn_embed(void *self, const float *pixels, int B, float *out, vfr_erro
   size_t per = (size_t)3 * t->S * t->S;
   for (int s = 0; s < B; s += t->micro) {
     int b = B - s < t->micro ? B - s : t->micro;
-    rn_forward(t, pixels + (size_t)s * per, b, out + (size_t)s * t->E);
+    TRY(rn_forward(t, pixels + (size_t)s * per, b, out + (size_t)s * t->E, err));
   }
   return VFR_OK;
 }
@@ -337,7 +314,9 @@ static int rn_tokens(void *self, const float *pixels, int B, int last_k, int fin
   const size_t per = (size_t)3 * t->S * t->S, per_out = (size_t)(1 + t->G * t->G) * t->C;
   for (int s = 0; s < B; s += t->micro) {
     int b = B - s < t->micro ? B - s : t->micro;
-    feature_tokens(t, out + (size_t)s * per_out, rn_trunk(t, pixels + (size_t)s * per, b), b);
+    float *map;
+    TRY(rn_trunk(t, pixels + (size_t)s * per, b, &map, err));
+    feature_tokens(t, out + (size_t)s * per_out, map, b);
   }
   return VFR_OK;
 }
@@ -366,14 +345,16 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
   fam_store *s = src->store;
   int wd = t->width;
   int stem_io[3][2] = {{3, wd / 2}, {wd / 2, wd / 2}, {wd / 2, wd}};
-  int h = t->S;
-  size_t act = (size_t)h * h * 3;
+  int h = t->S, blk = t->cb;
+  size_t act = 0;
+#define CPAD(c) ((size_t)((c) + blk - 1) / blk * blk) /* channels with the last block's padding */
   for (int i = 0; i < 3; i++) {
     const resnet_conv_row *r = &RESNET_STEM[i];
     TRY(load_conv(s, r->conv, r->bn, stem_io[i][0], stem_io[i][1], r->k, r->stride, &t->stem[i], err));
+    TRY(conv_prepare(t, &t->stem[i], h, i == 0, 1, 0, err));
     if (i == 0) h = (h + 1) / 2;
     t->flops += conv_flops(&t->stem[i], h, h);
-    if ((size_t)h * h * stem_io[i][1] > act) act = (size_t)h * h * stem_io[i][1];
+    if ((size_t)h * h * CPAD(stem_io[i][1]) > act) act = (size_t)h * h * CPAD(stem_io[i][1]);
   }
   h /= 2;
   t->n_blocks = v->num_layers;
@@ -397,14 +378,21 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
         TRY(load_conv(s, cn[3], bn[3], inplanes, 4 * planes, 1, 1, &b->down, err));
       b->stride = stride;
       int ho = h / stride;
+      TRY(conv_prepare(t, &b->c1, h, 0, 1, 0, err));
+      TRY(conv_prepare(t, &b->c2, h, 0, 1, 0, err));
+      TRY(conv_prepare(t, &b->c3, ho, 0, 1, 1, err));
+      if (b->down.w) TRY(conv_prepare(t, &b->down, ho, 0, 0, 0, err));
       t->flops += conv_flops(&b->c1, h, h) + conv_flops(&b->c2, h, h) + conv_flops(&b->c3, ho, ho);
       if (b->down.w) t->flops += conv_flops(&b->down, ho, ho);
-      size_t m = (size_t)h * h * (4 * planes > inplanes ? 4 * planes : inplanes);
+      /* the block's buffers: its input and the first two outputs at h, the rest at ho */
+      size_t m = (size_t)h * h * CPAD(planes > inplanes ? planes : inplanes);
+      if ((size_t)ho * ho * CPAD(4 * planes) > m) m = (size_t)ho * ho * CPAD(4 * planes);
       if (m > act) act = m;
       h = ho;
       inplanes = 4 * planes;
     }
   }
+#undef CPAD
   t->G = h;
   int n = h * h, L = n + 1, C = t->C;
   if (inplanes != C)
@@ -420,8 +408,10 @@ static int build(rn_tower *t, const tower_source *src, vfr_error *err) {
     TRY(fam_get(s, n2, 1, k < 3 ? bs : cb, bp, err));
   }
   t->flops += 2.0 * (2.0 * L * C * C + C * C + 2.0 * L * C + (double)C * t->E);
-  /* the pool's scratch (tok, k, v, q) must fit the activation buffers too */
+  /* the pool's scratch must fit the activation buffers too: tok in one, the rest in three */
+  size_t heads = (size_t)t->heads, pool = 2 * (size_t)C + 2 * heads * C + heads * L;
   if ((size_t)L * C > act) act = (size_t)L * C;
+  if ((pool + 2) / 3 > act) act = (pool + 2) / 3;
   t->act = act;
   t->micro = (int)(ACT_FLOATS / (5 * act));
   if (t->micro < 1) t->micro = 1;
@@ -445,6 +435,7 @@ int resnet_tower_create(const tower_source *src, tower *out, vfr_error *err) {
   t->dir = src->dir;
   t->engine = src->engine;
   t->threads = engine_threads(src->engine);
+  t->cb = engine_conv_block(src->engine);
   t->width = v->hidden_size;
   t->heads = v->num_heads;
   t->S = v->image_size;

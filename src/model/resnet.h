@@ -1,8 +1,9 @@
 /* CLIP's ModifiedResNet image tower (inference): the 3-convolution stem with average
  * pool, Bottleneck stages with the anti-aliasing average pool before strided paths, and the
  * attention pool. BatchNorm (eval mode) is folded into the convolutions at load;
- * activations are channels-last (B, H, W, C); every convolution is an im2col and an engine
- * product (1x1 stride-1 convolutions are the product alone). */
+ * activations are channel-blocked (B, C/cb, H, W, cb) in the engine's block cb; every
+ * convolution is an engine convolution (engine_conv_*, Winograd for 3x3 stride 1) with its
+ * bias, residual sum and ReLU fused. */
 #ifndef VFR_MODEL_RESNET_H
 #define VFR_MODEL_RESNET_H
 
