@@ -29,11 +29,23 @@ emulation of the bf16 kernel.
    checked in 1.); the library API (vfr_model_params.precision through
    ctypes) gives the CLI's result; `--precision fp16` is a usage error (exit 2); and on a
    CPU without AVX512-BF16 (faked with VFROBUST_NO_BF16=1, or real) bf16 is refused at load
-   with one line "bf16 needs AVX512-BF16; this CPU lacks it" and exit 1, never a crash.
+   with one line "bf16 needs AVX-512; this CPU lacks it" and exit 1, never a crash.
    `vfrobust eval --precision bf16` records "precision": "bf16" in summary.json, and an fp32
    `--resume` into that study recomputes every image instead of mixing precisions.
 
-On a CPU without avx512_bf16 only the refusal is checked, then a SKIP line and exit 0.
+4. Which bf16 path ran, and the others on this machine. bf16 runs on oneDNN's bf16 matmul
+   (weights rounded and reordered once at load) wherever oneDNN has a compiled kernel for the
+   CPU (AMX, AVX512-BF16, or emulated on plain AVX-512), else on the own AVX512-BF16 kernel.
+   ONEDNN_VERBOSE=1 names the products' implementation: on an AMX CPU the bf16 products must
+   run on an AMX kernel (brg:avx512_core_amx*). The real shapes (CLIP ViT-B/32 and ViT-B/16)
+   must reach cosine >= 0.9999 to the fp32 reference (1 - cosine ~ rel^2/2 with rel ~ 1e-3
+   there; seen ~1e-5). With ONEDNN_MAX_CPU_ISA=AVX512_CORE (oneDNN's view of an AVX-512 CPU
+   without bf16: it emulates) the ViT-B/32 case must meet the same bars on oneDNN's
+   non-AMX kernel, and with ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN has no bf16 matmul) on the own
+   kernel, where the CPU has AVX512-BF16; VFROBUST_NO_BF16=1 takes both paths away.
+
+On a CPU with neither AVX-512 nor AVX512-BF16 only the refusal is checked, then a SKIP line
+and exit 0.
 """
 import ctypes as C
 import os
@@ -54,18 +66,27 @@ import modelref as M  # noqa: E402
 torch.set_num_threads(2)
 COS_BAR, REL_BAR = 0.999, 0.02       # bf16 vs the fp32 reference (see above)
 FP32_COS, FP32_REL = 0.99999, 1e-4   # the fp32 path on the same folders (ref_model_torch's bar)
+REAL_COS = 0.9999                    # bf16 at the real ViT-B shapes (see 4.)
 ck = T.Checker("ref_bf16_torch")
 
 
-def cpu_has_bf16():
+def cpu_flags():
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return "avx512_bf16" in line.split()
+                    return set(line.split())
     except OSError:
         pass
-    return False
+    return set()
+
+
+FLAGS = cpu_flags()
+AVX512_CORE = {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= FLAGS
+
+
+def cpu_has_bf16():
+    return "avx512_bf16" in FLAGS
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,7 +221,37 @@ def make_images(tmp, n):
     return paths
 
 
-def embed_case(tmp, paths, name, config, pp, seed, ref_dtype, batch_check=False):
+def bf16_impls(folder, paths, env=None):
+    """The implementations oneDNN names for the bf16 matmuls of a bf16 embed (ONEDNN_VERBOSE)."""
+    env = dict(env or os.environ)
+    env["ONEDNN_VERBOSE"] = "1"
+    cmd = [T.BIN, "embed", "--model", folder, "--threads", "2", "--precision", "bf16", "--out",
+           os.path.join(os.path.dirname(folder), "verbose.npy"), paths[0]]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    impls = set()
+    for line in (p.stdout + p.stderr).splitlines():
+        f = line.split(",")
+        if len(f) > 6 and f[1] == "exec" and f[3] == "matmul" and "src_bf16" in f[6]:
+            impls.add(f[4])
+    return p.returncode, impls
+
+
+def variant_case(folder, paths, ref, name, env, want, cos_bar):
+    """bf16 on the same folder with env: the bars of embed_case, on the path `want` names."""
+    out = folder + "-variant.npy"
+    rc, got, err = run_embed(folder, paths, out, "bf16", env=env)
+    if not ck.check(rc == 0 and got is not None, f"{name}: exit {rc}: {err.strip()[:300]}"):
+        return
+    cos, rel = errors(ref, got)
+    ck.check(cos >= cos_bar and rel <= REL_BAR,
+             f"{name}: bf16 worst cosine {cos:.6f} (bar {cos_bar}), max|diff|/||ref|| {rel:.3e}")
+    rc, impls = bf16_impls(folder, paths, env)
+    ck.check(rc == 0 and want(impls), f"{name}: bf16 matmuls ran on {sorted(impls)}")
+    print(f"{name:40s} bf16: worst cosine {cos:.6f}  max|diff|/||ref|| {rel:.2e}  oneDNN bf16 "
+          f"matmuls: {', '.join(sorted(impls)) or 'none (own kernel)'}", flush=True)
+
+
+def embed_case(tmp, paths, name, config, pp, seed, ref_dtype, batch_check=False, cos_bar=COS_BAR):
     from PIL import Image
     t0 = time.time()
     model = M.randomize(M.build_model(config), seed)
@@ -219,11 +270,11 @@ def embed_case(tmp, paths, name, config, pp, seed, ref_dtype, batch_check=False)
                   f"{name}: embed --precision bf16 exit {rc}: {err.strip()[:300]}")
     ok &= ck.check(rc32 == 0, f"{name}: embed --precision fp32 exit {rc32}: {err32.strip()[:300]}")
     if not ok:
-        return folder
+        return folder, ref
     cos, rel = errors(ref, got)
     cos32, rel32 = errors(ref, got32)
-    ck.check(cos >= COS_BAR and rel <= REL_BAR,
-             f"{name}: bf16 worst cosine {cos:.6f} (bar {COS_BAR}), max|diff|/||ref|| {rel:.3e} "
+    ck.check(cos >= cos_bar and rel <= REL_BAR,
+             f"{name}: bf16 worst cosine {cos:.6f} (bar {cos_bar}), max|diff|/||ref|| {rel:.3e} "
              f"(bar {REL_BAR})")
     ck.check(cos32 >= FP32_COS and rel32 <= FP32_REL,
              f"{name}: fp32 worst cosine {cos32:.8f}, max|diff|/||ref|| {rel32:.2e}")
@@ -240,7 +291,7 @@ def embed_case(tmp, paths, name, config, pp, seed, ref_dtype, batch_check=False)
     print(f"{name:24s} {len(paths)} images  bf16: worst cosine {cos:.6f}  worst "
           f"max|diff|/||ref|| {rel:.2e}   fp32: 1-cos {1 - cos32:.1e} rel {rel32:.1e}  "
           f"({time.time() - t0:.1f}s)", flush=True)
-    return folder
+    return folder, ref
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,8 +339,8 @@ def refusal_checks(tmp, folder, paths, fake):
     out = os.path.join(tmp, "refused.npy")
     rc, _, err = run_embed(folder, paths[:1], out, "bf16", env=env)
     lines = [ln for ln in err.splitlines() if ln.strip()]
-    ck.check(rc == 1 and len(lines) == 1 and "bf16 needs AVX512-BF16; this CPU lacks it" in err,
-             f"bf16 without AVX512-BF16: exit {rc}, stderr {err.strip()[:300]!r}")
+    ck.check(rc == 1 and len(lines) == 1 and "bf16 needs AVX-512; this CPU lacks it" in err,
+             f"bf16 without AVX-512: exit {rc}, stderr {err.strip()[:300]!r}")
     print(f"bf16 refused{' (faked)' if fake else ''}: exit {rc}: {err.strip()[:150]}")
     rc, _, _ = run_embed(folder, paths[:1], out, "fp32", env=env)
     ck.check(rc == 0, f"fp32 on the same CPU: exit {rc}")
@@ -324,7 +375,7 @@ def eval_check(tmp, folder):
 
 def main():
     t_start = time.time()
-    has = cpu_has_bf16()
+    has = cpu_has_bf16() or AVX512_CORE
     tmp = tempfile.mkdtemp(prefix="vfr_bf16_")
     try:
         paths = make_images(tmp, 4)
@@ -334,13 +385,15 @@ def main():
         M.write_hf_folder(tiny, tiny_cfg, tiny_pp, model)
         refusal_checks(tmp, tiny, paths, fake=has)
         if not has:
-            print("SKIP ref_bf16_torch: this CPU lacks avx512_bf16 (only the refusal was checked)")
+            print("SKIP ref_bf16_torch: this CPU lacks AVX-512 and AVX512-BF16 (only the refusal "
+                  "was checked)")
             ck.finish()
         lib = T.load_internal_lib()
-        kernel_checks(lib)
+        if cpu_has_bf16():
+            kernel_checks(lib)
         f64, f32 = torch.float64, torch.float32
-        folder = embed_case(tmp, paths, "tiny-clip-quick_gelu", tiny_cfg, tiny_pp, 11, f64,
-                            batch_check=True)
+        folder, tiny_ref = embed_case(tmp, paths, "tiny-clip-quick_gelu", tiny_cfg, tiny_pp, 11,
+                                      f64, batch_check=True)
         api_check(lib, tmp, folder, paths)
         eval_check(tmp, folder)
         embed_case(tmp, paths, "tiny-clip-gelu-odd", M.clip_config(70, 2, 5, 150, 14, 56, 33,
@@ -353,7 +406,27 @@ def main():
         embed_case(tmp, many, "tiny-dinov2-40-images", M.dinov2_config(96, 3, 4, 14, 56),
                    M.bit_preprocessor(64, 56), 14, f64)
         config, pp = M.PRESETS["clip-vit-b32"]()
-        embed_case(tmp, paths, "clip-vit-b32", config, pp, 24, f32)
+        b32, b32_ref = embed_case(tmp, paths, "clip-vit-b32", config, pp, 24, f32,
+                                  cos_bar=REAL_COS)
+        config, pp = M.PRESETS["clip-vit-b16"]()
+        b16, _ = embed_case(tmp, paths, "clip-vit-b16", config, pp, 25, f32, cos_bar=REAL_COS)
+        rc, impls = bf16_impls(b16, paths)
+        amx = "amx_tile" in FLAGS
+        ck.check(rc == 0 and (impls or not AVX512_CORE) and
+                 (not amx or all("amx" in i for i in impls)),
+                 f"bf16 matmuls of ViT-B/16 ran on {sorted(impls)} (AMX CPU: {amx})")
+        print(f"oneDNN bf16 matmuls here: {', '.join(sorted(impls)) or 'none (own kernel)'}")
+        if AVX512_CORE:
+            env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX512_CORE")
+            variant_case(b32, paths, b32_ref, "clip-vit-b32 ONEDNN_MAX_CPU_ISA=AVX512_CORE", env,
+                         lambda s: bool(s) and not any("amx" in i or "bf16" in i for i in s),
+                         REAL_COS)
+        if cpu_has_bf16():
+            env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2")
+            variant_case(b32, paths, b32_ref, "clip-vit-b32 ONEDNN_MAX_CPU_ISA=AVX2", env,
+                         lambda s: not s, REAL_COS)
+            variant_case(folder, paths, tiny_ref, "tiny-clip ONEDNN_MAX_CPU_ISA=AVX2", env,
+                         lambda s: not s, COS_BAR)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"total {time.time() - t_start:.0f}s")

@@ -2,8 +2,10 @@
  * dimensions wider than the matrices, every epilogue (bias, the three activations, layer
  * scale, accumulation), alpha, the strided batched form on a head's slice of a (B,T,C)
  * tensor (with alpha and accumulation, as attention's backward uses it), the cache (the same
- * shape twice with other data), a product prepared on one thread and run on another, and
- * what the engine says it runs. */
+ * shape twice with other data), a product prepared on one thread and run on another, what
+ * the engine says it runs, and linear layers on prepared weights (fp32 and bf16, at the
+ * rows they were prepared for and others, bf16 inputs and outputs, against loops on the
+ * bf16-rounded values). */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -175,6 +177,121 @@ static void test_threads(vfr_engine *e) {
         fmax(first, c.err));
 }
 
+/* Nearest bf16 (ties to even) of a finite normal x, as a float. */
+static double bf16r(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* y (N,OC) = inp (N,C) @ W^T on weights prepared for `rows` rows, against the loop (on
+ * bf16-rounded inputs and weights when bf16); returns the max error; *plain_err: the same
+ * output against the loop on unrounded values. */
+static double prepared_case(vfr_engine *e, int bf16, int rows, int N, int C, int OC,
+                            const engine_epilogue *ep, double *plain_err) {
+  float *W = randv((size_t)OC * C), *x = randv((size_t)N * C), *y = randv((size_t)N * OC);
+  double *ref = malloc((size_t)N * OC * sizeof *ref), *ref0 = malloc((size_t)N * OC * sizeof *ref0);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < OC; j++) {
+      double s = 0, s0 = 0;
+      for (int q = 0; q < C; q++) {
+        float a = x[(size_t)i * C + q], w = W[(size_t)j * C + q];
+        s += (bf16 ? bf16r(a) * bf16r(w) : (double)a * w);
+        s0 += (double)a * w;
+      }
+      double r[2] = {s, s0};
+      for (int t = 0; t < 2; t++) {
+        if (ep->bias) r[t] += ep->bias[j];
+        r[t] = act_ref(ep->act, r[t]);
+        if (ep->scale) r[t] *= ep->scale[j];
+        if (ep->accumulate) r[t] += y[(size_t)i * OC + j];
+      }
+      ref[(size_t)i * OC + j] = r[0], ref0[(size_t)i * OC + j] = r[1];
+    }
+  engine_weight *w = NULL;
+  vfr_error err;
+  double e1 = INFINITY, e0 = INFINITY;
+  if (engine_weight_prepare(e, W, OC, C, bf16, rows, &w, &err) == VFR_OK) {
+    engine_linear_prepared(e, y, 0, x, 0, w, N, ep);
+    e1 = e0 = 0;
+    for (size_t o = 0; o < (size_t)N * OC; o++) {
+      e1 = fmax(e1, fabs(y[o] - ref[o]));
+      e0 = fmax(e0, fabs(y[o] - ref0[o]));
+    }
+    engine_weight_free(w);
+  } else {
+    printf("engine_weight_prepare: %s\n", err.message);
+  }
+  free(W), free(x), free(y), free(ref), free(ref0);
+  if (plain_err) *plain_err = e0;
+  return e1;
+}
+
+static void test_prepared(vfr_engine *e) {
+  char what[96], impl[128];
+  int has_bf16 = engine_bf16_probe(impl, sizeof impl);
+  printf("bf16 products: %s (%s)\n", has_bf16 ? "yes" : "no", impl);
+  int OC = 100, C = 70;
+  float *bias = randv(OC), *scale = randv(OC);
+  engine_epilogue plain = {NULL, 0, NULL, 0}, gelu = {bias, VFR_ACT_GELU, NULL, 0};
+  engine_epilogue quick = {bias, VFR_ACT_QUICK_GELU, NULL, 0};
+  engine_epilogue res = {bias, 0, scale, 1};
+  for (int bf16 = 0; bf16 <= has_bf16; bf16++) {
+    /* bf16: fp32 accumulation of exact products of rounded values, plus the post-ops */
+    double tol = bf16 ? 2e-5 : 1e-4, e0;
+    const engine_epilogue *eps[4] = {&plain, &gelu, &quick, &res};
+    const char *names[4] = {"", " + bias + gelu", " + bias + quick_gelu", " residual * scale"};
+    for (int i = 0; i < 4; i++) {
+      double err = prepared_case(e, bf16, 600, 600, C, OC, eps[i], &e0);
+      err = fmax(err, prepared_case(e, bf16, 600, 13, C, OC, eps[i], NULL)); /* other rows */
+      snprintf(what, sizeof what, "prepared %s linear%s", bf16 ? "bf16" : "fp32", names[i]);
+      check(err < tol && (!bf16 || e0 > 1e-3), what, err);
+    }
+  }
+  if (has_bf16) {
+    /* bf16 rows in and out: the conversion is nearest-even, and a product on the rows
+     * engine_to_bf16 made equals the one that converts itself */
+    int N = 77;
+    float *W = randv((size_t)OC * C), *x = randv((size_t)N * C);
+    uint16_t *xb = malloc((size_t)N * C * sizeof *xb), *yb = malloc((size_t)N * OC * sizeof *yb);
+    float *y1 = malloc((size_t)N * OC * sizeof *y1), *y2 = malloc((size_t)N * OC * sizeof *y2);
+    engine_to_bf16(e, xb, x, (int64_t)N * C);
+    int conv_ok = 1;
+    for (size_t i = 0; i < (size_t)N * C; i++) {
+      uint32_t u = (uint32_t)xb[i] << 16;
+      float f;
+      memcpy(&f, &u, sizeof f);
+      conv_ok &= f == (float)bf16r(x[i]);
+    }
+    check(conv_ok, "engine_to_bf16 is round to nearest even", 0);
+    engine_weight *w = NULL;
+    vfr_error err;
+    int ok = engine_weight_prepare(e, W, OC, C, 1, 64, &w, &err) == VFR_OK;
+    double d = INFINITY, db = INFINITY;
+    if (ok) {
+      engine_linear_prepared(e, y1, 0, x, 0, w, N, &gelu);
+      engine_linear_prepared(e, y2, 0, xb, 1, w, N, &gelu);
+      engine_linear_prepared(e, yb, 1, xb, 1, w, N, &gelu);
+      d = db = 0;
+      for (size_t o = 0; o < (size_t)N * OC; o++) {
+        d = fmax(d, fabs(y1[o] - y2[o]));
+        uint32_t u = (uint32_t)yb[o] << 16;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        db = fmax(db, fabs(f - y1[o]) / fmax(fabs(y1[o]), 1e-3));
+      }
+      engine_weight_free(w);
+    }
+    check(ok && d == 0, "prepared bf16: own rows = converted by the engine", d);
+    check(ok && db <= 1.0 / 256, "prepared bf16: bf16 output within half a bf16 ulp", db);
+    free(W), free(x), free(xb), free(yb), free(y1), free(y2);
+  }
+  free(bias), free(scale);
+}
+
 int main(void) {
   vfr_engine *e = NULL;
   vfr_error err;
@@ -188,6 +305,7 @@ int main(void) {
   test_gemm(e);
   test_batched(e);
   test_threads(e);
+  test_prepared(e);
   engine_free(e);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;

@@ -39,9 +39,11 @@ typedef enum vfr_precision {
                              fc2) take bf16 weights (rounded once at load, to nearest even)
                              and bf16-rounded inputs, accumulating in fp32; layernorm,
                              softmax, attention scores, the residual stream, the patch
-                             embedding and the projection stay fp32. Needs AVX512-BF16:
-                             vfr_model_load fails with VFR_EUNSUPPORTED without it. */
-  VFR_PRECISION_AUTO = 2  /* bf16 where it is the faster precision (the CPU has AMX tiles),
+                             embedding and the projection stay fp32. Runs on oneDNN's bf16
+                             matmul (AMX, AVX512-BF16, or emulated on AVX-512), else on an
+                             own AVX512-BF16 kernel; with neither (vfr_bf16_supported() 0)
+                             vfr_model_load fails with VFR_EUNSUPPORTED. */
+  VFR_PRECISION_AUTO = 2  /* bf16 where it is the faster precision (oneDNN's AMX kernels),
                              else fp32; resolved at load (vfr_precision_auto) */
 } vfr_precision;
 
@@ -66,12 +68,13 @@ VFR_API int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_
                    vfr_error *err);
 VFR_API void vfr_model_free(vfr_model *model);
 
-/* 1 when this CPU (and OS) can run VFR_PRECISION_BF16 (AVX512-BF16), else 0. */
+/* 1 when this CPU (and OS) can run VFR_PRECISION_BF16 (oneDNN bf16 or AVX512-BF16), else 0. */
 VFR_API int vfr_bf16_supported(void);
 
 /* What VFR_PRECISION_AUTO means on this CPU: VFR_PRECISION_BF16 where the CPU has AMX
- * tiles (there bf16 products run several times faster than fp32), else VFR_PRECISION_FP32
- * (without AMX a bf16 dot product has half the FMA rate of fp32 and is no faster). */
+ * tiles and oneDNN runs its bf16 products on them (there bf16 runs several times faster
+ * than fp32), else VFR_PRECISION_FP32 (without AMX a bf16 dot product has at most the fp32
+ * FMA rate's worth of work per instruction and was measured no faster). */
 VFR_API vfr_precision vfr_precision_auto(void);
 
 /* The matrix-product engine ("onednn") and the instruction set it dispatches to on this

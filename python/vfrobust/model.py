@@ -15,7 +15,7 @@ class Model:
     """Model(dir, precision="fp32", threads=0, pooling="cls", batch=16)
 
     A Hugging Face CLIP or DINOv2 folder (config.json, model.safetensors) run by the library.
-    precision: "fp32", "bf16" (needs AVX512-BF16) or "auto" (bf16 where supported).
+    precision: "fp32", "bf16" (needs AVX-512) or "auto" (bf16 where supported).
     .embed(images) returns the raw embeddings float32 (N, d), the values `vfrobust embed`
     writes; .info is a dict of the architecture (vfr_model_info). A Model may be shared by
     threads: calls on one Model run one at a time."""

@@ -26,7 +26,7 @@ static void usage(FILE *f) {
         "                    of the patch tokens, 2*hidden wide)\n"
         "  --precision P     fp32 (default) or bf16: the transformer blocks' linear layers\n"
         "                    with bf16 weights and inputs, fp32 accumulation (needs\n"
-        "                    AVX512-BF16; about 1e-3 relative embedding error), or auto:\n"
+        "                    AVX-512; about 1e-3 relative embedding error), or auto:\n"
         "                    bf16 where the CPU has AMX (faster there), else fp32\n"
         "  --tokens          dense features instead: every token (CLS, registers, patches row\n"
         "                    by row) of the last K blocks, float32 [N, T, K*D], each token's\n"

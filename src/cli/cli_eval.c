@@ -33,7 +33,7 @@ static const char usage_text[] =
     "  --batch N           model batch size (default 32)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --precision P       fp32 (default) or bf16: the transformer blocks' linear layers in\n"
-    "                      bf16 with fp32 accumulation (needs AVX512-BF16), or auto: bf16\n"
+    "                      bf16 with fp32 accumulation (needs AVX-512), or auto: bf16\n"
     "                      where the CPU has AMX (faster there), else fp32\n"
     "  --limit N           use at most N images: a sample stratified by class, drawn with --seed\n"
     "  --per-class N       at most N per class (the first N; with --limit, the first of those)\n"

@@ -19,6 +19,7 @@
 #ifndef VFR_MODEL_ENGINE_H
 #define VFR_MODEL_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vfrobust/error.h"
@@ -75,6 +76,37 @@ void engine_gemm(vfr_engine *e, int transA, int transB, int M, int N, int K, flo
  * accumulates in fp32; in fp32 precision it is engine_gemm. */
 void engine_linear(vfr_engine *e, float *y, const float *inp, const float *weight, int N, int C,
                    int OC, const engine_epilogue *ep);
+
+/* ---- linear layers with weights prepared at load -------------------------------------
+ *
+ * A linear layer's weight (OC,C) converted once (to bf16, or kept fp32) and reordered into
+ * the blocked layout oneDNN's matmul picks for it (memory format `any`), so that each call
+ * only runs the product. The handle owns the reordered copy and remembers `weight` (which
+ * must outlive it) for the plain fallback of a product oneDNN refuses. */
+typedef struct engine_weight engine_weight;
+
+/* Which oneDNN implementation runs bf16 products on this CPU ("brg:avx512_core_amx",
+ * "gemm:jit", ...; written into impl, n bytes). Returns 1 when it is a compiled kernel
+ * (native or emulated bf16), 0 when oneDNN has only its reference loops or refuses bf16
+ * (or VFROBUST_NO_BF16 is set: a CPU without bf16, for tests). */
+int engine_bf16_probe(char *impl, size_t n);
+
+/* Prepares weight (OC,C): bf16 1 rounds it to bf16 (nearest even), 0 keeps fp32; rows is
+ * the typical number of rows of the products (the layout may depend on it). Returns VFR_OK,
+ * or an error naming oneDNN's refusal (then *out is NULL). */
+int engine_weight_prepare(vfr_engine *e, const float *weight, int OC, int C, int bf16, int rows,
+                          engine_weight **out, vfr_error *err);
+void engine_weight_free(engine_weight *w);
+int engine_weight_bf16(const engine_weight *w);
+
+/* y (N,OC) = inp (N,C) @ w^T with ep. inp is fp32 (inp_bf16 0; a bf16 weight's product
+ * converts it), or bf16 rows (uint16_t, inp_bf16 1, bf16 weights only); y is fp32, or bf16
+ * rounded after the epilogue (y_bf16 1; then ep->accumulate must be 0). */
+void engine_linear_prepared(vfr_engine *e, void *y, int y_bf16, const void *inp, int inp_bf16,
+                            const engine_weight *w, int N, const engine_epilogue *ep);
+
+/* dst[i] = bf16(src[i]) (nearest even) for i < n, on the engine's team. */
+void engine_to_bf16(vfr_engine *e, uint16_t *dst, const float *src, int64_t n);
 
 /* Element (i,j) of matrix (b0,b1) of a strided batched operand lives at
  * data[b0 * batch0 + b1 * batch1 + i * row + j * col]. */

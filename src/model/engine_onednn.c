@@ -38,9 +38,11 @@ static void omp_set_num_threads(int n) { (void)n; }
 /* Everything that makes two products the same primitive. */
 typedef struct mm_key {
   int64_t dims[4][4];    /* A (b0,b1,M,K), B (b0,b1,K,N), C (b0,b1,M,N) and the batch sizes */
-  int64_t strides[3][4]; /* A, B, C */
+  int64_t strides[3][4]; /* A, B, C (B: its plain fp32 layout, which the fallback reads) */
   float alpha;
   int has_bias, act, has_scale, accumulate, threads;
+  int layout;            /* 0: B plain strided; i > 0: B prepared in e->layouts[i - 1] (2D) */
+  int a_bf16, c_bf16;    /* A read as / C written as bf16 */
 } mm_key;
 
 typedef struct mm_entry {
@@ -49,6 +51,14 @@ typedef struct mm_entry {
   dnnl_memory_t a, b, c, bias, scale, scratch; /* data handles swapped per call */
   size_t scratch_bytes;
 } mm_entry;
+
+/* A cached f32 -> bf16 reorder of n elements. */
+typedef struct cv_entry {
+  int64_t n;
+  int threads;
+  dnnl_primitive_t prim;
+  dnnl_memory_t src, dst;
+} cv_entry;
 
 struct vfr_engine {
   dnnl_engine_t engine;
@@ -62,6 +72,18 @@ struct vfr_engine {
   int n_cache, cap_cache;
   void *scratch; /* the products' scratchpad, shared (calls are serialised), grown as needed */
   size_t scratch_bytes;
+  dnnl_memory_desc_t *layouts; /* distinct layouts of prepared weights */
+  int n_layouts, cap_layouts;
+  cv_entry *cvs;  /* f32 -> bf16 conversions, one per length */
+  int n_cvs, cap_cvs;
+  uint16_t *abuf; /* bf16 copy of a prepared product's fp32 input, grown as needed */
+  size_t abuf_n;
+};
+
+struct engine_weight {
+  void *data;         /* the reordered weight, layout e->layouts[layout - 1] */
+  const float *plain; /* the caller's (OC,C) weight, for the fallback */
+  int OC, C, bf16, layout;
 };
 
 static const char *isa_name(dnnl_cpu_isa_t isa) {
@@ -128,6 +150,14 @@ static void entry_free(mm_entry *m) {
 void engine_free(vfr_engine *e) {
   if (!e) return;
   for (int i = 0; i < e->n_cache; i++) entry_free(&e->cache[i]);
+  for (int i = 0; i < e->n_cvs; i++) {
+    dnnl_primitive_destroy(e->cvs[i].prim);
+    dnnl_memory_destroy(e->cvs[i].src);
+    dnnl_memory_destroy(e->cvs[i].dst);
+  }
+  free(e->cvs);
+  free(e->layouts);
+  free(e->abuf);
   free(e->cache);
   free(e->scratch);
   dnnl_stream_destroy(e->stream);
@@ -157,11 +187,14 @@ static dnnl_alg_kind_t act_alg(int act, float *alpha) {
   }
 }
 
-static int md4(dnnl_memory_desc_t *md, const int64_t dims[4], const int64_t strides[4]) {
+/* The descriptor of the last nd of the 4 dims (nd 4: all; 2: a plain matrix). */
+static int mdn(dnnl_memory_desc_t *md, int nd, const int64_t dims[4], const int64_t strides[4],
+               int bf16) {
   dnnl_dims_t d = {0}, s = {0}; /* the API reads arrays of DNNL_MAX_NDIMS */
-  memcpy(d, dims, 4 * sizeof *d);
-  memcpy(s, strides, 4 * sizeof *s);
-  return dnnl_memory_desc_init_by_strides(md, 4, d, dnnl_f32, s) != dnnl_success;
+  memcpy(d, dims + 4 - nd, (size_t)nd * sizeof *d);
+  memcpy(s, strides + 4 - nd, (size_t)nd * sizeof *s);
+  return dnnl_memory_desc_init_by_strides(md, nd, d, bf16 ? dnnl_bf16 : dnnl_f32, s) !=
+         dnnl_success;
 }
 
 /* Builds the primitive and memory objects of k into m. Returns 0, or -1 (nothing kept). */
@@ -171,9 +204,14 @@ static int entry_create(vfr_engine *e, const mm_key *k, mm_entry *m) {
   dnnl_memory_desc_t amd, bmd, cmd, biasmd, vecmd;
   int64_t vec_dims[4] = {1, 1, 1, k->dims[2][3]}, vec_strides[4];
   vec_strides[3] = 1, vec_strides[2] = vec_strides[1] = vec_strides[0] = k->dims[2][3];
-  if (md4(&amd, k->dims[0], k->strides[0]) || md4(&bmd, k->dims[1], k->strides[1]) ||
-      md4(&cmd, k->dims[2], k->strides[2]) || md4(&vecmd, vec_dims, vec_strides))
+  int nd = k->layout ? 2 : 4; /* a prepared weight is a 2D matrix */
+  int b_bf16 = k->a_bf16;     /* bf16 inputs come in pairs */
+  if (mdn(&amd, nd, k->dims[0], k->strides[0], k->a_bf16) ||
+      mdn(&cmd, nd, k->dims[2], k->strides[2], k->c_bf16) ||
+      mdn(&vecmd, nd, vec_dims, vec_strides, 0))
     return -1;
+  if (k->layout) bmd = e->layouts[k->layout - 1];
+  else if (mdn(&bmd, nd, k->dims[1], k->strides[1], b_bf16)) return -1;
   biasmd = vecmd;
   dnnl_matmul_desc_t desc;
   if (dnnl_matmul_desc_init(&desc, &amd, &bmd, k->has_bias ? &biasmd : NULL, &cmd) != dnnl_success)
@@ -248,7 +286,7 @@ static mm_entry *lookup(vfr_engine *e, const mm_key *k) {
   return &e->cache[e->n_cache++];
 }
 
-static int run(vfr_engine *e, mm_entry *m, const float *A, const float *B, float *C,
+static int run(vfr_engine *e, mm_entry *m, const void *A, const void *B, void *C,
                const engine_epilogue *ep) {
   dnnl_exec_arg_t args[6];
   int n = 0;
@@ -283,32 +321,99 @@ static int run(vfr_engine *e, mm_entry *m, const float *A, const float *B, float
   return dnnl_stream_wait(e->stream) != dnnl_success ? -1 : 0;
 }
 
-/* The same product as plain loops, one matrix of the batch at a time. */
-static void fallback(const mm_key *k, const float *A, const float *B, float *C,
+static float bf16_value(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* Nearest bf16, ties to even; NaN stays a (quiet) NaN. */
+static uint16_t bf16_round(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+  return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* The same product as plain loops, one matrix of the batch at a time; B is the plain fp32
+ * matrix k->strides[1] describes (a prepared weight's original). */
+static void fallback(const mm_key *k, const void *A, const float *B, void *C,
                      const engine_epilogue *ep) {
   int64_t M = k->dims[2][2], N = k->dims[2][3], K = k->dims[0][3];
   const int64_t *sa = k->strides[0], *sb = k->strides[1], *sc = k->strides[2];
   for (int64_t b0 = 0; b0 < k->dims[0][0]; b0++)
     for (int64_t b1 = 0; b1 < k->dims[0][1]; b1++) {
-      const float *a = A + b0 * sa[0] + b1 * sa[1];
+      int64_t a0 = b0 * sa[0] + b1 * sa[1], c0 = b0 * sc[0] + b1 * sc[1];
       const float *b = B + b0 * sb[0] + b1 * sb[1];
-      float *c = C + b0 * sc[0] + b1 * sc[1];
       for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
           float s = 0.0f;
-          for (int64_t q = 0; q < K; q++) s += a[i * sa[2] + q * sa[3]] * b[q * sb[2] + j * sb[3]];
+          for (int64_t q = 0; q < K; q++) {
+            int64_t ai = a0 + i * sa[2] + q * sa[3];
+            float a = k->a_bf16 ? bf16_value(((const uint16_t *)A)[ai]) : ((const float *)A)[ai];
+            float w = b[q * sb[2] + j * sb[3]];
+            s += a * (k->a_bf16 ? bf16_value(bf16_round(w)) : w);
+          }
           s *= k->alpha;
           if (ep && ep->bias) s += ep->bias[j];
           if (k->act) s = activation_apply((vfr_activation)k->act, s);
           if (ep && ep->scale) s *= ep->scale[j];
-          float *o = c + i * sc[2] + j * sc[3];
-          *o = k->accumulate ? s + *o : s;
+          int64_t ci = c0 + i * sc[2] + j * sc[3];
+          if (k->c_bf16) ((uint16_t *)C)[ci] = bf16_round(s);
+          else ((float *)C)[ci] = k->accumulate ? s + ((float *)C)[ci] : s;
         }
     }
 }
 
-static void product(vfr_engine *e, mm_key *k, const float *A, const float *B, float *C,
-                    const engine_epilogue *ep) {
+/* dst[i] = bf16(src[i]) for i < n by a cached oneDNN reorder, or plain loops when oneDNN
+ * refuses it. Called with the lock held and the team set. */
+static void convert_locked(vfr_engine *e, uint16_t *dst, const float *src, int64_t n,
+                           int threads) {
+  cv_entry *c = NULL;
+  for (int i = 0; i < e->n_cvs && !c; i++)
+    if (e->cvs[i].n == n && e->cvs[i].threads == threads) c = &e->cvs[i];
+  if (!c && e->n_cvs == e->cap_cvs) {
+    int cap = e->cap_cvs ? 2 * e->cap_cvs : 8;
+    cv_entry *grown = realloc(e->cvs, (size_t)cap * sizeof *grown);
+    if (grown) e->cvs = grown, e->cap_cvs = cap;
+  }
+  if (!c && e->n_cvs < e->cap_cvs) {
+    cv_entry t = {n, threads, NULL, NULL, NULL};
+    dnnl_memory_desc_t smd, dmd;
+    dnnl_dims_t d = {n};
+    dnnl_primitive_desc_t pd = NULL;
+    int bad = dnnl_memory_desc_init_by_tag(&smd, 1, d, dnnl_f32, dnnl_a) != dnnl_success ||
+              dnnl_memory_desc_init_by_tag(&dmd, 1, d, dnnl_bf16, dnnl_a) != dnnl_success ||
+              dnnl_reorder_primitive_desc_create(&pd, &smd, e->engine, &dmd, e->engine, NULL) !=
+                  dnnl_success;
+    if (!bad) bad = dnnl_primitive_create(&t.prim, pd) != dnnl_success;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (!bad) bad = dnnl_memory_create(&t.src, &smd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+    if (!bad) bad = dnnl_memory_create(&t.dst, &dmd, e->engine, DNNL_MEMORY_NONE) != dnnl_success;
+    if (!bad) {
+      e->cvs[e->n_cvs] = t;
+      c = &e->cvs[e->n_cvs++];
+    } else {
+      if (t.prim) dnnl_primitive_destroy(t.prim);
+      if (t.src) dnnl_memory_destroy(t.src);
+    }
+  }
+  if (c) {
+    dnnl_memory_set_data_handle_v2(c->src, (void *)src, e->stream);
+    dnnl_memory_set_data_handle_v2(c->dst, dst, e->stream);
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, c->src}, {DNNL_ARG_TO, c->dst}};
+    if (dnnl_primitive_execute(c->prim, e->stream, 2, args) == dnnl_success &&
+        dnnl_stream_wait(e->stream) == dnnl_success)
+      return;
+  }
+  for (int64_t i = 0; i < n; i++) dst[i] = bf16_round(src[i]);
+}
+
+/* Runs k on A, B (the primitive's weight operand), C; the fallback reads B_plain. With
+ * convert, A is fp32 (M,K) dense and k->a_bf16: it is converted into e->abuf first. */
+static void product(vfr_engine *e, mm_key *k, const void *A, int convert, const void *B,
+                    const float *B_plain, void *C, const engine_epilogue *ep) {
   if (k->dims[2][2] == 0 || k->dims[2][3] == 0 || k->dims[0][0] == 0 || k->dims[0][1] == 0)
     return;
   if (ep) {
@@ -321,11 +426,26 @@ static void product(vfr_engine *e, mm_key *k, const float *A, const float *B, fl
   k->threads = e->threads > 0 ? e->threads : saved;
   if (k->threads != saved) omp_set_num_threads(k->threads);
   pthread_mutex_lock(&e->lock);
-  mm_entry *m = lookup(e, k);
-  int bad = !m || run(e, m, A, B, C, ep) != 0;
+  int bad = 0;
+  if (convert) {
+    size_t n = (size_t)k->dims[0][2] * (size_t)k->dims[0][3];
+    if (n > e->abuf_n) {
+      uint16_t *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64);
+      if (p) free(e->abuf), e->abuf = p, e->abuf_n = n;
+    }
+    if (n <= e->abuf_n) {
+      convert_locked(e, e->abuf, A, (int64_t)n, k->threads);
+      A = e->abuf;
+    } else {
+      k->a_bf16 = 0; /* out of memory: the fallback on the fp32 input */
+      bad = 1;
+    }
+  }
+  mm_entry *m = bad ? NULL : lookup(e, k);
+  bad = !m || run(e, m, A, B, C, ep) != 0;
+  if (bad) fallback(k, A, B_plain, C, ep); /* under the lock: A may be e->abuf */
   pthread_mutex_unlock(&e->lock);
   if (k->threads != saved) omp_set_num_threads(saved);
-  if (bad) fallback(k, A, B, C, ep);
 }
 
 static void set4(int64_t *d, int64_t a, int64_t b, int64_t c, int64_t x) {
@@ -344,7 +464,7 @@ void engine_gemm(vfr_engine *e, int transA, int transB, int M, int N, int K, flo
   set4(k.strides[1], (int64_t)K * N, (int64_t)K * N, transB ? 1 : ldb, transB ? ldb : 1);
   set4(k.strides[2], (int64_t)M * ldc, (int64_t)M * ldc, ldc, 1);
   k.alpha = alpha;
-  product(e, &k, A, B, C, ep);
+  product(e, &k, A, 0, B, B, C, ep);
 }
 
 void engine_linear(vfr_engine *e, float *y, const float *inp, const float *weight, int N, int C,
@@ -365,7 +485,165 @@ void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, f
   set4(k.strides[2], sc.batch0, sc.batch1, sc.row, sc.col);
   k.alpha = alpha;
   engine_epilogue ep = {NULL, 0, NULL, accumulate};
-  product(e, &k, A, B, C, &ep);
+  product(e, &k, A, 0, B, B, C, &ep);
+}
+
+/* ---- prepared weights ----------------------------------------------------------------- */
+
+/* A matmul descriptor (rows,C) x (C,OC) -> (rows,OC) f32 with inputs in bf16 or f32 and the
+ * weight's layout left to oneDNN; pd created on eng, NULL when refused. */
+static dnnl_primitive_desc_t any_layout_pd(dnnl_engine_t eng, int64_t rows, int64_t C, int64_t OC,
+                                           int bf16) {
+  dnnl_memory_desc_t amd, bmd, cmd;
+  dnnl_dims_t ad = {rows, C}, bd = {C, OC}, cd = {rows, OC};
+  dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
+  dnnl_matmul_desc_t desc;
+  dnnl_primitive_desc_t pd = NULL;
+  if (dnnl_memory_desc_init_by_tag(&amd, 2, ad, dt, dnnl_ab) != dnnl_success ||
+      dnnl_memory_desc_init_by_tag(&bmd, 2, bd, dt, dnnl_format_tag_any) != dnnl_success ||
+      dnnl_memory_desc_init_by_tag(&cmd, 2, cd, dnnl_f32, dnnl_ab) != dnnl_success ||
+      dnnl_matmul_desc_init(&desc, &amd, &bmd, NULL, &cmd) != dnnl_success ||
+      dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL) != dnnl_success)
+    return NULL;
+  return pd;
+}
+
+static void copy_impl(dnnl_primitive_desc_t pd, char *impl, size_t n) {
+  const char *s = NULL;
+  if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s) != dnnl_success || !s)
+    s = "unknown";
+  if (n) snprintf(impl, n, "%s", s);
+}
+
+int engine_bf16_probe(char *impl, size_t n) {
+  if (n) impl[0] = 0;
+  const char *off = getenv("VFROBUST_NO_BF16");
+  if (off && *off) {
+    if (n) snprintf(impl, n, "disabled by VFROBUST_NO_BF16");
+    return 0;
+  }
+  request_amx_permission();
+  dnnl_engine_t eng;
+  if (dnnl_engine_create(&eng, dnnl_cpu, 0) != dnnl_success) return 0;
+  dnnl_primitive_desc_t pd = any_layout_pd(eng, 256, 768, 768, 1);
+  int ok = 0;
+  if (pd) {
+    char s[128];
+    copy_impl(pd, s, sizeof s);
+    ok = strncmp(s, "ref", 3) != 0;
+    if (n) snprintf(impl, n, "%s", s);
+    dnnl_primitive_desc_destroy(pd);
+  } else if (n) {
+    snprintf(impl, n, "none");
+  }
+  dnnl_engine_destroy(eng);
+  return ok;
+}
+
+/* The index + 1 of md among the engine's layouts, added when new; 0 when out of memory. */
+static int layout_id(vfr_engine *e, const dnnl_memory_desc_t *md) {
+  for (int i = 0; i < e->n_layouts; i++)
+    if (dnnl_memory_desc_equal(&e->layouts[i], md)) return i + 1;
+  if (e->n_layouts == e->cap_layouts) {
+    int cap = e->cap_layouts ? 2 * e->cap_layouts : 8;
+    dnnl_memory_desc_t *l = realloc(e->layouts, (size_t)cap * sizeof *l);
+    if (!l) return 0;
+    e->layouts = l, e->cap_layouts = cap;
+  }
+  e->layouts[e->n_layouts] = *md;
+  return ++e->n_layouts;
+}
+
+/* w->data = the (C,OC) transpose of weight (OC,C), in layout md. Returns 0 or -1. */
+static int reorder_weight(vfr_engine *e, engine_weight *w, const dnnl_memory_desc_t *md) {
+  dnnl_memory_desc_t smd;
+  dnnl_dims_t d = {w->C, w->OC}, st = {1, w->C};
+  size_t bytes = dnnl_memory_desc_get_size(md);
+  w->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!w->data || dnnl_memory_desc_init_by_strides(&smd, 2, d, dnnl_f32, st) != dnnl_success)
+    return -1;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_t prim = NULL;
+  dnnl_memory_t src = NULL, dst = NULL;
+  int bad = dnnl_reorder_primitive_desc_create(&pd, &smd, e->engine, md, e->engine, NULL) !=
+            dnnl_success;
+  if (!bad) bad = dnnl_primitive_create(&prim, pd) != dnnl_success;
+  if (!bad) bad = dnnl_memory_create(&src, &smd, e->engine, (void *)w->plain) != dnnl_success;
+  if (!bad) bad = dnnl_memory_create(&dst, md, e->engine, w->data) != dnnl_success;
+  if (!bad) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    bad = dnnl_primitive_execute(prim, e->stream, 2, args) != dnnl_success ||
+          dnnl_stream_wait(e->stream) != dnnl_success;
+  }
+  if (dst) dnnl_memory_destroy(dst);
+  if (src) dnnl_memory_destroy(src);
+  if (prim) dnnl_primitive_destroy(prim);
+  if (pd) dnnl_primitive_desc_destroy(pd);
+  return bad ? -1 : 0;
+}
+
+int engine_weight_prepare(vfr_engine *e, const float *weight, int OC, int C, int bf16, int rows,
+                          engine_weight **out, vfr_error *err) {
+  *out = NULL;
+  engine_weight *w = calloc(1, sizeof *w);
+  if (!w) return vfr_fail(err, VFR_ENOMEM, "engine: out of memory");
+  w->plain = weight, w->OC = OC, w->C = C, w->bf16 = bf16 != 0;
+  int saved = omp_get_max_threads(), threads = e->threads > 0 ? e->threads : saved;
+  if (threads != saved) omp_set_num_threads(threads);
+  pthread_mutex_lock(&e->lock);
+  dnnl_primitive_desc_t pd = any_layout_pd(e->engine, rows > 0 ? rows : 1, C, OC, w->bf16);
+  const dnnl_memory_desc_t *md = pd ? dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)
+                                    : NULL;
+  int rc = VFR_OK;
+  if (!md) rc = vfr_fail(err, VFR_EUNSUPPORTED, "engine: oneDNN has no %s matmul for %dx%d",
+                         w->bf16 ? "bf16" : "fp32", OC, C);
+  else if (!(w->layout = layout_id(e, md)) || reorder_weight(e, w, md) != 0)
+    rc = vfr_fail(err, VFR_ENOMEM, "engine: cannot reorder a %dx%d weight", OC, C);
+  if (pd) dnnl_primitive_desc_destroy(pd);
+  pthread_mutex_unlock(&e->lock);
+  if (threads != saved) omp_set_num_threads(saved);
+  if (rc) {
+    engine_weight_free(w);
+    return rc;
+  }
+  *out = w;
+  return VFR_OK;
+}
+
+void engine_weight_free(engine_weight *w) {
+  if (!w) return;
+  free(w->data);
+  free(w);
+}
+
+int engine_weight_bf16(const engine_weight *w) { return w->bf16; }
+
+void engine_linear_prepared(vfr_engine *e, void *y, int y_bf16, const void *inp, int inp_bf16,
+                            const engine_weight *w, int N, const engine_epilogue *ep) {
+  int C = w->C, OC = w->OC;
+  mm_key k;
+  memset(&k, 0, sizeof k);
+  set4(k.dims[0], 1, 1, N, C);
+  set4(k.dims[1], 1, 1, C, OC);
+  set4(k.dims[2], 1, 1, N, OC);
+  set4(k.strides[0], (int64_t)N * C, (int64_t)N * C, C, 1);
+  set4(k.strides[1], (int64_t)C * OC, (int64_t)C * OC, 1, C); /* the plain weight, transposed */
+  set4(k.strides[2], (int64_t)N * OC, (int64_t)N * OC, OC, 1);
+  k.alpha = 1.0f;
+  k.layout = w->layout;
+  k.a_bf16 = w->bf16;
+  k.c_bf16 = y_bf16 != 0;
+  product(e, &k, inp, w->bf16 && !inp_bf16, w->data, w->plain, y, ep);
+}
+
+void engine_to_bf16(vfr_engine *e, uint16_t *dst, const float *src, int64_t n) {
+  if (n <= 0) return;
+  int saved = omp_get_max_threads(), threads = e->threads > 0 ? e->threads : saved;
+  if (threads != saved) omp_set_num_threads(threads);
+  pthread_mutex_lock(&e->lock);
+  convert_locked(e, dst, src, n, threads);
+  pthread_mutex_unlock(&e->lock);
+  if (threads != saved) omp_set_num_threads(saved);
 }
 
 /* ---- convolutions (engine.h) ---------------------------------------------------------

@@ -55,10 +55,16 @@ vfr_model_params vfr_model_default_params(void) {
   return p;
 }
 
-int vfr_bf16_supported(void) { return bf16_cpu_supported(); }
+/* bf16 runs on oneDNN's bf16 matmul where it has a compiled kernel for the CPU, else on
+ * the own AVX512-BF16 kernel (vit_tower.c picks). */
+int vfr_bf16_supported(void) { return engine_bf16_probe(NULL, 0) || bf16_cpu_supported(); }
 
+/* bf16 only where it was measured faster than fp32: oneDNN's AMX kernels (docs/engine.md;
+ * on AVX512-BF16 without AMX, and emulated on AVX-512, bf16 is no faster). */
 vfr_precision vfr_precision_auto(void) {
-  return engine_cpu_has_amx() && bf16_cpu_supported() ? VFR_PRECISION_BF16 : VFR_PRECISION_FP32;
+  char impl[128];
+  int amx = engine_cpu_has_amx() && engine_bf16_probe(impl, sizeof impl) && strstr(impl, "amx");
+  return amx ? VFR_PRECISION_BF16 : VFR_PRECISION_FP32;
 }
 
 const char *vfr_engine_name(void) { return "onednn"; }
@@ -88,11 +94,13 @@ static int open_weights(vfr_model *m, vfr_error *err) {
   return vfr_safetensors_open(path, &m->st, err);
 }
 
-static int load(vfr_model *m, const char *dir, vfr_error *err) {
+/* auto: the precision vfr_precision_auto resolved to, fp32 for ResNet towers (fp32 only). */
+static int load(vfr_model *m, const char *dir, int auto_precision, vfr_error *err) {
   TRY(vfr_model_config_read(dir, &m->config, err));
   m->family = family_of(m->config.vision.family);
   if (!m->family)
     return vfr_fail(err, VFR_EINTERNAL, "%s: no model family %d", dir, (int)m->config.vision.family);
+  if (auto_precision && m->family->arch == FA_RESNET) m->params.precision = VFR_PRECISION_FP32;
   TRY(vfr_preprocess_config_read(dir, m->config.vision.family, &m->pre, err));
   TRY(engine_create(m->params.threads > 0 ? m->params.threads : omp_get_max_threads(),
                     m->params.precision, &m->engine, err));
@@ -117,16 +125,17 @@ int vfr_model_load(const char *dir, const vfr_model_params *params, vfr_model **
   if (params->precision != VFR_PRECISION_FP32 && params->precision != VFR_PRECISION_BF16 &&
       params->precision != VFR_PRECISION_AUTO)
     return vfr_fail(err, VFR_EINVAL, "%s: unknown precision %d", dir, (int)params->precision);
+  int auto_precision = params->precision == VFR_PRECISION_AUTO;
   vfr_model_params resolved = *params;
-  if (resolved.precision == VFR_PRECISION_AUTO) resolved.precision = vfr_precision_auto();
+  if (auto_precision) resolved.precision = vfr_precision_auto();
   params = &resolved;
-  if (params->precision == VFR_PRECISION_BF16 && !bf16_cpu_supported())
-    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: bf16 needs AVX512-BF16; this CPU lacks it", dir);
+  if (params->precision == VFR_PRECISION_BF16 && !vfr_bf16_supported())
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: bf16 needs AVX-512; this CPU lacks it", dir);
   vfr_model *m = calloc(1, sizeof *m);
   if (!m) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", dir);
   snprintf(m->dir, sizeof m->dir, "%s", dir);
   m->params = *params;
-  int rc = load(m, dir, err);
+  int rc = load(m, dir, auto_precision, err);
   if (rc) {
     vfr_model_free(m);
     return rc;

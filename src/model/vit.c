@@ -122,13 +122,43 @@ void vit_bf16_free(vit_params *p, int L) {
   p->bf16 = NULL;
 }
 
+int vit_prepare(vit_params *p, const vit_dims *d, int rows, vfr_error *err) {
+  int D = d->D, M = d->M, M1 = d->swiglu ? 2 * M : M;
+  p->prep = calloc((size_t)d->L, sizeof *p->prep);
+  if (!p->prep) return vfr_fail(err, VFR_ENOMEM, "out of memory for the prepared weights");
+  int rc = VFR_OK;
+  for (int i = 0; i < d->L && !rc; i++) {
+    const vit_layer_params *l = &p->layers[i];
+    vit_layer_prep *w = &p->prep[i];
+    const float *src[6] = {l->q_w, l->k_w, l->v_w, l->o_w, l->fc1_w, l->fc2_w};
+    engine_weight **dst[6] = {&w->q, &w->k, &w->v, &w->o, &w->fc1, &w->fc2};
+    int oc[6] = {D, D, D, D, M1, D}, ic[6] = {D, D, D, D, D, M};
+    for (int j = 0; j < 6 && !rc; j++)
+      rc = engine_weight_prepare(d->engine, src[j], oc[j], ic[j], d->bf16, rows, dst[j], err);
+  }
+  if (rc) vit_prepare_free(p, d->L);
+  return rc;
+}
+
+void vit_prepare_free(vit_params *p, int L) {
+  if (!p->prep) return;
+  for (int i = 0; i < L; i++) {
+    vit_layer_prep *w = &p->prep[i];
+    engine_weight *all[6] = {w->q, w->k, w->v, w->o, w->fc1, w->fc2};
+    for (int j = 0; j < 6; j++) engine_weight_free(all[j]);
+  }
+  free(p->prep);
+  p->prep = NULL;
+}
+
 /* ---- one transformer block, its linear layers of the kind picked at load ------------- */
 
-/* What a block's linear layers read: its fp32 parameters l, their bf16 copies lb (bf16
- * models), the activations (a->abf16: the bf16 input buffer) and N = B*T rows. */
+/* What a block's linear layers read: its fp32 parameters l, their bf16 copies lb or
+ * prepared weights lp (by kind), the activations (a->abf16: the bf16 input buffer) and N = B*T rows. */
 typedef struct block_ctx {
   const vit_layer_params *l;
   const vit_layer_bf16 *lb;
+  const vit_layer_prep *lp;
   const vit_dims *d;
   vit_acts *a;
   int N;
@@ -147,7 +177,17 @@ typedef struct linear_kind {
   /* x (N,OC) += (inp (N,C) @ W^T + bias) * scale */
   void (*residual)(const block_ctx *c, int which, float *x, const float *inp, const float *bias,
                    const float *scale, int C, int OC);
+  /* The plain MLP: x (N,D) += ls2 * fc2(act(fc1(inp (N,D)))), its hidden in a->h */
+  void (*mlp)(const block_ctx *c, float *x, const float *inp);
 } linear_kind;
+
+/* The MLP as two layers of the kind, the hidden (N,M) fp32 in a->h. */
+static void mlp_two_layers(const linear_kind *lk, const block_ctx *c, float *x, const float *inp) {
+  const vit_layer_params *l = c->l;
+  const vit_dims *d = c->d;
+  lk->linear(c, LIN_FC1, c->a->h, inp, l->fc1_b, d->D, d->M, (int)d->act);
+  lk->residual(c, LIN_FC2, x, c->a->h, l->fc2_b, l->ls2, d->M, d->D);
+}
 
 static const float *f32_weight(const vit_layer_params *l, int which) {
   return which == LIN_O ? l->o_w : which == LIN_FC1 ? l->fc1_w : l->fc2_w;
@@ -170,7 +210,12 @@ static void f32_residual(const block_ctx *c, int which, float *x, const float *i
                           c->d->engine);
 }
 
-static const linear_kind LINEAR_FP32 = {f32_qkv, f32_linear, f32_residual};
+static const linear_kind LINEAR_FP32;
+static void f32_mlp(const block_ctx *c, float *x, const float *inp) {
+  mlp_two_layers(&LINEAR_FP32, c, x, inp);
+}
+
+static const linear_kind LINEAR_FP32 = {f32_qkv, f32_linear, f32_residual, f32_mlp};
 
 static const bf16_weight *bf16_of(const vit_layer_bf16 *lb, int which) {
   return which == LIN_O ? &lb->o : which == LIN_FC1 ? &lb->fc1 : &lb->fc2;
@@ -195,7 +240,68 @@ static void bf16_residual(const block_ctx *c, int which, float *x, const float *
                                c->a->abf16, c->N, C, OC, c->d->threads);
 }
 
-static const linear_kind LINEAR_BF16 = {bf16_qkv, bf16_linear, bf16_residual};
+static const linear_kind LINEAR_BF16;
+static void bf16_mlp(const block_ctx *c, float *x, const float *inp) {
+  mlp_two_layers(&LINEAR_BF16, c, x, inp);
+}
+
+static const linear_kind LINEAR_BF16 = {bf16_qkv, bf16_linear, bf16_residual, bf16_mlp};
+
+/* Prepared weights (engine_linear_prepared). In bf16 an fp32 input is rounded by the
+ * engine; the q/k/v input is rounded once into a->abf16 for the three, and the MLP's hidden
+ * is written in bf16 (rounded after the activation, as fc2 would round it) into a->abf16. */
+static const engine_weight *prep_of(const vit_layer_prep *lp, int which) {
+  return which == LIN_O ? lp->o : which == LIN_FC1 ? lp->fc1 : lp->fc2;
+}
+
+static void prep_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+  const vit_layer_params *l = c->l;
+  const vit_layer_prep *lp = c->lp;
+  int N = c->N, bf16 = engine_weight_bf16(lp->q);
+  vfr_engine *e = c->d->engine;
+  const void *in = inp;
+  if (bf16) {
+    engine_to_bf16(e, c->a->abf16, inp, (int64_t)N * c->d->D);
+    in = c->a->abf16;
+  }
+  engine_epilogue eq = {l->q_b, 0, NULL, 0}, ek = {l->k_b, 0, NULL, 0}, ev = {l->v_b, 0, NULL, 0};
+  engine_linear_prepared(e, q, 0, in, bf16, lp->q, N, &eq);
+  engine_linear_prepared(e, k, 0, in, bf16, lp->k, N, &ek);
+  engine_linear_prepared(e, v, 0, in, bf16, lp->v, N, &ev);
+}
+
+static void prep_linear(const block_ctx *c, int which, float *out, const float *inp,
+                        const float *bias, int C, int OC, int act) {
+  (void)C, (void)OC;
+  engine_epilogue ep = {bias, act, NULL, 0};
+  engine_linear_prepared(c->d->engine, out, 0, inp, 0, prep_of(c->lp, which), c->N, &ep);
+}
+
+static void prep_residual(const block_ctx *c, int which, float *x, const float *inp,
+                          const float *bias, const float *scale, int C, int OC) {
+  (void)C, (void)OC;
+  engine_epilogue ep = {bias, 0, scale, 1};
+  engine_linear_prepared(c->d->engine, x, 0, inp, 0, prep_of(c->lp, which), c->N, &ep);
+}
+
+static void prep_mlp(const block_ctx *c, float *x, const float *inp) {
+  const vit_layer_params *l = c->l;
+  const vit_layer_prep *lp = c->lp;
+  int bf16 = engine_weight_bf16(lp->fc1);
+  void *h = bf16 ? (void *)c->a->abf16 : (void *)c->a->h; /* (N,M) */
+  engine_epilogue e1 = {l->fc1_b, (int)c->d->act, NULL, 0}, e2 = {l->fc2_b, 0, l->ls2, 1};
+  engine_linear_prepared(c->d->engine, h, bf16, inp, 0, lp->fc1, c->N, &e1);
+  engine_linear_prepared(c->d->engine, x, 0, h, bf16, lp->fc2, c->N, &e2);
+}
+
+static const linear_kind LINEAR_PREPARED = {prep_qkv, prep_linear, prep_residual, prep_mlp};
+
+static const linear_kind *kind_of(const vit_params *p, const vit_dims *d, const vit_acts *a) {
+  if (d->linear == VIT_LINEAR_PREPARED && p->prep && (!d->bf16 || a->abf16))
+    return &LINEAR_PREPARED;
+  if (d->linear == VIT_LINEAR_KERNEL && p->bf16 && a->abf16) return &LINEAR_BF16;
+  return &LINEAR_FP32;
+}
 
 /* One pre-norm block: x += ls1*attn(ln1(x)); x += ls2*mlp(ln2(x)). x is (B,T,D). */
 static void block_forward(float *x, const linear_kind *lk, const block_ctx *c, int B) {
@@ -214,8 +320,7 @@ static void block_forward(float *x, const linear_kind *lk, const block_ctx *c, i
     swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
     lk->residual(c, LIN_FC2, x, a->hg, l->fc2_b, l->ls2, M, D);
   } else {
-    lk->linear(c, LIN_FC1, a->h, a->ln, l->fc1_b, D, M, (int)d->act);
-    lk->residual(c, LIN_FC2, x, a->h, l->fc2_b, l->ls2, M, D);
+    lk->mlp(c, x, a->ln);
   }
 }
 
@@ -255,10 +360,10 @@ void vit_forward(float *out, const float *pixels, const vit_params *p, const vit
   embeddings_forward(x, pixels, p, d, a, B);
   if (p->pre_ln_w)
     layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * d->T, d->D, d->eps, d->threads);
-  int bf16 = p->bf16 && a->abf16;
-  const linear_kind *lk = bf16 ? &LINEAR_BF16 : &LINEAR_FP32;
+  const linear_kind *lk = kind_of(p, d, a);
   for (int l = 0; l < d->L; l++) {
-    block_ctx c = {&p->layers[l], bf16 ? &p->bf16[l] : NULL, d, a, B * d->T};
+    block_ctx c = {&p->layers[l], p->bf16 ? &p->bf16[l] : NULL, p->prep ? &p->prep[l] : NULL,
+                   d, a, B * d->T};
     block_forward(x, lk, &c, B);
   }
   head_forward(out, x, p, d, a, B);
@@ -271,10 +376,10 @@ void vit_forward_tokens(float *out, const float *pixels, const vit_params *p, co
   const size_t width = (size_t)last_k * D;
   embeddings_forward(x, pixels, p, d, a, B);
   if (p->pre_ln_w) layernorm_forward(x, x, p->pre_ln_w, p->pre_ln_b, B * T, D, d->eps, d->threads);
-  int bf16 = p->bf16 && a->abf16;
-  const linear_kind *lk = bf16 ? &LINEAR_BF16 : &LINEAR_FP32;
+  const linear_kind *lk = kind_of(p, d, a);
   for (int l = 0; l < d->L; l++) {
-    block_ctx c = {&p->layers[l], bf16 ? &p->bf16[l] : NULL, d, a, B * T};
+    block_ctx c = {&p->layers[l], p->bf16 ? &p->bf16[l] : NULL, p->prep ? &p->prep[l] : NULL,
+                   d, a, B * T};
     block_forward(x, lk, &c, B);
     if (l < first) continue;
     /* This layer's tokens, through the final layernorm when asked, into slot l - first. */

@@ -9,8 +9,11 @@
  *   DINOv2: embed = layernorm(x)[:,0]  (or [that, mean of layernorm(x) over patches])
  * Each layer's pieces are `x_forward(out, inp, params.., B, T, C)` functions in ops.c,
  * so that backward passes can sit beside them.
- * With vit_dims.bf16 the blocks' linear layers (q, k, v, out_proj, fc1, fc2) run in bf16
- * with fp32 accumulation (gemm_bf16.h); everything else stays fp32. */
+ * The blocks' linear layers (q, k, v, out_proj, fc1, fc2) are of one kind per model
+ * (vit_dims.linear, chosen at load): fp32 on the engine's plain products; weights prepared
+ * once for the engine (engine_weight_prepare: bf16 or fp32, in oneDNN's blocked layout);
+ * or bf16 on the own AVX512-BF16 kernel (gemm_bf16.h). In bf16 the products take bf16
+ * inputs and accumulate in fp32; everything else stays fp32. */
 #ifndef VFR_MODEL_VIT_H
 #define VFR_MODEL_VIT_H
 
@@ -42,6 +45,19 @@ typedef struct vit_layer_bf16 {
   bf16_weight fc1, fc2;   /* (M,D) or SwiGLU (2M,D); (D,M) */
 } vit_layer_bf16;
 
+/* One block's linear weights prepared for the engine. */
+typedef struct vit_layer_prep {
+  engine_weight *q, *k, *v, *o; /* (D,D) each */
+  engine_weight *fc1, *fc2;     /* (M,D) or SwiGLU (2M,D); (D,M) */
+} vit_layer_prep;
+
+/* The kinds of the blocks' linear layers. */
+typedef enum vit_linear {
+  VIT_LINEAR_FP32 = 0, /* fp32 weights as bound, engine_linear */
+  VIT_LINEAR_PREPARED, /* vit_params.prep: engine_linear_prepared (bf16 or fp32 weights) */
+  VIT_LINEAR_KERNEL    /* vit_params.bf16: the own bf16 kernel */
+} vit_linear;
+
 typedef struct vit_params {
   const float *patch_w;                /* (D, 3, P, P) */
   const float *patch_b;                /* (D), DINOv2; NULL for CLIP (no bias) */
@@ -52,7 +68,8 @@ typedef struct vit_params {
   vit_layer_params *layers;            /* (L) */
   const float *final_ln_w, *final_ln_b; /* (D): post_layernorm / layernorm */
   const float *proj;                   /* (E, D) CLIP visual_projection, or NULL */
-  vit_layer_bf16 *bf16;                /* (L) with vit_dims.bf16 (vit_bf16_pack), else NULL */
+  vit_layer_bf16 *bf16;                /* (L) for VIT_LINEAR_KERNEL (vit_bf16_pack), else NULL */
+  vit_layer_prep *prep;                /* (L) for VIT_LINEAR_PREPARED (vit_prepare), else NULL */
 } vit_params;
 
 /* Everything about the shapes the forward pass needs. */
@@ -69,7 +86,8 @@ typedef struct vit_dims {
   float eps;
   int threads;            /* the OpenMP team of the loops (the engine's team) */
   vfr_engine *engine;     /* the products' execution context (owned by the model) */
-  int bf16;               /* 1: the blocks' linear layers in bf16 (vit_params.bf16) */
+  int bf16;               /* 1: the blocks' linear layers in bf16 */
+  vit_linear linear;      /* their kind (VIT_LINEAR_KERNEL and bf16 PREPARED need bf16) */
 } vit_dims;
 
 /* Activations for a batch of B: one allocation carved into named buffers. */
@@ -83,7 +101,8 @@ typedef struct vit_acts {
   float *h;        /* (B,T,M) MLP hidden; SwiGLU: (B,T,2M) */
   float *hg;       /* (B,T,M) SwiGLU gated hidden; NULL otherwise */
   float *pooled;   /* (B, 2D) */
-  uint16_t *abf16; /* (B*T, bf16_row_width(max(D, M))): a linear layer's bf16 input; bf16 only */
+  uint16_t *abf16; /* (B*T, bf16_row_width(max(D, M))): a linear layer's bf16 input (the
+                    * kernel's padded rows, or dense rows for prepared weights); bf16 only */
   float *memory;   /* the allocation (abf16 is a second one) */
   int B;           /* batch these were sized for */
 } vit_acts;
@@ -100,8 +119,16 @@ int vit_bf16_pack(vit_params *p, const vit_dims *d);
 /* Frees p->bf16 (L entries; NULL is fine) and sets it to NULL. */
 void vit_bf16_free(vit_params *p, int L);
 
-/* Forward pass on d->engine and d->threads. pixels is (B,3,H,W); out is (B,E). acts must
- * be reserved for >= B; with p->bf16 set they must have been reserved under d->bf16. */
+/* Prepares the blocks' linear weights of p into p->prep (allocated, L entries) on d->engine,
+ * in bf16 when d->bf16, for products of about `rows` rows. Returns VFR_OK or the engine's
+ * error (then nothing is left allocated). */
+int vit_prepare(vit_params *p, const vit_dims *d, int rows, vfr_error *err);
+/* Frees p->prep (L entries; NULL is fine) and sets it to NULL. */
+void vit_prepare_free(vit_params *p, int L);
+
+/* Forward pass on d->engine and d->threads, the linear layers of kind d->linear (whose
+ * weights p must hold). pixels is (B,3,H,W); out is (B,E). acts must be reserved for >= B
+ * under d. */
 void vit_forward(float *out, const float *pixels, const vit_params *p, const vit_dims *d,
                  vit_acts *a, int B);
 

@@ -164,6 +164,7 @@ static void vit_free(void *self) {
   vit_tower *t = self;
   if (!t) return;
   vit_bf16_free(&t->p, t->d.L);
+  vit_prepare_free(&t->p, t->d.L);
   free(t->p.layers);
   free(t->pos);
   vit_acts_free(&t->acts);
@@ -206,16 +207,41 @@ static int build(vit_tower *t, const tower_source *src, vfr_error *err) {
   return VFR_OK;
 }
 
+/* The kind of the blocks' linear layers. bf16: weights rounded and reordered once for
+ * oneDNN's bf16 matmul where it has a compiled kernel for this CPU (AMX, AVX512-BF16, or
+ * emulated on AVX-512), else packed for the own AVX512-BF16 kernel (F16/BF16 files were
+ * converted to fp32 first, which is exact); the model loader refused bf16 when neither
+ * exists. fp32: the weights as bound, on plain products (oneDNN's blocked fp32 layout
+ * measured no faster, docs/engine.md). */
+static int pick_linear(vit_tower *t, const tower_source *src, vfr_error *err) {
+  t->d.linear = VIT_LINEAR_FP32;
+  if (!t->d.bf16) return VFR_OK;
+  if (engine_bf16_probe(NULL, 0)) {
+    int micro = MICRO_BATCH_ROWS / t->d.T, max_batch = src->params->max_batch;
+    micro = micro < 1 ? 1 : (micro > max_batch ? max_batch : micro);
+    vfr_error perr;
+    if (vit_prepare(&t->p, &t->d, micro * t->d.T, &perr) == VFR_OK) {
+      t->d.linear = VIT_LINEAR_PREPARED;
+      return VFR_OK;
+    }
+    if (perr.code == VFR_ENOMEM)
+      return vfr_fail(err, VFR_ENOMEM, "%s: %s", src->dir, perr.message);
+  }
+  if (!bf16_cpu_supported())
+    return vfr_fail(err, VFR_EUNSUPPORTED, "%s: bf16 needs AVX-512; this CPU lacks it", src->dir);
+  if (vit_bf16_pack(&t->p, &t->d) != 0)
+    return vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the bf16 weights", src->dir);
+  t->d.linear = VIT_LINEAR_KERNEL;
+  return VFR_OK;
+}
+
 int vit_tower_create(const tower_source *src, tower *out, vfr_error *err) {
   vit_tower *t = calloc(1, sizeof *t);
   if (!t) return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", src->dir);
   t->dir = src->dir;
   t->cfg = src->config->vision;
   int rc = build(t, src, err);
-  /* bf16: the linear weights rounded and packed once (F16/BF16 files were converted to
-   * fp32 first, which is exact). */
-  if (!rc && t->d.bf16 && vit_bf16_pack(&t->p, &t->d) != 0)
-    rc = vfr_fail(err, VFR_ENOMEM, "%s: out of memory for the bf16 weights", src->dir);
+  if (!rc) rc = pick_linear(t, src, err);
   if (rc) {
     vit_free(t);
     return rc;
