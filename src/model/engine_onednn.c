@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "model/ops.h"
+#include "model/safetensors.h" /* vfr_bf16_to_f32, vfr_f32_to_bf16 */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -321,20 +322,6 @@ static int run(vfr_engine *e, mm_entry *m, const void *A, const void *B, void *C
   return dnnl_stream_wait(e->stream) != dnnl_success ? -1 : 0;
 }
 
-static float bf16_value(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-/* Nearest bf16, ties to even; NaN stays a (quiet) NaN. */
-static uint16_t bf16_round(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
-  return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
 
 /* The same product as plain loops, one matrix of the batch at a time; B is the plain fp32
  * matrix k->strides[1] describes (a prepared weight's original). */
@@ -351,16 +338,16 @@ static void fallback(const mm_key *k, const void *A, const float *B, void *C,
           float s = 0.0f;
           for (int64_t q = 0; q < K; q++) {
             int64_t ai = a0 + i * sa[2] + q * sa[3];
-            float a = k->a_bf16 ? bf16_value(((const uint16_t *)A)[ai]) : ((const float *)A)[ai];
+            float a = k->a_bf16 ? vfr_bf16_to_f32(((const uint16_t *)A)[ai]) : ((const float *)A)[ai];
             float w = b[q * sb[2] + j * sb[3]];
-            s += a * (k->a_bf16 ? bf16_value(bf16_round(w)) : w);
+            s += a * (k->a_bf16 ? vfr_bf16_to_f32(vfr_f32_to_bf16(w)) : w);
           }
           s *= k->alpha;
           if (ep && ep->bias) s += ep->bias[j];
           if (k->act) s = activation_apply((vfr_activation)k->act, s);
           if (ep && ep->scale) s *= ep->scale[j];
           int64_t ci = c0 + i * sc[2] + j * sc[3];
-          if (k->c_bf16) ((uint16_t *)C)[ci] = bf16_round(s);
+          if (k->c_bf16) ((uint16_t *)C)[ci] = vfr_f32_to_bf16(s);
           else ((float *)C)[ci] = k->accumulate ? s + ((float *)C)[ci] : s;
         }
     }
@@ -407,7 +394,7 @@ static void convert_locked(vfr_engine *e, uint16_t *dst, const float *src, int64
         dnnl_stream_wait(e->stream) == dnnl_success)
       return;
   }
-  for (int64_t i = 0; i < n; i++) dst[i] = bf16_round(src[i]);
+  for (int64_t i = 0; i < n; i++) dst[i] = vfr_f32_to_bf16(src[i]);
 }
 
 /* Runs k on A, B (the primitive's weight operand), C; the fallback reads B_plain. With
