@@ -207,25 +207,32 @@ static int build(vit_tower *t, const tower_source *src, vfr_error *err) {
   return VFR_OK;
 }
 
-/* The kind of the blocks' linear layers. bf16: weights rounded and reordered once for
- * oneDNN's bf16 matmul where it has a compiled kernel for this CPU (AMX, AVX512-BF16, or
- * emulated on AVX-512), else packed for the own AVX512-BF16 kernel (F16/BF16 files were
- * converted to fp32 first, which is exact); the model loader refused bf16 when neither
- * exists. fp32: the weights as bound, on plain products (oneDNN's blocked fp32 layout
- * measured no faster, docs/engine.md). */
+/* The rows of the blocks' products at the largest micro-batch this model runs. */
+static int typical_rows(const vit_tower *t, const tower_source *src) {
+  int micro = MICRO_BATCH_ROWS / t->d.T, max_batch = src->params->max_batch;
+  micro = micro < 1 ? 1 : (micro > max_batch ? max_batch : micro);
+  return micro * t->d.T;
+}
+
+/* The kind of the blocks' linear layers. fp32: the weights reordered once into the blocked
+ * layout oneDNN's fp32 matmul picks (about 8% faster than the plain transposed weight at
+ * ViT-B shapes, 2 threads), the activation a post-op (inference only: the training forward
+ * has its own block); the plain products where oneDNN refuses. bf16: weights rounded and
+ * reordered once for oneDNN's bf16 matmul where it has a compiled kernel for this CPU (AMX,
+ * AVX512-BF16, or emulated on AVX-512), else packed for the own AVX512-BF16 kernel
+ * (F16/BF16 files were converted to fp32 first, which is exact); the model loader refused
+ * bf16 when neither exists. */
 static int pick_linear(vit_tower *t, const tower_source *src, vfr_error *err) {
   t->d.linear = VIT_LINEAR_FP32;
-  if (!t->d.bf16) return VFR_OK;
-  if (engine_bf16_probe(NULL, 0)) {
-    int micro = MICRO_BATCH_ROWS / t->d.T, max_batch = src->params->max_batch;
-    micro = micro < 1 ? 1 : (micro > max_batch ? max_batch : micro);
-    vfr_error perr;
-    if (vit_prepare(&t->p, &t->d, micro * t->d.T, &perr) == VFR_OK) {
+  vfr_error perr;
+  if (!t->d.bf16 || engine_bf16_probe(NULL, 0)) {
+    if (vit_prepare(&t->p, &t->d, typical_rows(t, src), &perr) == VFR_OK) {
       t->d.linear = VIT_LINEAR_PREPARED;
       return VFR_OK;
     }
     if (perr.code == VFR_ENOMEM)
       return vfr_fail(err, VFR_ENOMEM, "%s: %s", src->dir, perr.message);
+    if (!t->d.bf16) return VFR_OK;
   }
   if (!bf16_cpu_supported())
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s: bf16 needs AVX-512; this CPU lacks it", src->dir);
