@@ -123,7 +123,10 @@ void vit_bf16_free(vit_params *p, int L);
 /* Prepares the blocks' linear weights of p into p->prep (allocated, L entries) on d->engine,
  * in bf16 when d->bf16, for products of about `rows` rows. Returns VFR_OK or the engine's
  * error (then nothing is left allocated). */
-int vit_prepare(vit_params *p, const vit_dims *d, int rows, vfr_error *err);
+/* done (NULL: none) is called with each weight (n floats) once its prepared copy is made,
+ * so that the caller can drop the source's pages. */
+int vit_prepare(vit_params *p, const vit_dims *d, int rows,
+                void (*done)(void *ctx, const float *w, size_t n), void *ctx, vfr_error *err);
 /* Frees p->prep (L entries; NULL is fine) and sets it to NULL. */
 void vit_prepare_free(vit_params *p, int L);
 
