@@ -82,6 +82,13 @@ static void test_round_trip(const char *dir, unsigned char **file_bytes, size_t 
   int64_t shape_b[1] = {5};
   rc = vfr_safetensors_get_f32(st, "b", 1, shape_b, &data, &owned, &err);
   CHECK(rc == VFR_OK && memcmp(data, b, sizeof b) == 0, "values of b differ");
+  /* b lies in the mapping; a copy does not; released pages read back from the file */
+  CHECK(vfr_safetensors_holds(st, data, sizeof b), "b not held in the file");
+  CHECK(!vfr_safetensors_holds(st, data, (size_t)1 << 40), "a range past the end is held");
+  CHECK(!vfr_safetensors_holds(st, b, sizeof b), "a caller's array is held");
+  vfr_safetensors_release(st, data, sizeof b);
+  vfr_safetensors_release(st, b, sizeof b); /* not the file's: left alone */
+  CHECK(memcmp(data, b, sizeof b) == 0, "values of b differ after release");
   rc = vfr_safetensors_get_f32(st, "s", 0, NULL, &data, &owned, &err);
   CHECK(rc == VFR_OK && data[0] == 3.25f, "scalar");
   int64_t shape_e[2] = {0, 7};

@@ -19,28 +19,45 @@ static int omp_default_threads(void) { return 1; }
 static int omp_get_thread_num(void) { return 0; }
 #endif
 
+/* Built for AVX-512 and AVX2 too (chosen at load time; no FMA: ISO C does not contract);
+ * static, so that GCC exports no dispatcher. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define VFR_OPS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VFR_OPS_CLONES
+#endif
+
+/* One row of layernorm: o (C) = (x - mean) * rstd * weight + bias. The sums are double
+ * lanes added in any order (omp simd), so they vectorise. */
+VFR_OPS_CLONES static void layernorm_row(float *o, float *mean, float *rstd, const float *x,
+                                         const float *weight, const float *bias, int C,
+                                         float eps) {
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int c = 0; c < C; c++) sum += x[c];
+  double mu = sum / C;
+  double var = 0.0;
+#pragma omp simd reduction(+ : var)
+  for (int c = 0; c < C; c++) {
+    double d = x[c] - mu;
+    var += d * d;
+  }
+  var /= C;
+  float rs = (float)(1.0 / sqrt(var + (double)eps));
+  float m = (float)mu;
+#pragma omp simd
+  for (int c = 0; c < C; c++) o[c] = (x[c] - m) * rs * weight[c] + bias[c];
+  if (mean) *mean = m;
+  if (rstd) *rstd = rs;
+}
+
 void layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
                              const float *weight, const float *bias, int N, int C, float eps,
                              int threads) {
 #pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
-  for (int n = 0; n < N; n++) {
-    const float *x = inp + (size_t)n * C;
-    float *o = out + (size_t)n * C;
-    double sum = 0.0;
-    for (int c = 0; c < C; c++) sum += x[c];
-    double mu = sum / C;
-    double var = 0.0;
-    for (int c = 0; c < C; c++) {
-      double d = x[c] - mu;
-      var += d * d;
-    }
-    var /= C;
-    float rs = (float)(1.0 / sqrt(var + (double)eps));
-    float m = (float)mu;
-    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * rs * weight[c] + bias[c];
-    if (mean) mean[n] = m;
-    if (rstd) rstd[n] = rs;
-  }
+  for (int n = 0; n < N; n++)
+    layernorm_row(out + (size_t)n * C, mean ? mean + n : NULL, rstd ? rstd + n : NULL,
+                  inp + (size_t)n * C, weight, bias, C, eps);
 }
 
 void layernorm_forward(float *out, const float *inp, const float *weight, const float *bias, int N,

@@ -467,18 +467,26 @@ const char *vfr_safetensors_metadata(const vfr_safetensors *st, const char *key)
   return json_string_value(json_object_get(meta, key)); /* NULL-safe in Jansson */
 }
 
-/* After converting a tensor, its source pages are no longer needed in memory: drop them
- * so that loading a half-precision checkpoint peaks near the float32 size, not 1.5x it.
- * The mapping stays valid (read-only, private): a later access faults the pages back in
- * from the file. */
-static void release_pages(const vfr_safetensors *st, const vfr_tensor_info *t) {
-  if (!st->mapped || t->nbytes == 0) return;
+int vfr_safetensors_holds(const vfr_safetensors *st, const void *data, size_t nbytes) {
+  if (!st || !data) return 0;
+  uintptr_t b = (uintptr_t)st->base, lo = (uintptr_t)data;
+  return lo >= b && nbytes <= st->size && lo - b <= st->size - nbytes;
+}
+
+void vfr_safetensors_release(const vfr_safetensors *st, const void *data, size_t nbytes) {
+  if (!st || !st->mapped || nbytes == 0 || !vfr_safetensors_holds(st, data, nbytes)) return;
   long page = sysconf(_SC_PAGESIZE);
   if (page <= 0) return;
-  uintptr_t lo = (uintptr_t)t->data, hi = lo + t->nbytes;
+  uintptr_t lo = (uintptr_t)data, hi = lo + nbytes;
   lo = (lo + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
   hi = hi / (uintptr_t)page * (uintptr_t)page;
   if (lo < hi) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* After converting a tensor, its source pages are no longer needed in memory: drop them
+ * so that loading a half-precision checkpoint peaks near the float32 size, not 1.5x it. */
+static void release_pages(const vfr_safetensors *st, const vfr_tensor_info *t) {
+  vfr_safetensors_release(st, t->data, t->nbytes);
 }
 
 int vfr_safetensors_get_f32(const vfr_safetensors *st, const char *raw_name, int ndim,

@@ -59,6 +59,14 @@ int vfr_safetensors_get_f32(const vfr_safetensors *st, const char *name, int ndi
                             const int64_t *shape, const float **data, float **owned,
                             vfr_error *err);
 
+/* 1 when [data, data + nbytes) lies inside st's file (an F32 tensor read in place), else 0
+ * (a converted copy). */
+int vfr_safetensors_holds(const vfr_safetensors *st, const void *data, size_t nbytes);
+/* Drops the resident pages wholly inside [data, data + nbytes) when that range lies in st's
+ * own mapping (a caller's buffer is left alone): the mapping stays valid (read-only,
+ * private), a later access faults the pages back in from the file. */
+void vfr_safetensors_release(const vfr_safetensors *st, const void *data, size_t nbytes);
+
 /* Writing (fine-tuned checkpoints): tensors are written as F32 in the given order. */
 typedef struct vfr_tensor_out {
   const char *name;

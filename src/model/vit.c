@@ -122,7 +122,8 @@ void vit_bf16_free(vit_params *p, int L) {
   p->bf16 = NULL;
 }
 
-int vit_prepare(vit_params *p, const vit_dims *d, int rows, vfr_error *err) {
+int vit_prepare(vit_params *p, const vit_dims *d, int rows,
+                void (*done)(void *ctx, const float *w, size_t n), void *ctx, vfr_error *err) {
   int D = d->D, M = d->M, M1 = d->swiglu ? 2 * M : M;
   p->prep = calloc((size_t)d->L, sizeof *p->prep);
   if (!p->prep) return vfr_fail(err, VFR_ENOMEM, "out of memory for the prepared weights");
@@ -133,8 +134,10 @@ int vit_prepare(vit_params *p, const vit_dims *d, int rows, vfr_error *err) {
     const float *src[6] = {l->q_w, l->k_w, l->v_w, l->o_w, l->fc1_w, l->fc2_w};
     engine_weight **dst[6] = {&w->q, &w->k, &w->v, &w->o, &w->fc1, &w->fc2};
     int oc[6] = {D, D, D, D, M1, D}, ic[6] = {D, D, D, D, D, M};
-    for (int j = 0; j < 6 && !rc; j++)
+    for (int j = 0; j < 6 && !rc; j++) {
       rc = engine_weight_prepare(d->engine, src[j], oc[j], ic[j], d->bf16, rows, dst[j], err);
+      if (!rc && done) done(ctx, src[j], (size_t)oc[j] * ic[j]);
+    }
   }
   if (rc) vit_prepare_free(p, d->L);
   return rc;

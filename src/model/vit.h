@@ -10,9 +10,10 @@
  * Each layer's pieces are `x_forward(out, inp, params.., B, T, C)` functions in ops.c,
  * so that backward passes can sit beside them.
  * The blocks' linear layers (q, k, v, out_proj, fc1, fc2) are of one kind per model
- * (vit_dims.linear, chosen at load): fp32 on the engine's plain products; weights prepared
- * once for the engine (engine_weight_prepare: bf16 or fp32, in oneDNN's blocked layout);
- * or bf16 on the own AVX512-BF16 kernel (gemm_bf16.h). In bf16 the products take bf16
+ * (vit_dims.linear, chosen at load): weights prepared once for the engine
+ * (engine_weight_prepare: bf16 or fp32, in oneDNN's blocked layout; what a loaded model
+ * runs); fp32 on the engine's plain products (the training forward's twin, and the
+ * fallback); or bf16 on the own AVX512-BF16 kernel (gemm_bf16.h). In bf16 the products take bf16
  * inputs and accumulate in fp32; everything else stays fp32. */
 #ifndef VFR_MODEL_VIT_H
 #define VFR_MODEL_VIT_H
@@ -122,7 +123,10 @@ void vit_bf16_free(vit_params *p, int L);
 /* Prepares the blocks' linear weights of p into p->prep (allocated, L entries) on d->engine,
  * in bf16 when d->bf16, for products of about `rows` rows. Returns VFR_OK or the engine's
  * error (then nothing is left allocated). */
-int vit_prepare(vit_params *p, const vit_dims *d, int rows, vfr_error *err);
+/* done (NULL: none) is called with each weight (n floats) once its prepared copy is made,
+ * so that the caller can drop the source's pages. */
+int vit_prepare(vit_params *p, const vit_dims *d, int rows,
+                void (*done)(void *ctx, const float *w, size_t n), void *ctx, vfr_error *err);
 /* Frees p->prep (L entries; NULL is fine) and sets it to NULL. */
 void vit_prepare_free(vit_params *p, int L);
 

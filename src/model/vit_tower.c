@@ -7,6 +7,7 @@
 #include "model/gemm_bf16.h"
 #include "model/model_arch.h"
 #include "model/pos_embed.h"
+#include "model/safetensors.h"
 #include "model/vit.h"
 
 #ifdef _OPENMP
@@ -24,6 +25,8 @@ typedef struct vit_tower {
   vit_dims d;
   vit_acts acts;
   float *pos; /* (1 + GH*GW, D) position embeddings at the input size (DINOv2) */
+  const vfr_safetensors *st; /* the weights file (its pages outlive the tower) */
+  int prep_rows;             /* fp32 prepared weights: rows they are made for, 0 when made */
 } vit_tower;
 
 #define TRY VFR_TRY
@@ -104,6 +107,48 @@ static int bind_catalogue(vit_tower *t, const tower_source *src, vfr_error *err)
   return VFR_OK;
 }
 
+/* The rows of the blocks' products at the largest micro-batch this model runs. */
+static int typical_rows(const vit_tower *t, const tower_source *src) {
+  int micro = MICRO_BATCH_ROWS / t->d.T, max_batch = src->params->max_batch;
+  micro = micro < 1 ? 1 : (micro > max_batch ? max_batch : micro);
+  return micro * t->d.T;
+}
+
+/* 1 when every block weight is read in place from the weights file (an F32 file), so that
+ * a prepared copy can stand in for it in memory. */
+static int weights_in_file(const vit_tower *t, const tower_source *src) {
+  const vit_dims *d = &t->d;
+  size_t M1 = (size_t)(d->swiglu ? 2 : 1) * d->M, D = (size_t)d->D;
+  for (int i = 0; i < d->L; i++) {
+    const vit_layer_params *l = &t->p.layers[i];
+    const float *w[6] = {l->q_w, l->k_w, l->v_w, l->o_w, l->fc1_w, l->fc2_w};
+    size_t n[6] = {D * D, D * D, D * D, D * D, M1 * D, D * d->M};
+    for (int j = 0; j < 6; j++)
+      if (!vfr_safetensors_holds(src->store->st, w[j], n[j] * sizeof(float))) return 0;
+  }
+  return 1;
+}
+
+/* vit_prepare's hook: the source pages of a prepared weight leave memory (read back from
+ * the file only should a product fall back to the plain weight). */
+static void drop_source(void *ctx, const float *w, size_t n) {
+  vfr_safetensors_release(((const vit_tower *)ctx)->st, w, n * sizeof(float));
+}
+
+/* fp32 weights are prepared at the first forward pass, not at load, so that a model loaded
+ * for its info or never run costs neither the reorder nor the memory. oneDNN refusing the
+ * layout leaves the plain products; running out of memory is the caller's error. */
+static int prepare_fp32(vit_tower *t, vfr_error *err) {
+  if (!t->prep_rows) return VFR_OK;
+  vfr_error perr;
+  if (vit_prepare(&t->p, &t->d, t->prep_rows, drop_source, t, &perr) == VFR_OK)
+    t->d.linear = VIT_LINEAR_PREPARED;
+  else if (perr.code == VFR_ENOMEM)
+    return vfr_fail(err, VFR_ENOMEM, "%s: %s", t->dir, perr.message);
+  t->prep_rows = 0;
+  return VFR_OK;
+}
+
 /* A batch of B runs in micro-batches of about MICRO_BATCH_ROWS tokens, which bounds the
  * activation memory. Taller gemms run closer to the sgemm rate: on ViT-B/16 at batch 32,
  * 2 threads, 512 rows gave 3.2 images/s, 2048 gave 3.7 and 8192 3.95, with 16384 no
@@ -121,6 +166,7 @@ static int reserve_micro(vit_tower *t, int B, int *micro, vfr_error *err) {
 static int vit_embed(void *self, const float *pixels, int B, float *out, vfr_error *err) {
   vit_tower *t = self;
   int micro;
+  TRY(prepare_fp32(t, err));
   TRY(reserve_micro(t, B, &micro, err));
   size_t per_image = (size_t)3 * t->d.H * t->d.W;
   for (int start = 0; start < B; start += micro) {
@@ -137,6 +183,7 @@ static int vit_tokens(void *self, const float *pixels, int B, int last_k, int fi
   if (last_k < 1 || last_k > t->d.L)
     return vfr_fail(err, VFR_EINVAL, "%s: last %d layers asked, the model has %d", t->dir, last_k, t->d.L);
   int micro;
+  TRY(prepare_fp32(t, err));
   TRY(reserve_micro(t, B, &micro, err));
   const size_t per_image = (size_t)3 * t->d.H * t->d.W, per_out = (size_t)t->d.T * last_k * t->d.D;
   for (int start = 0; start < B; start += micro) {
@@ -207,20 +254,25 @@ static int build(vit_tower *t, const tower_source *src, vfr_error *err) {
   return VFR_OK;
 }
 
-/* The kind of the blocks' linear layers. bf16: weights rounded and reordered once for
- * oneDNN's bf16 matmul where it has a compiled kernel for this CPU (AMX, AVX512-BF16, or
- * emulated on AVX-512), else packed for the own AVX512-BF16 kernel (F16/BF16 files were
- * converted to fp32 first, which is exact); the model loader refused bf16 when neither
- * exists. fp32: the weights as bound, on plain products (oneDNN's blocked fp32 layout
- * measured no faster, docs/engine.md). */
+/* The kind of the blocks' linear layers. fp32: the weights reordered once into the blocked
+ * layout oneDNN's fp32 matmul picks (about 8% faster than the plain transposed weight at
+ * ViT-B shapes, 2 threads), the activation a post-op (inference only: the training forward
+ * has its own block), when the weights come from an F32 file whose pages the copy replaces
+ * in memory; else (converted F16/BF16 weights, which would be held twice) the plain
+ * products. bf16: weights rounded and reordered once for oneDNN's bf16 matmul where it has
+ * a compiled kernel for this CPU (AMX, AVX512-BF16, or emulated on AVX-512), else packed for
+ * the own AVX512-BF16 kernel (F16/BF16 files were converted to fp32 first, which is exact);
+ * the model loader refused bf16 when neither exists. */
 static int pick_linear(vit_tower *t, const tower_source *src, vfr_error *err) {
   t->d.linear = VIT_LINEAR_FP32;
-  if (!t->d.bf16) return VFR_OK;
+  t->st = src->store->st;
+  if (!t->d.bf16) {
+    if (weights_in_file(t, src)) t->prep_rows = typical_rows(t, src); /* prepare_fp32 */
+    return VFR_OK;
+  }
+  vfr_error perr;
   if (engine_bf16_probe(NULL, 0)) {
-    int micro = MICRO_BATCH_ROWS / t->d.T, max_batch = src->params->max_batch;
-    micro = micro < 1 ? 1 : (micro > max_batch ? max_batch : micro);
-    vfr_error perr;
-    if (vit_prepare(&t->p, &t->d, micro * t->d.T, &perr) == VFR_OK) {
+    if (vit_prepare(&t->p, &t->d, typical_rows(t, src), drop_source, t, &perr) == VFR_OK) {
       t->d.linear = VIT_LINEAR_PREPARED;
       return VFR_OK;
     }
