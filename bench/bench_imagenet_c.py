@@ -44,12 +44,12 @@ def references():
 
 
 def time_ours(handle, arr):
-    h, w, _ = arr.shape
-    img = H.VfrImage(w, h, 3, w * 3, arr.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
-    err = H.VfrError()
+    img = H.T.image_view(arr)
+    err = H.T.abi.vfr_error()
+    H.lib.vfr_image_free.argtypes = [H.T.IMG_P]
     t0 = time.process_time()
     for sev in range(1, 6):
-        out = H.VfrImage()
+        out = H.T.abi.vfr_image()
         if H.lib.vfr_op_apply(handle, ctypes.byref(img), float(sev), SEED, ctypes.byref(out), ctypes.byref(err)):
             raise RuntimeError(err.message.decode())
         H.lib.vfr_image_free(ctypes.byref(out))
