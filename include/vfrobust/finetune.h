@@ -60,6 +60,8 @@ typedef struct vfr_finetune_params {
   int limit;              /* at most this many training images (0: all) */
   int per_class;          /* and at most this many per class (0: no such limit) */
   double lambda;          /* weight of L2 (default 1) */
+  int l2_both_views;      /* 1: L2 on both views, -mean (cos(f(x), f'(x)) + cos(f(x), f'(Px))) / 2
+                             (default 0: SPEC's L2 on the clean view) */
   int epochs;             /* default 1 */
   int train_blocks;       /* last N blocks train (plus final layernorm and CLIP's projection);
                              <= 0 or >= layers: everything trains (default 0) */

@@ -19,6 +19,8 @@ static void usage(FILE *f) {
       "  --ops LIST           comma-separated SPECs or a preset (several: a mixture)\n"
       "  --out DIR            output folder (created)\n"
       "  --lambda L           weight of the stay-close term (default 1)\n"
+      "  --l2-both-views      the stay-close term on both views: L2 = -mean (cos(f(x), f'(x))\n"
+      "                       + cos(f(x), f'(Px))) / 2 (default: the clean view only)\n"
       "  --epochs E           passes over the data (default 1)\n"
       "  --train-blocks N     train the last N blocks (+ final layernorm, projection);\n"
       "                       0 = everything (default 0)\n"
@@ -71,6 +73,8 @@ int cli_finetune(int argc, char **argv) {
       return CLI_OK;
     } else if (!strcmp(a, "--resume")) {
       p.resume = 1;
+    } else if (!strcmp(a, "--l2-both-views")) {
+      p.l2_both_views = 1;
     } else if (!strcmp(a, "--quiet")) {
       p.progress = NULL;
     }

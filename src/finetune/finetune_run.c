@@ -16,14 +16,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/splitmix.h"
-#include "finetune/adamw.h"
-#include "finetune/checkpoint.h"
 #include "finetune/loss.h"
-#include "finetune/pos_embed_backward.h"
 #include "finetune/run_settings.h"
 #include "finetune/train_internal.h"
-#include "model/pos_embed.h"
 
 vfr_finetune_params vfr_finetune_default_params(void) {
   vfr_finetune_params p;
@@ -165,8 +160,8 @@ static int train_step(trainer *t, long s, double *hist, vfr_error *err) {
     vit_forward_train(t->out, t->pix, &t->p, &t->d, &t->tacts, 2 * nm);
     memset(t->dout, 0, (size_t)2 * nm * E * sizeof(float));
     double m1, m2;
-    double L = robust_loss(t->out, t->out + nm * E, t->fx, nm, (int)E, o->lambda, t->dout,
-                           t->dout + nm * E, &m1, &m2);
+    double L = robust_loss_views(t->out, t->out + nm * E, t->fx, nm, (int)E, o->lambda,
+                                 o->l2_both_views, t->dout, t->dout + nm * E, &m1, &m2);
     /* The step's loss is the mean over all n images: weight this micro-batch by nm / n. */
     double w = (double)nm / n;
     for (size_t i = 0; i < (size_t)2 * nm * E; i++) t->dout[i] = (float)(t->dout[i] * w);
@@ -175,29 +170,8 @@ static int train_step(trainer *t, long s, double *hist, vfr_error *err) {
     l2 += w * m2;
     vit_backward(&t->g, t->dout, &t->p, &t->d, &t->tacts, 2 * nm, t->first_layer);
   }
-  double lr = lr_warmup_cosine(s, t->total, o->warmup, o->lr, o->lr_min);
-  adamw_params ap = {o->beta1, o->beta2, o->adam_eps, o->weight_decay};
-  if (t->n_table == 0 || t->first_layer > 0) {
-    adamw_step(t->params + t->train_off, t->g.memory + t->train_off, t->m, t->v, t->n_train, lr,
-               &ap, s + 1, t->d.threads);
-  } else {
-    /* DINOv2 with the embeddings training: the resampled slot is not a parameter; its
-     * gradient goes back through the resampling to the table (kept at params + g.n, its
-     * gradient in t->dtable), and the slot is resampled again from the updated table. */
-    const vit_dims *d = &t->d;
-    size_t pos = (size_t)(t->g.pos - t->g.memory), npos = (size_t)(1 + d->GH * d->GW) * d->D;
-    memset(t->dtable, 0, t->n_table * sizeof(float));
-    if (dinov2_pos_embed_backward(t->dtable, t->g.pos, t->table_tmp, t->table_rows, d->D, d->H,
-                                  d->W, d->P, t->aa) != 0)
-      return vfr_fail(err, VFR_EINTERNAL, "%s: position table backward failed", o->model_dir);
-    adamw_step(t->params, t->g.memory, t->m, t->v, pos, lr, &ap, s + 1, d->threads);
-    adamw_step(t->params + pos + npos, t->g.memory + pos + npos, t->m + pos + npos,
-               t->v + pos + npos, t->g.n - pos - npos, lr, &ap, s + 1, d->threads);
-    adamw_step(t->params + t->g.n, t->dtable, t->m + t->g.n, t->v + t->g.n, t->n_table, lr, &ap,
-               s + 1, d->threads);
-    dinov2_pos_embed(t->params + pos, t->params + t->g.n, t->table_tmp, t->table_rows, d->D, d->H,
-                     d->W, d->P, t->aa);
-  }
+  double lr;
+  TRY(ft_trainer_optimizer_step(t, s, &lr, err));
   hist[0] = loss;
   hist[1] = l1;
   hist[2] = l2;
@@ -282,16 +256,15 @@ static int setup(trainer *t, vfr_error *err) {
     vfr_dataset_limit_seeded(&t->eval, o->eval_per_class, o->eval_limit, o->seed);
   }
   const vit_dims *d = &t->d;
-  t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;
-  t->total = t->steps_per_epoch * o->epochs;
+  ft_trainer_count_steps(t);
   /* The defaults that depend on the model and the data (docs/finetune.md section 8). */
   if (t->opts.lr == 0) t->opts.lr = FT_LR_WIDTH / d->D;
   if (t->opts.warmup < 0) t->opts.warmup = (int)((t->total + 9) / 10);
   TRY(ft_check_optimizer("finetune", o->lr, o->lr_min, o->weight_decay, o->beta1, o->beta2,
                          o->adam_eps, err));
-  t->first_layer = o->train_blocks <= 0 || o->train_blocks >= d->L ? 0 : d->L - o->train_blocks;
-  t->train_off = t->first_layer == 0 ? 0 : (size_t)(t->g.layers[t->first_layer].ln1_w - t->g.memory);
-  t->n_train = t->g.n + (t->first_layer == 0 ? t->n_table : 0) - t->train_off;
+  t->cfg.lr = o->lr;
+  t->cfg.warmup = o->warmup;
+  TRY(ft_trainer_init_optimizer(t, err));
   int micro = (o->batch + o->accum - 1) / o->accum;
   if (micro > t->data.count) micro = t->data.count;
   t->micro = micro;
@@ -299,16 +272,11 @@ static int setup(trainer *t, vfr_error *err) {
   t->order = malloc((size_t)t->data.count * sizeof *t->order);
   t->order_epoch = -1;
   t->fcache = malloc((size_t)t->data.count * E * sizeof(float));
-  t->history = calloc((size_t)t->total * FT_HISTORY_FIELDS, sizeof(double));
-  t->m = calloc(t->n_train, sizeof(float));
-  t->dtable = calloc(t->n_table + 1, sizeof(float));
-  t->v = calloc(t->n_train, sizeof(float));
   t->pix = malloc((size_t)2 * micro * per * sizeof(float)); /* both views */
   t->out = malloc((size_t)2 * micro * E * sizeof(float));
   t->dout = malloc((size_t)2 * micro * E * sizeof(float));
   t->fx = malloc((size_t)micro * E * sizeof(float));
-  if (!t->order || !t->fcache || !t->history || !t->m || !t->v || !t->dtable || !t->pix ||
-      !t->out || !t->dout || !t->fx)
+  if (!t->order || !t->fcache || !t->pix || !t->out || !t->dout || !t->fx)
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->out_dir);
   if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST)
     return vfr_fail(err, VFR_EIO, "%s: cannot create the folder (%s)", o->out_dir,
@@ -317,15 +285,17 @@ static int setup(trainer *t, vfr_error *err) {
 }
 
 
+static int step_fn(void *client, long s, double *hist, vfr_error *err) {
+  return train_step(client, s, hist, err);
+}
+
+static int after_step(void *client, long done, const double *hist, double rate) {
+  return report(client, "train", done, hist, rate);
+}
+
 static int run(trainer *t, vfr_error *err) {
   const vfr_finetune_params *o = t->o;
   TRY(setup(t, err));
-  char ckpt_path[PATH_LEN];
-  snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.bin", o->out_dir);
-  ft_checkpoint ck = {t->g.n + t->n_table, t->n_train, (uint64_t)t->first_layer, o->seed, (uint64_t)o->batch,
-                      (uint64_t)o->accum, (uint64_t)o->epochs, (uint64_t)t->data.count, 0};
-  struct stat sb;
-  int resuming = o->resume && stat(ckpt_path, &sb) == 0;
   /* Everything the tuned weights and finetune.json depend on. */
   char model[PATH_LEN], data[PATH_LEN], eval[PATH_LEN], data_fp[17], eval_fp[17] = "";
   ft_settings_path(o->model_dir, model, sizeof model);
@@ -336,18 +306,16 @@ static int run(trainer *t, vfr_error *err) {
   const ft_setting settings[] = {
       FT_TEXT("--model", model), FT_TEXT("--data", data), FT_TEXT("--data (its images)", data_fp),
       FT_NUM("--limit", o->limit), FT_NUM("--per-class", o->per_class), FT_TEXT("--ops", o->ops),
-      FT_NUM("--lambda", o->lambda), FT_NUM("--epochs", o->epochs), FT_NUM("--train-blocks", o->train_blocks),
+      FT_NUM("--lambda", o->lambda), FT_NUM("--l2-both-views", o->l2_both_views),
+      FT_NUM("--epochs", o->epochs), FT_NUM("--train-blocks", o->train_blocks),
       FT_NUM("--batch", o->batch), FT_NUM("--accum", o->accum), FT_NUM("--lr", o->lr), FT_NUM("--lr-min", o->lr_min),
       FT_NUM("--wd", o->weight_decay), FT_NUM("--beta1", o->beta1), FT_NUM("--beta2", o->beta2),
       FT_NUM("--adam-eps", o->adam_eps), FT_NUM("--warmup", o->warmup), FT_NUM("--seed", (double)o->seed),
       FT_TEXT("--eval-data", eval), FT_TEXT("--eval-data (its images)", eval_fp), FT_NUM("--eval-limit", o->eval_limit),
       FT_NUM("--eval-per-class", o->eval_per_class), FT_NUM("--eval-levels", o->eval_levels),
       FT_TEXT("--eval-ops", o->eval_ops ? o->eval_ops : o->ops)};
-  if (resuming)
-    TRY(ft_checkpoint_load(ckpt_path, &ck, t->params, t->m, t->v, t->history,
-                           (uint64_t)t->total, err));
-  TRY(ft_settings_check(o->out_dir, settings, (int)(sizeof settings / sizeof settings[0]), resuming, err));
-  long start = (long)ck.step;
+  TRY(ft_trainer_resume(t, settings, (int)(sizeof settings / sizeof settings[0]), err));
+  long start = t->start;
   if (report(t, "frozen-embeddings", start, NULL, 0)) return cancelled(t, start, err);
   TRY(frozen_embeddings(t, err));
   eval_result before = {0}, after = {0};
@@ -356,26 +324,11 @@ static int run(trainer *t, vfr_error *err) {
     if (report(t, "eval-before", start, NULL, 0)) rc = cancelled(t, start, err);
     else rc = ft_evaluate(t, &t->p0, &before, err);
   }
-  double t0 = ft_now_s();
   long s = start;
   int cancel = 0;
-  for (; s < t->total && rc == VFR_OK && !cancel; s++) {
-    if (o->stop_after > 0 && s >= o->stop_after) break;
-    double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
-    rc = train_step(t, s, h, err);
-    if (rc) break;
-    double rate = (double)(s + 1 - start) / (ft_now_s() - t0 + 1e-12);
-    cancel = report(t, "train", s + 1, h, rate);
-    if (o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0 && s + 1 < t->total) {
-      ck.step = (uint64_t)(s + 1);
-      rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
-    }
-  }
-  double train_seconds = ft_now_s() - t0;
-  if (rc == VFR_OK) {
-    ck.step = (uint64_t)s;
-    rc = ft_checkpoint_save(ckpt_path, &ck, t->params, t->m, t->v, t->history, err);
-  }
+  double train_seconds = 0;
+  if (rc == VFR_OK)
+    rc = ft_trainer_loop(t, step_fn, after_step, t, &s, &cancel, &train_seconds, err);
   if (rc == VFR_OK && cancel) rc = cancelled(t, s, err);
   if (rc == VFR_OK && s >= t->total) {
     if (before.mean_dr) {
@@ -405,7 +358,17 @@ int vfr_finetune_run(const vfr_finetune_params *p, vfr_error *err) {
   t.cfg.out_dir = p->out_dir;
   t.cfg.threads = p->threads;
   t.cfg.batch = p->batch;
+  t.cfg.epochs = p->epochs;
   t.cfg.seed = p->seed;
+  t.cfg.train_blocks = p->train_blocks;
+  t.cfg.lr = p->lr; /* lr and warmup resolved at setup */
+  t.cfg.lr_min = p->lr_min;
+  t.cfg.warmup = p->warmup;
+  t.cfg.adam = (adamw_params){p->beta1, p->beta2, p->adam_eps, p->weight_decay};
+  t.cfg.checkpoint_every = p->checkpoint_every;
+  t.cfg.resume = p->resume;
+  t.cfg.stop_after = p->stop_after;
+  t.cfg.check_tag = (uint64_t)p->accum;
   int rc = run(&t, err);
   ft_trainer_free(&t);
   return rc;

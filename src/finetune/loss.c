@@ -71,17 +71,30 @@ void cosine_backward(float *da, float *db, const float *dcos, const float *a, co
 double robust_loss(const float *tuned_clean, const float *tuned_pert, const float *frozen_clean,
                    int B, int E, double lambda, float *d_tuned_clean, float *d_tuned_pert,
                    double *l1, double *l2) {
+  return robust_loss_views(tuned_clean, tuned_pert, frozen_clean, B, E, lambda, 0,
+                           d_tuned_clean, d_tuned_pert, l1, l2);
+}
+
+double robust_loss_views(const float *tuned_clean, const float *tuned_pert,
+                         const float *frozen_clean, int B, int E, double lambda, int both_views,
+                         float *d_tuned_clean, float *d_tuned_pert, double *l1, double *l2) {
   double s1 = 0.0, s2 = 0.0;
   double g = B > 0 ? -1.0 / B : 0.0; /* d(-mean)/d cos */
+  /* both views: L2 is the mean of the two cosines, each weighted 1/2 */
+  double g2 = both_views ? 0.5 * g * lambda : g * lambda;
   for (int b = 0; b < B; b++) {
     size_t row = (size_t)b * E;
     const float *tc = tuned_clean + row, *tp = tuned_pert + row, *fc = frozen_clean + row;
     s1 += dot_row(tc, tp, E) / (clamped_norm(tc, E) * clamped_norm(tp, E));
-    s2 += dot_row(fc, tc, E) / (clamped_norm(fc, E) * clamped_norm(tc, E));
+    double c2 = dot_row(fc, tc, E) / (clamped_norm(fc, E) * clamped_norm(tc, E));
+    if (both_views)
+      c2 = 0.5 * (c2 + dot_row(fc, tp, E) / (clamped_norm(fc, E) * clamped_norm(tp, E)));
+    s2 += c2;
     float *dtc = d_tuned_clean ? d_tuned_clean + row : NULL;
     float *dtp = d_tuned_pert ? d_tuned_pert + row : NULL;
     if (dtc || dtp) cosine_row_backward(dtc, dtp, g, tc, tp, E);
-    if (dtc) cosine_row_backward(NULL, dtc, g * lambda, fc, tc, E); /* f is frozen */
+    if (dtc) cosine_row_backward(NULL, dtc, g2, fc, tc, E); /* f is frozen */
+    if (dtp && both_views) cosine_row_backward(NULL, dtp, g2, fc, tp, E);
   }
   double L1 = B > 0 ? -s1 / B : 0.0, L2 = B > 0 ? -s2 / B : 0.0;
   if (l1) *l1 = L1;

@@ -37,4 +37,12 @@ double robust_loss(const float *tuned_clean, const float *tuned_pert, const floa
                    int B, int E, double lambda, float *d_tuned_clean, float *d_tuned_pert,
                    double *l1, double *l2);
 
+/* robust_loss, and with both_views set the stay-close term on the perturbed view too:
+ *   L2 = -mean_b (cos(f(x_b), f'(x_b)) + cos(f(x_b), f'(P x_b))) / 2
+ * (f'(P x) pulled to the original clean embedding as well as to f'(x)). both_views 0 is
+ * robust_loss, bit for bit. */
+double robust_loss_views(const float *tuned_clean, const float *tuned_pert,
+                         const float *frozen_clean, int B, int E, double lambda, int both_views,
+                         float *d_tuned_clean, float *d_tuned_pert, double *l1, double *l2);
+
 #endif

@@ -15,8 +15,6 @@
 #include <time.h>
 
 
-#include "finetune/adamw.h"
-#include "finetune/checkpoint.h"
 #include "finetune/classify_head.h"
 #include "finetune/classify_internal.h"
 #include "finetune/init_random.h"
@@ -154,11 +152,8 @@ static int train_step(classifier *c, long s, double *hist, vfr_error *err) {
   head_backward(c->dz, c->gW, c->gW + (size_t)C * E, c->dlogits, t->out, c->W, n, E, C,
                 t->d.engine);
   vit_backward(&t->g, c->dz, &t->p, &t->d, &t->tacts, n, 0);
-  double lr = lr_warmup_cosine(s, t->total, o->warmup, o->lr, o->lr_min);
-  adamw_params ap = {o->beta1, o->beta2, o->adam_eps, o->weight_decay};
-  adamw_step(t->params, t->g.memory, c->m, c->v, t->g.n, lr, &ap, s + 1, t->d.threads);
-  adamw_step(c->W, c->gW, c->m + t->g.n, c->v + t->g.n, (size_t)C * E + C, lr, &ap, s + 1,
-             t->d.threads);
+  double lr;
+  TRY(ft_trainer_optimizer_step(t, s, &lr, err));
   hist[0] = loss;
   hist[1] = (double)right / n;
   hist[2] = n;
@@ -255,19 +250,14 @@ static int setup(classifier *c, vfr_error *err) {
                       t->data.items[i].name);
   TRY(tower_folder(c, err));
   t->cfg.model_dir = c->model_dir;
-  t->cfg.data_path = o->data_path;
-  t->cfg.out_dir = o->out_dir;
-  t->cfg.threads = o->threads;
-  t->cfg.seed = o->seed;
-  t->cfg.batch = o->batch;
   c->C = t->data.class_count;
+  t->cfg.check_tag = (uint64_t)c->C; /* a checkpoint of other classes is refused */
   t->head_classes = c->C;
   TRY(ft_load_model(t, err));
   if (!t->d.clip)
     return vfr_fail(err, VFR_EUNSUPPORTED, "%s: supervised training is for CLIP vision towers",
                     c->model_dir);
   c->E = t->d.E;
-  size_t nh = (size_t)c->C * c->E + c->C;
   c->W = t->params + t->g.n;
   c->b = c->W + (size_t)c->C * c->E;
   for (size_t i = 0; i < (size_t)c->C * c->E; i++) /* N(0, 0.02^2) */
@@ -288,33 +278,26 @@ static int setup(classifier *c, vfr_error *err) {
     free(own_b);
     TRY(rc);
   }
-  t->steps_per_epoch = (t->data.count + o->batch - 1) / o->batch;
-  t->total = t->steps_per_epoch * o->epochs;
+  ft_trainer_count_steps(t);
+  TRY(ft_trainer_init_optimizer(t, err));
+  c->gW = t->head_grad;
   int B = o->batch < t->data.count ? o->batch : t->data.count;
   t->micro = B;
-  size_t per = (size_t)3 * t->d.H * t->d.W, np = t->g.n + nh;
+  size_t per = (size_t)3 * t->d.H * t->d.W;
   t->order = malloc((size_t)t->data.count * sizeof *t->order);
   t->order_epoch = -1;
-  t->history = calloc((size_t)t->total * FT_HISTORY_FIELDS, sizeof(double));
   t->pix = malloc((size_t)B * per * sizeof(float));
   t->out = malloc((size_t)B * c->E * sizeof(float));
-  c->gW = calloc(nh, sizeof(float));
-  c->m = calloc(np, sizeof(float));
-  c->v = calloc(np, sizeof(float));
   c->logits = malloc((size_t)B * c->C * sizeof(float));
   c->dlogits = malloc((size_t)B * c->C * sizeof(float));
   c->dz = malloc((size_t)B * c->E * sizeof(float));
   c->labels = malloc((size_t)B * sizeof(int));
-  if (!t->order || !t->history || !t->pix || !t->out || !c->gW || !c->m || !c->v ||
-      !c->logits || !c->dlogits || !c->dz || !c->labels)
+  if (!t->order || !t->pix || !t->out || !c->logits || !c->dlogits || !c->dz || !c->labels)
     return vfr_fail(err, VFR_ENOMEM, "%s: out of memory", o->out_dir);
   return VFR_OK;
 }
 
 static void teardown(classifier *c) {
-  free(c->gW);
-  free(c->m);
-  free(c->v);
   free(c->logits);
   free(c->dlogits);
   free(c->dz);
@@ -322,18 +305,18 @@ static void teardown(classifier *c) {
   ft_trainer_free(&c->t);
 }
 
+static int step_fn(void *client, long s, double *hist, vfr_error *err) {
+  return train_step(client, s, hist, err);
+}
+
+static int after_step(void *client, long done, const double *hist, double rate) {
+  return report(client, "train", done, hist, rate, 0);
+}
+
 static int run(classifier *c, vfr_error *err) {
   const vfr_classify_params *o = c->o;
   trainer *t = &c->t;
   TRY(setup(c, err));
-  char ckpt_path[PATH_LEN];
-  snprintf(ckpt_path, sizeof ckpt_path, "%s/checkpoint.bin", o->out_dir);
-  size_t nh = (size_t)c->C * c->E + c->C;
-  /* accum holds the class count: a checkpoint of other classes is refused */
-  ft_checkpoint ck = {t->g.n + nh, t->g.n + nh, 0, o->seed, (uint64_t)o->batch,
-                      (uint64_t)c->C, (uint64_t)o->epochs, (uint64_t)t->data.count, 0};
-  struct stat sb;
-  int resuming = o->resume && stat(ckpt_path, &sb) == 0;
   /* Everything the trained weights and train.json depend on. */
   char model[PATH_LEN], data[PATH_LEN], test[PATH_LEN], data_fp[17];
   ft_settings_path(o->model_dir, model, sizeof model);
@@ -348,33 +331,11 @@ static int run(classifier *c, vfr_error *err) {
       FT_NUM("--beta1", o->beta1), FT_NUM("--beta2", o->beta2), FT_NUM("--adam-eps", o->adam_eps),
       FT_NUM("--warmup", o->warmup), FT_NUM("--label-smoothing", o->label_smoothing), FT_NUM("--pad", o->pad),
       FT_TEXT("--no-flip", o->flip ? "no" : "yes"), FT_NUM("--seed", (double)o->seed)};
-  if (resuming)
-    TRY(ft_checkpoint_load(ckpt_path, &ck, t->params, c->m, c->v, t->history,
-                           (uint64_t)t->total, err));
-  TRY(ft_settings_check(o->out_dir, settings, (int)(sizeof settings / sizeof settings[0]), resuming, err));
-  long start = (long)ck.step, s = start;
-  double t0 = ft_now_s();
-  int rc = VFR_OK, cancel = 0;
-  for (; s < t->total && !cancel; s++) {
-    if (o->stop_after > 0 && s >= o->stop_after) break;
-    double *h = t->history + (size_t)s * FT_HISTORY_FIELDS;
-    rc = train_step(c, s, h, err);
-    if (rc) break;
-    double rate = (double)(s + 1 - start) / (ft_now_s() - t0 + 1e-12);
-    cancel = report(c, "train", s + 1, h, rate, 0);
-    int epoch_end = (s + 1) % t->steps_per_epoch == 0;
-    if (((o->checkpoint_every > 0 && (s + 1) % o->checkpoint_every == 0) || epoch_end) &&
-        s + 1 < t->total) {
-      ck.step = (uint64_t)(s + 1);
-      rc = ft_checkpoint_save(ckpt_path, &ck, t->params, c->m, c->v, t->history, err);
-      if (rc) break;
-    }
-  }
-  double train_seconds = ft_now_s() - t0;
-  if (rc == VFR_OK) {
-    ck.step = (uint64_t)s;
-    rc = ft_checkpoint_save(ckpt_path, &ck, t->params, c->m, c->v, t->history, err);
-  }
+  TRY(ft_trainer_resume(t, settings, (int)(sizeof settings / sizeof settings[0]), err));
+  long s;
+  int cancel;
+  double train_seconds;
+  int rc = ft_trainer_loop(t, step_fn, after_step, c, &s, &cancel, &train_seconds, err);
   if (!rc && cancel) return cancelled(o, s, err);
   if (rc || s < t->total) return rc;
   if (report(c, "save", s, NULL, 0, 0)) return cancelled(o, s, err);
@@ -412,6 +373,22 @@ int vfr_classify_train(const vfr_classify_params *p, vfr_error *err) {
   classifier c;
   memset(&c, 0, sizeof c);
   c.o = p;
+  trainer_config *tc = &c.t.cfg; /* model_dir: the tower's folder, set at setup */
+  tc->data_path = p->data_path;
+  tc->out_dir = p->out_dir;
+  tc->threads = p->threads;
+  tc->batch = p->batch;
+  tc->epochs = p->epochs;
+  tc->seed = p->seed;
+  tc->train_blocks = 0; /* everything */
+  tc->lr = p->lr;
+  tc->lr_min = p->lr_min;
+  tc->warmup = p->warmup;
+  tc->adam = (adamw_params){p->beta1, p->beta2, p->adam_eps, p->weight_decay};
+  tc->checkpoint_every = p->checkpoint_every;
+  tc->checkpoint_epochs = 1;
+  tc->resume = p->resume;
+  tc->stop_after = p->stop_after;
   int rc = run(&c, err);
   teardown(&c);
   return rc;

@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #include "core/try.h"
+#include "finetune/adamw.h"
+#include "finetune/checkpoint.h"
+#include "finetune/run_settings.h"
 #include "finetune/vit_backward.h"
 #include "model/safetensors.h"
 #include "model/vit.h"
@@ -40,16 +43,26 @@ typedef struct tensor_slot {
  * width-D matrix scales as 1/D): 3.1e-4 at D = 64, 1.6e-4 at 128, 2.6e-5 at 768. */
 #define FT_LR_WIDTH 0.02
 
-/* What the trainer core (model copies, per-image loop, shuffles, checkpoints, saving) reads;
- * each client fills it: fine-tuning (finetune_run.c) and supervised training
- * (supervised_run.c). */
+/* What the trainer core reads (model copies, per-image loop, shuffles, AdamW, the schedule,
+ * checkpoints, the step loop, saving); each client fills it: fine-tuning (finetune_run.c)
+ * and supervised training (supervised_run.c). */
 typedef struct trainer_config {
   const char *model_dir; /* the folder the tower loads from */
   const char *data_path; /* the training images */
-  const char *out_dir;   /* the output folder */
+  const char *out_dir;   /* the output folder (checkpoint.bin, run_settings.json) */
   int threads;           /* 0: OpenMP's default */
   int batch;             /* images per optimiser step */
+  int epochs;            /* passes over the data */
   uint64_t seed;         /* of every draw (ft_draw_key) */
+  int train_blocks;      /* last N blocks train (<= 0 or >= L: everything, embeddings too) */
+  double lr, lr_min;     /* peak and final learning rate of the schedule */
+  long warmup;           /* linear warmup steps, then a half cosine to lr_min */
+  adamw_params adam;     /* betas, eps, weight decay */
+  int checkpoint_every;  /* also every N steps (0: only at the end) */
+  int checkpoint_epochs; /* also at the end of every epoch */
+  int resume;            /* continue from out_dir/checkpoint.bin when it exists */
+  long stop_after;       /* end after this many steps in all (0: never) */
+  uint64_t check_tag;    /* a checkpoint with another value is refused (accum, classes) */
 } trainer_config;
 
 typedef struct trainer {
@@ -71,6 +84,7 @@ typedef struct trainer {
   float *table_tmp;           /* dinov2_pos_embed scratch */
   float *dtable;              /* (n_table) gradient of the table */
   float *m, *v;               /* (n_train) AdamW moments */
+  float *head_grad;           /* (head_classes * (E + 1)) gradient of the linear head */
   size_t train_off, n_train;  /* trainable tail [train_off, g.n + n_table); m, v index
                                  params - train_off (the resampled pos slice stays unused) */
   int first_layer;
@@ -82,6 +96,7 @@ typedef struct trainer {
   study_plan eval_plan;       /* the evaluation as a study plans it: its rows, levels and
                                  identity levels (n_eval_specs ops) */
   long steps_per_epoch, total;
+  long start;                 /* first step of this process (a resumed run's checkpoint) */
   int *order;                 /* (data.count) this epoch's shuffled indices */
   long order_epoch;
   float *fcache;              /* (data.count, E) f(x) of each training image */
@@ -120,6 +135,39 @@ int ft_check_optimizer(const char *cmd, double lr, double lr_min, double weight_
 
 /* Loads the original model, fills t->d and builds f' (t->p) and f (t->p0). */
 int ft_load_model(trainer *t, vfr_error *err);
+
+/* ---- the optimiser, schedule, checkpoints and step loop (trainer_optim.c) ---- */
+
+/* t->steps_per_epoch = ceil(images / batch), t->total = that times the epochs. */
+void ft_trainer_count_steps(trainer *t);
+/* After ft_load_model and ft_trainer_count_steps: the trained part (first_layer, train_off,
+ * n_train from cfg.train_blocks, the head after the tower), AdamW's zeroed moments, the
+ * gradient of the head and of DINOv2's table, and the step history. */
+int ft_trainer_init_optimizer(trainer *t, vfr_error *err);
+/* The learning rate of step s: lr_warmup_cosine with the config's lr, lr_min, warmup. */
+double ft_trainer_lr(const trainer *t, long s);
+/* One AdamW step (number s + 1) at ft_trainer_lr(s) of everything that trains, from the
+ * gradients in t->g (and t->head_grad): the tower's tail, the head; DINOv2's table through
+ * its resampling when the embeddings train. *lr receives the rate. */
+int ft_trainer_optimizer_step(trainer *t, long s, double *lr, vfr_error *err);
+/* With cfg.resume and out_dir/checkpoint.bin present: loads it (parameters, moments,
+ * history; refused when made with another layout or settings), then checks (resuming) or
+ * stores (a new run) the n settings s in out_dir/run_settings.json; t->start = the step to
+ * go on from (0 for a new run). */
+int ft_trainer_resume(trainer *t, const ft_setting *s, int n, vfr_error *err);
+/* out_dir/checkpoint.bin after `step` steps. */
+int ft_trainer_save_checkpoint(trainer *t, long step, vfr_error *err);
+
+/* One optimiser step s of a client, its loss terms into hist (FT_HISTORY_FIELDS). */
+typedef int (*ft_step_fn)(void *client, long s, double *hist, vfr_error *err);
+/* Called after step `done` (1-based) with its history and the rate; non-zero cancels. */
+typedef int (*ft_after_step_fn)(void *client, long done, const double *hist, double rate);
+/* Steps t->start.. up to t->total (or cfg.stop_after), checkpointing every
+ * cfg.checkpoint_every steps and at epoch ends (cfg.checkpoint_epochs) and once more at the
+ * end; *done = steps done in all, *cancel = whether after_step cancelled, *seconds = the
+ * steps' wall time. */
+int ft_trainer_loop(trainer *t, ft_step_fn step, ft_after_step_fn after_step, void *client,
+                    long *done, int *cancel, double *seconds, vfr_error *err);
 
 /* Runs fn(user, i, &e) for i in 0..n-1 on `threads` OpenMP threads; returns VFR_OK, or the
  * error of the lowest i that failed (the same one whatever the schedule). */

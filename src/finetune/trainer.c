@@ -90,6 +90,7 @@ void ft_trainer_free(trainer *t) {
   free(t->history);
   free(t->m);
   free(t->v);
+  free(t->head_grad);
   free(t->pix);
   free(t->out);
   free(t->dout);
