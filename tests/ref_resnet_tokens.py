@@ -33,14 +33,6 @@ COS_BAR, REL_BAR = 0.99999, 1e-4
 tmp = tempfile.mkdtemp(prefix="vfr_resnet_tokens_")
 
 
-def image(w, h, seed):
-    rs = np.random.RandomState(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = np.stack([128 + 100 * np.sin(xx / 9 + rs.rand() * 6), 128 + 100 * np.cos(yy / 7 + rs.rand() * 6),
-                    128 + 80 * np.sin((xx + yy) / 5.0)], axis=-1) + rs.normal(0, 12, (h, w, 3))
-    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
-
-
 def reference_tokens(visual, pixels):
     """(B, 1 + h*w, C) float64: layer4's output, its mean over the positions first."""
     v = visual.double()
@@ -90,7 +82,7 @@ def check_model(name, vision, seed, sizes):
     paths, pixels = [], []
     for k, (w, h) in enumerate(sizes):
         p = os.path.join(tmp, f"{name}_{k}_{w}x{h}.png")
-        image(w, h, seed * 10 + k).save(p)
+        T.wavy_image(w, h, seed * 10 + k).save(p)
         paths.append(p)
         with Image.open(p) as im:
             pixels.append(R.preprocess(im.convert("RGB"), S))

@@ -26,14 +26,6 @@ ck = T.Checker("ref_tokens_torch")
 COS_BAR, REL_BAR = 0.99999, 1e-4
 
 
-def image(w, h, seed):
-    rs = np.random.RandomState(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
-    img = np.stack([128 + 100 * np.sin(xx / 9 + rs.rand() * 6), 128 + 100 * np.cos(yy / 7 + rs.rand() * 6),
-                    128 + 80 * np.sin((xx + yy) / 5.0)], axis=-1) + rs.normal(0, 12, (h, w, 3))
-    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
-
-
 def hidden_states(model, config, pixels):
     """(B, L, T, D) float64: every block's output, and the final norm module."""
     m = model.to(torch.float64)
@@ -80,7 +72,7 @@ def run(folder, paths, out, extra):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="vfr_tokens_")
-    imgs = [image(64, 64, 1), image(90, 70, 2), image(50, 81, 3)]
+    imgs = [T.wavy_image(64, 64, 1), T.wavy_image(90, 70, 2), T.wavy_image(50, 81, 3)]
     paths = []
     for i, im in enumerate(imgs):
         paths.append(os.path.join(tmp, f"im{i}.png"))

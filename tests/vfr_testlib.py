@@ -103,3 +103,15 @@ class Checker:
     def finish(self):
         print(f"{self.name}: {self.passed} passed, {self.failed} failed", flush=True)
         sys.exit(1 if self.failed else 0)
+
+
+def wavy_image(w, h, seed):
+    """A w x h RGB PIL image of smooth waves plus seeded noise (a test input with structure
+    at several scales)."""
+    import numpy as np
+    from PIL import Image
+    rs = np.random.RandomState(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.stack([128 + 100 * np.sin(xx / 9 + rs.rand() * 6), 128 + 100 * np.cos(yy / 7 + rs.rand() * 6),
+                    128 + 80 * np.sin((xx + yy) / 5.0)], axis=-1) + rs.normal(0, 12, (h, w, 3))
+    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
