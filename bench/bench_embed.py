@@ -56,6 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import modelref as M  # noqa: E402
 import vfr_testlib as T  # noqa: E402
+from cpu_isa import cpu_flags, numpy_sgemm, openblas_cores  # noqa: E402
 
 torch.set_num_threads(args.threads)
 BIG_BATCH = 8 if args.quick else 32
@@ -83,57 +84,6 @@ def best_time(fn, repeats):
 
 
 # ---- the machine's limit ---------------------------------------------------------------------
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def openblas_cores(flags):
-    """OpenBLAS core types for this CPU's real ISA, best first."""
-    cores = []
-    if "amx_tile" in flags:
-        cores.append("SapphireRapids")
-    if "avx512_bf16" in flags:
-        cores.append("Cooperlake")
-    if {"avx512f", "avx512bw", "avx512vl"} <= flags:
-        cores.append("SkylakeX")
-    if "avx2" in flags:
-        cores.append("Haswell")
-    return cores
-
-
-NUMPY_SGEMM = ("import time, numpy as np\n"
-               "n = 2048; rs = np.random.RandomState(0)\n"
-               "a, b = rs.rand(n, n).astype(np.float32), rs.rand(n, n).astype(np.float32)\n"
-               "a @ b; best = 1e30\n"
-               "for _ in range(5):\n"
-               "    t = time.perf_counter(); a @ b; best = min(best, time.perf_counter() - t)\n"
-               "print(2.0 * n ** 3 / best / 1e9)\n")
-
-
-def numpy_sgemm(core):
-    """NumPy sgemm 2048^3 GFLOP/s in a subprocess, OPENBLAS_CORETYPE=core (None: as installed),
-    and the core OpenBLAS reports it runs."""
-    env = dict(os.environ, OPENBLAS_VERBOSE="2")
-    env.pop("OPENBLAS_CORETYPE", None)
-    if core:
-        env["OPENBLAS_CORETYPE"] = core
-    p = subprocess.run([sys.executable, "-c", NUMPY_SGEMM], env=env, capture_output=True, text=True)
-    ran = [ln.split(":", 1)[1].strip() for ln in (p.stdout + p.stderr).splitlines()
-           if ln.startswith("Core:")]
-    try:
-        rate = float(p.stdout.split()[-1])
-    except (ValueError, IndexError):
-        rate = 0.0
-    return rate, (ran[-1] if ran else "?")
-
 
 def onednn_sgemm(tmp, dtype):
     """oneDNN matmul 2048^3 GFLOP/s (dtype f32 or bf16) and the kernel it picked."""

@@ -19,6 +19,10 @@ Everything trains (--train-blocks 0), op brightness:0.5..1.5, lambda 1, AdamW.
     torch.optim.AdamW step; on preprocessed tensors made beforehand (image work not timed).
     Minimum and median over several steps after a warm-up.
 Both sides use --threads threads (torch.set_num_threads, OMP/OpenBLAS env, --threads).
+PyTorch runs at its best on this CPU: before it loads, OPENBLAS_CORETYPE is set to the core
+type (of the CPU's real ISA, bench/cpu_isa.py) under which NumPy's sgemm measured fastest in
+this run, or left unset when the installed detection is as fast; `vfrobust` runs as a user
+runs it, with the variable removed from its environment.
 Ratio = torch step / our step (> 1: ours faster).
 Paths: VFROBUST_BIN, else build/vfrobust.
 """
@@ -33,6 +37,13 @@ ap.add_argument("--batch", type=int, default=None, help="images per step (defaul
 args = ap.parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ[var] = str(args.threads)
+# Before NumPy and PyTorch load OpenBLAS: the core type that makes torch fastest here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cpu_isa import best_openblas_core  # noqa: E402
+os.environ.pop("OPENBLAS_CORETYPE", None)
+PEER_CORE, PEER_SGEMM, INSTALLED_SGEMM = best_openblas_core()
+if PEER_CORE:
+    os.environ["OPENBLAS_CORETYPE"] = PEER_CORE
 
 import json  # noqa: E402
 import shutil  # noqa: E402
@@ -87,8 +98,10 @@ def ours(mdir, csv, batch, steps, tmp):
     cmd = [T.BIN, "finetune", "--model", mdir, "--data", csv, "--ops", OPS, "--batch", batch,
            "--lambda", LAMBDA, "--train-blocks", 0, "--threads", args.threads,
            "--epochs", 1, "--limit", batch * steps, "--quiet", "--out", out]
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)  # as a user runs it
     t0 = time.perf_counter()
-    p = subprocess.run(list(map(str, cmd)), capture_output=True, text=True)
+    p = subprocess.run(list(map(str, cmd)), capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"vfrobust finetune failed ({p.returncode}): {p.stderr.strip()}")
@@ -135,6 +148,8 @@ def main():
         name, model, pp, mdir, csv, paths, batch, (s1, s2) = setup(tmp)
         print(f"{name}; batch {batch}, CIFAR-10 images, op {OPS}, everything trains, "
               f"{args.threads} threads")
+        print(f"torch's OpenBLAS: OPENBLAS_CORETYPE={PEER_CORE or 'unset (as installed)'} "
+              f"(NumPy sgemm 2048^3 {PEER_SGEMM:.0f} GFLOP/s; as installed {INSTALLED_SGEMM:.0f})")
         ts1, w1 = ours(mdir, csv, batch, s1, tmp)
         ts2, w2 = ours(mdir, csv, batch, s2, tmp)
         ours_step = (ts2 - ts1) / (s2 - s1)

@@ -41,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import openclipref as R  # noqa: E402
 import vfr_testlib as T  # noqa: E402
+from cpu_isa import cpu_flags, openblas_cores  # noqa: E402
 
 torch.set_num_threads(args.threads)
 CFG = {"embed_dim": 1024, "vision_cfg": {"image_size": 224, "layers": [3, 4, 6, 3], "width": 64,
@@ -67,30 +68,6 @@ def best_time(fn, repeats):
         times.append(time.perf_counter() - t)
         cpus.append(cpu_seconds() - c)
     return min(times), min(cpus)
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def openblas_cores(flags):
-    cores = []
-    if "amx_tile" in flags:
-        cores.append("SapphireRapids")
-    if "avx512_bf16" in flags:
-        cores.append("Cooperlake")
-    if {"avx512f", "avx512bw", "avx512vl"} <= flags:
-        cores.append("SkylakeX")
-    if "avx2" in flags:
-        cores.append("Haswell")
-    return cores
 
 
 def torch_worker(spec):
