@@ -6,9 +6,11 @@ replays them independently: Pillow's ImageEnhance.Brightness for the perturbatio
 HF preprocessing, modelref's CLIPModel in float32 with autograd for the loss
 L = -mean cos(f'(x), f'(Px)) - lambda mean cos(f(x), f'(x)), torch.optim.AdamW and a LambdaLR
 warmup + cosine schedule. Checked:
-  - per-step losses (and L1, L2, learning rate) within 1e-3 relative, for two settings:
-    last 2 of 3 blocks trained with gradient accumulation (2 micro-batches), and everything
-    trained (embeddings included) in one micro-batch; and DINOv2 (below);
+  - per-step losses (and L1, L2, learning rate) within 1e-3 relative, for four CLIP settings:
+    last 2 of 3 blocks trained with gradient accumulation (2 micro-batches); everything
+    trained (embeddings included) in one micro-batch; the loss variants --l2-both-views
+    (L2 = -mean (cos(f(x), f'(x)) + cos(f(x), f'(Px))) / 2, last 2 blocks) and that with
+    --l1-stop-clean (f'(x) detached in L1, everything, 2 micro-batches); and DINOv2 (below);
   - the written model.safetensors: tuned vision tensors equal torch's updated weights
     (norm-wise relative error <= 1e-4 per tensor; the key biases, whose true gradient is 0,
     only within an Adam-sized bound), frozen blocks and the text tower bit-identical;
@@ -116,6 +118,8 @@ def reference_loop(model0, report, pp, lam, opt):
     frozen = model0.float().eval()
     params = dict(tuned.named_parameters())
     train = trainable_names(tuned, report["settings"]["first_trained_layer"])
+    both_views = report["settings"]["l2_both_views"]
+    stop_clean = report["settings"]["l1_stop_clean"]
     for n, p in params.items():
         p.requires_grad_(n in train)
     optim = torch.optim.AdamW([params[n] for n in train], lr=opt["lr"],
@@ -141,8 +145,12 @@ def reference_loop(model0, report, pp, lam, opt):
             fx = frozen(x)
         optim.zero_grad()
         a, p = tuned(x), tuned(px)
-        l1 = -F.cosine_similarity(a, p, dim=1, eps=1e-12).mean()
+        # --l1-stop-clean: f'(x) is L1's target, detached; --l2-both-views: L2 on both views
+        a1 = a.detach() if stop_clean else a
+        l1 = -F.cosine_similarity(a1, p, dim=1, eps=1e-12).mean()
         l2 = -F.cosine_similarity(fx, a, dim=1, eps=1e-12).mean()
+        if both_views:
+            l2 = (l2 - F.cosine_similarity(fx, p, dim=1, eps=1e-12).mean()) / 2
         loss = l1 + lam * l2
         loss.backward()
         lr = optim.param_groups[0]["lr"]
@@ -189,6 +197,10 @@ def main():
     settings = {
         "last2_accum2": ["--model", mdir, "--train-blocks", 2, "--accum", 2, "--lambda", 0.7],
         "all_accum1": ["--model", mdir, "--train-blocks", 0, "--accum", 1, "--lambda", 1.0],
+        "all_both_views_stop_clean": ["--model", mdir, "--accum", 2, "--lambda", 0.5,
+                                      "--l2-both-views", "--l1-stop-clean"],
+        "last2_both_views": ["--model", mdir, "--train-blocks", 2, "--lambda", 0.8,
+                             "--l2-both-views"],
         "dinov2_reg_all_accum2": ["--model", ddir, "--accum", 2],
     }
     outs = {}

@@ -62,6 +62,8 @@ typedef struct vfr_finetune_params {
   double lambda;          /* weight of L2 (default 1) */
   int l2_both_views;      /* 1: L2 on both views, -mean (cos(f(x), f'(x)) + cos(f(x), f'(Px))) / 2
                              (default 0: SPEC's L2 on the clean view) */
+  int l1_stop_clean;      /* 1: L1's gradient reaches only f'(Px); f'(x) is its target, moved
+                             by L2 alone (default 0: L1 moves both views) */
   int epochs;             /* default 1 */
   int train_blocks;       /* last N blocks train (plus final layernorm and CLIP's projection);
                              <= 0 or >= layers: everything trains (default 0) */

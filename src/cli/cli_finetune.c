@@ -21,6 +21,8 @@ static void usage(FILE *f) {
       "  --lambda L           weight of the stay-close term (default 1)\n"
       "  --l2-both-views      the stay-close term on both views: L2 = -mean (cos(f(x), f'(x))\n"
       "                       + cos(f(x), f'(Px))) / 2 (default: the clean view only)\n"
+      "  --l1-stop-clean      the robustness term moves only the perturbed view: f'(x) is\n"
+      "                       its target, as if detached (default: both views move)\n"
       "  --epochs E           passes over the data (default 1)\n"
       "  --train-blocks N     train the last N blocks (+ final layernorm, projection);\n"
       "                       0 = everything (default 0)\n"
@@ -75,6 +77,8 @@ int cli_finetune(int argc, char **argv) {
       p.resume = 1;
     } else if (!strcmp(a, "--l2-both-views")) {
       p.l2_both_views = 1;
+    } else if (!strcmp(a, "--l1-stop-clean")) {
+      p.l1_stop_clean = 1;
     } else if (!strcmp(a, "--quiet")) {
       p.progress = NULL;
     }

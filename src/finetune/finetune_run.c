@@ -161,7 +161,9 @@ static int train_step(trainer *t, long s, double *hist, vfr_error *err) {
     memset(t->dout, 0, (size_t)2 * nm * E * sizeof(float));
     double m1, m2;
     double L = robust_loss_views(t->out, t->out + nm * E, t->fx, nm, (int)E, o->lambda,
-                                 o->l2_both_views, t->dout, t->dout + nm * E, &m1, &m2);
+                                 (o->l2_both_views ? ROBUST_L2_BOTH_VIEWS : 0) |
+                                     (o->l1_stop_clean ? ROBUST_L1_STOP_CLEAN : 0),
+                                 t->dout, t->dout + nm * E, &m1, &m2);
     /* The step's loss is the mean over all n images: weight this micro-batch by nm / n. */
     double w = (double)nm / n;
     for (size_t i = 0; i < (size_t)2 * nm * E; i++) t->dout[i] = (float)(t->dout[i] * w);
@@ -307,6 +309,7 @@ static int run(trainer *t, vfr_error *err) {
       FT_TEXT("--model", model), FT_TEXT("--data", data), FT_TEXT("--data (its images)", data_fp),
       FT_NUM("--limit", o->limit), FT_NUM("--per-class", o->per_class), FT_TEXT("--ops", o->ops),
       FT_NUM("--lambda", o->lambda), FT_NUM("--l2-both-views", o->l2_both_views),
+      FT_NUM("--l1-stop-clean", o->l1_stop_clean),
       FT_NUM("--epochs", o->epochs), FT_NUM("--train-blocks", o->train_blocks),
       FT_NUM("--batch", o->batch), FT_NUM("--accum", o->accum), FT_NUM("--lr", o->lr), FT_NUM("--lr-min", o->lr_min),
       FT_NUM("--wd", o->weight_decay), FT_NUM("--beta1", o->beta1), FT_NUM("--beta2", o->beta2),

@@ -76,8 +76,10 @@ double robust_loss(const float *tuned_clean, const float *tuned_pert, const floa
 }
 
 double robust_loss_views(const float *tuned_clean, const float *tuned_pert,
-                         const float *frozen_clean, int B, int E, double lambda, int both_views,
+                         const float *frozen_clean, int B, int E, double lambda, int flags,
                          float *d_tuned_clean, float *d_tuned_pert, double *l1, double *l2) {
+  int both_views = (flags & ROBUST_L2_BOTH_VIEWS) != 0;
+  int stop_clean = (flags & ROBUST_L1_STOP_CLEAN) != 0;
   double s1 = 0.0, s2 = 0.0;
   double g = B > 0 ? -1.0 / B : 0.0; /* d(-mean)/d cos */
   /* both views: L2 is the mean of the two cosines, each weighted 1/2 */
@@ -92,7 +94,7 @@ double robust_loss_views(const float *tuned_clean, const float *tuned_pert,
     s2 += c2;
     float *dtc = d_tuned_clean ? d_tuned_clean + row : NULL;
     float *dtp = d_tuned_pert ? d_tuned_pert + row : NULL;
-    if (dtc || dtp) cosine_row_backward(dtc, dtp, g, tc, tp, E);
+    if ((dtc && !stop_clean) || dtp) cosine_row_backward(stop_clean ? NULL : dtc, dtp, g, tc, tp, E);
     if (dtc) cosine_row_backward(NULL, dtc, g2, fc, tc, E); /* f is frozen */
     if (dtp && both_views) cosine_row_backward(NULL, dtp, g2, fc, tp, E);
   }

@@ -37,12 +37,15 @@ double robust_loss(const float *tuned_clean, const float *tuned_pert, const floa
                    int B, int E, double lambda, float *d_tuned_clean, float *d_tuned_pert,
                    double *l1, double *l2);
 
-/* robust_loss, and with both_views set the stay-close term on the perturbed view too:
- *   L2 = -mean_b (cos(f(x_b), f'(x_b)) + cos(f(x_b), f'(P x_b))) / 2
- * (f'(P x) pulled to the original clean embedding as well as to f'(x)). both_views 0 is
- * robust_loss, bit for bit. */
+/* Variants of robust_loss, any combination of these flags (0 is robust_loss, bit for bit):
+ *   ROBUST_L2_BOTH_VIEWS  the stay-close term on the perturbed view too:
+ *       L2 = -mean_b (cos(f(x_b), f'(x_b)) + cos(f(x_b), f'(P x_b))) / 2
+ *       (f'(P x) pulled to the original clean embedding as well as to f'(x));
+ *   ROBUST_L1_STOP_CLEAN  L1's value unchanged, but its gradient reaches only the perturbed
+ *       view: f'(x) is L1's target, as if detached (only L2 moves f'(x)). */
+enum { ROBUST_L2_BOTH_VIEWS = 1, ROBUST_L1_STOP_CLEAN = 2 };
 double robust_loss_views(const float *tuned_clean, const float *tuned_pert,
-                         const float *frozen_clean, int B, int E, double lambda, int both_views,
+                         const float *frozen_clean, int B, int E, double lambda, int flags,
                          float *d_tuned_clean, float *d_tuned_pert, double *l1, double *l2);
 
 #endif

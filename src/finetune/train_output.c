@@ -128,13 +128,13 @@ int ft_write_report(trainer *t, const eval_result *before, const eval_result *af
     fprintf(f, "%s", k ? ", " : "");
     json_string(f, t->specs[k].text);
   }
-  fprintf(f, "],\n  \"settings\": {\"lambda\": %.17g, \"l2_both_views\": %s, \"epochs\": %d, \"train_blocks\": %d, "
+  fprintf(f, "],\n  \"settings\": {\"lambda\": %.17g, \"l2_both_views\": %s, \"l1_stop_clean\": %s, \"epochs\": %d, \"train_blocks\": %d, "
           "\"first_trained_layer\": %d, \"batch\": %d, \"accum\": %d, \"lr\": %.17g, "
           "\"lr_min\": %.17g, \"weight_decay\": %.17g, \"beta1\": %.17g, \"beta2\": %.17g, "
           "\"adam_eps\": %.17g, \"warmup\": %d, \"seed\": %llu, \"threads\": %d, "
           "\"images\": %d, \"steps\": %ld, \"steps_per_epoch\": %ld, "
           "\"trained_parameters\": %zu, \"vision_parameters\": %zu},\n",
-          o->lambda, o->l2_both_views ? "true" : "false", o->epochs, o->train_blocks, t->first_layer, o->batch, o->accum, o->lr,
+          o->lambda, o->l2_both_views ? "true" : "false", o->l1_stop_clean ? "true" : "false", o->epochs, o->train_blocks, t->first_layer, o->batch, o->accum, o->lr,
           o->lr_min, o->weight_decay, o->beta1, o->beta2, o->adam_eps, o->warmup,
           (unsigned long long)o->seed, t->d.threads, t->data.count, t->total,
           t->steps_per_epoch, t->n_train, t->g.n);
