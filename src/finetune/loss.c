@@ -94,7 +94,8 @@ double robust_loss_views(const float *tuned_clean, const float *tuned_pert,
     s2 += c2;
     float *dtc = d_tuned_clean ? d_tuned_clean + row : NULL;
     float *dtp = d_tuned_pert ? d_tuned_pert + row : NULL;
-    if ((dtc && !stop_clean) || dtp) cosine_row_backward(stop_clean ? NULL : dtc, dtp, g, tc, tp, E);
+    float *dtc1 = stop_clean ? NULL : dtc; /* L1's gradient on the clean view */
+    if (dtc1 || dtp) cosine_row_backward(dtc1, dtp, g, tc, tp, E);
     if (dtc) cosine_row_backward(NULL, dtc, g2, fc, tc, E); /* f is frozen */
     if (dtp && both_views) cosine_row_backward(NULL, dtp, g2, fc, tp, E);
   }
