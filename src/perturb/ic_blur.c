@@ -55,60 +55,129 @@ int vfr_ic_gaussian_blur(const vfr_image *in, int severity, uint64_t seed, vfr_i
 
 /* ---- glass_blur ------------------------------------------------------------------- */
 
+/* The draws of randint(-d, d) (legacy masked rejection on one 32-bit word, range 2d - 1)
+ * as a queue of accepted values (0 .. 2d - 1, the offset plus d). When 2d - 1 is
+ * 2^k - 1 no word is rejected and the words are the values; else words come from the
+ * generator in blocks and are kept or dropped without a branch (the rejection is random,
+ * so a branch would mispredict on a quarter of the words at d = 3). The queue's unread
+ * values and the block's unread words at the end are never used: the generator is the
+ * op's own. */
+typedef struct glass_draws {
+  vfr_np_rng *rng;
+  uint32_t mask, range;
+  uint32_t *vals; /* (cap): the accepted values not yet used, from vals[0] */
+  size_t have, cap;
+} glass_draws;
+
+#define GLASS_BLOCK 512 /* generator words taken at a time when words can be rejected */
+
+/* out[0 .. count - 1] = the values w[i] & mask that are <= range, in order; returns count.
+ * out has room for n + 16 values (the vector form stores whole vectors). */
+static size_t keep_accepted_scalar(const uint32_t *w, size_t n, uint32_t mask, uint32_t range,
+                                   uint32_t *out) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t v = w[i] & mask;
+    out[k] = v;
+    k += v <= range;
+  }
+  return k;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* 16 words at a time: the accepted lanes compressed to the front of a vector, stored
+ * whole, the count advanced by their number. */
+__attribute__((target("avx512f"))) static size_t keep_accepted_avx512(const uint32_t *w, size_t n,
+                                                                      uint32_t mask,
+                                                                      uint32_t range,
+                                                                      uint32_t *out) {
+  const __m512i m = _mm512_set1_epi32((int)mask), top = _mm512_set1_epi32((int)range);
+  size_t k = 0, i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i v = _mm512_and_si512(_mm512_loadu_si512(w + i), m);
+    __mmask16 keep = _mm512_cmple_epu32_mask(v, top);
+    _mm512_storeu_si512(out + k, _mm512_maskz_compress_epi32(keep, v));
+    k += (size_t)__builtin_popcount(keep);
+  }
+  return k + keep_accepted_scalar(w + i, n - i, mask, range, out + k);
+}
+#define GLASS_HAVE_AVX512 1
+#endif
+
+static size_t keep_accepted(const uint32_t *w, size_t n, uint32_t mask, uint32_t range,
+                            uint32_t *out) {
+#ifdef GLASS_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512f")) return keep_accepted_avx512(w, n, mask, range, out);
+#endif
+  return keep_accepted_scalar(w, n, mask, range, out);
+}
+
+/* Makes at least `need` (<= cap - GLASS_BLOCK - 16) values available at q->vals[0..]. */
+static void glass_draws_fill(glass_draws *q, size_t need) {
+  if (q->mask == q->range) { /* every word accepted: the words, masked */
+    vfr_np_rng_u32_fill(q->rng, q->vals + q->have, need - q->have);
+    for (size_t i = q->have; i < need; i++) q->vals[i] &= q->mask;
+    q->have = need;
+    return;
+  }
+  uint32_t words[GLASS_BLOCK];
+  while (q->have < need) {
+    vfr_np_rng_u32_fill(q->rng, words, GLASS_BLOCK);
+    q->have += keep_accepted(words, GLASS_BLOCK, q->mask, q->range, q->vals + q->have);
+  }
+}
+
+/* Drops the first `used` values (the rest move to the front). */
+static void glass_draws_take(glass_draws *q, size_t used) {
+  memmove(q->vals, q->vals + used, (q->have - used) * sizeof(uint32_t));
+  q->have -= used;
+}
+
 /* The original ImageNet-C loop: for each iteration, h from H-d down to d+1, w from W-d
  * down to d+1, (dx, dy) = randint(-d, d, size=2) and the NumPy statement
  * `x[h, w], x[h', w'] = x[h', w'], x[h, w]` with (h', w') = (h + dy, w + dx). Its
  * right-hand side holds views, so the statement copies pixel (h', w') onto (h, w) and
- * then writes that pixel back onto itself: the move is a copy, not a swap. */
-static void glass_moves(uint8_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
-  /* randint(-d, d): legacy masked rejection on one 32-bit word, range 2d - 1; the words
-   * come a row's moves at once when none can be rejected, else in blocks of 624 (the
-   * generator's state; the block's unread rest at the end is never used: the generator is
-   * this op's own) */
+ * then writes that pixel back onto itself: the move is a copy, not a swap. The moves run
+ * in that order (a pixel moved may be the source of a later move), each pixel one 32-bit
+ * word of px (R, G, B, unused byte), so a move is one load and one store. px is (h, w).
+ * Returns VFR_OK or VFR_ENOMEM. */
+static int glass_moves(uint32_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
   const uint32_t range = (uint32_t)(2 * d - 1);
   uint32_t mask = range;
   mask |= mask >> 1, mask |= mask >> 2, mask |= mask >> 4, mask |= mask >> 8, mask |= mask >> 16;
-  uint32_t words[624];
-  int k = 624;
-#define GLASS_DRAW(v)                                \
-  do {                                               \
-    if (k == 624) {                                  \
-      vfr_np_rng_u32_fill(rng, words, 624);          \
-      k = 0;                                         \
-    }                                                \
-    (v) = words[k++] & mask;                         \
-  } while ((v) > range)
-#define GLASS_MOVE(u, v)                                                    \
-  do {                                                                      \
-    int dx = (int)(u) - d, dy = (int)(v) - d;                               \
-    uint8_t *dst = px + ((size_t)y * w + x) * 3;                            \
-    const uint8_t *src = px + ((size_t)(y + dy) * w + (x + dx)) * 3;        \
-    dst[0] = src[0];                                                        \
-    dst[1] = src[1];                                                        \
-    dst[2] = src[2];                                                        \
-  } while (0)
-  size_t per_row = w - 2 * d > 0 ? (size_t)(w - 2 * d) : 0;
-  uint32_t *row_words = mask == range ? malloc(2 * per_row * sizeof(uint32_t) + 1) : NULL;
-  if (row_words) { /* 2d - 1 = 2^k - 1: no word is rejected, two words a move, a row's at once */
-    for (int it = 0; it < iterations; it++)
-      for (int y = h - d; y > d; y--) {
-        vfr_np_rng_u32_fill(rng, row_words, 2 * per_row);
-        const uint32_t *wd = row_words;
-        for (int x = w - d; x > d; x--, wd += 2) GLASS_MOVE(wd[0] & mask, wd[1] & mask);
-      }
-    free(row_words);
-  } else {
-    for (int it = 0; it < iterations; it++)
-      for (int y = h - d; y > d; y--)
-        for (int x = w - d; x > d; x--) {
-          uint32_t u, v;
-          GLASS_DRAW(u);
-          GLASS_DRAW(v);
-          GLASS_MOVE(u, v);
-        }
+  size_t per_row = w - 2 * d > 0 ? (size_t)(w - 2 * d) : 0; /* moves of a row */
+  glass_draws q = {rng, mask, range, NULL, 0, 2 * per_row + GLASS_BLOCK + 16};
+  if (!(q.vals = malloc(q.cap * sizeof(uint32_t)))) return VFR_ENOMEM;
+  for (int it = 0; it < iterations; it++)
+    for (int y = h - d; y > d; y--) {
+      glass_draws_fill(&q, 2 * per_row);
+      uint32_t *row = px + (size_t)y * w;
+      const uint32_t *v = q.vals;
+      for (int x = w - d; x > d; x--, v += 2) /* (dx, dy) = (v[0] - d, v[1] - d) */
+        row[x] = row[x + ((ptrdiff_t)v[1] - d) * w + ((ptrdiff_t)v[0] - d)];
+      glass_draws_take(&q, 2 * per_row);
+    }
+  free(q.vals);
+  return VFR_OK;
+}
+
+/* Bytes (h, 3w) to pixel words (h, w): R | G << 8 | B << 16. */
+static void pack_pixels(const uint8_t *b, size_t npx, uint32_t *px) {
+  for (size_t i = 0; i < npx; i++)
+    px[i] = (uint32_t)b[3 * i] | (uint32_t)b[3 * i + 1] << 8 | (uint32_t)b[3 * i + 2] << 16;
+}
+
+/* Pixel words (npx) to v / 255. of each channel: x is (npx, 3). */
+static void unpack_unit(const uint32_t *px, size_t npx, double *x) {
+  double unit[256]; /* v / 255. */
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  for (size_t i = 0; i < npx; i++) {
+    uint32_t p = px[i];
+    x[3 * i] = unit[p & 255];
+    x[3 * i + 1] = unit[p >> 8 & 255];
+    x[3 * i + 2] = unit[p >> 16 & 255];
   }
-#undef GLASS_MOVE
-#undef GLASS_DRAW
 }
 
 int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
@@ -118,31 +187,31 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   int done, rc = vfr_ic_begin(in, severity, out, "ic_glass_blur", &done, err);
   if (rc || done) return rc;
   int w = in->width, h = in->height, s = severity - 1;
-  size_t n = (size_t)w * h * 3;
-  double *x = malloc(n * sizeof(double));
-  uint8_t *px = malloc(n);
-  if (!x || !px) {
-    free(x), free(px);
+  size_t npx = (size_t)w * h, n = npx * 3;
+  double *x = vfr_icf_alloc64(n * sizeof(double));
+  uint8_t *bytes = malloc(n);
+  uint32_t *px = malloc(npx * sizeof(uint32_t));
+  if (!x || !bytes || !px) {
+    free(x), free(bytes), free(px);
     return nomem(err, "ic_glass_blur");
   }
   vfr_icf_to_unit(in, x);
-  rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
+  /* np.uint8(x * 255); x lies in [0, 1 + a few ulp] (a normalised positive kernel over
+   * [0, 1]), where the clipping store gives the same bytes */
+  rc = vfr_icf_skimage_gaussian_rgb_u8(x, h, w, sigma[s], bytes, (size_t)w * 3, err);
   if (!rc) {
-    /* np.uint8(x * 255); x lies in [0, 1 + a few ulp] (a normalised positive kernel over
-     * [0, 1]), where the clipping store gives the same bytes */
-    for (int r = 0; r < h; r++)
-      vfr_ict_store_unit_row(px + (size_t)r * w * 3, x + (size_t)r * w * 3, (size_t)w * 3);
+    pack_pixels(bytes, npx, px);
     vfr_np_rng rng;
     vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
-    glass_moves(px, h, w, delta[s], iterations[s], &rng);
-    double unit[256]; /* v / 255. */
-    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
-    for (size_t q = 0; q < n; q++) x[q] = unit[px[q]];
-    rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[s], err);
+    if (glass_moves(px, h, w, delta[s], iterations[s], &rng)) rc = nomem(err, "ic_glass_blur");
   }
   if (!rc) rc = perturb_alloc_like(in, out, err);
-  if (!rc) vfr_icf_store_unit(x, out);
-  free(x), free(px);
+  if (!rc) {
+    unpack_unit(px, npx, x);
+    rc = vfr_icf_skimage_gaussian_rgb_u8(x, h, w, sigma[s], out->data, out->stride, err);
+    if (rc) vfr_image_free(out);
+  }
+  free(x), free(bytes), free(px);
   return rc;
 }
 

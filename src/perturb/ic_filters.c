@@ -28,6 +28,8 @@ static int oom(vfr_error *err, const char *what) {
   return vfr_fail(err, VFR_ENOMEM, "imagenet-c: out of memory for %s", what);
 }
 
+void *vfr_icf_alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 /* ---- NumPy ------------------------------------------------------------------------ */
 
 double vfr_icf_np_sum(const double *a, size_t n) {
@@ -145,17 +147,21 @@ static int extend_index(int i, int n, ic_mode mode) {
 /* correlate1d along axis 0 of an (h, rowlen) array: each output row is one symmetric
  * tap row (ic_taps.h) over the rows y - d and y + d as the mode extends them. lo, hi hold
  * r + 1 pointers. */
+static void correlate_axis0_row(const double *src, double *dst_row, int y, int h,
+                                size_t rowlen, const double *k, int r, ic_mode mode, int f32,
+                                const double **lo, const double **hi) {
+  for (int d = 1; d <= r; d++) {
+    lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
+    hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
+  }
+  vfr_ict_symm_row(dst_row, rowlen, src + (size_t)y * rowlen, r, lo, hi, k, f32);
+}
+
 static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen,
                             const double *k, int r, ic_mode mode, int f32, const double **lo,
                             const double **hi) {
-  for (int y = 0; y < h; y++) {
-    for (int d = 1; d <= r; d++) {
-      lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
-      hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
-    }
-    vfr_ict_symm_row(dst + (size_t)y * rowlen, rowlen, src + (size_t)y * rowlen, r, lo, hi, k,
-                     f32);
-  }
+  for (int y = 0; y < h; y++)
+    correlate_axis0_row(src, dst + (size_t)y * rowlen, y, h, rowlen, k, r, mode, f32, lo, hi);
 }
 
 /* The symmetric tap pointers around centre p, taps d*c apart. */
@@ -241,6 +247,70 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
 
 int vfr_icf_skimage_gaussian_rgb(double *img, int h, int w, double sigma, vfr_error *err) {
   return vfr_icf_gaussian_filter(img, h, w, 3, sigma, sigma, 4.0, IC_MODE_NEAREST, 0, err);
+}
+
+/* Axis-0 outputs of rows y0 .. y0 + m - 1 into band (m, rowlen), a strip of columns at a
+ * time: the m + 2r source rows a strip reads (m + 2r) * ICF_STRIP doubles stay in the L1
+ * cache for all m outputs, where whole rows (2r + 1 of 5 KB and more) would be fetched
+ * again for every output row. Each value is the same symmetric tap sum as
+ * correlate_axis0's. */
+#define ICF_STRIP 128
+static void correlate_axis0_band(const double *src, double *band, int y0, int m, int h,
+                                 size_t rowlen, const double *k, int r, ic_mode mode,
+                                 const double **lo, const double **hi) {
+  for (size_t q0 = 0; q0 < rowlen; q0 += ICF_STRIP) {
+    size_t len = rowlen - q0 < ICF_STRIP ? rowlen - q0 : ICF_STRIP;
+    for (int j = 0; j < m; j++) {
+      int y = y0 + j;
+      for (int d = 1; d <= r; d++) {
+        lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen + q0;
+        hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen + q0;
+      }
+      vfr_ict_symm_row(band + (size_t)j * rowlen + q0, len, src + (size_t)y * rowlen + q0, r, lo,
+                       hi, k, 0);
+    }
+  }
+}
+
+/* The two passes a band of rows at a time: the band's axis-0 outputs (correlate_axis0_band)
+ * go to a band buffer, each of its rows' axis-1 pass to a row buffer, stored as bytes at
+ * once. Every value is computed by the same calls on the same values as the whole-image
+ * passes, so the bytes are those of vfr_icf_skimage_gaussian_rgb + vfr_icf_store_unit;
+ * only src (read in cache, not rewritten) is image-sized, where the whole-image passes
+ * write and read two. */
+#define ICF_BAND 8
+int vfr_icf_skimage_gaussian_rgb_u8(const double *src, int h, int w, double sigma,
+                                    uint8_t *dst, size_t stride, vfr_error *err) {
+  size_t rowlen = (size_t)w * 3;
+  if (!(sigma > 1e-15)) { /* both passes skipped, as gaussian_filter skips them */
+    for (int y = 0; y < h; y++)
+      vfr_ict_store_unit_row(dst + (size_t)y * stride, src + (size_t)y * rowlen, rowlen);
+    return VFR_OK;
+  }
+  int r = vfr_icf_gauss_radius(sigma, 4.0);
+  size_t padlen = ((size_t)w + 2 * (size_t)r) * 3;
+  double *buf = vfr_icf_alloc64(((ICF_BAND + 1) * rowlen + padlen + (size_t)r + 1) * sizeof(double));
+  const double **lo = malloc((size_t)(r + 1) * sizeof(double *));
+  const double **hi = malloc((size_t)(r + 1) * sizeof(double *));
+  if (!buf || !lo || !hi) {
+    free(buf), free(lo), free(hi);
+    return oom(err, "a Gaussian filter");
+  }
+  /* buf: the band's axis-0 rows (ICF_BAND, rowlen), one axis-1 row (rowlen), the axis-1
+   * edge copy (padlen), the kernel (r + 1) */
+  double *band = buf, *out = band + ICF_BAND * rowlen, *pad = out + rowlen, *k = pad + padlen;
+  int rc = vfr_icf_gauss_kernel(sigma, r, k, err);
+  for (int y0 = 0; y0 < h && rc == VFR_OK; y0 += ICF_BAND) {
+    int m = h - y0 < ICF_BAND ? h - y0 : ICF_BAND;
+    correlate_axis0_band(src, band, y0, m, h, rowlen, k, r, IC_MODE_NEAREST, lo, hi);
+    for (int j = 0; j < m; j++) {
+      correlate_axis1(band + (size_t)j * rowlen, out, 1, w, 3, k, r, IC_MODE_NEAREST, 0, pad, lo,
+                      hi);
+      vfr_ict_store_unit_row(dst + (size_t)(y0 + j) * stride, out, rowlen);
+    }
+  }
+  free(buf), free(lo), free(hi);
+  return rc;
 }
 
 /* ---- OpenCV: GaussianBlur of the disk, filter2D ------------------------------------- */

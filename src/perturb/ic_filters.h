@@ -23,6 +23,10 @@ typedef enum ic_mode {
   IC_MODE_CONSTANT = 2 /* zoom's default: outside the grid the value is 0 */
 } ic_mode;
 
+/* malloc of at least `bytes` at a 64-byte boundary (whole cache lines: the vector kernels'
+ * loads of aligned rows then never straddle two lines); released with free. */
+void *vfr_icf_alloc64(size_t bytes);
+
 /* NumPy's sum of n contiguous doubles (pairwise: 8 partial sums per block of <= 128). */
 double vfr_icf_np_sum(const double *a, size_t n);
 
@@ -40,6 +44,11 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
 /* skimage.filters.gaussian(x, sigma, channel_axis=-1) of an (h, w, 3) array: mode
  * 'nearest', truncate 4. */
 int vfr_icf_skimage_gaussian_rgb(double *img, int h, int w, double sigma, vfr_error *err);
+/* The same followed by np.uint8(np.clip(., 0, 1) * 255), without changing src: dst holds h
+ * rows of 3w bytes, stride bytes apart (the bytes of vfr_icf_skimage_gaussian_rgb, then
+ * vfr_icf_store_unit). src is (h, w, 3). */
+int vfr_icf_skimage_gaussian_rgb_u8(const double *src, int h, int w, double sigma,
+                                    uint8_t *dst, size_t stride, vfr_error *err);
 
 /* x / 255. of an RGB image: dst is (h, w, 3) doubles. */
 void vfr_icf_to_unit(const vfr_image *in, double *dst);
