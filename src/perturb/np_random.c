@@ -28,8 +28,8 @@ void vfr_np_rng_seed(vfr_np_rng *r, uint32_t seed) {
   r->gauss = 0.0;
 }
 
-/* Regenerates the 624 words of the state. */
-static void mt_refill(vfr_np_rng *r) {
+/* Regenerates the 624 words of the state (SSE2 or scalar). */
+static void mt_refill_base(vfr_np_rng *r) {
   uint32_t *k = r->key;
   int i = 0;
 #ifdef __SSE2__
@@ -66,6 +66,70 @@ static void mt_refill(vfr_np_rng *r) {
   r->pos = 0;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* mt_refill_base sixteen words at a time: word i reads words i + 1 (not yet rewritten)
+ * and i + 397 (old, for i < 227) or i - 227 (rewritten at least 212 words earlier), so
+ * sixteen neighbours never depend on each other; the scalar steps finish each part. */
+__attribute__((target("avx512f"))) static void mt_refill_avx512(vfr_np_rng *r) {
+  uint32_t *k = r->key;
+  const __m512i upper = _mm512_set1_epi32((int)MT_UPPER), lower = _mm512_set1_epi32((int)MT_LOWER);
+  const __m512i matrix = _mm512_set1_epi32((int)MT_MATRIX_A), one = _mm512_set1_epi32(1);
+  int i = 0;
+#define MT_REFILL16(far_index)                                                               \
+  do {                                                                                       \
+    __m512i y = _mm512_or_si512(_mm512_and_si512(_mm512_loadu_si512(k + i), upper),          \
+                                _mm512_and_si512(_mm512_loadu_si512(k + i + 1), lower));     \
+    __mmask16 odd = _mm512_test_epi32_mask(y, one);                                          \
+    __m512i v = _mm512_xor_si512(_mm512_loadu_si512(k + (far_index)), _mm512_srli_epi32(y, 1)); \
+    _mm512_storeu_si512(k + i, _mm512_mask_xor_epi32(v, odd, v, matrix));                    \
+  } while (0)
+  for (; i + 16 <= MT_N - MT_M; i += 16) MT_REFILL16(i + MT_M);
+  for (; i < MT_N - MT_M; i++) {
+    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
+    k[i] = k[i + MT_M] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  }
+  for (; i + 16 <= MT_N - 1; i += 16) MT_REFILL16(i + MT_M - MT_N);
+#undef MT_REFILL16
+  for (; i < MT_N - 1; i++) {
+    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
+    k[i] = k[i + (MT_M - MT_N)] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  }
+  uint32_t y = (k[MT_N - 1] & MT_UPPER) | (k[0] & MT_LOWER);
+  k[MT_N - 1] = k[MT_M - 1] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  r->pos = 0;
+}
+
+/* out[j] = mt_temper(k[j]) for j < n, sixteen words at a time; returns the count done
+ * (n rounded down to 16). */
+__attribute__((target("avx512f"))) static size_t mt_temper_avx512(const uint32_t *k, size_t n,
+                                                                  uint32_t *out) {
+  const __m512i m1 = _mm512_set1_epi32((int)0x9d2c5680u), m2 = _mm512_set1_epi32((int)0xefc60000u);
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    __m512i y = _mm512_loadu_si512(k + j);
+    y = _mm512_xor_si512(y, _mm512_srli_epi32(y, 11));
+    y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 7), m1));
+    y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 15), m2));
+    y = _mm512_xor_si512(y, _mm512_srli_epi32(y, 18));
+    _mm512_storeu_si512(out + j, y);
+  }
+  return j;
+}
+#define MT_HAVE_AVX512 1
+#endif
+
+/* Regenerates the 624 words of the state. */
+static void mt_refill(vfr_np_rng *r) {
+#ifdef MT_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512f")) {
+    mt_refill_avx512(r);
+    return;
+  }
+#endif
+  mt_refill_base(r);
+}
+
 /* The samplers below use these inlined forms; the public functions wrap them. */
 static inline uint32_t mt_temper(uint32_t y) {
   y ^= y >> 11;
@@ -90,6 +154,9 @@ void vfr_np_rng_u32_fill(vfr_np_rng *r, uint32_t *out, size_t n) {
     if (count > n - i) count = n - i;
     const uint32_t *k = r->key + r->pos;
     size_t j = 0;
+#ifdef MT_HAVE_AVX512
+    if (__builtin_cpu_supports("avx512f")) j = mt_temper_avx512(k, count, out + i);
+#endif
 #ifdef __SSE2__
     const __m128i m1 = _mm_set1_epi32((int)0x9d2c5680u), m2 = _mm_set1_epi32((int)0xefc60000u);
     for (; j + 4 <= count; j += 4) { /* mt_temper, four words at a time */
