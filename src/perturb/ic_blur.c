@@ -140,7 +140,8 @@ static void glass_draws_take(glass_draws *q, size_t used) {
  * right-hand side holds views, so the statement copies pixel (h', w') onto (h, w) and
  * then writes that pixel back onto itself: the move is a copy, not a swap. The moves run
  * in that order (a pixel moved may be the source of a later move), each pixel one 32-bit
- * word of px (R, G, B, unused byte), so a move is one load and one store. px is (h, w).
+ * word of px (R, G, B and an unused byte, pack_pixels), so a move is one load and one
+ * store. px is (h, w).
  * Returns VFR_OK or VFR_ENOMEM. */
 static int glass_moves(uint32_t *px, int h, int w, int d, int iterations, vfr_np_rng *rng) {
   const uint32_t range = (uint32_t)(2 * d - 1);
@@ -162,22 +163,17 @@ static int glass_moves(uint32_t *px, int h, int w, int d, int iterations, vfr_np
   return VFR_OK;
 }
 
-/* Bytes (h, 3w) to pixel words (h, w): R | G << 8 | B << 16. */
+/* Bytes (npx, 3) to pixel words (npx): each word a 4-byte copy of the pixel's R, G, B in
+ * memory order and one unused byte (the next pixel's R, never read back as a value);
+ * b holds 3 npx + 1 bytes. */
 static void pack_pixels(const uint8_t *b, size_t npx, uint32_t *px) {
-  for (size_t i = 0; i < npx; i++)
-    px[i] = (uint32_t)b[3 * i] | (uint32_t)b[3 * i + 1] << 8 | (uint32_t)b[3 * i + 2] << 16;
+  for (size_t i = 0; i < npx; i++) memcpy(&px[i], b + 3 * i, 4);
 }
 
-/* Pixel words (npx) to v / 255. of each channel: x is (npx, 3). */
-static void unpack_unit(const uint32_t *px, size_t npx, double *x) {
-  double unit[256]; /* v / 255. */
-  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
-  for (size_t i = 0; i < npx; i++) {
-    uint32_t p = px[i];
-    x[3 * i] = unit[p & 255];
-    x[3 * i + 1] = unit[p >> 8 & 255];
-    x[3 * i + 2] = unit[p >> 16 & 255];
-  }
+/* Pixel words (npx) back to bytes (npx, 3), each a 4-byte store whose last byte the next
+ * pixel's store overwrites; b holds 3 npx + 1 bytes. */
+static void unpack_pixels(const uint32_t *px, size_t npx, uint8_t *b) {
+  for (size_t i = 0; i < npx; i++) memcpy(b + 3 * i, &px[i], 4);
 }
 
 int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
@@ -189,12 +185,13 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   int w = in->width, h = in->height, s = severity - 1;
   size_t npx = (size_t)w * h, n = npx * 3;
   double *x = vfr_icf_alloc64(n * sizeof(double));
-  uint8_t *bytes = malloc(n);
+  uint8_t *bytes = malloc(n + 1); /* + 1: pack_pixels' and unpack_pixels' 4-byte accesses */
   uint32_t *px = malloc(npx * sizeof(uint32_t));
   if (!x || !bytes || !px) {
     free(x), free(bytes), free(px);
     return nomem(err, "ic_glass_blur");
   }
+  bytes[n] = 0; /* the last pixel word's unused byte */
   vfr_icf_to_unit(in, x);
   /* np.uint8(x * 255); x lies in [0, 1 + a few ulp] (a normalised positive kernel over
    * [0, 1]), where the clipping store gives the same bytes */
@@ -207,7 +204,10 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   }
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) {
-    unpack_unit(px, npx, x);
+    double unit[256]; /* v / 255. */
+    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+    unpack_pixels(px, npx, bytes);
+    vfr_ict_unit_row(x, bytes, n, unit);
     rc = vfr_icf_skimage_gaussian_rgb_u8(x, h, w, sigma[s], out->data, out->stride, err);
     if (rc) vfr_image_free(out);
   }

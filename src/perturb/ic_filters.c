@@ -60,7 +60,7 @@ void vfr_icf_to_unit(const vfr_image *in, double *dst) {
   for (int y = 0; y < in->height; y++) {
     const uint8_t *s = in->data + (size_t)y * in->stride;
     double *d = dst + (size_t)y * row;
-    for (size_t q = 0; q < row; q++) d[q] = unit[s[q]];
+    vfr_ict_unit_row(d, s, row, unit);
   }
 }
 

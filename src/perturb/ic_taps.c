@@ -143,6 +143,34 @@ __attribute__((target("avx512f"))) static void clip_store_avx512(uint8_t *d, con
 #define ICT_HAVE_AVX512_STORE 1
 #endif
 
+static void unit_row_scalar(double *d, const uint8_t *s, size_t q, size_t n, const double *unit) {
+  for (; q < n; q++) d[q] = unit[s[q]];
+}
+
+#ifdef ICT_HAVE_AVX512_STORE
+/* 16 values at a time: the bytes widened to indices, two gathers of 8 doubles. */
+__attribute__((target("avx512f"))) static void unit_row_avx512(double *d, const uint8_t *s, size_t n,
+                                                               const double *unit) {
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + q)));
+    _mm512_storeu_pd(d + q, _mm512_i32gather_pd(_mm512_castsi512_si256(idx), unit, 8));
+    _mm512_storeu_pd(d + q + 8, _mm512_i32gather_pd(_mm512_extracti64x4_epi64(idx, 1), unit, 8));
+  }
+  unit_row_scalar(d, s, q, n, unit);
+}
+#endif
+
+void vfr_ict_unit_row(double *d, const uint8_t *s, size_t n, const double *unit) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) {
+    unit_row_avx512(d, s, n, unit);
+    return;
+  }
+#endif
+  unit_row_scalar(d, s, 0, n, unit);
+}
+
 /* d[q] = uint8(clip(s[q], 0, 1) * 255) in float, clipped as v < 0 ? 0 : (v > 1 ? 1 : v)
  * (a NaN passes through to the conversion, whose low byte is 0, both ways). */
 static inline void clip_store_f32_tail(uint8_t *d, const float *s, size_t q, size_t n) {
