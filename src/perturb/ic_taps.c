@@ -121,8 +121,9 @@ static inline void clip_store_tail(uint8_t *d, const double *s, size_t q, size_t
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
-/* 16 values at a time: the ordered compares select exactly what the ternaries do (a NaN
- * fails v > 0), the truncating conversion, one narrowing to bytes. */
+/* 16 values at a time: vmaxpd(v, 0) is v > 0 ? v : 0 and vminpd(t, hi) is t < hi ? t : hi
+ * exactly (each returns its second operand unless the ordered compare holds, so a NaN or
+ * a -0 gives +0), then the truncating conversion and one narrowing to bytes. */
 __attribute__((target("avx512f"))) static void clip_store_avx512(uint8_t *d, const double *s,
                                                                  size_t n, double hi,
                                                                  double scale) {
@@ -130,10 +131,8 @@ __attribute__((target("avx512f"))) static void clip_store_avx512(uint8_t *d, con
   size_t q = 0;
   for (; q + 16 <= n; q += 16) {
     __m512d a = _mm512_loadu_pd(s + q), b = _mm512_loadu_pd(s + q + 8);
-    a = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, zero, _CMP_GT_OQ), a);
-    b = _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(b, zero, _CMP_GT_OQ), b);
-    a = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, top, _CMP_LT_OQ), top, a);
-    b = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(b, top, _CMP_LT_OQ), top, b);
+    a = _mm512_min_pd(_mm512_max_pd(a, zero), top);
+    b = _mm512_min_pd(_mm512_max_pd(b, zero), top);
     __m256i ia = _mm512_cvttpd_epi32(_mm512_mul_pd(a, k)), ib = _mm512_cvttpd_epi32(_mm512_mul_pd(b, k));
     __m512i i16 = _mm512_inserti64x4(_mm512_castsi256_si512(ia), ib, 1);
     _mm_storeu_si128((__m128i *)(d + q), _mm512_cvtepi32_epi8(i16));
