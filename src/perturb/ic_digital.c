@@ -7,9 +7,17 @@
  *   jpeg_compression PIL save(JPEG, quality=q), decoded            q = 25 18 15 10 7
  *   pixelate         PIL resize (int(w*c), int(h*c)) BOX, back NEAREST  c = .6 .5 .4 .3 .25
  * then np.uint8(clip(y, 0, 1) * 255) (truncation). None of them draws random numbers. */
+/* Separate roundings, as NumPy's ufuncs compute: no contraction to fused multiply-adds
+ * (GCC's default in ISO C mode; clang's must be switched off). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include <math.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
+#endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
 #endif
 
 #include "perturb/ic_ops.h"
@@ -122,6 +130,106 @@ static inline void hsv_pair(const double *unit, const uint8_t *p0, const uint8_t
 }
 #endif
 
+#if defined(__GNUC__) && defined(__x86_64__)
+/* hsv_pair's operations on eight pixels at once (src: 24 bytes, dst: 24 bytes), lane by
+ * lane the same values: v / 255. gathered from unit, max/min and the masked selections in
+ * the same order, the three IEEE divisions eight wide (the masked-off lanes, whose delta
+ * is 0, are not divided: their values are replaced by 0 as hsv_pair's masks do), the
+ * hsv2rgb table as blends over i = floor(6H) mod 6, and vfr_ic_to_u8's min/max, scaling
+ * and truncation. The bytes are de-interleaved and re-interleaved with byte shuffles. */
+__attribute__((target("avx512f"))) static void hsv_eight(const double *unit, const uint8_t *src,
+                                                         uint8_t *dst, int mode, double ca,
+                                                         double cb) {
+  /* 24 source bytes: lo = 0..15, hi = 16..23; channel c of pixel i is byte 3i + c */
+  const __m128i lo = _mm_loadu_si128((const __m128i *)src), hi = _mm_loadl_epi64((const __m128i *)(src + 16));
+  const __m128i rl = _mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i rh = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, 2, 5, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i gl = _mm_setr_epi8(1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i gh = _mm_setr_epi8(-1, -1, -1, -1, -1, 0, 3, 6, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i bl = _mm_setr_epi8(2, 5, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i bh = _mm_setr_epi8(-1, -1, -1, -1, -1, 1, 4, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+  __m128i rb = _mm_or_si128(_mm_shuffle_epi8(lo, rl), _mm_shuffle_epi8(hi, rh));
+  __m128i gb = _mm_or_si128(_mm_shuffle_epi8(lo, gl), _mm_shuffle_epi8(hi, gh));
+  __m128i bb = _mm_or_si128(_mm_shuffle_epi8(lo, bl), _mm_shuffle_epi8(hi, bh));
+  __m512d r = _mm512_i32gather_pd(_mm256_cvtepu8_epi32(rb), unit, 8);
+  __m512d g = _mm512_i32gather_pd(_mm256_cvtepu8_epi32(gb), unit, 8);
+  __m512d b = _mm512_i32gather_pd(_mm256_cvtepu8_epi32(bb), unit, 8);
+  const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
+  /* rgb2hsv */
+  __m512d mx = _mm512_max_pd(_mm512_max_pd(r, g), b), mn = _mm512_min_pd(_mm512_min_pd(r, g), b);
+  __m512d delta = _mm512_sub_pd(mx, mn);
+  __mmask8 live = _mm512_cmp_pd_mask(delta, zero, _CMP_NEQ_UQ); /* not flat */
+  __m512d sat = _mm512_maskz_div_pd(live, delta, mx);
+  __mmask8 blue = _mm512_cmp_pd_mask(b, mx, _CMP_EQ_OQ), green = _mm512_cmp_pd_mask(g, mx, _CMP_EQ_OQ);
+  __m512d num = _mm512_mask_blend_pd(green, _mm512_sub_pd(g, b), _mm512_sub_pd(b, r));
+  num = _mm512_mask_blend_pd(blue, num, _mm512_sub_pd(r, g));
+  __m512d off = _mm512_mask_blend_pd(green, zero, _mm512_set1_pd(2.));
+  off = _mm512_mask_blend_pd(blue, off, _mm512_set1_pd(4.));
+  __m512d a = _mm512_maskz_div_pd(live, _mm512_add_pd(off, _mm512_maskz_div_pd(live, num, delta)),
+                                  _mm512_set1_pd(6.));
+  __m512d hue = _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, zero, _CMP_LT_OQ), _mm512_add_pd(a, zero),
+                                     _mm512_add_pd(a, one));
+  hue = _mm512_maskz_mov_pd(live, hue);
+  /* the change */
+  __m512d val = mx;
+  if (mode == 0)
+    val = _mm512_min_pd(_mm512_max_pd(_mm512_add_pd(val, _mm512_set1_pd(ca)), zero), one);
+  else
+    sat = _mm512_min_pd(
+        _mm512_max_pd(_mm512_add_pd(_mm512_mul_pd(sat, _mm512_set1_pd(ca)), _mm512_set1_pd(cb)), zero), one);
+  /* hsv2rgb: (V,t,p), (q,V,p), (p,V,t), (p,q,V), (t,p,V), (V,p,q) for i = 0..5 */
+  __m512d h6 = _mm512_mul_pd(hue, _mm512_set1_pd(6.));
+  __m256i six = _mm512_cvttpd_epi32(h6); /* floor: h * 6 is in [0, 6] */
+  __m512d hi6 = _mm512_cvtepi32_pd(six);
+  __m512d f = _mm512_sub_pd(h6, hi6);
+  __m512d vp = _mm512_mul_pd(val, _mm512_sub_pd(one, sat));
+  __m512d vq = _mm512_mul_pd(val, _mm512_sub_pd(one, _mm512_mul_pd(f, sat)));
+  __m512d vt = _mm512_mul_pd(val, _mm512_sub_pd(one, _mm512_mul_pd(_mm512_sub_pd(one, f), sat)));
+  __mmask8 i1 = _mm512_cmp_pd_mask(hi6, _mm512_set1_pd(1.), _CMP_EQ_OQ);
+  __mmask8 i2 = _mm512_cmp_pd_mask(hi6, _mm512_set1_pd(2.), _CMP_EQ_OQ);
+  __mmask8 i3 = _mm512_cmp_pd_mask(hi6, _mm512_set1_pd(3.), _CMP_EQ_OQ);
+  __mmask8 i4 = _mm512_cmp_pd_mask(hi6, _mm512_set1_pd(4.), _CMP_EQ_OQ);
+  __mmask8 i5 = _mm512_cmp_pd_mask(hi6, _mm512_set1_pd(5.), _CMP_EQ_OQ);
+  __mmask8 i0 = (__mmask8)~(i1 | i2 | i3 | i4 | i5); /* 0 and 6 */
+  __m512d ro = _mm512_mask_blend_pd(i1, val, vq);
+  ro = _mm512_mask_blend_pd(i2 | i3, ro, vp);
+  ro = _mm512_mask_blend_pd(i4, ro, vt);
+  __m512d go = _mm512_mask_blend_pd(i0, val, vt);
+  go = _mm512_mask_blend_pd(i3, go, vq);
+  go = _mm512_mask_blend_pd(i4 | i5, go, vp);
+  __m512d bo = _mm512_mask_blend_pd(i0 | i1, val, vp);
+  bo = _mm512_mask_blend_pd(i2, bo, vt);
+  bo = _mm512_mask_blend_pd(i5, bo, vq);
+  /* vfr_ic_to_u8: min(max(v, 0), 1) * 255, truncated */
+  const __m512d k255 = _mm512_set1_pd(255.0);
+#define HSV_U8(v) _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_min_pd(_mm512_max_pd((v), zero), one), k255))
+  __m256i ri = HSV_U8(ro), gi = HSV_U8(go), bi = HSV_U8(bo);
+#undef HSV_U8
+  /* 32-bit lanes 0..255 to bytes: rg = r0..r7 g0..g7, bx = b0..b7 */
+  __m128i rg16 = _mm_packs_epi32(_mm256_castsi256_si128(ri), _mm256_extracti128_si256(ri, 1));
+  __m128i gg16 = _mm_packs_epi32(_mm256_castsi256_si128(gi), _mm256_extracti128_si256(gi, 1));
+  __m128i bb16 = _mm_packs_epi32(_mm256_castsi256_si128(bi), _mm256_extracti128_si256(bi, 1));
+  __m128i rg = _mm_packus_epi16(rg16, gg16), bx = _mm_packus_epi16(bb16, bb16);
+  /* interleave: output byte 3i + c is channel c of pixel i */
+  const __m128i o0 = _mm_setr_epi8(0, 8, -1, 1, 9, -1, 2, 10, -1, 3, 11, -1, 4, 12, -1, 5);
+  const __m128i o0b = _mm_setr_epi8(-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1);
+  const __m128i o1 = _mm_setr_epi8(13, -1, 6, 14, -1, 7, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m128i o1b = _mm_setr_epi8(-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+  _mm_storeu_si128((__m128i *)dst, _mm_or_si128(_mm_shuffle_epi8(rg, o0), _mm_shuffle_epi8(bx, o0b)));
+  _mm_storel_epi64((__m128i *)(dst + 16), _mm_or_si128(_mm_shuffle_epi8(rg, o1), _mm_shuffle_epi8(bx, o1b)));
+}
+
+/* Pixels 0 .. (w rounded down to 8) - 1 of a row through hsv_eight; returns their count. */
+__attribute__((target("avx512f"))) static int hsv_row_avx512(const double *unit, const uint8_t *src,
+                                                             uint8_t *dst, int w, int mode, double ca,
+                                                             double cb) {
+  int x = 0;
+  for (; x + 8 <= w; x += 8) hsv_eight(unit, src + 3 * x, dst + 3 * x, mode, ca, cb);
+  return x;
+}
+#define HSV_HAVE_AVX512 1
+#endif
+
 /* The HSV round trip with V or S changed: mode 0 V = clip(V + a), mode 1 S = clip(S*a + b). */
 static int hsv_op(const vfr_image *in, int severity, vfr_image *out, vfr_error *err, const char *name,
                   int mode) {
@@ -134,11 +242,18 @@ static int hsv_op(const vfr_image *in, int severity, vfr_image *out, vfr_error *
   double a = mode == 0 ? brightness_c[severity - 1] : saturate_c[severity - 1][0];
   double b = mode == 0 ? 0.0 : saturate_c[severity - 1][1];
   int w = in->width, h = in->height;
+  int wide = 0;
+#ifdef HSV_HAVE_AVX512
+  wide = __builtin_cpu_supports("avx512f");
+#endif
 #pragma omp parallel for schedule(static) if ((long long)w * h >= PERTURB_PARALLEL_PIXELS)
   for (int y = 0; y < h; y++) {
     const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
     int x = 0;
+#ifdef HSV_HAVE_AVX512
+    if (wide) x = hsv_row_avx512(unit, src, dst, w, mode, a, b);
+#endif
 #ifdef __SSE2__
     for (; x + 2 <= w; x += 2) hsv_pair(unit, src + 3 * x, src + 3 * x + 3, dst + 3 * x, dst + 3 * x + 3, mode, a, b);
 #endif
