@@ -42,14 +42,10 @@ int vfr_ic_gaussian_blur(const vfr_image *in, int severity, uint64_t seed, vfr_i
   (void)seed;
   int done, rc = vfr_ic_begin(in, severity, out, "ic_gaussian_blur", &done, err);
   if (rc || done) return rc;
-  int w = in->width, h = in->height;
-  double *x = malloc((size_t)w * h * 3 * sizeof(double));
-  if (!x) return nomem(err, "ic_gaussian_blur");
-  vfr_icf_to_unit(in, x);
-  rc = vfr_icf_skimage_gaussian_rgb(x, h, w, sigma[severity - 1], err);
-  if (!rc) rc = perturb_alloc_like(in, out, err);
-  if (!rc) vfr_icf_store_unit(x, out);
-  free(x);
+  if ((rc = perturb_alloc_like(in, out, err))) return rc;
+  rc = vfr_icf_skimage_gaussian_u8(in->data, in->stride, in->height, in->width,
+                                   sigma[severity - 1], out->data, out->stride, err);
+  if (rc) vfr_image_free(out);
   return rc;
 }
 
@@ -184,18 +180,16 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   if (rc || done) return rc;
   int w = in->width, h = in->height, s = severity - 1;
   size_t npx = (size_t)w * h, n = npx * 3;
-  double *x = vfr_icf_alloc64(n * sizeof(double));
   uint8_t *bytes = malloc(n + 1); /* + 1: pack_pixels' and unpack_pixels' 4-byte accesses */
   uint32_t *px = malloc(npx * sizeof(uint32_t));
-  if (!x || !bytes || !px) {
-    free(x), free(bytes), free(px);
+  if (!bytes || !px) {
+    free(bytes), free(px);
     return nomem(err, "ic_glass_blur");
   }
   bytes[n] = 0; /* the last pixel word's unused byte */
-  vfr_icf_to_unit(in, x);
-  /* np.uint8(x * 255); x lies in [0, 1 + a few ulp] (a normalised positive kernel over
-   * [0, 1]), where the clipping store gives the same bytes */
-  rc = vfr_icf_skimage_gaussian_rgb_u8(x, h, w, sigma[s], bytes, (size_t)w * 3, err);
+  /* np.uint8(gaussian(x) * 255); the blur lies in [0, 1 + a few ulp] (a normalised
+   * positive kernel over [0, 1]), where the clipping store gives the same bytes */
+  rc = vfr_icf_skimage_gaussian_u8(in->data, in->stride, h, w, sigma[s], bytes, (size_t)w * 3, err);
   if (!rc) {
     pack_pixels(bytes, npx, px);
     vfr_np_rng rng;
@@ -204,14 +198,11 @@ int vfr_ic_glass_blur(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   }
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) {
-    double unit[256]; /* v / 255. */
-    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
-    unpack_pixels(px, npx, bytes);
-    vfr_ict_unit_row(x, bytes, n, unit);
-    rc = vfr_icf_skimage_gaussian_rgb_u8(x, h, w, sigma[s], out->data, out->stride, err);
+    unpack_pixels(px, npx, bytes); /* then / 255. and the second blur */
+    rc = vfr_icf_skimage_gaussian_u8(bytes, (size_t)w * 3, h, w, sigma[s], out->data, out->stride, err);
     if (rc) vfr_image_free(out);
   }
-  free(x), free(bytes), free(px);
+  free(bytes), free(px);
   return rc;
 }
 

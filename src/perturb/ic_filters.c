@@ -147,21 +147,17 @@ static int extend_index(int i, int n, ic_mode mode) {
 /* correlate1d along axis 0 of an (h, rowlen) array: each output row is one symmetric
  * tap row (ic_taps.h) over the rows y - d and y + d as the mode extends them. lo, hi hold
  * r + 1 pointers. */
-static void correlate_axis0_row(const double *src, double *dst_row, int y, int h,
-                                size_t rowlen, const double *k, int r, ic_mode mode, int f32,
-                                const double **lo, const double **hi) {
-  for (int d = 1; d <= r; d++) {
-    lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
-    hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
-  }
-  vfr_ict_symm_row(dst_row, rowlen, src + (size_t)y * rowlen, r, lo, hi, k, f32);
-}
-
 static void correlate_axis0(const double *src, double *dst, int h, size_t rowlen,
                             const double *k, int r, ic_mode mode, int f32, const double **lo,
                             const double **hi) {
-  for (int y = 0; y < h; y++)
-    correlate_axis0_row(src, dst + (size_t)y * rowlen, y, h, rowlen, k, r, mode, f32, lo, hi);
+  for (int y = 0; y < h; y++) {
+    for (int d = 1; d <= r; d++) {
+      lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen;
+      hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen;
+    }
+    vfr_ict_symm_row(dst + (size_t)y * rowlen, rowlen, src + (size_t)y * rowlen, r, lo, hi, k,
+                     f32);
+  }
 }
 
 /* The symmetric tap pointers around centre p, taps d*c apart. */
@@ -245,71 +241,81 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
   return rc;
 }
 
-int vfr_icf_skimage_gaussian_rgb(double *img, int h, int w, double sigma, vfr_error *err) {
-  return vfr_icf_gaussian_filter(img, h, w, 3, sigma, sigma, 4.0, IC_MODE_NEAREST, 0, err);
-}
-
 /* Axis-0 outputs of rows y0 .. y0 + m - 1 into band (m, rowlen), a strip of columns at a
  * time: the m + 2r source rows a strip reads (m + 2r) * ICF_STRIP doubles stay in the L1
  * cache for all m outputs, where whole rows (2r + 1 of 5 KB and more) would be fetched
- * again for every output row. Each value is the same symmetric tap sum as
- * correlate_axis0's. */
+ * again for every output row. Source row i is row i mod nring of ring (nring, rowlen);
+ * rows holds m + 2r pointers (the rows y0 - r .. y0 + m - 1 + r as the mode extends
+ * them), lo and hi r + 1. Each value is the same symmetric tap sum as correlate_axis0's. */
 #define ICF_STRIP 128
-static void correlate_axis0_band(const double *src, double *band, int y0, int m, int h,
-                                 size_t rowlen, const double *k, int r, ic_mode mode,
-                                 const double **lo, const double **hi) {
+static void correlate_axis0_band(const double *ring, int nring, double *band, int y0, int m,
+                                 int h, size_t rowlen, const double *k, int r, ic_mode mode,
+                                 const double **rows, const double **lo, const double **hi) {
+  for (int t = 0; t < m + 2 * r; t++)
+    rows[t] = ring + (size_t)(extend_index(y0 - r + t, h, mode) % nring) * rowlen;
   for (size_t q0 = 0; q0 < rowlen; q0 += ICF_STRIP) {
     size_t len = rowlen - q0 < ICF_STRIP ? rowlen - q0 : ICF_STRIP;
     for (int j = 0; j < m; j++) {
-      int y = y0 + j;
-      for (int d = 1; d <= r; d++) {
-        lo[d] = src + (size_t)extend_index(y - d, h, mode) * rowlen + q0;
-        hi[d] = src + (size_t)extend_index(y + d, h, mode) * rowlen + q0;
-      }
-      vfr_ict_symm_row(band + (size_t)j * rowlen + q0, len, src + (size_t)y * rowlen + q0, r, lo,
-                       hi, k, 0);
+      const double *const *c = rows + j + r; /* output row y0 + j's source row */
+      for (int d = 1; d <= r; d++) lo[d] = c[-d] + q0, hi[d] = c[d] + q0;
+      vfr_ict_symm_row(band + (size_t)j * rowlen + q0, len, c[0] + q0, r, lo, hi, k, 0);
     }
   }
 }
 
-/* The two passes a band of rows at a time: the band's axis-0 outputs (correlate_axis0_band)
- * go to a band buffer, each of its rows' axis-1 pass to a row buffer, stored as bytes at
- * once. Every value is computed by the same calls on the same values as the whole-image
- * passes, so the bytes are those of vfr_icf_skimage_gaussian_rgb + vfr_icf_store_unit;
- * only src (read in cache, not rewritten) is image-sized, where the whole-image passes
- * write and read two. */
+/* skimage's gaussian of x = v / 255. stored as bytes, a band of ICF_BAND output rows at a
+ * time: the source rows are converted once each into a ring of ICF_BAND + 2r rows (all a
+ * band reads: rows y0 - r .. y0 + ICF_BAND - 1 + r, clamped), the band's axis-0 outputs
+ * (correlate_axis0_band) go to a band buffer, each of its rows' axis-1 pass to a row
+ * buffer, stored as bytes at once. Every value is computed by the same calls on the same
+ * values as the whole-image passes, so the bytes are those of vfr_icf_to_unit,
+ * vfr_icf_gaussian_filter (mode nearest, truncate 4) and vfr_icf_store_unit; nothing
+ * image-sized is allocated and the working set stays in cache. */
 #define ICF_BAND 8
-int vfr_icf_skimage_gaussian_rgb_u8(const double *src, int h, int w, double sigma,
-                                    uint8_t *dst, size_t stride, vfr_error *err) {
+int vfr_icf_skimage_gaussian_u8(const uint8_t *src, size_t src_stride, int h, int w,
+                                double sigma, uint8_t *dst, size_t dst_stride, vfr_error *err) {
   size_t rowlen = (size_t)w * 3;
-  if (!(sigma > 1e-15)) { /* both passes skipped, as gaussian_filter skips them */
-    for (int y = 0; y < h; y++)
-      vfr_ict_store_unit_row(dst + (size_t)y * stride, src + (size_t)y * rowlen, rowlen);
-    return VFR_OK;
-  }
-  int r = vfr_icf_gauss_radius(sigma, 4.0);
+  int skip = !(sigma > 1e-15); /* both passes skipped, as gaussian_filter skips them */
+  int r = skip ? 0 : vfr_icf_gauss_radius(sigma, 4.0);
+  int nring = ICF_BAND + 2 * r;
   size_t padlen = ((size_t)w + 2 * (size_t)r) * 3;
-  double *buf = vfr_icf_alloc64(((ICF_BAND + 1) * rowlen + padlen + (size_t)r + 1) * sizeof(double));
-  const double **lo = malloc((size_t)(r + 1) * sizeof(double *));
-  const double **hi = malloc((size_t)(r + 1) * sizeof(double *));
-  if (!buf || !lo || !hi) {
-    free(buf), free(lo), free(hi);
+  double *buf = vfr_icf_alloc64(
+      (((size_t)nring + ICF_BAND + 1) * rowlen + padlen + (size_t)r + 1) * sizeof(double));
+  /* lo (r + 1), hi (r + 1), rows (ICF_BAND + 2r) */
+  const double **lo = malloc(((size_t)2 * (r + 1) + ICF_BAND + 2 * (size_t)r) * sizeof(double *));
+  if (!buf || !lo) {
+    free(buf), free(lo);
     return oom(err, "a Gaussian filter");
   }
-  /* buf: the band's axis-0 rows (ICF_BAND, rowlen), one axis-1 row (rowlen), the axis-1
-   * edge copy (padlen), the kernel (r + 1) */
-  double *band = buf, *out = band + ICF_BAND * rowlen, *pad = out + rowlen, *k = pad + padlen;
-  int rc = vfr_icf_gauss_kernel(sigma, r, k, err);
+  const double **hi = lo + r + 1, **rows = hi + r + 1;
+  /* buf: the ring (nring, rowlen), the band's axis-0 rows (ICF_BAND, rowlen), one axis-1
+   * row (rowlen), the axis-1 edge copy (padlen), the kernel (r + 1) */
+  double *ring = buf, *band = ring + (size_t)nring * rowlen, *out = band + ICF_BAND * rowlen;
+  double *pad = out + rowlen, *k = pad + padlen;
+  double unit[256]; /* v / 255. */
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  int rc = skip ? VFR_OK : vfr_icf_gauss_kernel(sigma, r, k, err);
+  int next = 0; /* the next source row to convert */
   for (int y0 = 0; y0 < h && rc == VFR_OK; y0 += ICF_BAND) {
     int m = h - y0 < ICF_BAND ? h - y0 : ICF_BAND;
-    correlate_axis0_band(src, band, y0, m, h, rowlen, k, r, IC_MODE_NEAREST, lo, hi);
+    int last = y0 + m - 1 + r < h - 1 ? y0 + m - 1 + r : h - 1;
+    for (; next <= last; next++) /* its slot's row, next - nring < y0 - r, is done with */
+      vfr_ict_unit_row(ring + (size_t)(next % nring) * rowlen, src + (size_t)next * src_stride,
+                       rowlen, unit);
+    if (skip) {
+      for (int j = 0; j < m; j++)
+        vfr_ict_store_unit_row(dst + (size_t)(y0 + j) * dst_stride,
+                               ring + (size_t)((y0 + j) % nring) * rowlen, rowlen);
+      continue;
+    }
+    correlate_axis0_band(ring, nring, band, y0, m, h, rowlen, k, r, IC_MODE_NEAREST, rows, lo, hi);
     for (int j = 0; j < m; j++) {
       correlate_axis1(band + (size_t)j * rowlen, out, 1, w, 3, k, r, IC_MODE_NEAREST, 0, pad, lo,
                       hi);
-      vfr_ict_store_unit_row(dst + (size_t)(y0 + j) * stride, out, rowlen);
+      vfr_ict_store_unit_row(dst + (size_t)(y0 + j) * dst_stride, out, rowlen);
     }
   }
-  free(buf), free(lo), free(hi);
+  free(buf), free(lo);
   return rc;
 }
 

@@ -41,14 +41,13 @@ int vfr_icf_gauss_kernel(double sigma, int radius, double *k, vfr_error *err);
 int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, double sigma_x,
                        double truncate, ic_mode mode, int f32, vfr_error *err);
 
-/* skimage.filters.gaussian(x, sigma, channel_axis=-1) of an (h, w, 3) array: mode
- * 'nearest', truncate 4. */
-int vfr_icf_skimage_gaussian_rgb(double *img, int h, int w, double sigma, vfr_error *err);
-/* The same followed by np.uint8(np.clip(., 0, 1) * 255), without changing src: dst holds h
- * rows of 3w bytes, stride bytes apart (the bytes of vfr_icf_skimage_gaussian_rgb, then
- * vfr_icf_store_unit). src is (h, w, 3). */
-int vfr_icf_skimage_gaussian_rgb_u8(const double *src, int h, int w, double sigma,
-                                    uint8_t *dst, size_t stride, vfr_error *err);
+/* skimage.filters.gaussian(x, sigma, channel_axis=-1) of x = v / 255. of an RGB image
+ * (mode 'nearest', truncate 4), stored as np.uint8(np.clip(., 0, 1) * 255): src and dst
+ * hold h rows of 3w bytes, src_stride and dst_stride apart. The bytes of vfr_icf_to_unit,
+ * vfr_icf_gaussian_filter and vfr_icf_store_unit, computed a band of rows at a time in
+ * cache. */
+int vfr_icf_skimage_gaussian_u8(const uint8_t *src, size_t src_stride, int h, int w,
+                                double sigma, uint8_t *dst, size_t dst_stride, vfr_error *err);
 
 /* x / 255. of an RGB image: dst is (h, w, 3) doubles. */
 void vfr_icf_to_unit(const vfr_image *in, double *dst);
