@@ -274,6 +274,15 @@ static int zoom_factors(int s, double *z) {
   return n;
 }
 
+/* acc[p] = (x[p] + acc[p]) / div for p < n, float32 IEEE divisions (the mean of the image
+ * and its zooms); cloned so that the divisions run sixteen wide where AVX-512 is. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void zoom_mean(float *restrict acc, const float *restrict x, size_t n, float div) {
+  for (size_t p = 0; p < n; p++) acc[p] = (x[p] + acc[p]) / div;
+}
+
 int vfr_ic_zoom_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
                      vfr_error *err) {
   (void)seed;
@@ -286,10 +295,11 @@ int vfr_ic_zoom_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image
     free(x), free(acc);
     return nomem(err, "ic_zoom_blur");
   }
+  float unit[256]; /* float32(v / 255.), looked up instead of divided */
+  for (int v = 0; v < 256; v++) unit[v] = (float)((double)v / 255.0);
   for (int r = 0; r < h; r++) {
     const uint8_t *src = in->data + (size_t)r * in->stride;
-    for (size_t q = 0; q < (size_t)w * 3; q++)
-      x[(size_t)r * w * 3 + q] = (float)((double)src[q] / 255.0);
+    for (size_t q = 0; q < (size_t)w * 3; q++) x[(size_t)r * w * 3 + q] = unit[src[q]];
   }
   double z[32];
   int nz = zoom_factors(severity - 1, z);
@@ -298,8 +308,7 @@ int vfr_ic_zoom_blur(const vfr_image *in, int severity, uint64_t seed, vfr_image
   }
   if (!rc) rc = perturb_alloc_like(in, out, err);
   if (!rc) {
-    float div = (float)(nz + 1);
-    for (size_t p = 0; p < n; p++) acc[p] = (x[p] + acc[p]) / div; /* (x + sum) / (nz + 1) */
+    zoom_mean(acc, x, n, (float)(nz + 1));
     for (int r = 0; r < h; r++)
       vfr_ict_store_unit_row_f32(out->data + (size_t)r * out->stride, acc + (size_t)r * w * 3,
                                  (size_t)w * 3);
