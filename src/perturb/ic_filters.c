@@ -246,11 +246,13 @@ int vfr_icf_gaussian_filter(double *img, int h, int w, int c, double sigma_y, do
  * cache for all m outputs, where whole rows (2r + 1 of 5 KB and more) would be fetched
  * again for every output row. Source row i is row i mod nring of ring (nring, rowlen);
  * rows holds m + 2r pointers (the rows y0 - r .. y0 + m - 1 + r as the mode extends
- * them), lo and hi r + 1. Each value is the same symmetric tap sum as correlate_axis0's. */
+ * them), lo and hi r + 1; band's rows are bstride apart. Each value is the same symmetric
+ * tap sum as correlate_axis0's. */
 #define ICF_STRIP 128
-static void correlate_axis0_band(const double *ring, int nring, double *band, int y0, int m,
-                                 int h, size_t rowlen, const double *k, int r, ic_mode mode,
-                                 const double **rows, const double **lo, const double **hi) {
+static void correlate_axis0_band(const double *ring, int nring, double *band, size_t bstride,
+                                 int y0, int m, int h, size_t rowlen, const double *k, int r,
+                                 ic_mode mode, const double **rows, const double **lo,
+                                 const double **hi) {
   for (int t = 0; t < m + 2 * r; t++)
     rows[t] = ring + (size_t)(extend_index(y0 - r + t, h, mode) % nring) * rowlen;
   for (size_t q0 = 0; q0 < rowlen; q0 += ICF_STRIP) {
@@ -258,9 +260,24 @@ static void correlate_axis0_band(const double *ring, int nring, double *band, in
     for (int j = 0; j < m; j++) {
       const double *const *c = rows + j + r; /* output row y0 + j's source row */
       for (int d = 1; d <= r; d++) lo[d] = c[-d] + q0, hi[d] = c[d] + q0;
-      vfr_ict_symm_row(band + (size_t)j * rowlen + q0, len, c[0] + q0, r, lo, hi, k, 0);
+      vfr_ict_symm_row(band + (size_t)j * bstride + q0, len, c[0] + q0, r, lo, hi, k, 0);
     }
   }
+}
+
+/* correlate1d along axis 1 of one row of w pixels of c values held at row + r c, with r
+ * pixels of room on each side, which are filled as the mode extends the row: then every
+ * output reads its taps in place, and the whole row is one symmetric tap row (the
+ * values of correlate_axis1's). */
+static void correlate_row_extended(double *row, double *o, int w, int c, const double *k, int r,
+                                   ic_mode mode, const double **lo, const double **hi) {
+  double *p = row + (size_t)r * c; /* pixel 0 */
+  for (int x = -r; x < 0; x++)
+    memcpy(p + (ptrdiff_t)x * c, p + (size_t)extend_index(x, w, mode) * c, (size_t)c * sizeof(double));
+  for (int x = w; x < w + r; x++)
+    memcpy(p + (size_t)x * c, p + (size_t)extend_index(x, w, mode) * c, (size_t)c * sizeof(double));
+  symm_taps(p, r, c, lo, hi);
+  vfr_ict_symm_row(o, (size_t)w * c, p, r, lo, hi, k, 0);
 }
 
 /* skimage's gaussian of x = v / 255. stored as bytes, a band of ICF_BAND output rows at a
@@ -280,7 +297,7 @@ int vfr_icf_skimage_gaussian_u8(const uint8_t *src, size_t src_stride, int h, in
   int nring = ICF_BAND + 2 * r;
   size_t padlen = ((size_t)w + 2 * (size_t)r) * 3;
   double *buf = vfr_icf_alloc64(
-      (((size_t)nring + ICF_BAND + 1) * rowlen + padlen + (size_t)r + 1) * sizeof(double));
+      (((size_t)nring + 1) * rowlen + (ICF_BAND + 1) * padlen + (size_t)r + 1) * sizeof(double));
   /* lo (r + 1), hi (r + 1), rows (ICF_BAND + 2r) */
   const double **lo = malloc(((size_t)2 * (r + 1) + ICF_BAND + 2 * (size_t)r) * sizeof(double *));
   if (!buf || !lo) {
@@ -288,10 +305,10 @@ int vfr_icf_skimage_gaussian_u8(const uint8_t *src, size_t src_stride, int h, in
     return oom(err, "a Gaussian filter");
   }
   const double **hi = lo + r + 1, **rows = hi + r + 1;
-  /* buf: the ring (nring, rowlen), the band's axis-0 rows (ICF_BAND, rowlen), one axis-1
-   * row (rowlen), the axis-1 edge copy (padlen), the kernel (r + 1) */
-  double *ring = buf, *band = ring + (size_t)nring * rowlen, *out = band + ICF_BAND * rowlen;
-  double *pad = out + rowlen, *k = pad + padlen;
+  /* buf: the ring (nring, rowlen), the band's axis-0 rows (ICF_BAND, padlen: each row
+   * with r pixels of room on each side), one axis-1 row (rowlen), the kernel (r + 1) */
+  double *ring = buf, *band = ring + (size_t)nring * rowlen, *out = band + ICF_BAND * padlen;
+  double *k = out + rowlen;
   double unit[256]; /* v / 255. */
   for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
   int rc = skip ? VFR_OK : vfr_icf_gauss_kernel(sigma, r, k, err);
@@ -308,10 +325,10 @@ int vfr_icf_skimage_gaussian_u8(const uint8_t *src, size_t src_stride, int h, in
                                ring + (size_t)((y0 + j) % nring) * rowlen, rowlen);
       continue;
     }
-    correlate_axis0_band(ring, nring, band, y0, m, h, rowlen, k, r, IC_MODE_NEAREST, rows, lo, hi);
+    correlate_axis0_band(ring, nring, band + 3 * (size_t)r, padlen, y0, m, h, rowlen, k, r,
+                         IC_MODE_NEAREST, rows, lo, hi);
     for (int j = 0; j < m; j++) {
-      correlate_axis1(band + (size_t)j * rowlen, out, 1, w, 3, k, r, IC_MODE_NEAREST, 0, pad, lo,
-                      hi);
+      correlate_row_extended(band + (size_t)j * padlen, out, w, 3, k, r, IC_MODE_NEAREST, lo, hi);
       vfr_ict_store_unit_row(dst + (size_t)(y0 + j) * dst_stride, out, rowlen);
     }
   }
