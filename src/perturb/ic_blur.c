@@ -112,8 +112,7 @@ static size_t keep_accepted(const uint32_t *w, size_t n, uint32_t mask, uint32_t
 /* Makes at least `need` (<= cap - GLASS_BLOCK - 16) values available at q->vals[0..]. */
 static void glass_draws_fill(glass_draws *q, size_t need) {
   if (q->mask == q->range) { /* every word accepted: the words, masked */
-    vfr_np_rng_u32_fill(q->rng, q->vals + q->have, need - q->have);
-    for (size_t i = q->have; i < need; i++) q->vals[i] &= q->mask;
+    vfr_np_rng_u32_fill_masked(q->rng, q->vals + q->have, need - q->have, q->mask);
     q->have = need;
     return;
   }

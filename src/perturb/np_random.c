@@ -100,11 +100,12 @@ __attribute__((target("avx512f"))) static void mt_refill_avx512(vfr_np_rng *r) {
   r->pos = 0;
 }
 
-/* out[j] = mt_temper(k[j]) for j < n, sixteen words at a time; returns the count done
- * (n rounded down to 16). */
+/* out[j] = mt_temper(k[j]) & mask for j < n, sixteen words at a time; returns the count
+ * done (n rounded down to 16). */
 __attribute__((target("avx512f"))) static size_t mt_temper_avx512(const uint32_t *k, size_t n,
-                                                                  uint32_t *out) {
+                                                                  uint32_t mask, uint32_t *out) {
   const __m512i m1 = _mm512_set1_epi32((int)0x9d2c5680u), m2 = _mm512_set1_epi32((int)0xefc60000u);
+  const __m512i keep = _mm512_set1_epi32((int)mask);
   size_t j = 0;
   for (; j + 16 <= n; j += 16) {
     __m512i y = _mm512_loadu_si512(k + j);
@@ -112,7 +113,7 @@ __attribute__((target("avx512f"))) static size_t mt_temper_avx512(const uint32_t
     y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 7), m1));
     y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 15), m2));
     y = _mm512_xor_si512(y, _mm512_srli_epi32(y, 18));
-    _mm512_storeu_si512(out + j, y);
+    _mm512_storeu_si512(out + j, _mm512_and_si512(y, keep));
   }
   return j;
 }
@@ -147,6 +148,10 @@ static inline uint32_t mt_u32(vfr_np_rng *r) {
 uint32_t vfr_np_rng_u32(vfr_np_rng *r) { return mt_u32(r); }
 
 void vfr_np_rng_u32_fill(vfr_np_rng *r, uint32_t *out, size_t n) {
+  vfr_np_rng_u32_fill_masked(r, out, n, 0xffffffffu);
+}
+
+void vfr_np_rng_u32_fill_masked(vfr_np_rng *r, uint32_t *out, size_t n, uint32_t mask) {
   size_t i = 0;
   while (i < n) {
     if (r->pos >= MT_N) mt_refill(r);
@@ -155,20 +160,21 @@ void vfr_np_rng_u32_fill(vfr_np_rng *r, uint32_t *out, size_t n) {
     const uint32_t *k = r->key + r->pos;
     size_t j = 0;
 #ifdef MT_HAVE_AVX512
-    if (__builtin_cpu_supports("avx512f")) j = mt_temper_avx512(k, count, out + i);
+    if (__builtin_cpu_supports("avx512f")) j = mt_temper_avx512(k, count, mask, out + i);
 #endif
 #ifdef __SSE2__
     const __m128i m1 = _mm_set1_epi32((int)0x9d2c5680u), m2 = _mm_set1_epi32((int)0xefc60000u);
+    const __m128i keep = _mm_set1_epi32((int)mask);
     for (; j + 4 <= count; j += 4) { /* mt_temper, four words at a time */
       __m128i y = _mm_loadu_si128((const __m128i *)(k + j));
       y = _mm_xor_si128(y, _mm_srli_epi32(y, 11));
       y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 7), m1));
       y = _mm_xor_si128(y, _mm_and_si128(_mm_slli_epi32(y, 15), m2));
       y = _mm_xor_si128(y, _mm_srli_epi32(y, 18));
-      _mm_storeu_si128((__m128i *)(out + i + j), y);
+      _mm_storeu_si128((__m128i *)(out + i + j), _mm_and_si128(y, keep));
     }
 #endif
-    for (; j < count; j++) out[i + j] = mt_temper(k[j]);
+    for (; j < count; j++) out[i + j] = mt_temper(k[j]) & mask;
     r->pos += (int)count;
     i += count;
   }

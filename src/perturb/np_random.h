@@ -23,6 +23,7 @@ typedef struct vfr_np_rng {
 void vfr_np_rng_seed(vfr_np_rng *r, uint32_t seed);                 /* np.random.seed(seed) */
 uint32_t vfr_np_rng_u32(vfr_np_rng *r);
 void vfr_np_rng_u32_fill(vfr_np_rng *r, uint32_t *out, size_t n);  /* n calls of vfr_np_rng_u32 */
+void vfr_np_rng_u32_fill_masked(vfr_np_rng *r, uint32_t *out, size_t n, uint32_t mask); /* the same, & mask */
 double vfr_np_rng_random(vfr_np_rng *r);                            /* random_sample(): 53-bit, [0,1) */
 double vfr_np_rng_uniform(vfr_np_rng *r, double lo, double hi);     /* uniform(lo, hi) */
 double vfr_np_rng_gauss(vfr_np_rng *r);                             /* standard_normal(), legacy polar, cached pair */
