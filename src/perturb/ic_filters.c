@@ -565,21 +565,24 @@ static void clip_geometry(int n, double z, int *crop, int *top, int *out, double
 
 /* One output row of the f32 zoom added to acc: the bilinear sum over the two source rows'
  * expanded samples (a0/b0 of row i0, a1/b1 of row i1 at each output's columns i0/i1), in
- * scipy's order: 0.0 + a0*wy0*wx0 + b0*wy0*wx1 + a1*wy1*wx0 + b1*wy1*wx1, to float. */
+ * scipy's order: 0.0 + a0*wy0*wx0 + b0*wy0*wx1 + a1*wy1*wx0 + b1*wy1*wx1, to float, with
+ * wx1 = 1 - wx0. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 static void zoom_row_add(float *restrict acc, size_t n, const double *restrict a0,
                          const double *restrict b0, const double *restrict a1,
-                         const double *restrict b1, const double *restrict wx0,
-                         const double *restrict wx1, double wy0, double wy1) {
+                         const double *restrict b1, const double *restrict wx0, double wy0,
+                         double wy1) {
   for (size_t q = 0; q < n; q++) {
     /* scipy starts from 0.0; the first product is never -0 (samples and weights >= 0), so
-     * 0.0 + it is it */
+     * 0.0 + it is it; wx1 = 1 - wx0 as zoom_tap_at computes it, recomputed (one
+     * subtraction) rather than read from a sixth array */
+    double wx1 = 1.0 - wx0[q];
     double v = a0[q] * wy0 * wx0[q];
-    v += b0[q] * wy0 * wx1[q];
+    v += b0[q] * wy0 * wx1;
     v += a1[q] * wy1 * wx0[q];
-    v += b1[q] * wy1 * wx1[q];
+    v += b1[q] * wy1 * wx1;
     acc[q] += (float)v;
   }
 }
@@ -679,19 +682,19 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
   while (nx < ow && !zoom_tap_at(nx, zf1, ch1).zero) nx++;
   size_t n = (size_t)nx * c, drow = (size_t)ow * c, srow = (size_t)w * c;
   int *o0 = malloc((n + 1) * sizeof(int)), *o1 = malloc((n + 1) * sizeof(int));
-  double *buf = malloc((n + 1) * 6 * sizeof(double));
+  double *buf = malloc((n + 1) * 5 * sizeof(double));
   if (!o0 || !o1 || !buf) {
     free(o0), free(o1), free(buf);
     return oom(err, "a zoom");
   }
-  double *wx0 = buf, *wx1 = buf + n, *ex[2][2] = {{buf + 2 * n, buf + 3 * n}, {buf + 4 * n, buf + 5 * n}};
+  double *wx0 = buf, *ex[2][2] = {{buf + n, buf + 2 * n}, {buf + 3 * n, buf + 4 * n}};
   zoom_perm zp[2] = {{0, NULL, NULL}, {0, NULL, NULL}};
   for (int x = 0; x < nx; x++) {
     zoom_tap t = zoom_tap_at(x, zf1, ch1);
     for (int k = 0; k < c; k++) {
       size_t q = (size_t)x * c + k;
       o0[q] = (top1 + t.i0) * c + k, o1[q] = (top1 + t.i1) * c + k;
-      wx0[q] = t.w0, wx1[q] = t.w1;
+      wx0[q] = t.w0; /* t.w1 = 1 - t.w0: zoom_row_add recomputes it */
     }
   }
   if (zoom_perm_make(o0, n, &zp[0]) || zoom_perm_make(o1, n, &zp[1])) {
@@ -720,7 +723,7 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
       got[j] = sl;
     }
     zoom_row_add(acc + (size_t)y * drow, n, ex[got[0]][0], ex[got[0]][1], ex[got[1]][0],
-                 ex[got[1]][1], wx0, wx1, ty.w0, ty.w1);
+                 ex[got[1]][1], wx0, ty.w0, ty.w1);
   }
   free(o0), free(o1), free(buf);
   for (int j = 0; j < 2; j++) free(zp[j].base), free(zp[j].idx);
