@@ -34,7 +34,8 @@ def main():
     st = ft["settings"]
     lines = [
         f"Tuned on jpeg (q 10..100): {st['steps']} steps of {st['batch']} over "
-        f"{len(ft['image_names'])} training images, {st['epochs']} epochs, lambda {st['lambda']:g}, "
+        f"{len(ft['image_names'])} training images, {st['epochs']} epoch{'s' if st['epochs'] != 1 else ''}, "
+        f"lambda {st['lambda']:g}{' on both views' if st.get('l2_both_views') else ''}, "
         f"peak lr {st['lr']:.3g}, warmup {st['warmup']}, {ft['train_seconds']:.0f} s. "
         f"Studies: {s0['images']['used']} test images, 10 levels per op, linear probe.",
         "",
