@@ -28,6 +28,24 @@ void vfr_np_rng_seed(vfr_np_rng *r, uint32_t seed) {
   r->gauss = 0.0;
 }
 
+/* One word of the twist: word i from words i, i + 1 and its far word (i + 397 mod 624). */
+static inline uint32_t mt_twist(uint32_t cur, uint32_t next, uint32_t far) {
+  uint32_t y = (cur & MT_UPPER) | (next & MT_LOWER);
+  return far ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+}
+
+/* The scalar rest of the first part of a refill (words i .. 226, far words ahead). */
+static int mt_finish_first(uint32_t *k, int i) {
+  for (; i < MT_N - MT_M; i++) k[i] = mt_twist(k[i], k[i + 1], k[i + MT_M]);
+  return i;
+}
+
+/* The scalar rest of the second part (words i .. 623, far words rewritten already). */
+static void mt_finish_second(uint32_t *k, int i) {
+  for (; i < MT_N - 1; i++) k[i] = mt_twist(k[i], k[i + 1], k[i + (MT_M - MT_N)]);
+  k[MT_N - 1] = mt_twist(k[MT_N - 1], k[0], k[MT_M - 1]);
+}
+
 /* Regenerates the 624 words of the state (SSE2 or scalar). */
 static void mt_refill_base(vfr_np_rng *r) {
   uint32_t *k = r->key;
@@ -49,20 +67,12 @@ static void mt_refill_base(vfr_np_rng *r) {
   } while (0)
   for (; i + 4 <= MT_N - MT_M; i += 4) MT_REFILL4(i + MT_M);
 #endif
-  for (; i < MT_N - MT_M; i++) {
-    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
-    k[i] = k[i + MT_M] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
-  }
+  i = mt_finish_first(k, i);
 #ifdef __SSE2__
   for (; i + 4 <= MT_N - 1; i += 4) MT_REFILL4(i + MT_M - MT_N);
 #undef MT_REFILL4
 #endif
-  for (; i < MT_N - 1; i++) {
-    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
-    k[i] = k[i + (MT_M - MT_N)] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
-  }
-  uint32_t y = (k[MT_N - 1] & MT_UPPER) | (k[0] & MT_LOWER);
-  k[MT_N - 1] = k[MT_M - 1] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  mt_finish_second(k, i);
   r->pos = 0;
 }
 
@@ -85,18 +95,10 @@ __attribute__((target("avx512f"))) static void mt_refill_avx512(vfr_np_rng *r) {
     _mm512_storeu_si512(k + i, _mm512_mask_xor_epi32(v, odd, v, matrix));                    \
   } while (0)
   for (; i + 16 <= MT_N - MT_M; i += 16) MT_REFILL16(i + MT_M);
-  for (; i < MT_N - MT_M; i++) {
-    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
-    k[i] = k[i + MT_M] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
-  }
+  i = mt_finish_first(k, i);
   for (; i + 16 <= MT_N - 1; i += 16) MT_REFILL16(i + MT_M - MT_N);
 #undef MT_REFILL16
-  for (; i < MT_N - 1; i++) {
-    uint32_t y = (k[i] & MT_UPPER) | (k[i + 1] & MT_LOWER);
-    k[i] = k[i + (MT_M - MT_N)] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
-  }
-  uint32_t y = (k[MT_N - 1] & MT_UPPER) | (k[0] & MT_LOWER);
-  k[MT_N - 1] = k[MT_M - 1] ^ (y >> 1) ^ (-(y & 1u) & MT_MATRIX_A);
+  mt_finish_second(k, i);
   r->pos = 0;
 }
 
