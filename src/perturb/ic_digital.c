@@ -238,7 +238,7 @@ static int hsv_op(const vfr_image *in, int severity, vfr_image *out, vfr_error *
   if (rc || done) return rc;
   if ((rc = perturb_alloc_like(in, out, err))) return rc;
   double unit[256];
-  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  vfr_ic_unit_table(unit);
   double a = mode == 0 ? brightness_c[severity - 1] : saturate_c[severity - 1][0];
   double b = mode == 0 ? 0.0 : saturate_c[severity - 1][1];
   int w = in->width, h = in->height;
@@ -287,7 +287,7 @@ int vfr_ic_contrast(const vfr_image *in, int severity, uint64_t seed, vfr_image 
   if (rc || done) return rc;
   if ((rc = perturb_alloc_like(in, out, err))) return rc;
   double unit[256];
-  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  vfr_ic_unit_table(unit);
   int w = in->width, h = in->height;
   /* np.mean(x, axis=(0, 1)): per channel, a sequential float64 sum in pixel order (the
    * reduction runs over the strided axes, so NumPy's pairwise summation does not apply),

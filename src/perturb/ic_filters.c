@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "perturb/ic_ops.h"
 #include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
@@ -28,7 +29,9 @@ static int oom(vfr_error *err, const char *what) {
   return vfr_fail(err, VFR_ENOMEM, "imagenet-c: out of memory for %s", what);
 }
 
-void *vfr_icf_alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+/* malloc of at least `bytes` at a 64-byte boundary (whole cache lines: the vector kernels'
+ * loads of aligned rows then never straddle two lines); released with free. */
+static void *alloc64(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
 
 /* ---- NumPy ------------------------------------------------------------------------ */
 
@@ -56,7 +59,7 @@ double vfr_icf_np_sum(const double *a, size_t n) {
 void vfr_icf_to_unit(const vfr_image *in, double *dst) {
   size_t row = (size_t)in->width * 3;
   double unit[256]; /* v / 255., looked up instead of divided */
-  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  vfr_ic_unit_table(unit);
   for (int y = 0; y < in->height; y++) {
     const uint8_t *s = in->data + (size_t)y * in->stride;
     double *d = dst + (size_t)y * row;
@@ -296,7 +299,7 @@ int vfr_icf_skimage_gaussian_u8(const uint8_t *src, size_t src_stride, int h, in
   int r = skip ? 0 : vfr_icf_gauss_radius(sigma, 4.0);
   int nring = ICF_BAND + 2 * r;
   size_t padlen = ((size_t)w + 2 * (size_t)r) * 3;
-  double *buf = vfr_icf_alloc64(
+  double *buf = alloc64(
       (((size_t)nring + 1) * rowlen + (ICF_BAND + 1) * padlen + (size_t)r + 1) * sizeof(double));
   /* lo (r + 1), hi (r + 1), rows (ICF_BAND + 2r) */
   const double **lo = malloc(((size_t)2 * (r + 1) + ICF_BAND + 2 * (size_t)r) * sizeof(double *));
@@ -310,7 +313,7 @@ int vfr_icf_skimage_gaussian_u8(const uint8_t *src, size_t src_stride, int h, in
   double *ring = buf, *band = ring + (size_t)nring * rowlen, *out = band + ICF_BAND * padlen;
   double *k = out + rowlen;
   double unit[256]; /* v / 255. */
-  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+  vfr_ic_unit_table(unit);
   int rc = skip ? VFR_OK : vfr_icf_gauss_kernel(sigma, r, k, err);
   int next = 0; /* the next source row to convert */
   for (int y0 = 0; y0 < h && rc == VFR_OK; y0 += ICF_BAND) {

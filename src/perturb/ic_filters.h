@@ -23,10 +23,6 @@ typedef enum ic_mode {
   IC_MODE_CONSTANT = 2 /* zoom's default: outside the grid the value is 0 */
 } ic_mode;
 
-/* malloc of at least `bytes` at a 64-byte boundary (whole cache lines: the vector kernels'
- * loads of aligned rows then never straddle two lines); released with free. */
-void *vfr_icf_alloc64(size_t bytes);
-
 /* NumPy's sum of n contiguous doubles (pairwise: 8 partial sums per block of <= 128). */
 double vfr_icf_np_sum(const double *a, size_t n);
 

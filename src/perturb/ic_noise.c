@@ -20,10 +20,6 @@ static const double shot_c[5] = {60, 25, 12, 5, 3};
 static const double impulse_c[5] = {.03, .06, .09, 0.17, 0.27};
 static const double speckle_c[5] = {.15, .2, 0.35, 0.45, 0.6};
 
-/* unit[v] = v / 255. as NumPy computes it. unit is (256). */
-static void unit_table(double *unit) {
-  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
-}
 
 /* y = x + x * n when multiplicative, else x + n, n = normal(0, c). */
 static int additive_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
@@ -40,7 +36,7 @@ static int additive_noise(const vfr_image *in, int severity, uint64_t seed, vfr_
     return rc;
   }
   double unit[256];
-  unit_table(unit);
+  vfr_ic_unit_table(unit);
   double c = table[severity - 1];
   vfr_np_rng r;
   vfr_np_rng_seed(&r, vfr_np_seed32(seed));
@@ -75,7 +71,7 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   if ((rc = perturb_alloc_like(in, out, err))) return rc;
   double unit[256];
   vfr_np_poisson_lam lam[256]; /* the rate of each value, x * c, prepared once */
-  unit_table(unit);
+  vfr_ic_unit_table(unit);
   double c = shot_c[severity - 1];
   for (int v = 0; v < 256; v++) vfr_np_poisson_prepare(&lam[v], unit[v] * c);
   uint8_t of_count[256]; /* clip(k / c) * 255 truncated, for the counts k < 256 */

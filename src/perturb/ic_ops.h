@@ -35,6 +35,12 @@ static inline int vfr_ic_begin(const vfr_image *in, int severity, vfr_image *out
   return vfr_image_copy(in, out, err);
 }
 
+/* unit[v] = v / 255. for v = 0..255, as NumPy computes x / 255. of a uint8 image: the
+ * ops look the quotients up instead of dividing. unit is (256). */
+static inline void vfr_ic_unit_table(double *unit) {
+  for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+}
+
 /* The reference's final conversion of a value of [0, 1] scaled to 0..255:
  * np.uint8(np.clip(v, 0, 1) * 255), the cast truncating. */
 static inline uint8_t vfr_ic_to_u8(double v) {

@@ -68,7 +68,7 @@ int vfr_ic_fog(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
   if (!rc && !row) rc = vfr_fail(err, VFR_ENOMEM, "ic_fog: out of memory");
   if (!rc) {
     double unit[256]; /* v / 255. */
-    for (int v = 0; v < 256; v++) unit[v] = (double)v / 255.0;
+    vfr_ic_unit_table(unit);
     int top = 0; /* x.max(): the largest byte's v / 255. */
     for (int y = 0; y < h; y++) {
       const uint8_t *p = in->data + (size_t)y * in->stride;

@@ -16,6 +16,8 @@
 #define MT_MATRIX_A 0x9908b0dfu
 #define MT_UPPER 0x80000000u
 #define MT_LOWER 0x7fffffffu
+#define MT_TEMPER_B 0x9d2c5680u /* the tempering masks */
+#define MT_TEMPER_C 0xefc60000u
 
 void vfr_np_rng_seed(vfr_np_rng *r, uint32_t seed) {
   /* Knuth's initialisation, as mt19937_seed */
@@ -106,7 +108,7 @@ __attribute__((target("avx512f"))) static void mt_refill_avx512(vfr_np_rng *r) {
  * done (n rounded down to 16). */
 __attribute__((target("avx512f"))) static size_t mt_temper_avx512(const uint32_t *k, size_t n,
                                                                   uint32_t mask, uint32_t *out) {
-  const __m512i m1 = _mm512_set1_epi32((int)0x9d2c5680u), m2 = _mm512_set1_epi32((int)0xefc60000u);
+  const __m512i m1 = _mm512_set1_epi32((int)MT_TEMPER_B), m2 = _mm512_set1_epi32((int)MT_TEMPER_C);
   const __m512i keep = _mm512_set1_epi32((int)mask);
   size_t j = 0;
   for (; j + 16 <= n; j += 16) {
@@ -136,8 +138,8 @@ static void mt_refill(vfr_np_rng *r) {
 /* The samplers below use these inlined forms; the public functions wrap them. */
 static inline uint32_t mt_temper(uint32_t y) {
   y ^= y >> 11;
-  y ^= (y << 7) & 0x9d2c5680u;
-  y ^= (y << 15) & 0xefc60000u;
+  y ^= (y << 7) & MT_TEMPER_B;
+  y ^= (y << 15) & MT_TEMPER_C;
   y ^= y >> 18;
   return y;
 }
@@ -165,7 +167,7 @@ void vfr_np_rng_u32_fill_masked(vfr_np_rng *r, uint32_t *out, size_t n, uint32_t
     if (__builtin_cpu_supports("avx512f")) j = mt_temper_avx512(k, count, mask, out + i);
 #endif
 #ifdef __SSE2__
-    const __m128i m1 = _mm_set1_epi32((int)0x9d2c5680u), m2 = _mm_set1_epi32((int)0xefc60000u);
+    const __m128i m1 = _mm_set1_epi32((int)MT_TEMPER_B), m2 = _mm_set1_epi32((int)MT_TEMPER_C);
     const __m128i keep = _mm_set1_epi32((int)mask);
     for (; j + 4 <= count; j += 4) { /* mt_temper, four words at a time */
       __m128i y = _mm_loadu_si128((const __m128i *)(k + j));
@@ -201,7 +203,7 @@ double vfr_np_rng_random(vfr_np_rng *r) { return mt_double(r); }
 static void mt_doubles(const uint32_t *key, int count, double *d) {
   int j = 0;
 #ifdef __SSE2__
-  const __m128i m1 = _mm_set1_epi32((int)0x9d2c5680u), m2 = _mm_set1_epi32((int)0xefc60000u);
+  const __m128i m1 = _mm_set1_epi32((int)MT_TEMPER_B), m2 = _mm_set1_epi32((int)MT_TEMPER_C);
   const __m128d two26 = _mm_set1_pd(67108864.0), inv53 = _mm_set1_pd(1.0 / 9007199254740992.0);
   for (; j + 2 <= count; j += 2) { /* words a0 b0 a1 b1 */
     __m128i y = _mm_loadu_si128((const __m128i *)(key + 2 * j));
