@@ -45,12 +45,12 @@ for split in train test; do
 done
 [ -d "$TUNE" ] || { echo "finetune-experiment.sh: $TUNE: not found" >&2; exit 1; }
 mkdir -p "$OUT"
-lr=()
-[ -n "${LR:-}" ] && lr=(--lr "$LR")
-[ -n "${TRAIN_BLOCKS:-}" ] && lr+=(--train-blocks "$TRAIN_BLOCKS")
-[ "$BOTH_VIEWS" = 1 ] && lr+=(--l2-both-views)
+extra=() # finetune options set by the variables above
+[ -n "${LR:-}" ] && extra=(--lr "$LR")
+[ -n "${TRAIN_BLOCKS:-}" ] && extra+=(--train-blocks "$TRAIN_BLOCKS")
+[ "$BOTH_VIEWS" = 1 ] && extra+=(--l2-both-views)
 build/vfrobust finetune --model "$MODEL" --data "$TUNE" --per-class "$TUNE_PER_CLASS" --ops jpeg --epochs "$EPOCHS" \
-  --lambda "$LAMBDA" "${lr[@]}" --eval-data "$CIFAR10/test" --eval-ops editing9 --eval-limit 100 \
+  --lambda "$LAMBDA" "${extra[@]}" --eval-data "$CIFAR10/test" --eval-ops editing9 --eval-limit 100 \
   --threads "$THREADS" --quiet --out "$OUT/tuned"
 study() { # MODEL OUT
   build/vfrobust downstream --model "$1" --train "$CIFAR10/train" --test "$CIFAR10/test" \
