@@ -10,6 +10,10 @@
    --quick): images/s of vfr_model_embed_pixels with precision fp32 and bf16, the ratio, and
    the bf16 embeddings' error against the fp32 ones (worst cosine, worst max|diff|/||fp32||;
    the fp32 path matches the PyTorch reference to ~1e-7, tests/ref_model_torch.py).
+3. Where the CPU has AMX: the own AMX kernel (src/model/gemm_amx.c, amx_linear) against
+   oneDNN's bf16 matmul (bench/onednn_sgemm.c, compiled here with cc) at ViT-B/16's batch-32
+   shapes, GFLOP/s and the ratio; the engine uses the own kernel where it wins (2048 or more
+   inputs).
 Needs a CPU with avx512_bf16 (else it says so and exits 0). Timings are the minimum over
 repeats after a warm-up, fp32 and bf16 runs interleaved. Both wall time and process CPU time
 (all threads, OMP_WAIT_POLICY=passive so that waiting threads do not spin) are reported: on a
@@ -111,6 +115,55 @@ def bench_linear(lib):
     lib.engine_free(eng)
 
 
+class AmxWeight(C.Structure):  # src/model/gemm_amx.h
+    _fields_ = [("data", C.c_void_p), ("OC", C.c_int), ("C", C.c_int)]
+
+
+class AmxEpilogue(C.Structure):
+    _fields_ = [("bias", C.c_void_p), ("act", C.c_int), ("scale", C.c_void_p),
+                ("accumulate", C.c_int)]
+
+
+def onednn_bf16(tmp, M, N, K):
+    """oneDNN's bf16 matmul (M,K) @ (K,N) -> fp32 GFLOP/s (bench/onednn_sgemm.c), 0 if absent."""
+    import subprocess
+    exe = os.path.join(tmp, "onednn_sgemm")
+    if not os.path.exists(exe):
+        r = subprocess.run(["cc", "-O2", "-fopenmp", os.path.join(HERE, "onednn_sgemm.c"), "-o",
+                            exe, "-ldnnl"], capture_output=True, text=True)
+        if r.returncode:
+            return 0.0
+    p = subprocess.run([exe, str(M), str(N), str(K), "20", "bf16"], capture_output=True,
+                       text=True)
+    return float(p.stdout.split()[0]) if p.returncode == 0 else 0.0
+
+
+def bench_amx(lib, tmp):
+    """The own AMX kernel (gemm_amx.h) against oneDNN's bf16 matmul at the ViT-B/16 batch-32
+    shapes, fp32 output without epilogue on both sides, the best of 20 runs each."""
+    lib.amx_weight_pack.argtypes = [C.POINTER(AmxWeight), C.c_void_p, C.c_int, C.c_int]
+    lib.amx_weight_free.argtypes = [C.POINTER(AmxWeight)]
+    lib.amx_linear.argtypes = [C.c_void_p, C.c_int, C.c_void_p, C.POINTER(AmxWeight), C.c_int,
+                               C.POINTER(AmxEpilogue), C.c_int]
+    N = 6304  # 32 images x 197 tokens
+    rs = np.random.RandomState(3)
+    print(f"\nAMX bf16 products, {N} rows, {args.threads} threads, fp32 out, GFLOP/s")
+    print(f"  {'C -> OC':>12s} {'own AMX':>8s} {'oneDNN':>8s} {'ratio':>6s}")
+    for Cin, OC in ((768, 3072), (3072, 768), (768, 768)):
+        w = (rs.randn(OC, Cin) * 0.03).astype(np.float32)
+        a = rs.randint(0x3000, 0x4000, size=(N, Cin)).astype(np.uint16)  # bf16 bit patterns
+        y = np.zeros((N, OC), np.float32)
+        aw = AmxWeight()
+        if lib.amx_weight_pack(C.byref(aw), w.ctypes.data, OC, Cin):
+            sys.exit("bench_bf16: out of memory")
+        (t, _), = best_times([lambda: lib.amx_linear(y.ctypes.data, 0, a.ctypes.data,
+                                                     C.byref(aw), N, None, args.threads)], 20)
+        lib.amx_weight_free(C.byref(aw))
+        own, ref = 2.0 * N * Cin * OC / t / 1e9, onednn_bf16(tmp, N, OC, Cin)
+        print(f"  {f'{Cin} -> {OC}':>12s} {own:8.0f} {ref:8.0f} "
+              f"{own / ref if ref else float('nan'):6.2f}", flush=True)
+
+
 def bench_model(lib, tmp):
     T.model_prototypes(lib)
     config, pp = M.PRESETS["clip-vit-b16"]()
@@ -167,6 +220,8 @@ def main():
         bench_linear(lib)
     tmp = tempfile.mkdtemp(prefix="vfr_bench_bf16_")
     try:
+        if lib.amx_cpu_supported() and not args.skip_linear:
+            bench_amx(lib, tmp)
         print(f"\nCLIP ViT-B/16 (random weights), batch {BATCH}, fp32 and bf16 interleaved")
         bench_model(lib, tmp)
     finally:

@@ -5,7 +5,8 @@
  * shape twice with other data), a product prepared on one thread and run on another, what
  * the engine says it runs, and linear layers on prepared weights (fp32 and bf16, at the
  * rows they were prepared for and others, bf16 inputs and outputs, against loops on the
- * bf16-rounded values). */
+ * bf16-rounded values; 2048 inputs take the own AMX kernel where the CPU has AMX), and the
+ * batched product on bf16 operands. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -156,6 +157,71 @@ static void test_batched(vfr_engine *e) {
   free(q), free(k), free(v), free(out), free(s), free(dq), free(ref);
 }
 
+/* Nearest bf16 (ties to even) of a finite normal x, as a float. */
+static double bf16r(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static uint16_t bf16_bits(float x) {
+  float r = (float)bf16r(x);
+  uint32_t u;
+  memcpy(&u, &r, sizeof u);
+  return (uint16_t)(u >> 16);
+}
+
+static float bf16_value(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* The batched product on bf16 operands, as attention runs it: scores (fp32) of bf16 q, k^T on
+ * strided heads, then out (bf16) = P (bf16) @ v_h into the heads' columns. */
+static void test_batched_bf16(vfr_engine *e) {
+  int B = 2, T = 11, NH = 3, hd = 16, C = NH * hd;
+  size_t n = (size_t)B * T * C, ns = (size_t)B * NH * T * T;
+  uint16_t *q = malloc(n * 2), *k = malloc(n * 2), *v = malloc(n * 2), *out = malloc(n * 2);
+  uint16_t *p = malloc(ns * 2);
+  float *s = malloc(ns * sizeof *s);
+  for (size_t i = 0; i < n; i++)
+    q[i] = bf16_bits(frand()), k[i] = bf16_bits(frand()), v[i] = bf16_bits(frand());
+  for (size_t i = 0; i < ns; i++) p[i] = bf16_bits(0.5f * (frand() + 1.0f));
+  float alpha = 0.25f;
+  engine_strides qs = {(int64_t)T * C, hd, C, 1}, kts = {(int64_t)T * C, hd, 1, C};
+  engine_strides ss = {(int64_t)NH * T * T, (int64_t)T * T, T, 1};
+  engine_gemm_batched_bf16(e, B, NH, T, T, hd, alpha, q, qs, k, kts, s, ss, 0);
+  engine_gemm_batched_bf16(e, B, NH, T, hd, T, 1.0f, p, ss, v, qs, out, qs, 1);
+  double es = 0, eo = 0;
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      for (int t = 0; t < T; t++) {
+        for (int u = 0; u < T; u++) {
+          double d = 0;
+          for (int i = 0; i < hd; i++)
+            d += (double)bf16_value(q[((size_t)b * T + t) * C + h * hd + i]) *
+                 bf16_value(k[((size_t)b * T + u) * C + h * hd + i]);
+          es = fmax(es, fabs(s[(((size_t)b * NH + h) * T + t) * T + u] - d * alpha));
+        }
+        for (int i = 0; i < hd; i++) {
+          double d = 0;
+          for (int u = 0; u < T; u++)
+            d += (double)bf16_value(p[(((size_t)b * NH + h) * T + t) * T + u]) *
+                 bf16_value(v[((size_t)b * T + u) * C + h * hd + i]);
+          float got = bf16_value(out[((size_t)b * T + t) * C + h * hd + i]);
+          eo = fmax(eo, fabs(got - d) / fmax(fabs(d), 1e-2)); /* bf16: half an ulp, 2^-9 */
+        }
+      }
+  check(es < 1e-5, "batched bf16 q k^T on strided heads (fp32 out)", es);
+  check(eo <= 1.0 / 256, "batched bf16 P v into the heads' columns (bf16 out)", eo);
+  free(q), free(k), free(v), free(out), free(p), free(s);
+}
+
 /* The engine's first use of a shape on one thread, its next on another. */
 typedef struct thread_case {
   vfr_engine *e;
@@ -175,16 +241,6 @@ static void test_threads(vfr_engine *e) {
   int ok = pthread_create(&th, NULL, other_thread, &c) == 0 && pthread_join(th, NULL) == 0;
   check(ok && first < 1e-4 && c.err < 1e-4, "a product made on one thread, run on another",
         fmax(first, c.err));
-}
-
-/* Nearest bf16 (ties to even) of a finite normal x, as a float. */
-static double bf16r(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
 }
 
 /* y (N,OC) = inp (N,C) @ W^T on weights prepared for `rows` rows, against the loop (on
@@ -288,6 +344,14 @@ static void test_prepared(vfr_engine *e) {
     check(ok && d == 0, "prepared bf16: own rows = converted by the engine", d);
     check(ok && db <= 1.0 / 256, "prepared bf16: bf16 output within half a bf16 ulp", db);
     free(W), free(x), free(xb), free(yb), free(y1), free(y2);
+    /* 2048 inputs: the own AMX kernel where the CPU has AMX (a ragged last row block) */
+    const engine_epilogue *eps[3] = {&plain, &quick, &res};
+    for (int i = 0; i < 3; i++) {
+      double e0, err = prepared_case(e, 1, 64, 45, 2048, 64, eps[i], &e0);
+      snprintf(what, sizeof what, "prepared bf16 2048 -> 64%s%s", i == 1 ? " + quick_gelu" : "",
+               i == 2 ? " residual * scale" : "");
+      check(err < 1e-4 && e0 > 1e-3, what, err);
+    }
   }
   free(bias), free(scale);
 }
@@ -304,6 +368,7 @@ int main(void) {
             engine_threads(e) == 2, "engine names its backend, ISA and team", 0);
   test_gemm(e);
   test_batched(e);
+  test_batched_bf16(e);
   test_threads(e);
   test_prepared(e);
   engine_free(e);

@@ -120,6 +120,12 @@ void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, f
                          const float *A, engine_strides sa, const float *B, engine_strides sb,
                          float *C, engine_strides sc, int accumulate);
 
+/* engine_gemm_batched on bf16 operands A and B (uint16_t, the same strides in elements),
+ * accumulated in fp32; C is fp32, or bf16 rounded to nearest even (c_bf16 1). */
+void engine_gemm_batched_bf16(vfr_engine *e, int nb0, int nb1, int M, int N, int K, float alpha,
+                              const uint16_t *A, engine_strides sa, const uint16_t *B,
+                              engine_strides sb, void *C, engine_strides sc, int c_bf16);
+
 /* ---- convolutions ------------------------------------------------------------------
  * 2-D convolutions on activations in the engine's blocked layout: (B, ceil(C/cb), H, W, cb),
  * cb = engine_conv_block(e) channels innermost (padding channels of the last block zero), or

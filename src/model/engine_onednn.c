@@ -12,6 +12,7 @@
  * the fallback exists so that a refusal is slow, never wrong), it runs as plain loops
  * with the scalar activations of ops.c. */
 #include "model/engine.h"
+#include "model/gemm_amx.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
@@ -44,6 +45,7 @@ typedef struct mm_key {
   int has_bias, act, has_scale, accumulate, threads;
   int layout;            /* 0: B plain strided; i > 0: B prepared in e->layouts[i - 1] (2D) */
   int a_bf16, c_bf16;    /* A read as / C written as bf16 */
+  int b_bf16;            /* a plain B (layout 0) stored as bf16 */
 } mm_key;
 
 typedef struct mm_entry {
@@ -81,10 +83,16 @@ struct vfr_engine {
   size_t abuf_n;
 };
 
+/* The own AMX kernel (gemm_amx.h) runs bf16 weights with at least this many inputs: measured
+ * faster than oneDNN 2.6's AMX matmul there (the MLP's second layer, 3072 inputs), slower at
+ * 768 (docs/engine.md). */
+enum { AMX_MIN_INPUTS = 2048 };
+
 struct engine_weight {
   void *data;         /* the reordered weight, layout e->layouts[layout - 1] */
   const float *plain; /* the caller's (OC,C) weight, for the fallback */
   int OC, C, bf16, layout;
+  amx_weight amx;     /* bf16 on an AMX CPU: packed for the own AMX kernel (data NULL) */
 };
 
 static const char *isa_name(dnnl_cpu_isa_t isa) {
@@ -206,7 +214,7 @@ static int entry_create(vfr_engine *e, const mm_key *k, mm_entry *m) {
   int64_t vec_dims[4] = {1, 1, 1, k->dims[2][3]}, vec_strides[4];
   vec_strides[3] = 1, vec_strides[2] = vec_strides[1] = vec_strides[0] = k->dims[2][3];
   int nd = k->layout ? 2 : 4; /* a prepared weight is a 2D matrix */
-  int b_bf16 = k->a_bf16;     /* bf16 inputs come in pairs */
+  int b_bf16 = k->a_bf16;     /* bf16 inputs come in pairs: a plain B is bf16 data then */
   if (mdn(&amd, nd, k->dims[0], k->strides[0], k->a_bf16) ||
       mdn(&cmd, nd, k->dims[2], k->strides[2], k->c_bf16) ||
       mdn(&vecmd, nd, vec_dims, vec_strides, 0))
@@ -323,24 +331,27 @@ static int run(vfr_engine *e, mm_entry *m, const void *A, const void *B, void *C
 }
 
 
-/* The same product as plain loops, one matrix of the batch at a time; B is the plain fp32
- * matrix k->strides[1] describes (a prepared weight's original). */
-static void fallback(const mm_key *k, const void *A, const float *B, void *C,
+/* The same product as plain loops, one matrix of the batch at a time; B is the plain
+ * matrix k->strides[1] describes (a prepared weight's fp32 original, or bf16 data with
+ * k->b_bf16). */
+static void fallback(const mm_key *k, const void *A, const void *B, void *C,
                      const engine_epilogue *ep) {
   int64_t M = k->dims[2][2], N = k->dims[2][3], K = k->dims[0][3];
   const int64_t *sa = k->strides[0], *sb = k->strides[1], *sc = k->strides[2];
   for (int64_t b0 = 0; b0 < k->dims[0][0]; b0++)
     for (int64_t b1 = 0; b1 < k->dims[0][1]; b1++) {
       int64_t a0 = b0 * sa[0] + b1 * sa[1], c0 = b0 * sc[0] + b1 * sc[1];
-      const float *b = B + b0 * sb[0] + b1 * sb[1];
+      int64_t boff = b0 * sb[0] + b1 * sb[1];
       for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
           float s = 0.0f;
           for (int64_t q = 0; q < K; q++) {
             int64_t ai = a0 + i * sa[2] + q * sa[3];
             float a = k->a_bf16 ? vfr_bf16_to_f32(((const uint16_t *)A)[ai]) : ((const float *)A)[ai];
-            float w = b[q * sb[2] + j * sb[3]];
-            s += a * (k->a_bf16 ? vfr_bf16_to_f32(vfr_f32_to_bf16(w)) : w);
+            int64_t bi = boff + q * sb[2] + j * sb[3];
+            float w = k->b_bf16 ? vfr_bf16_to_f32(((const uint16_t *)B)[bi])
+                                : ((const float *)B)[bi];
+            s += a * (k->a_bf16 && !k->b_bf16 ? vfr_bf16_to_f32(vfr_f32_to_bf16(w)) : w);
           }
           s *= k->alpha;
           if (ep && ep->bias) s += ep->bias[j];
@@ -400,7 +411,7 @@ static void convert_locked(vfr_engine *e, uint16_t *dst, const float *src, int64
 /* Runs k on A, B (the primitive's weight operand), C; the fallback reads B_plain. With
  * convert, A is fp32 (M,K) dense and k->a_bf16: it is converted into e->abuf first. */
 static void product(vfr_engine *e, mm_key *k, const void *A, int convert, const void *B,
-                    const float *B_plain, void *C, const engine_epilogue *ep) {
+                    const void *B_plain, void *C, const engine_epilogue *ep) {
   if (k->dims[2][2] == 0 || k->dims[2][3] == 0 || k->dims[0][0] == 0 || k->dims[0][1] == 0)
     return;
   if (ep) {
@@ -473,6 +484,23 @@ void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, f
   k.alpha = alpha;
   engine_epilogue ep = {NULL, 0, NULL, accumulate};
   product(e, &k, A, 0, B, B, C, &ep);
+}
+
+void engine_gemm_batched_bf16(vfr_engine *e, int nb0, int nb1, int M, int N, int K, float alpha,
+                              const uint16_t *A, engine_strides sa, const uint16_t *B,
+                              engine_strides sb, void *C, engine_strides sc, int c_bf16) {
+  mm_key k;
+  memset(&k, 0, sizeof k);
+  set4(k.dims[0], nb0, nb1, M, K);
+  set4(k.dims[1], nb0, nb1, K, N);
+  set4(k.dims[2], nb0, nb1, M, N);
+  set4(k.strides[0], sa.batch0, sa.batch1, sa.row, sa.col);
+  set4(k.strides[1], sb.batch0, sb.batch1, sb.row, sb.col);
+  set4(k.strides[2], sc.batch0, sc.batch1, sc.row, sc.col);
+  k.alpha = alpha;
+  k.a_bf16 = k.b_bf16 = 1;
+  k.c_bf16 = c_bf16 != 0;
+  product(e, &k, A, 0, B, B, C, NULL);
 }
 
 /* ---- prepared weights ----------------------------------------------------------------- */
@@ -578,6 +606,17 @@ int engine_weight_prepare(vfr_engine *e, const float *weight, int OC, int C, int
   int saved = omp_get_max_threads(), threads = e->threads > 0 ? e->threads : saved;
   if (threads != saved) omp_set_num_threads(threads);
   pthread_mutex_lock(&e->lock);
+  if (w->bf16 && e->amx && amx_linear_fits(OC, C) && C >= AMX_MIN_INPUTS && amx_cpu_supported()) {
+    int bad = amx_weight_pack(&w->amx, weight, OC, C);
+    pthread_mutex_unlock(&e->lock);
+    if (threads != saved) omp_set_num_threads(saved);
+    if (bad) {
+      engine_weight_free(w);
+      return vfr_fail(err, VFR_ENOMEM, "engine: out of memory packing a %dx%d weight", OC, C);
+    }
+    *out = w;
+    return VFR_OK;
+  }
   dnnl_primitive_desc_t pd = any_layout_pd(e->engine, rows > 0 ? rows : 1, C, OC, w->bf16);
   const dnnl_memory_desc_t *md = pd ? dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0)
                                     : NULL;
@@ -599,15 +638,43 @@ int engine_weight_prepare(vfr_engine *e, const float *weight, int OC, int C, int
 
 void engine_weight_free(engine_weight *w) {
   if (!w) return;
+  amx_weight_free(&w->amx);
   free(w->data);
   free(w);
 }
 
 int engine_weight_bf16(const engine_weight *w) { return w->bf16; }
 
+/* engine_linear_prepared on the AMX kernel; 0, or -1 when it ran out of memory. */
+static int linear_amx(vfr_engine *e, void *y, int y_bf16, const void *inp, int inp_bf16,
+                      const engine_weight *w, int N, const engine_epilogue *ep) {
+  int saved = omp_get_max_threads(), threads = e->threads > 0 ? e->threads : saved;
+  if (threads != saved) omp_set_num_threads(threads);
+  pthread_mutex_lock(&e->lock);
+  const uint16_t *a = inp;
+  int bad = 0;
+  if (!inp_bf16) {
+    size_t n = (size_t)N * w->C;
+    if (n > e->abuf_n) {
+      uint16_t *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64);
+      if (p) free(e->abuf), e->abuf = p, e->abuf_n = n;
+    }
+    if (n <= e->abuf_n) convert_locked(e, e->abuf, inp, (int64_t)n, threads);
+    else bad = 1;
+    a = e->abuf;
+  }
+  amx_epilogue ae = {NULL, 0, NULL, 0};
+  if (ep) ae = (amx_epilogue){ep->bias, ep->act, ep->scale, ep->accumulate};
+  if (!bad) bad = amx_linear(y, y_bf16, a, &w->amx, N, &ae, threads);
+  pthread_mutex_unlock(&e->lock);
+  if (threads != saved) omp_set_num_threads(saved);
+  return bad ? -1 : 0;
+}
+
 void engine_linear_prepared(vfr_engine *e, void *y, int y_bf16, const void *inp, int inp_bf16,
                             const engine_weight *w, int N, const engine_epilogue *ep) {
   int C = w->C, OC = w->OC;
+  if (w->amx.data && linear_amx(e, y, y_bf16, inp, inp_bf16, w, N, ep) == 0) return;
   mm_key k;
   memset(&k, 0, sizeof k);
   set4(k.dims[0], 1, 1, N, C);

@@ -65,6 +65,17 @@ void layernorm_forward(float *out, const float *inp, const float *weight, const 
   layernorm_forward_train(out, NULL, NULL, inp, weight, bias, N, C, eps, threads);
 }
 
+void layernorm_forward_bf16(uint16_t *out, float *tmp, const float *inp, const float *weight,
+                            const float *bias, int N, int C, float eps, int threads) {
+  vm_isa isa = vm_isa_best();
+#pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
+  for (int n = 0; n < N; n++) {
+    float *row = tmp + (size_t)n * C;
+    layernorm_row(row, NULL, NULL, inp + (size_t)n * C, weight, bias, C, eps);
+    vm_bf16_row(isa, out + (size_t)n * C, row, C);
+  }
+}
+
 void matmul_nobias_forward(float *out, const float *inp, const float *weight, int N, int C, int OC,
                            vfr_engine *eng) {
   engine_linear(eng, out, inp, weight, N, C, OC, NULL);
@@ -103,11 +114,15 @@ float activation_apply(vfr_activation act, float x) {
   }
 }
 
-/* r = act(r + bias) over one row of n (bias may be NULL, act 0: none), one pass over r;
- * isa: the vec_math path for bias, quick_gelu and gelu. */
-static void act_row(float *r, const float *bias, int n, int act, vm_isa isa) {
+void activation_row(float *r, const float *bias, int n, int act, vm_isa isa) {
   switch (act) {
   case 0: vm_bias_row(isa, r, bias, n); break;
+  case VFR_ACT_RELU:
+    for (int c = 0; c < n; c++) {
+      float t = bias ? r[c] + bias[c] : r[c];
+      r[c] = t > 0 ? t : 0;
+    }
+    break;
   case VFR_ACT_GELU: vm_bias_gelu_erf_row(isa, r, bias, n); break;
   case VFR_ACT_GELU_TANH:
     if (bias)
@@ -131,7 +146,7 @@ void bias_activation_forward(float *inout, const float *bias, int N, int C, vfr_
                              int threads) {
   vm_isa isa = vm_isa_best();
 #pragma omp parallel for num_threads(OMP_THREADS(threads)) schedule(static)
-  for (int n = 0; n < N; n++) act_row(inout + (size_t)n * C, bias, C, (int)act, isa);
+  for (int n = 0; n < N; n++) activation_row(inout + (size_t)n * C, bias, C, (int)act, isa);
 }
 
 void swiglu_forward(float *out, const float *inp, const float *bias, int N, int H, int threads) {
@@ -172,7 +187,7 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
    * forward applies and its backward differentiates */
   vm_isa isa = vm_isa_best();
 #pragma omp parallel for num_threads(engine_threads(eng)) schedule(static)
-  for (int n = 0; n < N; n++) act_row(out + (size_t)n * OC, NULL, OC, act, isa);
+  for (int n = 0; n < N; n++) activation_row(out + (size_t)n * OC, NULL, OC, act, isa);
 }
 
 void linear_qkv_forward(float *q, float *k, float *v, const float *inp, const float *wq,
@@ -249,7 +264,7 @@ static void round_inputs(uint16_t *abuf, const float *inp, int N, int C, int nt)
 static void epilogue_bias_act(float *out, const float *bias, int OC, tile b, int act) {
   vm_isa isa = vm_isa_best();
   for (int n = b.r0; n < b.r1; n++)
-    act_row(out + (size_t)n * OC + b.o0, bias ? bias + b.o0 : NULL, b.o1 - b.o0, act, isa);
+    activation_row(out + (size_t)n * OC + b.o0, bias ? bias + b.o0 : NULL, b.o1 - b.o0, act, isa);
 }
 
 static void linear_any(float *out, const float *inp, lin_weight w, const float *bias, int N,
@@ -362,6 +377,28 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
     for (int r = 0; r < rows; r++) vm_softmax_row(isa, att + (size_t)r * T, T);
     engine_gemm_batched(eng, nb, NH, T, hd, T, 1.0f, att, scores, v + off, heads, out + off,
                         heads, 0);
+  }
+}
+
+void attention_forward_bf16(uint16_t *out, float *att, uint16_t *p16, const uint16_t *q,
+                            const uint16_t *k, const uint16_t *v, int B, int T, int C, int NH,
+                            vfr_engine *eng) {
+  int hd = C / NH, chunk = attention_images(B, T, NH);
+  float scale = 1.0f / sqrtf((float)hd);
+  vm_isa isa = vm_isa_best();
+  engine_strides heads = {(int64_t)T * C, hd, C, 1}, heads_t = {(int64_t)T * C, hd, 1, C};
+  engine_strides scores = {(int64_t)NH * T * T, (int64_t)T * T, T, 1};
+  for (int b0 = 0; b0 < B; b0 += chunk) {
+    int nb = B - b0 < chunk ? B - b0 : chunk;
+    size_t off = (size_t)b0 * T * C;
+    engine_gemm_batched_bf16(eng, nb, NH, T, T, hd, scale, q + off, heads, k + off, heads_t, att,
+                             scores, 0);
+    int rows = nb * NH * T;
+#pragma omp parallel for num_threads(engine_threads(eng)) schedule(static)
+    for (int r = 0; r < rows; r++)
+      vm_softmax_row_bf16(isa, att + (size_t)r * T, p16 + (size_t)r * T, T);
+    engine_gemm_batched_bf16(eng, nb, NH, T, hd, T, 1.0f, p16, scores, v + off, heads,
+                             out + off, heads, 1);
   }
 }
 

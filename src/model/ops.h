@@ -15,6 +15,7 @@
 #include "model/config.h"
 #include "model/engine.h"
 #include "model/gemm_bf16.h"
+#include "model/vec_math.h"
 
 /* out = (inp - mean) / sqrt(var + eps) * weight + bias, per row; biased variance.
  * out, inp are (N,C) (may alias), weight, bias are (C). */
@@ -26,6 +27,14 @@ void layernorm_forward(float *out, const float *inp, const float *weight, const 
 void layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp,
                              const float *weight, const float *bias, int N, int C, float eps,
                              int threads);
+/* r = act(r + bias) over one row of n (bias may be NULL; act 0: none, else a
+ * vfr_activation), one pass over r; isa: the vec_math path for bias, quick_gelu and gelu. */
+void activation_row(float *r, const float *bias, int n, int act, vm_isa isa);
+
+/* layernorm_forward rounded to bf16 (vm_bf16): out (N,C) bf16; tmp (N,C) fp32 scratch
+ * receives the fp32 rows (it may alias inp). */
+void layernorm_forward_bf16(uint16_t *out, float *tmp, const float *inp, const float *weight,
+                            const float *bias, int N, int C, float eps, int threads);
 
 /* out = inp @ weight^T (+ bias when bias is not NULL), as nn.Linear.
  * out is (N,OC), inp is (N,C), weight is (OC,C), bias is (OC) or NULL. */
@@ -103,6 +112,12 @@ void softmax_forward(float *x, int N, int C, int threads);
 size_t attention_scratch_floats(int B, int T, int NH);
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        int B, int T, int C, int NH, vfr_engine *eng);
+/* attention_forward on bf16 q, k, v (B,T,C): the scores in fp32 (att), their softmax rounded
+ * to bf16 into p16 (attention_scratch_floats(B,T,NH) elements), out (B,T,C) bf16 = p16 @ v
+ * accumulated in fp32 and rounded. */
+void attention_forward_bf16(uint16_t *out, float *att, uint16_t *p16, const uint16_t *q,
+                            const uint16_t *k, const uint16_t *v, int B, int T, int C, int NH,
+                            vfr_engine *eng);
 
 /* Patch extraction for a convolution with kernel == stride == P (no padding):
  * out[b*GH*GW + gy*GW + gx, c*P*P + ky*P + kx] = inp[b, c, gy*P + ky, gx*P + kx].

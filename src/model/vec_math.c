@@ -51,6 +51,19 @@ VFR_VECTOR_MATH static void softmax_row_portable(float *r, int n) {
   for (int c = 0; c < n; c++) r[c] *= inv;
 }
 
+static void mul_row_portable(float *r, const float *s, int n) {
+  for (int c = 0; c < n; c++) r[c] *= s[c];
+}
+
+static void add_row_portable(float *y, const float *r, int n) {
+  for (int c = 0; c < n; c++) y[c] += r[c];
+}
+
+VFR_VECTOR_MATH static void bf16_row_portable(uint16_t *dst, const float *src, int n) {
+#pragma omp simd
+  for (int c = 0; c < n; c++) dst[c] = vm_bf16(src[c]);
+}
+
 #if VM_X86
 
 /* ---- AVX2 (8 lanes) ------------------------------------------------------------------- */
@@ -281,7 +294,42 @@ VM_AVX512_FN static void bias_gelu_erf_row_avx512(float *r, const float *bias, i
   }
 }
 
-VM_AVX512_FN static void softmax_row_avx512(float *r, int n) {
+/* vm_bf16 on 16 lanes, as 32-bit words holding the bf16 in their low half */
+VM_AVX512_FN static inline __m512i bf16_16(__m512 x) {
+  __m512i u = _mm512_castps_si512(x);
+  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(
+      _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+  __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_mask_mov_epi32(
+      r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+}
+
+VM_AVX512_FN static void mul_row_avx512(float *r, const float *s, int n) {
+  for (int c = 0; c < n; c += 16) {
+    __mmask16 k = first_lanes(n - c);
+    _mm512_mask_storeu_ps(r + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, r + c),
+                                                  _mm512_maskz_loadu_ps(k, s + c)));
+  }
+}
+
+VM_AVX512_FN static void add_row_avx512(float *y, const float *r, int n) {
+  for (int c = 0; c < n; c += 16) {
+    __mmask16 k = first_lanes(n - c);
+    _mm512_mask_storeu_ps(y + c, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, y + c),
+                                                  _mm512_maskz_loadu_ps(k, r + c)));
+  }
+}
+
+VM_AVX512_FN static void bf16_row_avx512(uint16_t *dst, const float *src, int n) {
+  for (int c = 0; c < n; c += 16) {
+    __mmask16 k = first_lanes(n - c);
+    _mm512_mask_cvtepi32_storeu_epi16(dst + c, k, bf16_16(_mm512_maskz_loadu_ps(k, src + c)));
+  }
+}
+
+/* softmax_row_avx512, the normalised row rounded into dst (bf16) or stored back into r */
+VM_AVX512_FN static inline void softmax_row_avx512_to(float *r, uint16_t *dst, int n) {
   __m512 m = _mm512_set1_ps(r[0]);
   for (int c = 0; c < n; c += 16)
     m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, first_lanes(n - c), r + c));
@@ -301,8 +349,16 @@ VM_AVX512_FN static void softmax_row_avx512(float *r, int n) {
   __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
   for (int c = 0; c < n; c += 16) {
     __mmask16 k = first_lanes(n - c);
-    _mm512_mask_storeu_ps(r + c, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, r + c), inv));
+    __m512 p = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, r + c), inv);
+    if (dst) _mm512_mask_cvtepi32_storeu_epi16(dst + c, k, bf16_16(p));
+    else _mm512_mask_storeu_ps(r + c, k, p);
   }
+}
+
+VM_AVX512_FN static void softmax_row_avx512(float *r, int n) { softmax_row_avx512_to(r, NULL, n); }
+
+VM_AVX512_FN static void softmax_row_bf16_avx512(float *r, uint16_t *dst, int n) {
+  softmax_row_avx512_to(r, dst, n);
 }
 
 #endif /* VM_X86 */
@@ -377,4 +433,48 @@ void vm_softmax_row(vm_isa isa, float *r, int n) {
 #endif
   (void)isa;
   softmax_row_portable(r, n);
+}
+
+void vm_mul_row(vm_isa isa, float *r, const float *s, int n) {
+#if VM_X86
+  if (isa == VM_AVX512) {
+    mul_row_avx512(r, s, n);
+    return;
+  }
+#endif
+  (void)isa;
+  mul_row_portable(r, s, n);
+}
+
+void vm_add_row(vm_isa isa, float *y, const float *r, int n) {
+#if VM_X86
+  if (isa == VM_AVX512) {
+    add_row_avx512(y, r, n);
+    return;
+  }
+#endif
+  (void)isa;
+  add_row_portable(y, r, n);
+}
+
+void vm_bf16_row(vm_isa isa, uint16_t *dst, const float *src, int n) {
+#if VM_X86
+  if (isa == VM_AVX512) {
+    bf16_row_avx512(dst, src, n);
+    return;
+  }
+#endif
+  (void)isa;
+  bf16_row_portable(dst, src, n);
+}
+
+void vm_softmax_row_bf16(vm_isa isa, float *r, uint16_t *dst, int n) {
+#if VM_X86
+  if (isa == VM_AVX512) {
+    softmax_row_bf16_avx512(r, dst, n);
+    return;
+  }
+#endif
+  vm_softmax_row(isa, r, n);
+  vm_bf16_row(isa, dst, r, n);
 }

@@ -36,6 +36,24 @@ void vm_bias_quick_gelu_row(vm_isa isa, float *r, const float *bias, int n);
 void vm_bias_gelu_erf_row(vm_isa isa, float *r, const float *bias, int n);
 /* r = softmax(r): vm_expf(r - max r), summed in double, times (float)(1 / sum). n >= 1. */
 void vm_softmax_row(vm_isa isa, float *r, int n);
+/* dst = bf16(softmax(r)), the values of vm_softmax_row rounded by vm_bf16; r is clobbered.
+ * n >= 1. */
+void vm_softmax_row_bf16(vm_isa isa, float *r, uint16_t *dst, int n);
+/* r[c] *= s[c] */
+void vm_mul_row(vm_isa isa, float *r, const float *s, int n);
+/* y[c] += r[c] */
+void vm_add_row(vm_isa isa, float *y, const float *r, int n);
+/* dst[c] = vm_bf16(src[c]) for c < n */
+void vm_bf16_row(vm_isa isa, uint16_t *dst, const float *src, int n);
+
+/* x rounded to bf16 (the high 16 bits of an fp32), to nearest with ties to even; denormals
+ * kept, a NaN stays a (quiet) NaN. */
+static inline uint16_t vm_bf16(float x) {
+  union { float f; uint32_t u; } v = {x};
+  if ((v.u & 0x7f800000u) == 0x7f800000u && (v.u & 0x7fffffu))
+    return (uint16_t)((v.u >> 16) | 0x40u);
+  return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
 
 /* exp(x) to about 1 ulp for |x| <= 87 (x clamped to [-87, 87]), without libm so that loops
  * over it vectorise: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-7 polynomial

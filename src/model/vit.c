@@ -45,14 +45,18 @@ int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B) {
   a->hg = NULL;
   if (d->swiglu) a->hg = p, p += BT * d->M;
   a->pooled = p, p += (size_t)B * 2 * d->D;
-  a->abf16 = NULL;
+  a->abf16 = a->ln16 = a->p16 = NULL;
   if (d->bf16) {
     size_t K = hidden_width(d) > (size_t)d->D ? hidden_width(d) : (size_t)d->D;
-    a->abf16 = malloc(BT * (size_t)bf16_row_width((int)K) * sizeof(uint16_t));
+    size_t n_a = BT * (size_t)bf16_row_width((int)K), n_ln = 0, n_p = 0;
+    if (d->linear == VIT_LINEAR_PREPARED)
+      n_ln = BT * d->D, n_p = attention_scratch_floats(B, d->T, d->NH);
+    a->abf16 = malloc((n_a + n_ln + n_p) * sizeof(uint16_t));
     if (!a->abf16) {
       free(m);
       return -1;
     }
+    if (n_ln) a->ln16 = a->abf16 + n_a, a->p16 = a->ln16 + n_ln;
   }
   a->memory = m;
   a->B = B;
@@ -169,23 +173,45 @@ typedef struct block_ctx {
 
 enum { LIN_O, LIN_FC1, LIN_FC2 };
 
-/* The block's linear layers of one kind: fp32 weights on the engine, or bf16 weights on the
- * bf16 kernel (gemm_bf16.h). Chosen once per model (vit_dims.bf16), never per layer. */
+/* The block's sublayers of one kind, chosen once per model (vit_dims.bf16, .linear), never
+ * per layer: fp32 weights on the engine; bf16 copies on the own kernel (gemm_bf16.h);
+ * prepared fp32 weights on the engine; prepared bf16 weights with bf16 activations between
+ * the products. What norm and attention return is the kind's activation type (fp32 rows, or
+ * bf16 rows for LINEAR_PREPARED_BF16), and the functions reading it know that type. */
 typedef struct linear_kind {
-  /* q, k, v (N,D) = inp (N,D) @ {q,k,v}_w^T + biases */
-  void (*qkv)(const block_ctx *c, float *q, float *k, float *v, const float *inp);
-  /* out (N,OC) = act(inp (N,C) @ W^T + bias) */
-  void (*linear)(const block_ctx *c, int which, float *out, const float *inp, const float *bias,
+  /* layernorm(x (N,D)) with (w, b): the next products' input (a->ln, or a->ln16) */
+  const void *(*norm)(const block_ctx *c, const float *x, const float *w, const float *b);
+  /* a->q, a->k, a->v (N,D) = inp @ {q,k,v}_w^T + biases */
+  void (*qkv)(const block_ctx *c, const void *inp);
+  /* attention over a->q, k, v for B images: its output (N,D) (a->atty) */
+  const void *(*attention)(const block_ctx *c, int B);
+  /* out (N,OC) fp32 = act(inp (N,C) @ W^T + bias); inp as norm returns it */
+  void (*linear)(const block_ctx *c, int which, float *out, const void *inp, const float *bias,
                  int C, int OC, int act);
-  /* x (N,OC) += (inp (N,C) @ W^T + bias) * scale */
-  void (*residual)(const block_ctx *c, int which, float *x, const float *inp, const float *bias,
+  /* x (N,OC) += (inp (N,C) @ W^T + bias) * scale; inp: attention's output (LIN_O) or fp32
+   * rows (LIN_FC2: SwiGLU's gated hidden) */
+  void (*residual)(const block_ctx *c, int which, float *x, const void *inp, const float *bias,
                    const float *scale, int C, int OC);
-  /* The plain MLP: x (N,D) += ls2 * fc2(act(fc1(inp (N,D)))), its hidden in a->h */
-  void (*mlp)(const block_ctx *c, float *x, const float *inp);
+  /* The plain MLP: x (N,D) += ls2 * fc2(act(fc1(inp (N,D)))); inp as norm returns it */
+  void (*mlp)(const block_ctx *c, float *x, const void *inp);
 } linear_kind;
 
+/* fp32 activations: layernorm into a->ln, attention in fp32 into a->atty. */
+static const void *f32_norm(const block_ctx *c, const float *x, const float *w, const float *b) {
+  const vit_dims *d = c->d;
+  layernorm_forward(c->a->ln, x, w, b, c->N, d->D, d->eps, d->threads);
+  return c->a->ln;
+}
+
+static const void *f32_attention(const block_ctx *c, int B) {
+  const vit_dims *d = c->d;
+  vit_acts *a = c->a;
+  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, d->D, d->NH, d->engine);
+  return a->atty;
+}
+
 /* The MLP as two layers of the kind, the hidden (N,M) fp32 in a->h. */
-static void mlp_two_layers(const linear_kind *lk, const block_ctx *c, float *x, const float *inp) {
+static void mlp_two_layers(const linear_kind *lk, const block_ctx *c, float *x, const void *inp) {
   const vit_layer_params *l = c->l;
   const vit_dims *d = c->d;
   lk->linear(c, LIN_FC1, c->a->h, inp, l->fc1_b, d->D, d->M, (int)d->act);
@@ -196,112 +222,163 @@ static const float *f32_weight(const vit_layer_params *l, int which) {
   return which == LIN_O ? l->o_w : which == LIN_FC1 ? l->fc1_w : l->fc2_w;
 }
 
-static void f32_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+static void f32_qkv(const block_ctx *c, const void *inp) {
   const vit_layer_params *l = c->l;
-  linear_qkv_forward(q, k, v, inp, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, c->N, c->d->D,
-                     c->d->D, c->d->engine);
+  vit_acts *a = c->a;
+  linear_qkv_forward(a->q, a->k, a->v, inp, l->q_w, l->q_b, l->k_w, l->k_b, l->v_w, l->v_b, c->N,
+                     c->d->D, c->d->D, c->d->engine);
 }
 
-static void f32_linear(const block_ctx *c, int which, float *out, const float *inp,
+static void f32_linear(const block_ctx *c, int which, float *out, const void *inp,
                        const float *bias, int C, int OC, int act) {
   linear_forward(out, inp, f32_weight(c->l, which), bias, c->N, C, OC, act, c->d->engine);
 }
 
-static void f32_residual(const block_ctx *c, int which, float *x, const float *inp,
+static void f32_residual(const block_ctx *c, int which, float *x, const void *inp,
                          const float *bias, const float *scale, int C, int OC) {
   linear_residual_forward(x, inp, f32_weight(c->l, which), bias, scale, c->N, C, OC,
                           c->d->engine);
 }
 
 static const linear_kind LINEAR_FP32;
-static void f32_mlp(const block_ctx *c, float *x, const float *inp) {
+static void f32_mlp(const block_ctx *c, float *x, const void *inp) {
   mlp_two_layers(&LINEAR_FP32, c, x, inp);
 }
 
-static const linear_kind LINEAR_FP32 = {f32_qkv, f32_linear, f32_residual, f32_mlp};
+static const linear_kind LINEAR_FP32 = {f32_norm,   f32_qkv,      f32_attention,
+                                        f32_linear, f32_residual, f32_mlp};
 
 static const bf16_weight *bf16_of(const vit_layer_bf16 *lb, int which) {
   return which == LIN_O ? &lb->o : which == LIN_FC1 ? &lb->fc1 : &lb->fc2;
 }
 
-static void bf16_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+static void bf16_qkv(const block_ctx *c, const void *inp) {
   const vit_layer_params *l = c->l;
-  linear_qkv_forward_bf16(q, k, v, inp, &c->lb->q, l->q_b, &c->lb->k, l->k_b, &c->lb->v, l->v_b,
-                          c->a->abf16, c->N, c->d->D, c->d->D, c->d->threads);
+  vit_acts *a = c->a;
+  linear_qkv_forward_bf16(a->q, a->k, a->v, inp, &c->lb->q, l->q_b, &c->lb->k, l->k_b, &c->lb->v,
+                          l->v_b, a->abf16, c->N, c->d->D, c->d->D, c->d->threads);
 }
 
-static void bf16_linear(const block_ctx *c, int which, float *out, const float *inp,
+static void bf16_linear(const block_ctx *c, int which, float *out, const void *inp,
                         const float *bias, int C, int OC, int act) {
   linear_forward_bf16(out, inp, bf16_of(c->lb, which), bias, c->a->abf16, c->N, C, OC, act,
                       c->d->threads);
 }
 
 /* the product goes through a->ln (free at that point) before the residual add */
-static void bf16_residual(const block_ctx *c, int which, float *x, const float *inp,
+static void bf16_residual(const block_ctx *c, int which, float *x, const void *inp,
                           const float *bias, const float *scale, int C, int OC) {
   linear_residual_forward_bf16(x, c->a->ln, inp, bf16_of(c->lb, which), bias, scale,
                                c->a->abf16, c->N, C, OC, c->d->threads);
 }
 
 static const linear_kind LINEAR_BF16;
-static void bf16_mlp(const block_ctx *c, float *x, const float *inp) {
+static void bf16_mlp(const block_ctx *c, float *x, const void *inp) {
   mlp_two_layers(&LINEAR_BF16, c, x, inp);
 }
 
-static const linear_kind LINEAR_BF16 = {bf16_qkv, bf16_linear, bf16_residual, bf16_mlp};
+static const linear_kind LINEAR_BF16 = {f32_norm,    bf16_qkv,      f32_attention,
+                                        bf16_linear, bf16_residual, bf16_mlp};
 
-/* Prepared weights (engine_linear_prepared). In bf16 an fp32 input is rounded by the
- * engine; the q/k/v input is rounded once into a->abf16 for the three, and the MLP's hidden
- * is written in bf16 (rounded after the activation, as fc2 would round it) into a->abf16. */
+/* Prepared fp32 weights (engine_linear_prepared). */
 static const engine_weight *prep_of(const vit_layer_prep *lp, int which) {
   return which == LIN_O ? lp->o : which == LIN_FC1 ? lp->fc1 : lp->fc2;
 }
 
-static void prep_qkv(const block_ctx *c, float *q, float *k, float *v, const float *inp) {
+static void prep_qkv(const block_ctx *c, const void *inp) {
   const vit_layer_params *l = c->l;
   const vit_layer_prep *lp = c->lp;
-  int N = c->N, bf16 = engine_weight_bf16(lp->q);
+  vit_acts *a = c->a;
   vfr_engine *e = c->d->engine;
-  const void *in = inp;
-  if (bf16) {
-    engine_to_bf16(e, c->a->abf16, inp, (int64_t)N * c->d->D);
-    in = c->a->abf16;
-  }
   engine_epilogue eq = {l->q_b, 0, NULL, 0}, ek = {l->k_b, 0, NULL, 0}, ev = {l->v_b, 0, NULL, 0};
-  engine_linear_prepared(e, q, 0, in, bf16, lp->q, N, &eq);
-  engine_linear_prepared(e, k, 0, in, bf16, lp->k, N, &ek);
-  engine_linear_prepared(e, v, 0, in, bf16, lp->v, N, &ev);
+  engine_linear_prepared(e, a->q, 0, inp, 0, lp->q, c->N, &eq);
+  engine_linear_prepared(e, a->k, 0, inp, 0, lp->k, c->N, &ek);
+  engine_linear_prepared(e, a->v, 0, inp, 0, lp->v, c->N, &ev);
 }
 
-static void prep_linear(const block_ctx *c, int which, float *out, const float *inp,
+static void prep_linear(const block_ctx *c, int which, float *out, const void *inp,
                         const float *bias, int C, int OC, int act) {
   (void)C, (void)OC;
   engine_epilogue ep = {bias, act, NULL, 0};
   engine_linear_prepared(c->d->engine, out, 0, inp, 0, prep_of(c->lp, which), c->N, &ep);
 }
 
-static void prep_residual(const block_ctx *c, int which, float *x, const float *inp,
+static void prep_residual(const block_ctx *c, int which, float *x, const void *inp,
                           const float *bias, const float *scale, int C, int OC) {
   (void)C, (void)OC;
   engine_epilogue ep = {bias, 0, scale, 1};
   engine_linear_prepared(c->d->engine, x, 0, inp, 0, prep_of(c->lp, which), c->N, &ep);
 }
 
-static void prep_mlp(const block_ctx *c, float *x, const float *inp) {
+static void prep_mlp(const block_ctx *c, float *x, const void *inp) {
   const vit_layer_params *l = c->l;
-  const vit_layer_prep *lp = c->lp;
-  int bf16 = engine_weight_bf16(lp->fc1);
-  void *h = bf16 ? (void *)c->a->abf16 : (void *)c->a->h; /* (N,M) */
   engine_epilogue e1 = {l->fc1_b, (int)c->d->act, NULL, 0}, e2 = {l->fc2_b, 0, l->ls2, 1};
-  engine_linear_prepared(c->d->engine, h, bf16, inp, 0, lp->fc1, c->N, &e1);
-  engine_linear_prepared(c->d->engine, x, 0, h, bf16, lp->fc2, c->N, &e2);
+  engine_linear_prepared(c->d->engine, c->a->h, 0, inp, 0, c->lp->fc1, c->N, &e1);
+  engine_linear_prepared(c->d->engine, x, 0, c->a->h, 0, c->lp->fc2, c->N, &e2);
 }
 
-static const linear_kind LINEAR_PREPARED = {prep_qkv, prep_linear, prep_residual, prep_mlp};
+static const linear_kind LINEAR_PREPARED = {f32_norm,    prep_qkv,      f32_attention,
+                                            prep_linear, prep_residual, prep_mlp};
+
+/* Prepared bf16 weights and bf16 activations between the products, as PyTorch's bf16
+ * autocast runs the block: each layernorm rounded once into a->ln16; q, k, v written in bf16
+ * (the first half of a->q, k, v); attention on bf16 operands (attention_forward_bf16) into
+ * bf16 (the first half of a->atty); the MLP hidden bf16 after its activation (a->abf16). Only
+ * SwiGLU's gated hidden is fp32 (a->hg; the engine rounds it for fc2). x stays fp32. */
+static const void *lowp_norm(const block_ctx *c, const float *x, const float *w, const float *b) {
+  const vit_dims *d = c->d;
+  layernorm_forward_bf16(c->a->ln16, c->a->ln, x, w, b, c->N, d->D, d->eps, d->threads);
+  return c->a->ln16;
+}
+
+static void lowp_qkv(const block_ctx *c, const void *inp) {
+  const vit_layer_params *l = c->l;
+  const vit_layer_prep *lp = c->lp;
+  vit_acts *a = c->a;
+  vfr_engine *e = c->d->engine;
+  engine_epilogue eq = {l->q_b, 0, NULL, 0}, ek = {l->k_b, 0, NULL, 0}, ev = {l->v_b, 0, NULL, 0};
+  engine_linear_prepared(e, a->q, 1, inp, 1, lp->q, c->N, &eq);
+  engine_linear_prepared(e, a->k, 1, inp, 1, lp->k, c->N, &ek);
+  engine_linear_prepared(e, a->v, 1, inp, 1, lp->v, c->N, &ev);
+}
+
+static const void *lowp_attention(const block_ctx *c, int B) {
+  const vit_dims *d = c->d;
+  vit_acts *a = c->a;
+  uint16_t *out = (uint16_t *)a->atty;
+  attention_forward_bf16(out, a->att, a->p16, (const uint16_t *)a->q, (const uint16_t *)a->k,
+                         (const uint16_t *)a->v, B, d->T, d->D, d->NH, d->engine);
+  return out;
+}
+
+static void lowp_linear(const block_ctx *c, int which, float *out, const void *inp,
+                        const float *bias, int C, int OC, int act) {
+  (void)C, (void)OC;
+  engine_epilogue ep = {bias, act, NULL, 0};
+  engine_linear_prepared(c->d->engine, out, 0, inp, 1, prep_of(c->lp, which), c->N, &ep);
+}
+
+static void lowp_residual(const block_ctx *c, int which, float *x, const void *inp,
+                          const float *bias, const float *scale, int C, int OC) {
+  (void)C, (void)OC;
+  engine_epilogue ep = {bias, 0, scale, 1};
+  engine_linear_prepared(c->d->engine, x, 0, inp, which == LIN_O, prep_of(c->lp, which), c->N,
+                         &ep);
+}
+
+static void lowp_mlp(const block_ctx *c, float *x, const void *inp) {
+  const vit_layer_params *l = c->l;
+  engine_epilogue e1 = {l->fc1_b, (int)c->d->act, NULL, 0}, e2 = {l->fc2_b, 0, l->ls2, 1};
+  engine_linear_prepared(c->d->engine, c->a->abf16, 1, inp, 1, c->lp->fc1, c->N, &e1);
+  engine_linear_prepared(c->d->engine, x, 0, c->a->abf16, 1, c->lp->fc2, c->N, &e2);
+}
+
+static const linear_kind LINEAR_PREPARED_BF16 = {lowp_norm,   lowp_qkv,      lowp_attention,
+                                                 lowp_linear, lowp_residual, lowp_mlp};
 
 static const linear_kind *kind_of(const vit_params *p, const vit_dims *d, const vit_acts *a) {
-  if (d->linear == VIT_LINEAR_PREPARED && p->prep && (!d->bf16 || a->abf16))
-    return &LINEAR_PREPARED;
+  if (d->linear == VIT_LINEAR_PREPARED && p->prep && !d->bf16) return &LINEAR_PREPARED;
+  if (d->linear == VIT_LINEAR_PREPARED && p->prep && a->ln16) return &LINEAR_PREPARED_BF16;
   if (d->linear == VIT_LINEAR_KERNEL && p->bf16 && a->abf16) return &LINEAR_BF16;
   return &LINEAR_FP32;
 }
@@ -311,19 +388,17 @@ static void block_forward(float *x, const linear_kind *lk, const block_ctx *c, i
   const vit_layer_params *l = c->l;
   const vit_dims *d = c->d;
   vit_acts *a = c->a;
-  int D = d->D, N = c->N, M = d->M, threads = d->threads;
-  layernorm_forward(a->ln, x, l->ln1_w, l->ln1_b, N, D, d->eps, threads);
-  lk->qkv(c, a->q, a->k, a->v, a->ln);
-  attention_forward(a->atty, a->att, a->q, a->k, a->v, B, d->T, D, d->NH, d->engine);
-  lk->residual(c, LIN_O, x, a->atty, l->o_b, l->ls1, D, D);
+  int D = d->D, N = c->N, M = d->M;
+  lk->qkv(c, lk->norm(c, x, l->ln1_w, l->ln1_b));
+  lk->residual(c, LIN_O, x, lk->attention(c, B), l->o_b, l->ls1, D, D);
 
-  layernorm_forward(a->ln, x, l->ln2_w, l->ln2_b, N, D, d->eps, threads);
+  const void *in = lk->norm(c, x, l->ln2_w, l->ln2_b);
   if (d->swiglu) {
-    lk->linear(c, LIN_FC1, a->h, a->ln, NULL, D, 2 * M, 0);
-    swiglu_forward(a->hg, a->h, l->fc1_b, N, M, threads);
+    lk->linear(c, LIN_FC1, a->h, in, NULL, D, 2 * M, 0);
+    swiglu_forward(a->hg, a->h, l->fc1_b, N, M, d->threads);
     lk->residual(c, LIN_FC2, x, a->hg, l->fc2_b, l->ls2, M, D);
   } else {
-    lk->mlp(c, x, a->ln);
+    lk->mlp(c, x, in);
   }
 }
 

@@ -104,7 +104,11 @@ typedef struct vit_acts {
   float *pooled;   /* (B, 2D) */
   uint16_t *abf16; /* (B*T, bf16_row_width(max(D, M))): a linear layer's bf16 input (the
                     * kernel's padded rows, or dense rows for prepared weights); bf16 only */
-  float *memory;   /* the allocation (abf16 is a second one) */
+  /* bf16 with prepared weights (the whole block in bf16 activations): ln16 (B,T,D), the
+   * sublayers' bf16 input; p16 (attention_scratch_floats) the attention probabilities. The
+   * bf16 q, k, v and attention output (B,T,D) live in the first half of q, k, v, atty. */
+  uint16_t *ln16, *p16;
+  float *memory;   /* the allocation (abf16, ln16 and p16 are a second one) */
   int B;           /* batch these were sized for */
 } vit_acts;
 
