@@ -27,7 +27,7 @@
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#define TARGET_AMX __attribute__((target("amx-tile,amx-bf16,avx512f")))
+#define TARGET_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw")))
 #endif
 
 /* A column chunk: about 1 MiB of packed weights (in L2), at most 16 blocks of 32 columns
@@ -204,6 +204,163 @@ int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int 
   return 0;
 }
 
+/* ---- attention ------------------------------------------------------------------------
+ * Per (image, head), in the thread's scratch (Tp = T rounded up to 32, all padding zero):
+ *   qp (Tp, hd) bf16          the head's q rows, dense
+ *   kt                        k_h^T as weight tiles: tile (n16, kt) word (kp, j) is the pair
+ *                             k_h[n16*16 + j, kt*32 + 2kp .. +1]
+ *   vt                        v_h as weight tiles: tile (kt, n16) word (kp, j) is the pair
+ *                             (v_h[kt*32 + 2kp, n16*16 + j], v_h[kt*32 + 2kp + 1, n16*16 + j])
+ *   s (Tp, Tp) fp32, p (Tp, Tp) bf16, o (Tp, hd) fp32 */
+typedef struct att_scratch {
+  uint16_t *qp, *kt, *vt, *p;
+  float *s, *o;
+} att_scratch;
+
+static size_t att_bytes(int Tp, int hd) {
+  size_t n16 = (size_t)Tp * hd * 4 + (size_t)Tp * Tp; /* qp, kt, vt, p (bf16) */
+  size_t n32 = (size_t)Tp * Tp + (size_t)Tp * hd;     /* s, o */
+  return (n16 * sizeof(uint16_t) + n32 * sizeof(float) + 6 * 64 + 63) / 64 * 64;
+}
+
+static void att_carve(att_scratch *a, char *m, int Tp, int hd) {
+  size_t at = 0;
+#define CARVE(field, type, count)                        \
+  a->field = (type *)(m + at);                           \
+  at += ((count) * sizeof(type) + 63) / 64 * 64;
+  CARVE(qp, uint16_t, (size_t)Tp * hd)
+  CARVE(kt, uint16_t, (size_t)Tp * hd)
+  CARVE(vt, uint16_t, (size_t)Tp * hd)
+  CARVE(p, uint16_t, (size_t)Tp * Tp)
+  CARVE(s, float, (size_t)Tp * Tp)
+  CARVE(o, float, (size_t)Tp * hd)
+#undef CARVE
+  memset(m, 0, at);
+}
+
+/* The head's operands of image b into the scratch (rows >= T stay zero). k's 32-bit pairs
+ * are gathered 16 tokens at a time (one tile row); v's rows are interleaved two at a time. */
+TARGET_AMX static void att_load(att_scratch *a, const uint16_t *q, const uint16_t *k,
+                                const uint16_t *v, int T, int C, int hd, int col) {
+  int KT = hd / 32, NT = hd / 16;
+  for (int t = 0; t < T; t++)
+    memcpy(a->qp + (size_t)t * hd, q + (size_t)t * C + col, (size_t)hd * sizeof *q);
+  const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5,
+                                                           4, 3, 2, 1, 0),
+                                          _mm512_set1_epi32(C * 2));
+  for (int t0 = 0; t0 < T; t0 += 16) {
+    __mmask16 live = T - t0 >= 16 ? 0xffff : (__mmask16)((1u << (T - t0)) - 1);
+    const char *base = (const char *)(k + (size_t)t0 * C + col);
+    for (int w = 0; w < hd / 2; w++) {
+      __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, rows, base + 4 * w, 1);
+      size_t tile = (size_t)(t0 / 16) * KT + w / 16;
+      _mm512_store_si512(a->kt + (tile * 256 + (size_t)(w % 16) * 16) * 2, g);
+    }
+  }
+  /* word j of a tile row pairs element j of the even and the odd token */
+  const __m512i lo = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                      39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+  const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+  for (int t = 0; t < T; t += 2) {
+    const uint16_t *ve = v + (size_t)t * C + col, *vo = ve + C;
+    int kt = t / 32, kp = (t % 32) / 2;
+    for (int n = 0; n < hd; n += 32) {
+      __m512i e = _mm512_loadu_si512(ve + n);
+      __m512i o = t + 1 < T ? _mm512_loadu_si512(vo + n) : _mm512_setzero_si512();
+      size_t tile = (size_t)kt * NT + n / 16;
+      _mm512_store_si512(a->vt + (tile * 256 + (size_t)kp * 16) * 2,
+                         _mm512_permutex2var_epi16(e, lo, o));
+      _mm512_store_si512(a->vt + ((tile + 1) * 256 + (size_t)kp * 16) * 2,
+                         _mm512_permutex2var_epi16(e, hi, o));
+    }
+  }
+}
+
+/* r[u] *= scale for u < n */
+TARGET_AMX static void att_scale(float *r, int n, float scale) {
+  __m512 s = _mm512_set1_ps(scale);
+  for (int u = 0; u < n; u += 16) {
+    __mmask16 m = n - u >= 16 ? 0xffff : (__mmask16)((1u << (n - u)) - 1);
+    _mm512_mask_storeu_ps(r + u, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, r + u), s));
+  }
+}
+
+/* c (32x32 fp32, row stride ldc floats) = a (32 rows, row stride lda bytes) @ weight tiles
+ * b0[i * bstep], b1[i * bstep] for i < kb (1 KiB tiles). */
+TARGET_AMX static void att_block(float *c, long ldc, const uint16_t *a, long lda,
+                                 const uint16_t *b0, const uint16_t *b1, size_t bstep, int kb) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  const char *a1 = (const char *)a + 16 * lda;
+  for (int i = 0; i < kb; i++) {
+    _tile_loadd(4, a + i * 32, lda);
+    _tile_loadd(5, a1 + i * 64, lda);
+    _tile_loadd(6, b0 + i * bstep, 64);
+    _tile_loadd(7, b1 + i * bstep, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  _tile_stored(0, c, ldc * 4);
+  _tile_stored(1, c + 16, ldc * 4);
+  _tile_stored(2, c + 16 * ldc, ldc * 4);
+  _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
+}
+
+int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uint16_t *v, int B,
+                  int T, int C, int NH, float scale, int threads) {
+  if (NH <= 0 || C % NH || (C / NH) % 32 || T <= 0) return -1;
+  int hd = C / NH, Tp = (T + 31) / 32 * 32, KT = hd / 32, NT = hd / 16;
+  int team = AMX_THREADS(threads);
+  size_t per = att_bytes(Tp, hd);
+  char *scratch = aligned_alloc(64, (size_t)team * per);
+  if (!scratch) return -1;
+  vm_isa isa = vm_isa_best();
+  int jobs = B * NH;
+#pragma omp parallel num_threads(team)
+  {
+#ifdef _OPENMP
+    int me = omp_get_thread_num();
+#else
+    int me = 0;
+#endif
+    att_scratch a;
+    att_carve(&a, scratch + (size_t)me * per, Tp, hd);
+    tiles_configure();
+#pragma omp for schedule(static)
+    for (int j = 0; j < jobs; j++) {
+      int b = j / NH, h = j % NH;
+      size_t base = (size_t)b * T * C;
+      att_load(&a, q + base, k + base, v + base, T, C, hd, h * hd);
+      /* s = q_h k_h^T: 32x32 blocks over hd (KT steps), weight tiles of columns 2nb, 2nb+1 */
+      for (int mb = 0; mb < Tp / 32; mb++)
+        for (int nb = 0; nb < Tp / 32; nb++)
+          att_block(a.s + (size_t)mb * 32 * Tp + nb * 32, Tp, a.qp + (size_t)mb * 32 * hd,
+                    (long)hd * 2, a.kt + (size_t)(2 * nb) * KT * 512,
+                    a.kt + (size_t)(2 * nb + 1) * KT * 512, 512, KT);
+      for (int t = 0; t < T; t++) {
+        float *r = a.s + (size_t)t * Tp;
+        att_scale(r, T, scale);
+        vm_softmax_row_bf16(isa, r, a.p + (size_t)t * Tp, T);
+      }
+      /* o = p v_h: 32x32 blocks over the tokens (Tp/32 steps) */
+      for (int mb = 0; mb < Tp / 32; mb++)
+        for (int nb = 0; nb < hd / 32; nb++)
+          att_block(a.o + (size_t)mb * 32 * hd + nb * 32, hd, a.p + (size_t)mb * 32 * Tp,
+                    (long)Tp * 2, a.vt + (size_t)(2 * nb) * 512,
+                    a.vt + (size_t)(2 * nb + 1) * 512, (size_t)NT * 512, Tp / 32);
+      for (int t = 0; t < T; t++)
+        vm_bf16_row(isa, out + base + (size_t)t * C + h * hd, a.o + (size_t)t * hd, hd);
+    }
+    tiles_release();
+  }
+  free(scratch);
+  return 0;
+}
+
 #else
 
 int amx_cpu_supported(void) { return 0; }
@@ -212,6 +369,13 @@ int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int 
                const amx_epilogue *ep, int threads) {
   (void)y, (void)y_bf16, (void)a, (void)w, (void)N, (void)ep, (void)threads;
   (void)epilogue_rows;
+  return -1;
+}
+
+int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uint16_t *v, int B,
+                  int T, int C, int NH, float scale, int threads) {
+  (void)out, (void)q, (void)k, (void)v, (void)B, (void)T, (void)C, (void)NH, (void)scale;
+  (void)threads;
   return -1;
 }
 

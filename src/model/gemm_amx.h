@@ -52,4 +52,15 @@ typedef struct amx_epilogue {
 int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int N,
                const amx_epilogue *ep, int threads);
 
+/* Attention on bf16 operands for B images of T tokens, NH heads of hd = C / NH columns
+ * (hd a multiple of 32): for each image and head h, with q_h, k_h, v_h (T,hd) the head's
+ * columns of q, k, v (B,T,C) bf16,
+ *   s = scale * q_h k_h^T       fp32 (tile products, fp32 sums)
+ *   p = bf16(softmax(s))        per row, vm_softmax_row_bf16
+ *   out_h = bf16(p v_h)         fp32 sums, rounded
+ * into out (B,T,C) bf16 at the head's columns; each (image, head) stays in its thread's L2.
+ * Returns 0, or -1 when out of memory or hd does not fit (then out is untouched). */
+int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uint16_t *v, int B,
+                  int T, int C, int NH, float scale, int threads);
+
 #endif

@@ -2,6 +2,7 @@
  * gemm_bf16.c), activations, attention, softmax, residuals and patch extraction. Shapes
  * are documented in ops.h. */
 #include "model/ops.h"
+#include "model/gemm_amx.h"
 #include "model/vec_math.h"
 
 #include <math.h>
@@ -385,6 +386,10 @@ void attention_forward_bf16(uint16_t *out, float *att, uint16_t *p16, const uint
                             vfr_engine *eng) {
   int hd = C / NH, chunk = attention_images(B, T, NH);
   float scale = 1.0f / sqrtf((float)hd);
+  /* on AMX, each (image, head) whole in one thread's L2 (gemm_amx.h) */
+  if (engine_has_amx(eng) && amx_cpu_supported() &&
+      amx_attention(out, q, k, v, B, T, C, NH, scale, engine_threads(eng)) == 0)
+    return;
   vm_isa isa = vm_isa_best();
   engine_strides heads = {(int64_t)T * C, hd, C, 1}, heads_t = {(int64_t)T * C, hd, 1, C};
   engine_strides scores = {(int64_t)NH * T * T, (int64_t)T * T, T, 1};
