@@ -470,18 +470,24 @@ void engine_linear(vfr_engine *e, float *y, const float *inp, const float *weigh
   engine_gemm(e, 0, 1, N, OC, C, 1.0f, inp, C, weight, C, y, OC, ep);
 }
 
+/* The key of a strided batched product (engine.h's strides). */
+static void batched_key(mm_key *k, int nb0, int nb1, int M, int N, int K, float alpha,
+                        engine_strides sa, engine_strides sb, engine_strides sc) {
+  memset(k, 0, sizeof *k);
+  set4(k->dims[0], nb0, nb1, M, K);
+  set4(k->dims[1], nb0, nb1, K, N);
+  set4(k->dims[2], nb0, nb1, M, N);
+  set4(k->strides[0], sa.batch0, sa.batch1, sa.row, sa.col);
+  set4(k->strides[1], sb.batch0, sb.batch1, sb.row, sb.col);
+  set4(k->strides[2], sc.batch0, sc.batch1, sc.row, sc.col);
+  k->alpha = alpha;
+}
+
 void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, float alpha,
                          const float *A, engine_strides sa, const float *B, engine_strides sb,
                          float *C, engine_strides sc, int accumulate) {
   mm_key k;
-  memset(&k, 0, sizeof k);
-  set4(k.dims[0], nb0, nb1, M, K);
-  set4(k.dims[1], nb0, nb1, K, N);
-  set4(k.dims[2], nb0, nb1, M, N);
-  set4(k.strides[0], sa.batch0, sa.batch1, sa.row, sa.col);
-  set4(k.strides[1], sb.batch0, sb.batch1, sb.row, sb.col);
-  set4(k.strides[2], sc.batch0, sc.batch1, sc.row, sc.col);
-  k.alpha = alpha;
+  batched_key(&k, nb0, nb1, M, N, K, alpha, sa, sb, sc);
   engine_epilogue ep = {NULL, 0, NULL, accumulate};
   product(e, &k, A, 0, B, B, C, &ep);
 }
@@ -490,14 +496,7 @@ void engine_gemm_batched_bf16(vfr_engine *e, int nb0, int nb1, int M, int N, int
                               const uint16_t *A, engine_strides sa, const uint16_t *B,
                               engine_strides sb, void *C, engine_strides sc, int c_bf16) {
   mm_key k;
-  memset(&k, 0, sizeof k);
-  set4(k.dims[0], nb0, nb1, M, K);
-  set4(k.dims[1], nb0, nb1, K, N);
-  set4(k.dims[2], nb0, nb1, M, N);
-  set4(k.strides[0], sa.batch0, sa.batch1, sa.row, sa.col);
-  set4(k.strides[1], sb.batch0, sb.batch1, sb.row, sb.col);
-  set4(k.strides[2], sc.batch0, sc.batch1, sc.row, sc.col);
-  k.alpha = alpha;
+  batched_key(&k, nb0, nb1, M, N, K, alpha, sa, sb, sc);
   k.a_bf16 = k.b_bf16 = 1;
   k.c_bf16 = c_bf16 != 0;
   product(e, &k, A, 0, B, B, C, NULL);

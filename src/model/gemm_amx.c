@@ -114,10 +114,12 @@ TARGET_AMX static void tiles_configure(void) {
   _tile_loadconfig(&cfg);
 }
 
-/* t (32x32 fp32, row stride ldt floats) = [t +] a (32 rows, row stride lda bytes, kb inputs
- * blocks) @ the weight tiles b0, b1; first: start from zero instead of t. */
+/* t (32x32 fp32, row stride ldt floats) = [t +] a (32 rows, row stride lda bytes, kb blocks
+ * of 32 inputs) @ the weight tiles b0[i * bstep], b1[i * bstep] (1 KiB tiles) for i < kb;
+ * first: start from zero instead of t. */
 TARGET_AMX static void block_32x32(float *t, long ldt, int first, const uint16_t *a, long lda,
-                                   const uint16_t *b0, const uint16_t *b1, int kb) {
+                                   const uint16_t *b0, const uint16_t *b1, size_t bstep,
+                                   int kb) {
   if (first) {
     _tile_zero(0);
     _tile_zero(1);
@@ -133,8 +135,8 @@ TARGET_AMX static void block_32x32(float *t, long ldt, int first, const uint16_t
   for (int k = 0; k < kb; k++) {
     _tile_loadd(4, a + k * 32, lda);
     _tile_loadd(5, a1 + k * 64, lda);
-    _tile_loadd(6, b0 + (size_t)k * 512, 64);
-    _tile_loadd(7, b1 + (size_t)k * 512, 64);
+    _tile_loadd(6, b0 + (size_t)k * bstep, 64);
+    _tile_loadd(7, b1 + (size_t)k * bstep, 64);
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
     _tile_dpbf16ps(2, 5, 6);
@@ -192,7 +194,7 @@ int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int 
           for (int nb = n0; nb < n1; nb++) {
             const uint16_t *b0 = w->data + (size_t)(2 * nb) * tile_pair + (size_t)k0 * 512;
             block_32x32(t + (nb - n0) * 32, ldt, k0 == 0, ar + k0 * 32, (long)C * 2, b0,
-                        b0 + tile_pair, kb);
+                        b0 + tile_pair, 512, kb);
           }
         }
         epilogue_rows(y, y_bf16, OC, r0, rows, n0 * 32, (n1 - n0) * 32, t, ldt, ep, isa);
@@ -285,31 +287,6 @@ TARGET_AMX static void att_scale(float *r, int n, float scale) {
   }
 }
 
-/* c (32x32 fp32, row stride ldc floats) = a (32 rows, row stride lda bytes) @ weight tiles
- * b0[i * bstep], b1[i * bstep] for i < kb (1 KiB tiles). */
-TARGET_AMX static void att_block(float *c, long ldc, const uint16_t *a, long lda,
-                                 const uint16_t *b0, const uint16_t *b1, size_t bstep, int kb) {
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  const char *a1 = (const char *)a + 16 * lda;
-  for (int i = 0; i < kb; i++) {
-    _tile_loadd(4, a + i * 32, lda);
-    _tile_loadd(5, a1 + i * 64, lda);
-    _tile_loadd(6, b0 + i * bstep, 64);
-    _tile_loadd(7, b1 + i * bstep, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_dpbf16ps(3, 5, 7);
-  }
-  _tile_stored(0, c, ldc * 4);
-  _tile_stored(1, c + 16, ldc * 4);
-  _tile_stored(2, c + 16 * ldc, ldc * 4);
-  _tile_stored(3, c + 16 * ldc + 16, ldc * 4);
-}
-
 int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uint16_t *v, int B,
                   int T, int C, int NH, float scale, int threads) {
   if (NH <= 0 || C % NH || (C / NH) % 32 || T <= 0) return -1;
@@ -338,7 +315,7 @@ int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uin
       /* s = q_h k_h^T: 32x32 blocks over hd (KT steps), weight tiles of columns 2nb, 2nb+1 */
       for (int mb = 0; mb < Tp / 32; mb++)
         for (int nb = 0; nb < Tp / 32; nb++)
-          att_block(a.s + (size_t)mb * 32 * Tp + nb * 32, Tp, a.qp + (size_t)mb * 32 * hd,
+          block_32x32(a.s + (size_t)mb * 32 * Tp + nb * 32, Tp, 1, a.qp + (size_t)mb * 32 * hd,
                     (long)hd * 2, a.kt + (size_t)(2 * nb) * KT * 512,
                     a.kt + (size_t)(2 * nb + 1) * KT * 512, 512, KT);
       for (int t = 0; t < T; t++) {
@@ -349,7 +326,7 @@ int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uin
       /* o = p v_h: 32x32 blocks over the tokens (Tp/32 steps) */
       for (int mb = 0; mb < Tp / 32; mb++)
         for (int nb = 0; nb < hd / 32; nb++)
-          att_block(a.o + (size_t)mb * 32 * hd + nb * 32, hd, a.p + (size_t)mb * 32 * Tp,
+          block_32x32(a.o + (size_t)mb * 32 * hd + nb * 32, hd, 1, a.p + (size_t)mb * 32 * Tp,
                     (long)Tp * 2, a.vt + (size_t)(2 * nb) * 512,
                     a.vt + (size_t)(2 * nb + 1) * 512, (size_t)NT * 512, Tp / 32);
       for (int t = 0; t < T; t++)
