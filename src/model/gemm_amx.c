@@ -17,8 +17,10 @@
 #ifdef _OPENMP
 #include <omp.h>
 #define AMX_THREADS(t) ((t) > 0 ? (t) : omp_get_max_threads())
+#define AMX_ME() omp_get_thread_num()
 #else
 #define AMX_THREADS(t) 1
+#define AMX_ME() 0
 #endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 11 || defined(__clang__))
@@ -168,11 +170,7 @@ int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int 
   const size_t tile_pair = (size_t)KB * 512; /* one 16-column panel */
 #pragma omp parallel num_threads(team)
   {
-#ifdef _OPENMP
-    int me = omp_get_thread_num();
-#else
-    int me = 0;
-#endif
+    int me = AMX_ME();
     float *t = (float *)(scratch + (size_t)me * per);
     uint16_t *pad = (uint16_t *)(t + t_floats);
     tiles_configure();
@@ -299,11 +297,7 @@ int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uin
   int jobs = B * NH;
 #pragma omp parallel num_threads(team)
   {
-#ifdef _OPENMP
-    int me = omp_get_thread_num();
-#else
-    int me = 0;
-#endif
+    int me = AMX_ME();
     att_scratch a;
     att_carve(&a, scratch + (size_t)me * per, Tp, hd);
     tiles_configure();
