@@ -85,7 +85,7 @@ struct vfr_engine {
 
 /* The own AMX kernel (gemm_amx.h) runs bf16 weights with at least this many inputs: measured
  * faster than oneDNN 2.6's AMX matmul there (the MLP's second layer, 3072 inputs), slower at
- * 768 (docs/engine.md). */
+ * 768 (docs/models.md, "AMX kernel"). */
 enum { AMX_MIN_INPUTS = 2048 };
 
 struct engine_weight {
@@ -408,10 +408,12 @@ static void convert_locked(vfr_engine *e, uint16_t *dst, const float *src, int64
   for (int64_t i = 0; i < n; i++) dst[i] = vfr_f32_to_bf16(src[i]);
 }
 
-/* Runs k on A, B (the primitive's weight operand), C; the fallback reads B_plain. With
+/* Runs k on A, B (the primitive's weight operand), C, or on the own AMX kernel with the
+ * packed weight amx (not NULL: a prepared 2D product); the fallback reads B_plain. With
  * convert, A is fp32 (M,K) dense and k->a_bf16: it is converted into e->abuf first. */
 static void product(vfr_engine *e, mm_key *k, const void *A, int convert, const void *B,
-                    const void *B_plain, void *C, const engine_epilogue *ep) {
+                    const void *B_plain, const amx_weight *amx, void *C,
+                    const engine_epilogue *ep) {
   if (k->dims[2][2] == 0 || k->dims[2][3] == 0 || k->dims[0][0] == 0 || k->dims[0][1] == 0)
     return;
   if (ep) {
@@ -439,8 +441,14 @@ static void product(vfr_engine *e, mm_key *k, const void *A, int convert, const 
       bad = 1;
     }
   }
-  mm_entry *m = bad ? NULL : lookup(e, k);
-  bad = !m || run(e, m, A, B, C, ep) != 0;
+  if (!bad && amx) {
+    amx_epilogue ae = {NULL, 0, NULL, 0};
+    if (ep) ae = (amx_epilogue){ep->bias, ep->act, ep->scale, ep->accumulate};
+    bad = amx_linear(C, k->c_bf16, A, amx, (int)k->dims[0][2], &ae, k->threads) != 0;
+  } else if (!bad) {
+    mm_entry *m = lookup(e, k);
+    bad = !m || run(e, m, A, B, C, ep) != 0;
+  }
   if (bad) fallback(k, A, B_plain, C, ep); /* under the lock: A may be e->abuf */
   pthread_mutex_unlock(&e->lock);
   if (k->threads != saved) omp_set_num_threads(saved);
@@ -462,7 +470,7 @@ void engine_gemm(vfr_engine *e, int transA, int transB, int M, int N, int K, flo
   set4(k.strides[1], (int64_t)K * N, (int64_t)K * N, transB ? 1 : ldb, transB ? ldb : 1);
   set4(k.strides[2], (int64_t)M * ldc, (int64_t)M * ldc, ldc, 1);
   k.alpha = alpha;
-  product(e, &k, A, 0, B, B, C, ep);
+  product(e, &k, A, 0, B, B, NULL, C, ep);
 }
 
 void engine_linear(vfr_engine *e, float *y, const float *inp, const float *weight, int N, int C,
@@ -489,7 +497,7 @@ void engine_gemm_batched(vfr_engine *e, int nb0, int nb1, int M, int N, int K, f
   mm_key k;
   batched_key(&k, nb0, nb1, M, N, K, alpha, sa, sb, sc);
   engine_epilogue ep = {NULL, 0, NULL, accumulate};
-  product(e, &k, A, 0, B, B, C, &ep);
+  product(e, &k, A, 0, B, B, NULL, C, &ep);
 }
 
 void engine_gemm_batched_bf16(vfr_engine *e, int nb0, int nb1, int M, int N, int K, float alpha,
@@ -499,7 +507,7 @@ void engine_gemm_batched_bf16(vfr_engine *e, int nb0, int nb1, int M, int N, int
   batched_key(&k, nb0, nb1, M, N, K, alpha, sa, sb, sc);
   k.a_bf16 = k.b_bf16 = 1;
   k.c_bf16 = c_bf16 != 0;
-  product(e, &k, A, 0, B, B, C, NULL);
+  product(e, &k, A, 0, B, B, NULL, C, NULL);
 }
 
 /* ---- prepared weights ----------------------------------------------------------------- */
@@ -644,36 +652,9 @@ void engine_weight_free(engine_weight *w) {
 
 int engine_weight_bf16(const engine_weight *w) { return w->bf16; }
 
-/* engine_linear_prepared on the AMX kernel; 0, or -1 when it ran out of memory. */
-static int linear_amx(vfr_engine *e, void *y, int y_bf16, const void *inp, int inp_bf16,
-                      const engine_weight *w, int N, const engine_epilogue *ep) {
-  int saved = omp_get_max_threads(), threads = e->threads > 0 ? e->threads : saved;
-  if (threads != saved) omp_set_num_threads(threads);
-  pthread_mutex_lock(&e->lock);
-  const uint16_t *a = inp;
-  int bad = 0;
-  if (!inp_bf16) {
-    size_t n = (size_t)N * w->C;
-    if (n > e->abuf_n) {
-      uint16_t *p = aligned_alloc(64, (n * sizeof *p + 63) / 64 * 64);
-      if (p) free(e->abuf), e->abuf = p, e->abuf_n = n;
-    }
-    if (n <= e->abuf_n) convert_locked(e, e->abuf, inp, (int64_t)n, threads);
-    else bad = 1;
-    a = e->abuf;
-  }
-  amx_epilogue ae = {NULL, 0, NULL, 0};
-  if (ep) ae = (amx_epilogue){ep->bias, ep->act, ep->scale, ep->accumulate};
-  if (!bad) bad = amx_linear(y, y_bf16, a, &w->amx, N, &ae, threads);
-  pthread_mutex_unlock(&e->lock);
-  if (threads != saved) omp_set_num_threads(saved);
-  return bad ? -1 : 0;
-}
-
 void engine_linear_prepared(vfr_engine *e, void *y, int y_bf16, const void *inp, int inp_bf16,
                             const engine_weight *w, int N, const engine_epilogue *ep) {
   int C = w->C, OC = w->OC;
-  if (w->amx.data && linear_amx(e, y, y_bf16, inp, inp_bf16, w, N, ep) == 0) return;
   mm_key k;
   memset(&k, 0, sizeof k);
   set4(k.dims[0], 1, 1, N, C);
@@ -686,7 +667,8 @@ void engine_linear_prepared(vfr_engine *e, void *y, int y_bf16, const void *inp,
   k.layout = w->layout;
   k.a_bf16 = w->bf16;
   k.c_bf16 = y_bf16 != 0;
-  product(e, &k, inp, w->bf16 && !inp_bf16, w->data, w->plain, y, ep);
+  product(e, &k, inp, w->bf16 && !inp_bf16, w->data, w->plain, w->amx.data ? &w->amx : NULL, y,
+          ep);
 }
 
 void engine_to_bf16(vfr_engine *e, uint16_t *dst, const float *src, int64_t n) {

@@ -1,11 +1,12 @@
-/* bf16 linear layers on AMX tiles (see gemm_amx.h for the layouts).
+/* bf16 linear layers and attention on AMX tiles (see gemm_amx.h for the layouts).
  *
  * Tiles: four 16x16 fp32 accumulators (a 32x32 output block), two 16-row x 32-input
- * activation tiles, two 16-pair x 16-column weight tiles; per 32 inputs, four tile products.
- * The driver walks the output columns in chunks whose packed weights (about 1 MiB) stay in
- * L2 while each thread runs its share of the 32-row blocks over them. Each finished 32x32
- * block is stored to a small fp32 buffer and the epilogue writes it out from L1. A last
- * partial row block is copied, zero-padded, into a per-thread buffer first. */
+ * activation tiles, two 16-pair x 16-column weight tiles; per 32 inputs, four tile products
+ * (block_32x32, shared by both). The linear driver walks the output columns in chunks whose
+ * packed weights (about 1 MiB) stay in L2 while each thread runs its share of the 32-row
+ * blocks over them, the inputs in slices of KC_BLOCKS x 32; the fp32 sums of a row block
+ * across the chunk gather in a per-thread buffer, which the epilogue then writes out row by
+ * row. A last partial row block is copied, zero-padded, into a per-thread buffer first. */
 #include "model/gemm_amx.h"
 
 #include <stdlib.h>
@@ -185,8 +186,8 @@ int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int 
           memset(pad + (size_t)rows * C, 0, (size_t)(32 - rows) * C * sizeof *pad);
           ar = pad;
         }
-        /* the row block's inputs in slices of KC_BLOCKS x 32 that stay in L1 while the
-         * chunk's weight panels stream past them */
+        /* the row block's inputs in slices of KC_BLOCKS x 32 (in L2) while the chunk's
+         * weight panels stream past them */
         for (int k0 = 0; k0 < KB; k0 += KC_BLOCKS) {
           int kb = KB - k0 < KC_BLOCKS ? KB - k0 : KC_BLOCKS;
           for (int nb = n0; nb < n1; nb++) {

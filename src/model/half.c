@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model/safetensors.h"
+#include "model/vec_math.h"
 
 static float bits_to_f32(uint32_t u) {
   float f;
@@ -67,10 +68,4 @@ uint16_t vfr_f32_to_f16(float f) {
   return (uint16_t)(sign | h);
 }
 
-uint16_t vfr_f32_to_bf16(float f) {
-  uint32_t u = f32_to_bits(f);
-  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) /* NaN: keep it quiet */
-    return (uint16_t)((u >> 16) | 0x40u);
-  uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)((u + rounding) >> 16);
-}
+uint16_t vfr_f32_to_bf16(float f) { return vm_bf16(f); }
