@@ -357,10 +357,6 @@ VM_AVX512_FN static inline void softmax_row_avx512_to(float *r, uint16_t *dst, i
 
 VM_AVX512_FN static void softmax_row_avx512(float *r, int n) { softmax_row_avx512_to(r, NULL, n); }
 
-VM_AVX512_FN static void softmax_row_bf16_avx512(float *r, uint16_t *dst, int n) {
-  softmax_row_avx512_to(r, dst, n);
-}
-
 #endif /* VM_X86 */
 
 /* ---- dispatch --------------------------------------------------------------------------- */
@@ -471,7 +467,7 @@ void vm_bf16_row(vm_isa isa, uint16_t *dst, const float *src, int n) {
 void vm_softmax_row_bf16(vm_isa isa, float *r, uint16_t *dst, int n) {
 #if VM_X86
   if (isa == VM_AVX512) {
-    softmax_row_bf16_avx512(r, dst, n);
+    softmax_row_avx512_to(r, dst, n);
     return;
   }
 #endif
