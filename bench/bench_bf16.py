@@ -139,28 +139,34 @@ def onednn_bf16(tmp, M, N, K):
 
 
 def bench_amx(lib, tmp):
-    """The own AMX kernel (gemm_amx.h) against oneDNN's bf16 matmul at the ViT-B/16 batch-32
-    shapes, fp32 output without epilogue on both sides, the best of 20 runs each."""
+    """The own AMX kernel (gemm_amx.h) against oneDNN's bf16 matmul at the ViT-B/16 shapes,
+    rows of a batch of 32 and of one image at ViT-B/16 (197 tokens) and ViT-B/32 (50), fp32
+    output without epilogue on both sides, the best of 20 runs each."""
     lib.amx_weight_pack.argtypes = [C.POINTER(AmxWeight), C.c_void_p, C.c_int, C.c_int]
     lib.amx_weight_free.argtypes = [C.POINTER(AmxWeight)]
     lib.amx_linear.argtypes = [C.c_void_p, C.c_int, C.c_void_p, C.POINTER(AmxWeight), C.c_int,
-                               C.POINTER(AmxEpilogue), C.c_int]
-    N = 6304  # 32 images x 197 tokens
+                               C.POINTER(AmxEpilogue), C.c_int, C.c_void_p, C.c_size_t]
+    lib.amx_linear_scratch_bytes.argtypes = [C.POINTER(AmxWeight), C.c_int, C.c_int]
+    lib.amx_linear_scratch_bytes.restype = C.c_size_t
     rs = np.random.RandomState(3)
-    print(f"\nAMX bf16 products, {N} rows, {args.threads} threads, fp32 out, GFLOP/s")
-    print(f"  {'C -> OC':>12s} {'own AMX':>8s} {'oneDNN':>8s} {'ratio':>6s}")
-    for Cin, OC in ((768, 3072), (3072, 768), (768, 768)):
+    print(f"\nAMX bf16 products, {args.threads} threads, fp32 out, GFLOP/s")
+    print(f"  {'rows':>5s} {'C -> OC':>12s} {'own AMX':>8s} {'oneDNN':>8s} {'ratio':>6s}")
+    for N, Cin, OC in ((N, Cin, OC) for N in (6304, 197, 50)
+                       for Cin, OC in ((768, 3072), (3072, 768), (768, 768))):
         w = (rs.randn(OC, Cin) * 0.03).astype(np.float32)
         a = rs.randint(0x3000, 0x4000, size=(N, Cin)).astype(np.uint16)  # bf16 bit patterns
         y = np.zeros((N, OC), np.float32)
         aw = AmxWeight()
         if lib.amx_weight_pack(C.byref(aw), w.ctypes.data, OC, Cin):
             sys.exit("bench_bf16: out of memory")
+        need = lib.amx_linear_scratch_bytes(C.byref(aw), N, args.threads) + 63
+        scratch = np.zeros(need, np.uint8)  # as the engine keeps one
         (t, _), = best_times([lambda: lib.amx_linear(y.ctypes.data, 0, a.ctypes.data,
-                                                     C.byref(aw), N, None, args.threads)], 20)
+                                                     C.byref(aw), N, None, args.threads,
+                                                     scratch.ctypes.data, need)], 20)
         lib.amx_weight_free(C.byref(aw))
         own, ref = 2.0 * N * Cin * OC / t / 1e9, onednn_bf16(tmp, N, OC, Cin)
-        print(f"  {f'{Cin} -> {OC}':>12s} {own:8.0f} {ref:8.0f} "
+        print(f"  {N:5d} {f'{Cin} -> {OC}':>12s} {own:8.0f} {ref:8.0f} "
               f"{own / ref if ref else float('nan'):6.2f}", flush=True)
 
 

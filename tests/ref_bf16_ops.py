@@ -194,8 +194,11 @@ def prototypes(lib):
     lib.amx_weight_pack.argtypes = [C.POINTER(AmxWeight), v, i, i]
     lib.amx_weight_pack.restype = i
     lib.amx_weight_free.argtypes, lib.amx_weight_free.restype = [C.POINTER(AmxWeight)], None
-    lib.amx_linear.argtypes = [v, i, v, C.POINTER(AmxWeight), i, C.POINTER(AmxEpilogue), i]
+    lib.amx_linear.argtypes = [v, i, v, C.POINTER(AmxWeight), i, C.POINTER(AmxEpilogue), i, v,
+                               C.c_size_t]
     lib.amx_linear.restype = i
+    lib.amx_linear_scratch_bytes.argtypes = [C.POINTER(AmxWeight), i, i]
+    lib.amx_linear_scratch_bytes.restype = C.c_size_t
 
 
 # ----------------------------------------------------------------------------------------------
@@ -543,8 +546,15 @@ def amx_pack(lib, w):
     return rc, aw
 
 
-def amx_run(lib, a16, aw, N, ep=None, y_bf16=0, y0=None):
+def amx_run(lib, a16, aw, N, ep=None, y_bf16=0, y0=None, scratch="given"):
+    """scratch: "given" (the engine's way: a caller's buffer, here 1 byte off alignment, with
+    the 63 bytes of slack), "short" (one byte too few: the kernel allocates its own) or
+    "own" (None)."""
     OC = aw.OC
+    need = lib.amx_linear_scratch_bytes(C.byref(aw), N, THREADS) + 63
+    buf = np.zeros(need + 1, np.uint8)
+    sp = {"given": buf.ctypes.data + 1, "short": buf.ctypes.data + 1, "own": None}[scratch]
+    sn = {"given": need, "short": need - 1, "own": 0}[scratch]
     if y_bf16:
         y = np.full((N + 2, OC), GUARD16, np.uint16)
     else:
@@ -552,7 +562,7 @@ def amx_run(lib, a16, aw, N, ep=None, y_bf16=0, y0=None):
         if y0 is not None:
             y[:N] = y0
     rc = lib.amx_linear(y.ctypes.data, y_bf16, a16.ctypes.data, C.byref(aw), N,
-                        C.byref(ep) if ep is not None else None, THREADS)
+                        C.byref(ep) if ep is not None else None, THREADS, sp, sn)
     guard = GUARD16 if y_bf16 else GUARD32
     return rc, y[:N], bool(np.all(y[N:] == guard))
 
@@ -567,7 +577,11 @@ def amx_checks(lib):
     nprod = 0
     for OC, Cw, Ns in ((32, 32, (1, 31, 32, 45, 100, 257)), (64, 64, (1, 31, 32, 45, 100, 257)),
                        (96, 96, (1, 31, 32, 45, 100, 257)), (544, 32, (1, 31, 32, 45, 100, 257)),
-                       (544, 96, (1, 45, 257)), (64, 1600, (45,)), (224, 3072, (33, 64))):
+                       (544, 96, (1, 45, 257)), (64, 1600, (45,)), (224, 3072, (33, 64)),
+                       # the driver's paths: many row groups (N >= 1537 on 2 threads) and
+                       # few; activations copied whole (C <= 1024) or per input slice; ragged
+                       # last input slice and last column chunk
+                       (416, 320, (2000, 1537, 300, 45)), (800, 1088, (1600, 97))):
         shape = f"amx_linear OC={OC} C={Cw}"
         Nmax = max(Ns)
         a = (rs.randn(Nmax, Cw) * 1.7).astype(np.float32)
@@ -597,10 +611,10 @@ def amx_checks(lib):
             plain = a.astype(np.float64) @ w.astype(np.float64).T
             ck.check(bool(np.any(np.abs(plain - t) > E)),
                      f"{shape}: the bound would also pass unrounded inputs")
-        for N in Ns:
+        for j, N in enumerate(Ns):
             if N == Nmax:
                 continue
-            rc, y, guard = amx_run(lib, a16, aw, N)
+            rc, y, guard = amx_run(lib, a16, aw, N, scratch=("own", "short", "given")[j % 3])
             ck.check(rc == 0 and guard, f"{shape} N={N}: rc {rc}, guard rows kept {guard}")
             ck.check(np.array_equal(f32_bits(y), f32_bits(ymax[:N])),
                      f"{shape} N={N}: rows differ from the first N rows of N={Nmax}")

@@ -81,12 +81,9 @@ struct vfr_engine {
   int n_cvs, cap_cvs;
   uint16_t *abuf; /* bf16 copy of a prepared product's fp32 input, grown as needed */
   size_t abuf_n;
+  void *amx_buf;  /* the AMX kernel's scratch, grown as needed (no page faults per call) */
+  size_t amx_buf_n;
 };
-
-/* The own AMX kernel (gemm_amx.h) runs bf16 weights with at least this many inputs: measured
- * faster than oneDNN 2.6's AMX matmul there (the MLP's second layer, 3072 inputs), slower at
- * 768 (docs/models.md, "AMX kernel"). */
-enum { AMX_MIN_INPUTS = 2048 };
 
 struct engine_weight {
   void *data;         /* the reordered weight, layout e->layouts[layout - 1] */
@@ -167,6 +164,7 @@ void engine_free(vfr_engine *e) {
   free(e->cvs);
   free(e->layouts);
   free(e->abuf);
+  free(e->amx_buf);
   free(e->cache);
   free(e->scratch);
   dnnl_stream_destroy(e->stream);
@@ -444,7 +442,13 @@ static void product(vfr_engine *e, mm_key *k, const void *A, int convert, const 
   if (!bad && amx) {
     amx_epilogue ae = {NULL, 0, NULL, 0};
     if (ep) ae = (amx_epilogue){ep->bias, ep->act, ep->scale, ep->accumulate};
-    bad = amx_linear(C, k->c_bf16, A, amx, (int)k->dims[0][2], &ae, k->threads) != 0;
+    int rows = (int)k->dims[0][2];
+    size_t need = amx_linear_scratch_bytes(amx, rows, k->threads) + 63;
+    if (need > e->amx_buf_n) { /* out of memory: amx_linear tries a buffer of its own */
+      void *p = malloc(need);
+      if (p) free(e->amx_buf), e->amx_buf = p, e->amx_buf_n = need;
+    }
+    bad = amx_linear(C, k->c_bf16, A, amx, rows, &ae, k->threads, e->amx_buf, e->amx_buf_n) != 0;
   } else if (!bad) {
     mm_entry *m = lookup(e, k);
     bad = !m || run(e, m, A, B, C, ep) != 0;
@@ -613,7 +617,9 @@ int engine_weight_prepare(vfr_engine *e, const float *weight, int OC, int C, int
   int saved = omp_get_max_threads(), threads = e->threads > 0 ? e->threads : saved;
   if (threads != saved) omp_set_num_threads(threads);
   pthread_mutex_lock(&e->lock);
-  if (w->bf16 && e->amx && amx_linear_fits(OC, C) && C >= AMX_MIN_INPUTS && amx_cpu_supported()) {
+  /* the own AMX kernel (gemm_amx.h) wherever the shape fits: measured faster than oneDNN 2.6's
+   * AMX matmul at every ViT-B shape, batch 1 and 32 (docs/models.md, "AMX kernel") */
+  if (w->bf16 && e->amx && amx_linear_fits(OC, C) && amx_cpu_supported()) {
     int bad = amx_weight_pack(&w->amx, weight, OC, C);
     pthread_mutex_unlock(&e->lock);
     if (threads != saved) omp_set_num_threads(saved);

@@ -2,13 +2,21 @@
  *
  * Tiles: four 16x16 fp32 accumulators (a 32x32 output block), two 16-row x 32-input
  * activation tiles, two 16-pair x 16-column weight tiles; per 32 inputs, four tile products
- * (block_32x32, shared by both). The linear driver walks the output columns in chunks whose
- * packed weights (about 1 MiB) stay in L2 while each thread runs its share of the 32-row
- * blocks over them, the inputs in slices of KC_BLOCKS x 32; the fp32 sums of a row block
- * across the chunk gather in a per-thread buffer, which the epilogue then writes out row by
- * row. A last partial row block is copied, zero-padded, into a per-thread buffer first. */
+ * (block_32x32, shared by both).
+ *
+ * The linear driver splits the rows into groups of at most GROUP_BLOCKS x 32 (as many groups
+ * per thread), the output columns into chunks of 32-column blocks and the inputs into slices
+ * of KC_BLOCKS x 32. A group's activations are first copied into tile order (zero rows past
+ * the end): all of them when they fit WHOLE_BYTES, else one input slice at a time. Then, per
+ * chunk and slice, each 32-row block (16 KiB of tiles, in L1) runs over the chunk's weight
+ * panels (from L2, shared by the group's row blocks); the fp32 sums of the group across the
+ * chunk gather in a per-thread buffer (L2), which the epilogue then writes out row by row.
+ * With fewer groups than 4 per thread (small batches), the groups are as few as can be and
+ * their (group, chunk) pairs are shared out instead, at least two chunks per thread, each
+ * pair copying its own activations. */
 #include "model/gemm_amx.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +41,12 @@
 #define TARGET_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw")))
 #endif
 
-/* A column chunk: about 1 MiB of packed weights (in L2), at most 16 blocks of 32 columns
- * (its 32-row sums, 64 KiB, in L2 too); input slices of 48 x 32 (96 KiB per row block, in L2). */
-enum { CHUNK_BYTES = 1 << 20, CHUNK_BLOCKS = 16, KC_BLOCKS = 48 };
+/* Measured at the vision towers' shapes (docs/models.md, "AMX kernel"): a row group's sums
+ * (256 x 384 fp32, 384 KiB), its activations (256 x 768 bf16) and the chunk's weights share
+ * L2; a row block's input slice (32 x 256 bf16, 16 KiB) stays in L1. Activations copied per
+ * input slice (C > 1024) take chunks of up to 768 columns, so that they are copied once. */
+enum { GROUP_BLOCKS = 8, CHUNK_BLOCKS = 12, SLICED_CHUNK_BLOCKS = 24, KC_BLOCKS = 8,
+       WHOLE_BYTES = 512 << 10 };
 
 int amx_weight_pack(amx_weight *w, const float *weight, int OC, int C) {
   memset(w, 0, sizeof *w);
@@ -79,6 +90,16 @@ static void epilogue_rows(void *y, int y_bf16, int OC, int r0, int rows, int o0,
   }
 }
 
+/* The caller's scratch, from its first 64-byte boundary, when it holds `need` bytes there;
+ * else a new buffer, returned in *owned too (NULL when out of memory). */
+static char *scratch_take(void *scratch, size_t bytes, size_t need, char **owned) {
+  *owned = NULL;
+  uintptr_t at = ((uintptr_t)scratch + 63) / 64 * 64;
+  if (scratch && at - (uintptr_t)scratch <= bytes && bytes - (at - (uintptr_t)scratch) >= need)
+    return (char *)at;
+  return *owned = aligned_alloc(64, need ? need : 64);
+}
+
 #ifdef VFR_AMX
 
 #define ARCH_GET_XCOMP_PERM 0x1022
@@ -117,10 +138,11 @@ TARGET_AMX static void tiles_configure(void) {
   _tile_loadconfig(&cfg);
 }
 
-/* t (32x32 fp32, row stride ldt floats) = [t +] a (32 rows, row stride lda bytes, kb blocks
- * of 32 inputs) @ the weight tiles b0[i * bstep], b1[i * bstep] (1 KiB tiles) for i < kb;
- * first: start from zero instead of t. */
-TARGET_AMX static void block_32x32(float *t, long ldt, int first, const uint16_t *a, long lda,
+/* t (32x32 fp32, row stride ldt floats) = [t +] the activation tiles (a0 rows 0-15, a1 rows
+ * 16-31; tile rows lda bytes apart, the tiles of input block i at i * astep bytes) @ the weight
+ * tiles b0[i * bstep], b1[i * bstep] (1 KiB tiles), for i < kb; first: start from zero. */
+TARGET_AMX static void block_32x32(float *t, long ldt, int first, const uint16_t *a0,
+                                   const uint16_t *a1, long astep, long lda,
                                    const uint16_t *b0, const uint16_t *b1, size_t bstep,
                                    int kb) {
   if (first) {
@@ -134,10 +156,10 @@ TARGET_AMX static void block_32x32(float *t, long ldt, int first, const uint16_t
     _tile_loadd(2, t + 16 * ldt, ldt * 4);
     _tile_loadd(3, t + 16 * ldt + 16, ldt * 4);
   }
-  const char *a1 = (const char *)a + 16 * lda;
+  const char *p0 = (const char *)a0, *p1 = (const char *)a1;
   for (int k = 0; k < kb; k++) {
-    _tile_loadd(4, a + k * 32, lda);
-    _tile_loadd(5, a1 + k * 64, lda);
+    _tile_loadd(4, p0 + k * astep, lda);
+    _tile_loadd(5, p1 + k * astep, lda);
     _tile_loadd(6, b0 + (size_t)k * bstep, 64);
     _tile_loadd(7, b1 + (size_t)k * bstep, 64);
     _tile_dpbf16ps(0, 4, 6);
@@ -151,57 +173,115 @@ TARGET_AMX static void block_32x32(float *t, long ldt, int first, const uint16_t
   _tile_stored(3, t + 16 * ldt + 16, ldt * 4);
 }
 
+/* block_32x32 on an activation block of row stride lda elements, its 16-row halves lda * 16
+ * apart, input block i at 32 i */
+TARGET_AMX static void block_rows(float *t, long ldt, int first, const uint16_t *a, long lda,
+                                  const uint16_t *b0, const uint16_t *b1, size_t bstep, int kb) {
+  block_32x32(t, ldt, first, a, a + 16 * lda, 64, lda * 2, b0, b1, bstep, kb);
+}
+
+/* Rows [r0, r0 + rows) (rows <= 32, the rest of the block zero) x input blocks [k0, k0 + kb)
+ * of a (N,C) in tile order: d[((i * 2 + h) * 16 + r) * 32 + c] = a[r0 + 16h + r, 32(k0+i) + c]. */
+static void pack_block(uint16_t *d, const uint16_t *a, int C, int r0, int rows, int k0, int kb) {
+  for (int r = 0; r < 32; r++) { /* along each source row, for the prefetchers */
+    uint16_t *dst = d + (size_t)(r / 16) * 512 + (size_t)(r % 16) * 32;
+    const uint16_t *src = a + (size_t)(r0 + r) * C + (size_t)k0 * 32;
+    for (int i = 0; i < kb; i++) {
+      if (r < rows) memcpy(dst + (size_t)i * 1024, src + (size_t)i * 32, 64);
+      else memset(dst + (size_t)i * 1024, 0, 64);
+    }
+  }
+}
+
 TARGET_AMX static void tiles_release(void) { _tile_release(); }
 
-int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int N,
-               const amx_epilogue *ep, int threads) {
-  int C = w->C, OC = w->OC, KB = C / 32, n_blocks = OC / 32, m_blocks = (N + 31) / 32;
-  if (N <= 0) return 0;
+/* How amx_linear shares out N rows of w on `team` threads (see the top of the file). */
+typedef struct linear_plan {
+  int groups, chunk, chunks, split, items, whole;
+  size_t t_floats, per; /* per thread: the sums' floats; bytes with the copied activations */
+} linear_plan;
+
+static linear_plan plan_linear(const amx_weight *w, int N, int team) {
+  linear_plan p;
+  int KB = w->C / 32, NB = w->OC / 32, RB = (N + 31) / 32;
+  /* as many row groups per thread, each of at most GROUP_BLOCKS row blocks */
+  int per_team = team * GROUP_BLOCKS;
+  p.groups = team * ((RB + per_team - 1) / per_team);
+  if (p.groups > RB) p.groups = RB;
+  p.whole = (size_t)GROUP_BLOCKS * 32 * w->C * sizeof(uint16_t) <= WHOLE_BYTES;
+  p.chunk = p.whole ? CHUNK_BLOCKS : SLICED_CHUNK_BLOCKS;
+  p.split = p.groups < 4 * team;
+  if (p.split) { /* few rows: the fewest groups, and at least two chunks per thread */
+    p.groups = (RB + GROUP_BLOCKS - 1) / GROUP_BLOCKS;
+    int narrow = (NB + 2 * team - 1) / (2 * team);
+    if (p.chunk > narrow) p.chunk = narrow;
+  }
+  p.chunks = (NB + p.chunk - 1) / p.chunk;
+  p.items = p.split ? p.groups * p.chunks : p.groups;
+  p.t_floats = (size_t)GROUP_BLOCKS * 32 * p.chunk * 32;
+  size_t pa_elems = (size_t)GROUP_BLOCKS * 32 * (p.whole ? KB : KC_BLOCKS) * 32;
+  p.per = (p.t_floats * sizeof(float) + pa_elems * sizeof(uint16_t) + 63) / 64 * 64;
+  return p;
+}
+
+size_t amx_linear_scratch_bytes(const amx_weight *w, int N, int threads) {
   int team = AMX_THREADS(threads);
-  int chunk = CHUNK_BYTES / (32 * C * (int)sizeof(uint16_t));
-  chunk = chunk < 1 ? 1 : chunk > CHUNK_BLOCKS ? CHUNK_BLOCKS : chunk;
-  if (chunk > n_blocks) chunk = n_blocks;
-  int ldt = chunk * 32;
-  /* per thread: the fp32 sums of a 32-row block of a chunk, then a zero-padded last row block */
-  size_t t_floats = (size_t)32 * ldt, pad_elems = N % 32 ? (size_t)32 * C : 0;
-  size_t per = (t_floats * sizeof(float) + pad_elems * sizeof(uint16_t) + 63) / 64 * 64;
-  char *scratch = aligned_alloc(64, (size_t)team * per);
+  return N > 0 && w->C > 0 && w->OC > 0 ? (size_t)team * plan_linear(w, N, team).per : 0;
+}
+
+int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int N,
+               const amx_epilogue *ep, int threads, void *scratch_in, size_t scratch_bytes) {
+  if (N <= 0) return 0;
+  int C = w->C, OC = w->OC, KB = C / 32, NB = OC / 32, RB = (N + 31) / 32;
+  int team = AMX_THREADS(threads);
+  linear_plan pl = plan_linear(w, N, team);
+  int groups = pl.groups, chunk = pl.chunk, chunks = pl.chunks, split = pl.split;
+  int items = pl.items, whole = pl.whole;
+  size_t t_floats = pl.t_floats, per = pl.per;
+  char *owned, *scratch = scratch_take(scratch_in, scratch_bytes, (size_t)team * per, &owned);
   if (!scratch) return -1;
   vm_isa isa = vm_isa_best();
-  const size_t tile_pair = (size_t)KB * 512; /* one 16-column panel */
+  const size_t panel = (size_t)KB * 512; /* one 16-column panel of packed weights */
 #pragma omp parallel num_threads(team)
   {
     int me = AMX_ME();
     float *t = (float *)(scratch + (size_t)me * per);
-    uint16_t *pad = (uint16_t *)(t + t_floats);
+    uint16_t *pa = (uint16_t *)(t + t_floats);
     tiles_configure();
-    for (int n0 = 0; n0 < n_blocks; n0 += chunk) {
-      int n1 = n0 + chunk < n_blocks ? n0 + chunk : n_blocks;
-#pragma omp for schedule(static) nowait
-      for (int mb = 0; mb < m_blocks; mb++) {
-        int r0 = mb * 32, rows = N - r0 < 32 ? N - r0 : 32;
-        const uint16_t *ar = a + (size_t)r0 * C;
-        if (rows < 32) {
-          memcpy(pad, ar, (size_t)rows * C * sizeof *pad);
-          memset(pad + (size_t)rows * C, 0, (size_t)(32 - rows) * C * sizeof *pad);
-          ar = pad;
-        }
-        /* the row block's inputs in slices of KC_BLOCKS x 32 (in L2) while the chunk's
-         * weight panels stream past them */
+#pragma omp for schedule(static)
+    for (int it = 0; it < items; it++) {
+      int g = split ? it / chunks : it;
+      int c0 = split ? it % chunks : 0, c1 = split ? c0 + 1 : chunks;
+      int b0 = (int)((long)g * RB / groups), b1 = (int)((long)(g + 1) * RB / groups);
+      int r0 = b0 * 32, rows = (b1 * 32 < N ? b1 * 32 : N) - r0, rbs = b1 - b0;
+      if (whole)
+        for (int rb = 0; rb < rbs; rb++)
+          pack_block(pa + (size_t)rb * KB * 1024, a, C, r0 + rb * 32, rows - rb * 32, 0, KB);
+      for (int c = c0; c < c1; c++) {
+        int n0 = c * chunk, n1 = n0 + chunk < NB ? n0 + chunk : NB;
+        int ldt = (n1 - n0) * 32;
         for (int k0 = 0; k0 < KB; k0 += KC_BLOCKS) {
           int kb = KB - k0 < KC_BLOCKS ? KB - k0 : KC_BLOCKS;
-          for (int nb = n0; nb < n1; nb++) {
-            const uint16_t *b0 = w->data + (size_t)(2 * nb) * tile_pair + (size_t)k0 * 512;
-            block_32x32(t + (nb - n0) * 32, ldt, k0 == 0, ar + k0 * 32, (long)C * 2, b0,
-                        b0 + tile_pair, 512, kb);
+          if (!whole)
+            for (int rb = 0; rb < rbs; rb++)
+              pack_block(pa + (size_t)rb * KC_BLOCKS * 1024, a, C, r0 + rb * 32,
+                         rows - rb * 32, k0, kb);
+          for (int rb = 0; rb < rbs; rb++) {
+            const uint16_t *ap = whole ? pa + (size_t)rb * KB * 1024 + (size_t)k0 * 1024
+                                       : pa + (size_t)rb * KC_BLOCKS * 1024;
+            for (int nb = n0; nb < n1; nb++) {
+              const uint16_t *wp = w->data + (size_t)(2 * nb) * panel + (size_t)k0 * 512;
+              block_32x32(t + (size_t)rb * 32 * ldt + (nb - n0) * 32, ldt, k0 == 0, ap, ap + 512,
+                          2048, 64, wp, wp + panel, 512, kb);
+            }
           }
         }
-        epilogue_rows(y, y_bf16, OC, r0, rows, n0 * 32, (n1 - n0) * 32, t, ldt, ep, isa);
+        epilogue_rows(y, y_bf16, OC, r0, rows, n0 * 32, ldt, t, ldt, ep, isa);
       }
     }
     tiles_release();
   }
-  free(scratch);
+  free(owned);
   return 0;
 }
 
@@ -286,13 +366,19 @@ TARGET_AMX static void att_scale(float *r, int n, float scale) {
   }
 }
 
+size_t amx_attention_scratch_bytes(int T, int C, int NH, int threads) {
+  if (NH <= 0 || C % NH || (C / NH) % 32 || T <= 0) return 0;
+  return (size_t)AMX_THREADS(threads) * att_bytes((T + 31) / 32 * 32, C / NH);
+}
+
 int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uint16_t *v, int B,
-                  int T, int C, int NH, float scale, int threads) {
+                  int T, int C, int NH, float scale, int threads, void *scratch_in,
+                  size_t scratch_bytes) {
   if (NH <= 0 || C % NH || (C / NH) % 32 || T <= 0) return -1;
   int hd = C / NH, Tp = (T + 31) / 32 * 32, KT = hd / 32, NT = hd / 16;
   int team = AMX_THREADS(threads);
   size_t per = att_bytes(Tp, hd);
-  char *scratch = aligned_alloc(64, (size_t)team * per);
+  char *owned, *scratch = scratch_take(scratch_in, scratch_bytes, (size_t)team * per, &owned);
   if (!scratch) return -1;
   vm_isa isa = vm_isa_best();
   int jobs = B * NH;
@@ -310,8 +396,8 @@ int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uin
       /* s = q_h k_h^T: 32x32 blocks over hd (KT steps), weight tiles of columns 2nb, 2nb+1 */
       for (int mb = 0; mb < Tp / 32; mb++)
         for (int nb = 0; nb < Tp / 32; nb++)
-          block_32x32(a.s + (size_t)mb * 32 * Tp + nb * 32, Tp, 1, a.qp + (size_t)mb * 32 * hd,
-                    (long)hd * 2, a.kt + (size_t)(2 * nb) * KT * 512,
+          block_rows(a.s + (size_t)mb * 32 * Tp + nb * 32, Tp, 1, a.qp + (size_t)mb * 32 * hd, hd,
+                     a.kt + (size_t)(2 * nb) * KT * 512,
                     a.kt + (size_t)(2 * nb + 1) * KT * 512, 512, KT);
       for (int t = 0; t < T; t++) {
         float *r = a.s + (size_t)t * Tp;
@@ -321,15 +407,15 @@ int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uin
       /* o = p v_h: 32x32 blocks over the tokens (Tp/32 steps) */
       for (int mb = 0; mb < Tp / 32; mb++)
         for (int nb = 0; nb < hd / 32; nb++)
-          block_32x32(a.o + (size_t)mb * 32 * hd + nb * 32, hd, 1, a.p + (size_t)mb * 32 * Tp,
-                    (long)Tp * 2, a.vt + (size_t)(2 * nb) * 512,
+          block_rows(a.o + (size_t)mb * 32 * hd + nb * 32, hd, 1, a.p + (size_t)mb * 32 * Tp, Tp,
+                     a.vt + (size_t)(2 * nb) * 512,
                     a.vt + (size_t)(2 * nb + 1) * 512, (size_t)NT * 512, Tp / 32);
       for (int t = 0; t < T; t++)
         vm_bf16_row(isa, out + base + (size_t)t * C + h * hd, a.o + (size_t)t * hd, hd);
     }
     tiles_release();
   }
-  free(scratch);
+  free(owned);
   return 0;
 }
 
@@ -337,17 +423,28 @@ int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uin
 
 int amx_cpu_supported(void) { return 0; }
 
+size_t amx_linear_scratch_bytes(const amx_weight *w, int N, int threads) {
+  (void)w, (void)N, (void)threads;
+  return 0;
+}
+
 int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int N,
-               const amx_epilogue *ep, int threads) {
+               const amx_epilogue *ep, int threads, void *scratch, size_t scratch_bytes) {
   (void)y, (void)y_bf16, (void)a, (void)w, (void)N, (void)ep, (void)threads;
-  (void)epilogue_rows;
+  (void)scratch, (void)scratch_bytes, (void)epilogue_rows, (void)scratch_take;
   return -1;
 }
 
+size_t amx_attention_scratch_bytes(int T, int C, int NH, int threads) {
+  (void)T, (void)C, (void)NH, (void)threads;
+  return 0;
+}
+
 int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uint16_t *v, int B,
-                  int T, int C, int NH, float scale, int threads) {
+                  int T, int C, int NH, float scale, int threads, void *scratch,
+                  size_t scratch_bytes) {
   (void)out, (void)q, (void)k, (void)v, (void)B, (void)T, (void)C, (void)NH, (void)scale;
-  (void)threads;
+  (void)threads, (void)scratch, (void)scratch_bytes;
   return -1;
 }
 

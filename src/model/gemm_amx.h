@@ -17,6 +17,7 @@
 #ifndef VFR_MODEL_GEMM_AMX_H
 #define VFR_MODEL_GEMM_AMX_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 1 when this CPU has AMX-BF16 tiles, the OS saves their state and this process may use it. */
@@ -48,9 +49,12 @@ typedef struct amx_epilogue {
 } amx_epilogue;
 
 /* y (N,OC) = epilogue(a (N,C) bf16 @ w^T) on `threads` OpenMP threads; y is fp32, or bf16
- * (y_bf16 1). Returns 0, or -1 when out of memory (then y is untouched). */
+ * (y_bf16 1). Works in `scratch` (any alignment, `scratch_bytes` long) when that holds
+ * amx_linear_scratch_bytes(w, N, threads) + 63 bytes, else in a buffer of its own. Returns
+ * 0, or -1 when out of memory (then y is untouched). */
+size_t amx_linear_scratch_bytes(const amx_weight *w, int N, int threads);
 int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int N,
-               const amx_epilogue *ep, int threads);
+               const amx_epilogue *ep, int threads, void *scratch, size_t scratch_bytes);
 
 /* Attention on bf16 operands for B images of T tokens, NH heads of hd = C / NH columns
  * (hd a multiple of 32): for each image and head h, with q_h, k_h, v_h (T,hd) the head's
@@ -59,8 +63,11 @@ int amx_linear(void *y, int y_bf16, const uint16_t *a, const amx_weight *w, int 
  *   p = bf16(softmax(s))        per row, vm_softmax_row_bf16
  *   out_h = bf16(p v_h)         fp32 sums, rounded
  * into out (B,T,C) bf16 at the head's columns; each (image, head) stays in its thread's L2.
+ * Scratch as amx_linear's, amx_attention_scratch_bytes(T, C, NH, threads) + 63 bytes.
  * Returns 0, or -1 when out of memory or hd does not fit (then out is untouched). */
+size_t amx_attention_scratch_bytes(int T, int C, int NH, int threads);
 int amx_attention(uint16_t *out, const uint16_t *q, const uint16_t *k, const uint16_t *v, int B,
-                  int T, int C, int NH, float scale, int threads);
+                  int T, int C, int NH, float scale, int threads, void *scratch,
+                  size_t scratch_bytes);
 
 #endif

@@ -388,7 +388,8 @@ void attention_forward_bf16(uint16_t *out, float *att, uint16_t *p16, const uint
   float scale = 1.0f / sqrtf((float)hd);
   /* on AMX, each (image, head) whole in one thread's L2 (gemm_amx.h) */
   if (engine_has_amx(eng) && amx_cpu_supported() &&
-      amx_attention(out, q, k, v, B, T, C, NH, scale, engine_threads(eng)) == 0)
+      amx_attention(out, q, k, v, B, T, C, NH, scale, engine_threads(eng), att,
+                    attention_scratch_floats(B, T, NH) * sizeof(float)) == 0)
     return;
   vm_isa isa = vm_isa_best();
   engine_strides heads = {(int64_t)T * C, hd, C, 1}, heads_t = {(int64_t)T * C, hd, 1, C};
