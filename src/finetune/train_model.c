@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/big_alloc.h"
 #include "finetune/train_internal.h"
 #include "model/config.h"
 #include "model/family.h"
@@ -170,8 +171,8 @@ int ft_load_model(trainer *t, vfr_error *err) {
     /* zeroed: a parameter the model lacks (qkv without bias) stays 0 where its gradient
      * slot is */
     size_t head = (size_t)t->head_classes * ((size_t)d->E + 1);
-    t->params = calloc(t->g.n + t->n_table + head, sizeof(float));
-    t->params0 = calloc(t->g.n + t->n_table + head, sizeof(float));
+    t->params = vfr_big_calloc(t->g.n + t->n_table + head, sizeof(float));
+    t->params0 = vfr_big_calloc(t->g.n + t->n_table + head, sizeof(float));
     int G = (int)lround(sqrt((double)(t->table_rows > 1 ? t->table_rows - 1 : 1)));
     t->table_tmp = malloc(((size_t)G * d->GW * d->D + 1) * sizeof(float));
     if (!t->params || !t->params0 || !t->table_tmp)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/big_alloc.h"
 #include "finetune/pos_embed_backward.h"
 #include "finetune/train_internal.h"
 #include "model/pos_embed.h"
@@ -29,8 +30,8 @@ int ft_trainer_init_optimizer(trainer *t, vfr_error *err) {
       t->first_layer == 0 ? 0 : (size_t)(t->g.layers[t->first_layer].ln1_w - t->g.memory);
   /* the tower's tail, DINOv2's table when the embeddings train, the head */
   t->n_train = t->g.n + (t->first_layer == 0 ? t->n_table : 0) - t->train_off + head_floats(t);
-  t->m = calloc(t->n_train, sizeof(float));
-  t->v = calloc(t->n_train, sizeof(float));
+  t->m = vfr_big_calloc(t->n_train, sizeof(float));
+  t->v = vfr_big_calloc(t->n_train, sizeof(float));
   t->dtable = calloc(t->n_table + 1, sizeof(float));
   t->head_grad = calloc(head_floats(t) + 1, sizeof(float));
   t->history = calloc((size_t)t->total * FT_HISTORY_FIELDS, sizeof(double));

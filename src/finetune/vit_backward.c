@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/big_alloc.h"
 #include "finetune/ops_backward.h"
 #include "model/ops.h"
 
@@ -68,7 +69,7 @@ int vit_grads_alloc(vit_grads *g, const vit_params *p, const vit_dims *d) {
   g->layers = calloc(d->L > 0 ? (size_t)d->L : 1, sizeof *g->layers);
   if (!g->layers) return -1;
   g->n = carve_grads(g, p, d, NULL);
-  g->memory = calloc(g->n, sizeof(float));
+  g->memory = vfr_big_calloc(g->n, sizeof(float));
   if (!g->memory) {
     vit_grads_free(g);
     return -1;
@@ -146,7 +147,7 @@ int vit_train_acts_reserve(vit_train_acts *a, const vit_dims *d, int B) {
   a->layers = calloc(d->L > 0 ? (size_t)d->L : 1, sizeof *a->layers);
   if (!a->layers) return -1;
   size_t n = carve_acts(a, d, B, NULL);
-  a->memory = malloc(n * sizeof(float));
+  a->memory = vfr_big_calloc(n, sizeof(float));
   if (!a->memory) {
     vit_train_acts_free(a);
     return -1;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/big_alloc.h"
 #include "model/ops.h"
 
 #ifdef _OPENMP
@@ -29,7 +30,7 @@ int vit_acts_reserve(vit_acts *a, const vit_dims *d, int B) {
   if (a->memory && a->B >= B) return 0;
   vit_acts_free(a);
   size_t n = vit_acts_size(d, B);
-  float *m = malloc(n * sizeof(float));
+  float *m = vfr_big_calloc(n, sizeof(float));
   if (!m) return -1;
   size_t BT = (size_t)B * d->T, np = (size_t)B * d->GH * d->GW;
   float *p = m;
