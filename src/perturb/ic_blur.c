@@ -288,22 +288,22 @@ int vfr_ic_motion_blur(const vfr_image *in, int severity, uint64_t seed, vfr_ima
   if (rc || done) return rc;
   int w = in->width, h = in->height, s = severity - 1;
   size_t n = (size_t)w * h * 3;
-  double *x = malloc(n * sizeof(double)), *y = malloc(n * sizeof(double));
-  if (!x || !y) {
-    free(x), free(y);
-    return nomem(err, "ic_motion_blur");
-  }
+  double *x = malloc(n * sizeof(double));
+  if (!x) return nomem(err, "ic_motion_blur");
   for (int r = 0; r < h; r++) {
-    const uint8_t *src = in->data + (size_t)r * in->stride;
-    for (size_t q = 0; q < (size_t)w * 3; q++) x[(size_t)r * w * 3 + q] = (double)src[q];
+    const uint8_t *restrict src = in->data + (size_t)r * in->stride;
+    double *restrict row = x + (size_t)r * w * 3;
+    for (size_t q = 0; q < (size_t)w * 3; q++) row[q] = (double)src[q];
   }
   vfr_np_rng rng;
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
   double angle = vfr_np_rng_uniform(&rng, -45, 45);
-  rc = vfr_icf_motion_blur_plane(x, h, w, 3, radius[s], sigma[s], angle, y, err);
-  if (!rc) rc = perturb_alloc_like(in, out, err);
-  if (!rc) vfr_icf_store_255(y, out);
-  free(x), free(y);
+  rc = perturb_alloc_like(in, out, err);
+  if (!rc) {
+    rc = vfr_icf_motion_blur_u8(x, h, w, radius[s], sigma[s], angle, out->data, out->stride, err);
+    if (rc) vfr_image_free(out);
+  }
+  free(x);
   return rc;
 }
 

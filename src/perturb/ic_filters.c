@@ -73,12 +73,6 @@ void vfr_icf_store_unit(const double *v, vfr_image *out) {
     vfr_ict_store_unit_row(out->data + (size_t)y * out->stride, v + (size_t)y * row, row);
 }
 
-void vfr_icf_store_255(const double *v, vfr_image *out) {
-  size_t row = (size_t)out->width * 3;
-  for (int y = 0; y < out->height; y++)
-    vfr_ict_store_255_row(out->data + (size_t)y * out->stride, v + (size_t)y * row, row);
-}
-
 /* np.exp of a float64 array as NumPy 1.24 computes it on x86-64 with AVX512_SKX (the
  * machines the reference runs on), where the ufunc calls the vector math library SVML's
  * 8-lane double exp: N = x*log2(e) rounded toward zero to 1/16, r = x - N ln2 in two
@@ -443,7 +437,7 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const fl
   /* each output sums 0.0 + its nonzero taps in row-major order, every channel alike */
   for (int y = 0; y < h; y++) {
     for (int t = 0; t < nt; t++) rows[t] = pad + (size_t)(y + ti[t]) * pw + (size_t)tj[t] * c;
-    vfr_ict_sum_row(dst + (size_t)y * rowlen, rowlen, nt, rows, kv);
+    vfr_ict_sum_row(dst + (size_t)y * rowlen, rowlen, nt, rows, 0, kv);
   }
   free(pad), free(kv), free(ti), free(tj), free(rows);
   return VFR_OK;
@@ -451,12 +445,16 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const fl
 
 /* ---- motion blur ------------------------------------------------------------------ */
 
-int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius,
-                              double sigma, double angle_deg, double *dst, vfr_error *err) {
+#define MB_STRIP 128 /* output values of a column strip */
+
+/* The motion blur into dst (h, w, c) doubles, or with dst NULL into u8 as bytes (c = 3). */
+static int motion_blur(const double *src, int h, int w, int c, int radius, double sigma,
+                       double angle_deg, double *dst, uint8_t *u8, size_t u8_stride,
+                       vfr_error *err) {
   int width = 2 * radius + 1;
   double *kern = calloc((size_t)width, sizeof(double));
   int *dys = malloc((size_t)width * sizeof(int)), *dxs = malloc((size_t)width * sizeof(int));
-  const double **rows = malloc((size_t)width * sizeof(double *));
+  const double **rows = malloc((size_t)width * (size_t)h * sizeof(double *)); /* (h, nt) */
   if (!kern || !dys || !dxs || !rows) {
     free(kern), free(dys), free(dxs), free(rows);
     return oom(err, "a motion-blur kernel");
@@ -486,46 +484,75 @@ int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius
   size_t rowlen = (size_t)w * c;
   int whole = w <= 2 * pad;
   size_t scols = whole ? (size_t)w + 2 * (size_t)pad : 3 * (size_t)pad, srow = scols * c;
-  double *strip = malloc(srow * (size_t)h * 2 * sizeof(double) + 1);
+  double *strip = malloc((srow * (size_t)h * 2 + MB_STRIP) * sizeof(double));
   if (!strip) {
     free(kern), free(dys), free(dxs), free(rows);
     return oom(err, "a motion blur");
   }
   double *left = strip, *right = strip + srow * (size_t)h;
+  double *sums = right + srow * (size_t)h; /* (MB_STRIP): one strip row's sums, for u8 */
   for (int y = 0; y < h; y++) {
     const double *s = src + (size_t)y * rowlen;
     for (int side = 0; side < (whole ? 1 : 2); side++) {
       int x0 = whole || side == 0 ? -pad : w - 2 * pad;
       double *e = (side == 0 ? left : right) + (size_t)y * srow;
-      for (size_t j = 0; j < scols; j++) {
-        int x = x0 + (int)j;
-        const double *sp = s + (size_t)(x < 0 ? 0 : (x >= w ? w - 1 : x)) * c;
-        for (int ch = 0; ch < c; ch++) e[j * c + ch] = sp[ch];
+      /* columns j: x = x0 + j below 0 repeat pixel 0, inside the row are one copy, at or
+       * beyond w repeat pixel w - 1 */
+      size_t j = 0, inside_end = x0 + (long)scols <= w ? scols : (size_t)(w - x0);
+      for (; j < scols && x0 + (long)j < 0; j++)
+        for (int ch = 0; ch < c; ch++) e[j * c + ch] = s[ch];
+      if (j < inside_end) {
+        memcpy(e + j * c, s + (size_t)(x0 + (long)j) * c, (inside_end - j) * c * sizeof(double));
+        j = inside_end;
       }
+      for (; j < scols; j++)
+        for (int ch = 0; ch < c; ch++) e[j * c + ch] = s[(size_t)(w - 1) * c + ch];
     }
   }
-  /* each output: 0.0 + kern[0]*tap 0 + kern[1]*tap 1 + ..., as the reference accumulates */
-  for (int y = 0; y < h; y++) {
-    double *o = dst + (size_t)y * rowlen;
-    for (int part = 0; part < (whole ? 1 : 3); part++) {
-      /* part 0: the left strip's outputs (all of them when whole), 1: the right's, 2: the
-       * middle, read in place */
-      int x0 = part == 0 ? 0 : (part == 1 ? w - pad : pad);
-      int nx = whole ? w : (part == 2 ? w - 2 * pad : pad);
-      if (nx <= 0) continue;
+  /* each output: 0.0 + kern[0]*tap 0 + kern[1]*tap 1 + ..., as the reference accumulates;
+   * a strip of MB_STRIP columns at a time down all rows, so that the source rows a strip's
+   * outputs read (the taps lie along a line of up to 2 radius + 1 rows) stay in the L1
+   * cache from one output row to the next, where whole rows would not */
+  for (int part = 0; part < (whole ? 1 : 3); part++) {
+    /* part 0: the left strip's outputs (all of them when whole), 1: the right's, 2: the
+     * middle, read in place */
+    int x0 = part == 0 ? 0 : (part == 1 ? w - pad : pad);
+    int nx = whole ? w : (part == 2 ? w - 2 * pad : pad);
+    if (nx <= 0) continue;
+    for (int y = 0; y < h; y++) /* output row y's taps: rows[y * nt + t] */
       for (int t = 0; t < nt; t++) {
         int sy = y - dys[t];
         sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
-        if (part == 2)
-          rows[t] = src + (size_t)sy * rowlen + (size_t)(pad - dxs[t]) * c;
-        else /* the strip's column of x0 - dx */
-          rows[t] = (part == 0 ? left : right) + (size_t)sy * srow + (size_t)(pad - dxs[t]) * c;
+        rows[(size_t)y * nt + t] =
+            part == 2 ? src + (size_t)sy * rowlen + (size_t)(pad - dxs[t]) * c
+                      : (part == 0 ? left : right) + (size_t)sy * srow + (size_t)(pad - dxs[t]) * c;
       }
-      vfr_ict_sum_row(o + (size_t)x0 * c, (size_t)nx * c, nt, rows, kern);
+    size_t len_all = (size_t)nx * c;
+    for (size_t q0 = 0; q0 < len_all; q0 += MB_STRIP) {
+      size_t len = len_all - q0 < MB_STRIP ? len_all - q0 : MB_STRIP;
+      for (int y = 0; y < h; y++) {
+        const double *const *taps = rows + (size_t)y * nt;
+        if (dst) {
+          vfr_ict_sum_row(dst + (size_t)y * rowlen + (size_t)x0 * c + q0, len, nt, taps, q0, kern);
+        } else {
+          vfr_ict_sum_row(sums, len, nt, taps, q0, kern);
+          vfr_ict_store_255_row(u8 + (size_t)y * u8_stride + (size_t)x0 * c + q0, sums, len);
+        }
+      }
     }
   }
   free(kern), free(dys), free(dxs), free(rows), free(strip);
   return VFR_OK;
+}
+
+int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius, double sigma,
+                              double angle_deg, double *dst, vfr_error *err) {
+  return motion_blur(src, h, w, c, radius, sigma, angle_deg, dst, NULL, 0, err);
+}
+
+int vfr_icf_motion_blur_u8(const double *src, int h, int w, int radius, double sigma,
+                           double angle_deg, uint8_t *dst, size_t dst_stride, vfr_error *err) {
+  return motion_blur(src, h, w, 3, radius, sigma, angle_deg, NULL, dst, dst_stride, err);
 }
 
 /* ---- scipy.ndimage.zoom, order 1 ---------------------------------------------------- */

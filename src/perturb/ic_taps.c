@@ -51,13 +51,13 @@ ICT_INLINE vd8 splat8(double x) { return (vd8){0, 0, 0, 0, 0, 0, 0, 0} + x; }
 #define ICT_EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
 VFR_ICT_CLONES static void sum_row(double *o, size_t n, int nt, const double *const *src,
-                                    const double *kv) {
+                                    size_t off, const double *kv) {
   size_t q = 0;
   for (; q + ICT_BLOCK <= n; q += ICT_BLOCK) {
 #define ICT_ZERO(j) vd8 a##j = splat8(0.0);
     ICT_EACH(ICT_ZERO)
     for (int t = 0; t < nt; t++) {
-      const double *s = src[t] + q;
+      const double *s = src[t] + off + q;
       const vd8 k = splat8(kv[t]);
 #define ICT_MAC(j) a##j += k * ld8(s + 8 * j);
       ICT_EACH(ICT_MAC)
@@ -67,12 +67,12 @@ VFR_ICT_CLONES static void sum_row(double *o, size_t n, int nt, const double *co
   }
   for (; q + 8 <= n; q += 8) {
     vd8 a = splat8(0.0);
-    for (int t = 0; t < nt; t++) a += splat8(kv[t]) * ld8(src[t] + q);
+    for (int t = 0; t < nt; t++) a += splat8(kv[t]) * ld8(src[t] + off + q);
     st8(o + q, a);
   }
   for (; q < n; q++) {
     double a = 0.0;
-    for (int t = 0; t < nt; t++) a += kv[t] * src[t][q];
+    for (int t = 0; t < nt; t++) a += kv[t] * src[t][off + q];
     o[q] = a;
   }
 }
@@ -247,8 +247,9 @@ void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
   clip_store_row(d, s, n, 255.0, 1.0);
 }
 
-void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, const double *kv) {
-  sum_row(o, n, nt, src, kv);
+void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, size_t off,
+                     const double *kv) {
+  sum_row(o, n, nt, src, off, kv);
 }
 
 void vfr_ict_symm_row(double *o, size_t n, const double *c, int r, const double *const *lo,

@@ -9,9 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* o[q] = 0.0 + kv[0]*src[0][q] + kv[1]*src[1][q] + ... + kv[nt-1]*src[nt-1][q], added from
- * the left, for q in 0..n-1 (o (n), src nt pointers to n doubles each). */
-void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, const double *kv);
+/* o[q] = 0.0 + kv[0]*src[0][off + q] + ... + kv[nt-1]*src[nt-1][off + q], added from the
+ * left, for q in 0..n-1 (o (n), src nt pointers to off + n doubles each). */
+void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, size_t off,
+                     const double *kv);
 
 /* o[q] = c[q]*k[0], then o[q] += (lo[d][q] + hi[d][q]) * k[d] for d = r down to 1; f32:
  * the result rounded to float (o, c (n); lo, hi indexed 1..r, pointers to n doubles). */
