@@ -456,6 +456,105 @@ void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, dou
   for (int64_t i = 0; i < n; i++) out[i] = lo + range * out[i];
 }
 
+/* The polar method's attempts from the doubles d (2 attempts): x1 = 2 d[2a] - 1,
+ * x2 = 2 d[2a + 1] - 1, r2 = x1 x1 + x2 x2, accepted unless r2 >= 1 or r2 == 0. The
+ * accepted ones' x1, x2, r2 are packed into x1, x2, r2 and their attempt numbers into
+ * accepted (each with room for 16 more); returns their count. */
+static int polar_attempts_scalar(const double *d, int a0, int attempts, int n_acc, double *x1,
+                                 double *x2, double *r2, int *accepted) {
+  for (int a = a0; a < attempts; a++) {
+    double u = 2.0 * d[2 * a] - 1.0, v = 2.0 * d[2 * a + 1] - 1.0;
+    double q = u * u + v * v;
+    x1[n_acc] = u, x2[n_acc] = v, r2[n_acc] = q, accepted[n_acc] = a;
+    n_acc += !(q >= 1.0 || q == 0.0);
+  }
+  return n_acc;
+}
+
+#ifdef MT_HAVE_AVX512
+/* Eight attempts at a time, the accepted lanes compressed to the front of each store. */
+__attribute__((target("avx512f"))) static int polar_attempts_avx512(const double *d, int attempts,
+                                                                   double *x1, double *x2,
+                                                                   double *r2, int *accepted) {
+  const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m512i odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+  const __m512d two = _mm512_set1_pd(2.0), one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0);
+  int n_acc = 0, a = 0;
+  for (; a + 8 <= attempts; a += 8) {
+    __m512d lo = _mm512_loadu_pd(d + 2 * a), hi = _mm512_loadu_pd(d + 2 * a + 8);
+    __m512d u = _mm512_sub_pd(_mm512_mul_pd(two, _mm512_permutex2var_pd(lo, even, hi)), one);
+    __m512d v = _mm512_sub_pd(_mm512_mul_pd(two, _mm512_permutex2var_pd(lo, odd, hi)), one);
+    __m512d q = _mm512_add_pd(_mm512_mul_pd(u, u), _mm512_mul_pd(v, v));
+    __mmask8 keep = _mm512_cmp_pd_mask(q, one, _CMP_LT_OQ) & _mm512_cmp_pd_mask(q, zero, _CMP_NEQ_OQ);
+    _mm512_mask_compressstoreu_pd(x1 + n_acc, keep, u);
+    _mm512_mask_compressstoreu_pd(x2 + n_acc, keep, v);
+    _mm512_mask_compressstoreu_pd(r2 + n_acc, keep, q);
+    __m512i idx = _mm512_add_epi32(lane, _mm512_set1_epi32(a)); /* lanes 0..7 used */
+    _mm512_mask_compressstoreu_epi32(accepted + n_acc, (__mmask16)keep, idx);
+    n_acc += __builtin_popcount(keep);
+  }
+  _mm256_zeroupper(); /* before the plain code below (see mt_refill_avx512) */
+  return polar_attempts_scalar(d, a, attempts, n_acc, x1, x2, r2, accepted);
+}
+#endif
+
+static int polar_attempts(const double *d, int attempts, double *x1, double *x2, double *r2,
+                          int *accepted) {
+#ifdef MT_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512f"))
+    return polar_attempts_avx512(d, attempts, x1, x2, r2, accepted);
+#endif
+  return polar_attempts_scalar(d, 0, attempts, 0, x1, x2, r2, accepted);
+}
+
+/* The pairs of `take` accepted polar attempts from their logs, from t0 on: f = sqrt(-2
+ * log(r2) / r2), out[2t] = loc + scale (f x2), out[2t + 1] = loc + scale (f x1), NumPy's
+ * operations in its order. */
+static void polar_finish_scalar(double *out, int t0, int take, const double *x1,
+                                const double *x2, const double *r2, const double *lg,
+                                double loc, double scale) {
+  for (int t = t0; t < take; t++) {
+    double f = sqrt(-2.0 * lg[t] / r2[t]);
+    out[2 * t] = loc + scale * (f * x2[t]);
+    out[2 * t + 1] = loc + scale * (f * x1[t]);
+  }
+}
+
+#ifdef MT_HAVE_AVX512
+/* Eight pairs at a time: the IEEE division and square root of a vector are the scalar
+ * ones lane by lane (correctly rounded both), the two results interleaved on the store. */
+__attribute__((target("avx512f"))) static void polar_finish_avx512(
+    double *out, int take, const double *x1, const double *x2, const double *r2,
+    const double *lg, double loc, double scale) {
+  const __m512d m2 = _mm512_set1_pd(-2.0), vl = _mm512_set1_pd(loc), vs = _mm512_set1_pd(scale);
+  const __m512i lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+  const __m512i hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+  int t = 0;
+  for (; t + 8 <= take; t += 8) {
+    __m512d f = _mm512_sqrt_pd(_mm512_div_pd(_mm512_mul_pd(m2, _mm512_loadu_pd(lg + t)),
+                                             _mm512_loadu_pd(r2 + t)));
+    __m512d a = _mm512_add_pd(vl, _mm512_mul_pd(vs, _mm512_mul_pd(f, _mm512_loadu_pd(x2 + t))));
+    __m512d b = _mm512_add_pd(vl, _mm512_mul_pd(vs, _mm512_mul_pd(f, _mm512_loadu_pd(x1 + t))));
+    _mm512_storeu_pd(out + 2 * t, _mm512_permutex2var_pd(a, lo, b));
+    _mm512_storeu_pd(out + 2 * t + 8, _mm512_permutex2var_pd(a, hi, b));
+  }
+  _mm256_zeroupper(); /* before the plain code below (see mt_refill_avx512) */
+  polar_finish_scalar(out, t, take, x1, x2, r2, lg, loc, scale);
+}
+#endif
+
+static void polar_finish(double *out, int take, const double *x1, const double *x2,
+                         const double *r2, const double *lg, double loc, double scale) {
+#ifdef MT_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512f")) {
+    polar_finish_avx512(out, take, x1, x2, r2, lg, loc, scale);
+    return;
+  }
+#endif
+  polar_finish_scalar(out, 0, take, x1, x2, r2, lg, loc, scale);
+}
+
 void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, double *out) {
   int64_t i = 0;
   if (n > 0 && r->has_gauss) out[i++] = loc + scale * mt_gauss(r);
@@ -466,8 +565,8 @@ void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, 
    * consumed are the ones NumPy's loop consumes. An attempt straddling two blocks takes the
    * one-at-a-time path. */
   double d[MT_N / 2];
-  double ax1[MT_N / 4], ax2[MT_N / 4], ar2[MT_N / 4];
-  int accepted[MT_N / 4];
+  double px1[MT_N / 4 + 8], px2[MT_N / 4 + 8], pr2[MT_N / 4 + 8], plog[MT_N / 4];
+  int accepted[MT_N / 4 + 16];
   while (n - i >= 2) {
     if (r->pos >= MT_N) mt_refill(r);
     int pos = r->pos, attempts = (MT_N - pos) / 4;
@@ -481,24 +580,12 @@ void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, 
       continue;
     }
     mt_doubles(r->key + pos, 2 * attempts, d);
-    int n_acc = 0;
-    for (int a = 0; a < attempts; a++) {
-      double x1 = 2.0 * d[2 * a] - 1.0, x2 = 2.0 * d[2 * a + 1] - 1.0;
-      double r2 = x1 * x1 + x2 * x2;
-      ax1[a] = x1;
-      ax2[a] = x2;
-      ar2[a] = r2;
-      accepted[n_acc] = a;
-      n_acc += !(r2 >= 1.0 || r2 == 0.0);
-    }
+    int n_acc = polar_attempts(d, attempts, px1, px2, pr2, accepted);
     int64_t need = (n - i) / 2;
     int take = n_acc < need ? n_acc : (int)need;
-    for (int t = 0; t < take; t++) {
-      int a = accepted[t];
-      double f = sqrt(-2.0 * log(ar2[a]) / ar2[a]);
-      out[i++] = loc + scale * (f * ax2[a]);
-      out[i++] = loc + scale * (f * ax1[a]);
-    }
+    for (int t = 0; t < take; t++) plog[t] = log(pr2[t]);
+    polar_finish(out + i, take, px1, px2, pr2, plog, loc, scale);
+    i += 2 * (int64_t)take;
     /* done: stop after the attempt that gave the last pair; else every attempt was used */
     r->pos = pos + 4 * (take == need && take > 0 ? accepted[take - 1] + 1 : attempts);
   }
