@@ -45,7 +45,7 @@ int main(void) {
   free(s);
   /* overflow of n * size */
   if (vfr_big_calloc(SIZE_MAX / 2, 4) != NULL) failed++, printf("overflow not refused\n");
-  /* large, dirtied and freed first so that malloc may hand the memory back */
+  /* large: the huge-page path */
   size_t n = (size_t)9 << 20; /* 9 MiB: not a multiple of 2 MiB */
   long before = anon_huge_kib();
   float *a = vfr_big_calloc(n / sizeof(float), sizeof(float));

@@ -459,7 +459,7 @@ void vfr_np_rng_uniform_fill(vfr_np_rng *r, double lo, double hi, int64_t n, dou
 /* The polar method's attempts from the doubles d (2 attempts): x1 = 2 d[2a] - 1,
  * x2 = 2 d[2a + 1] - 1, r2 = x1 x1 + x2 x2, accepted unless r2 >= 1 or r2 == 0. The
  * accepted ones' x1, x2, r2 are packed into x1, x2, r2 and their attempt numbers into
- * accepted (each with room for 16 more); returns their count. */
+ * accepted (each with room for `attempts`); returns their count. */
 static int polar_attempts_scalar(const double *d, int a0, int attempts, int n_acc, double *x1,
                                  double *x2, double *r2, int *accepted) {
   for (int a = a0; a < attempts; a++) {
@@ -565,8 +565,8 @@ void vfr_np_rng_normal_fill(vfr_np_rng *r, double loc, double scale, int64_t n, 
    * consumed are the ones NumPy's loop consumes. An attempt straddling two blocks takes the
    * one-at-a-time path. */
   double d[MT_N / 2];
-  double px1[MT_N / 4 + 8], px2[MT_N / 4 + 8], pr2[MT_N / 4 + 8], plog[MT_N / 4];
-  int accepted[MT_N / 4 + 16];
+  double px1[MT_N / 4], px2[MT_N / 4], pr2[MT_N / 4], plog[MT_N / 4];
+  int accepted[MT_N / 4];
   while (n - i >= 2) {
     if (r->pos >= MT_N) mt_refill(r);
     int pos = r->pos, attempts = (MT_N - pos) / 4;
