@@ -593,99 +593,111 @@ static void clip_geometry(int n, double z, int *crop, int *top, int *out, double
   *zf = *out - 1 != 0 ? (double)(ch - 1) / (double)(*out - 1) : 1.0;
 }
 
-/* One output row of the f32 zoom added to acc: the bilinear sum over the two source rows'
- * expanded samples (a0/b0 of row i0, a1/b1 of row i1 at each output's columns i0/i1), in
- * scipy's order: 0.0 + a0*wy0*wx0 + b0*wy0*wx1 + a1*wy1*wx0 + b1*wy1*wx1, to float, with
- * wx1 = 1 - wx0. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void zoom_row_add(float *restrict acc, size_t n, const double *restrict a0,
-                         const double *restrict b0, const double *restrict a1,
-                         const double *restrict b1, const double *restrict wx0, double wy0,
-                         double wy1) {
-  for (size_t q = 0; q < n; q++) {
-    /* scipy starts from 0.0; the first product is never -0 (samples and weights >= 0), so
-     * 0.0 + it is it; wx1 = 1 - wx0 as zoom_tap_at computes it, recomputed (one
-     * subtraction) rather than read from a sixth array */
-    double wx1 = 1.0 - wx0[q];
-    double v = a0[q] * wy0 * wx0[q];
-    v += b0[q] * wy0 * wx1;
-    v += a1[q] * wy1 * wx0[q];
-    v += b1[q] * wy1 * wx1;
-    acc[q] += (float)v;
-  }
+/* One output sample of the f32 zoom added to acc: the bilinear sum of source rows r0
+ * (weight wy0) and r1 (wy1) at columns o0 (weight wx0) and o1 (wx1 = 1 - wx0, as
+ * zoom_tap_at computes it), in scipy's order: 0.0 + a0*wy0*wx0 + b0*wy0*wx1 + a1*wy1*wx0 +
+ * b1*wy1*wx1, to float. scipy starts from 0.0; the first product is never -0 (samples and
+ * weights >= 0), so 0.0 + it is it. */
+static inline void zoom_one_add(float *acc, const float *r0, const float *r1, int o0, int o1,
+                                double wx0, double wy0, double wy1) {
+  double wx1 = 1.0 - wx0;
+  double v = (double)r0[o0] * wy0 * wx0;
+  v += (double)r0[o1] * wy0 * wx1;
+  v += (double)r1[o0] * wy1 * wx0;
+  v += (double)r1[o1] * wy1 * wx1;
+  *acc += (float)v;
 }
 
-/* The samples r[o[q]] of one source row as doubles (gathers). */
+/* One output row of n samples (outputs q read columns o0[q], o1[q]), gathered one by one. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
+__attribute__((target_clones("avx2", "default")))
 #endif
-static void zoom_expand_gather(double *restrict e, const float *restrict r,
-                               const int *restrict o, size_t n) {
-  for (size_t q = 0; q < n; q++) e[q] = (double)r[o[q]];
+static void zoom_row_add_gather(float *restrict acc, size_t n, const float *r0, const float *r1,
+                                const int *restrict o0, const int *restrict o1,
+                                const double *restrict wx0, double wy0, double wy1) {
+  for (size_t q = 0; q < n; q++) zoom_one_add(acc + q, r0, r1, o0[q], o1[q], wx0[q], wy0, wy1);
 }
 
-/* The samples of each block of 8 outputs lie within 16 floats of the row (an output pixel
- * reads one of the next few source pixels): per block, the first sample's offset and the
- * 8 offsets from it, so that one load and one permutation gather the block; -1: a block
- * whose samples spread wider (or the partial last block) is gathered one by one. */
+/* The columns both taps of each block of 8 outputs read lie within 16 floats of the row
+ * (an output reads one of the next few source samples and its neighbour): per block, the
+ * window's first float and the 8 + 8 positions of the o0 and o1 columns in it, so that one
+ * load and two permutations per source row gather the block; -1: a block whose columns
+ * spread wider is gathered one by one (the partial last block always is). */
 typedef struct zoom_perm {
   size_t blocks;
   int *base;     /* (blocks) */
-  int32_t *idx;  /* (blocks, 16) */
+  int32_t *idx;  /* (blocks, 2, 16): o0 - base, then o1 - base, in the low 8 lanes */
 } zoom_perm;
 
-static int zoom_perm_make(const int *o, size_t n, zoom_perm *zp) {
+static int zoom_perm_make(const int *o0, const int *o1, size_t n, zoom_perm *zp) {
   zp->blocks = n / 8;
   zp->base = malloc((zp->blocks + 1) * sizeof(int));
-  zp->idx = malloc((zp->blocks + 1) * 16 * sizeof(int32_t));
+  zp->idx = calloc((zp->blocks + 1) * 32, sizeof(int32_t));
   if (!zp->base || !zp->idx) return -1;
   for (size_t b = 0; b < zp->blocks; b++) {
-    int lo = o[8 * b], hi = o[8 * b];
-    for (int j = 1; j < 8; j++) {
-      int v = o[8 * b + j];
-      lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+    int lo = o0[8 * b], hi = o0[8 * b];
+    for (size_t q = 8 * b; q < 8 * b + 8; q++) {
+      lo = o0[q] < lo ? o0[q] : lo, hi = o0[q] > hi ? o0[q] : hi;
+      lo = o1[q] < lo ? o1[q] : lo, hi = o1[q] > hi ? o1[q] : hi;
     }
     zp->base[b] = hi - lo < 16 ? lo : -1;
-    for (int j = 0; j < 16; j++) zp->idx[16 * b + j] = j < 8 && hi - lo < 16 ? o[8 * b + j] - lo : 0;
+    if (hi - lo >= 16) continue;
+    for (int j = 0; j < 8; j++) {
+      zp->idx[32 * b + j] = o0[8 * b + j] - lo;
+      zp->idx[32 * b + 16 + j] = o1[8 * b + j] - lo;
+    }
   }
   return 0;
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
-/* e[q] = (double)r[o[q]]; a block is loaded whole when its 16-float window ends within
- * the `room` floats readable from r. */
-__attribute__((target("avx512f"))) static void zoom_expand_avx512(double *e, const float *r,
-                                                                  const int *o, size_t n,
-                                                                  const zoom_perm *zp,
-                                                                  size_t room) {
-  for (size_t b = 0; b < zp->blocks; b++) {
-    int base = zp->base[b];
-    if (base >= 0 && (size_t)base + 16 <= room) {
-      __m512 win = _mm512_loadu_ps(r + base);
-      __m512 p = _mm512_permutexvar_ps(_mm512_loadu_si512(zp->idx + 16 * b), win);
-      _mm512_storeu_pd(e + 8 * b, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
-    } else {
-      for (size_t q = 8 * b; q < 8 * b + 8; q++) e[q] = (double)r[o[q]];
+/* zoom_row_add_gather eight outputs at a time: a block is loaded whole when its window
+ * ends within the `room` floats readable from both r0 and r1. The products and sums are
+ * zoom_one_add's, in its order, eight wide (no contraction: separate multiplies). */
+__attribute__((target("avx512f"))) static void zoom_row_add_avx512(
+    float *acc, size_t n, const float *r0, const float *r1, const int *o0, const int *o1,
+    const double *wx0, double wy0, double wy1, const zoom_perm *zp, size_t room) {
+  const __m512d y0 = _mm512_set1_pd(wy0), y1 = _mm512_set1_pd(wy1), one = _mm512_set1_pd(1.0);
+  const size_t blocks = zp->blocks;
+  const int *bases = zp->base;
+  const int32_t *idx = zp->idx;
+  for (size_t b = 0; b < blocks; b++) {
+    size_t q = 8 * b;
+    int base = bases[b];
+    if (base < 0 || (size_t)base + 16 > room) {
+      for (size_t k = q; k < q + 8; k++) zoom_one_add(acc + k, r0, r1, o0[k], o1[k], wx0[k], wy0, wy1);
+      continue;
     }
+    __m512 s0 = _mm512_loadu_ps(r0 + base), s1 = _mm512_loadu_ps(r1 + base);
+    __m512i i0 = _mm512_loadu_si512(idx + 32 * b), i1 = _mm512_loadu_si512(idx + 32 * b + 16);
+    __m512d a0 = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutexvar_ps(i0, s0)));
+    __m512d b0 = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutexvar_ps(i1, s0)));
+    __m512d a1 = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutexvar_ps(i0, s1)));
+    __m512d b1 = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_permutexvar_ps(i1, s1)));
+    __m512d x0 = _mm512_loadu_pd(wx0 + q), x1 = _mm512_sub_pd(one, x0);
+    __m512d v = _mm512_mul_pd(_mm512_mul_pd(a0, y0), x0);
+    v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(b0, y0), x1));
+    v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(a1, y1), x0));
+    v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(b1, y1), x1));
+    _mm256_storeu_ps(acc + q, _mm256_add_ps(_mm256_loadu_ps(acc + q), _mm512_cvtpd_ps(v)));
   }
-  for (size_t q = 8 * zp->blocks; q < n; q++) e[q] = (double)r[o[q]];
+  for (size_t k = 8 * blocks; k < n; k++) zoom_one_add(acc + k, r0, r1, o0[k], o1[k], wx0[k], wy0, wy1);
 }
 #define ZOOM_HAVE_AVX512 1
 #endif
 
-static void zoom_expand(double *e, const float *r, const int *o, size_t n, const zoom_perm *zp,
-                        size_t room) {
+static void zoom_row_add(float *acc, size_t n, const float *r0, const float *r1, const int *o0,
+                         const int *o1, const double *wx0, double wy0, double wy1,
+                         const zoom_perm *zp, size_t room) {
 #ifdef ZOOM_HAVE_AVX512
   if (__builtin_cpu_supports("avx512f")) {
-    zoom_expand_avx512(e, r, o, n, zp, room);
+    zoom_row_add_avx512(acc, n, r0, r1, o0, o1, wx0, wy0, wy1, zp, room);
     return;
   }
 #endif
   (void)zp, (void)room;
-  zoom_expand_gather(e, r, o, n);
+  zoom_row_add_gather(acc, n, r0, r1, o0, o1, wx0, wy0, wy1);
 }
 
 int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z, float *acc,
@@ -712,52 +724,31 @@ int vfr_icf_clipped_zoom_add_f32(const float *src, int h, int w, int c, double z
   while (nx < ow && !zoom_tap_at(nx, zf1, ch1).zero) nx++;
   size_t n = (size_t)nx * c, drow = (size_t)ow * c, srow = (size_t)w * c;
   int *o0 = malloc((n + 1) * sizeof(int)), *o1 = malloc((n + 1) * sizeof(int));
-  double *buf = malloc((n + 1) * 5 * sizeof(double));
-  if (!o0 || !o1 || !buf) {
-    free(o0), free(o1), free(buf);
-    return oom(err, "a zoom");
-  }
-  double *wx0 = buf, *ex[2][2] = {{buf + n, buf + 2 * n}, {buf + 3 * n, buf + 4 * n}};
-  zoom_perm zp[2] = {{0, NULL, NULL}, {0, NULL, NULL}};
+  double *wx0 = malloc((n + 1) * sizeof(double));
+  zoom_perm zp = {0, NULL, NULL};
+  if (!o0 || !o1 || !wx0) goto nomem;
   for (int x = 0; x < nx; x++) {
     zoom_tap t = zoom_tap_at(x, zf1, ch1);
     for (int k = 0; k < c; k++) {
       size_t q = (size_t)x * c + k;
       o0[q] = (top1 + t.i0) * c + k, o1[q] = (top1 + t.i1) * c + k;
-      wx0[q] = t.w0; /* t.w1 = 1 - t.w0: zoom_row_add recomputes it */
+      wx0[q] = t.w0; /* t.w1 = 1 - t.w0: zoom_one_add recomputes it */
     }
   }
-  if (zoom_perm_make(o0, n, &zp[0]) || zoom_perm_make(o1, n, &zp[1])) {
-    free(o0), free(o1), free(buf);
-    for (int j = 0; j < 2; j++) free(zp[j].base), free(zp[j].idx);
-    return oom(err, "a zoom");
-  }
-  /* two slots of expanded source rows (the samples each output column reads), reused
-   * while consecutive output rows read the same source rows */
-  int slot_row[2] = {-1, -1};
+  if (zoom_perm_make(o0, o1, n, &zp)) goto nomem;
   for (int y = 0; y < oh; y++) {
     zoom_tap ty = zoom_tap_at(y, zf0, ch0);
     if (ty.zero) continue;
-    int want[2] = {top0 + ty.i0, top0 + ty.i1}, got[2];
-    for (int j = 0; j < 2; j++) {
-      int sl = slot_row[0] == want[j] ? 0 : (slot_row[1] == want[j] ? 1 : -1);
-      if (sl < 0) { /* fill the slot the other row does not hold */
-        int other = j == 0 ? want[1] : got[0];
-        sl = (j == 1) ? 1 - got[0] : (slot_row[0] == other ? 1 : 0);
-        const float *r = src + (size_t)want[j] * srow;
-        size_t room = (size_t)(h - want[j]) * srow; /* floats readable from r */
-        zoom_expand(ex[sl][0], r, o0, n, &zp[0], room);
-        zoom_expand(ex[sl][1], r, o1, n, &zp[1], room);
-        slot_row[sl] = want[j];
-      }
-      got[j] = sl;
-    }
-    zoom_row_add(acc + (size_t)y * drow, n, ex[got[0]][0], ex[got[0]][1], ex[got[1]][0],
-                 ex[got[1]][1], wx0, ty.w0, ty.w1);
+    int y0 = top0 + ty.i0, y1 = top0 + ty.i1, yhi = y0 > y1 ? y0 : y1;
+    size_t room = (size_t)(h - yhi) * srow; /* floats readable from both source rows */
+    zoom_row_add(acc + (size_t)y * drow, n, src + (size_t)y0 * srow, src + (size_t)y1 * srow, o0,
+                 o1, wx0, ty.w0, ty.w1, &zp, room);
   }
-  free(o0), free(o1), free(buf);
-  for (int j = 0; j < 2; j++) free(zp[j].base), free(zp[j].idx);
+  free(o0), free(o1), free(wx0), free(zp.base), free(zp.idx);
   return VFR_OK;
+nomem:
+  free(o0), free(o1), free(wx0), free(zp.base), free(zp.idx);
+  return oom(err, "a zoom");
 }
 
 int vfr_icf_clipped_zoom_f64(const double *src, int h, int w, double z, double **dst, int *zh_out,
