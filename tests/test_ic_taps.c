@@ -3,7 +3,9 @@
  * equals v / 255. for all 256 bytes at every row length and offset (its AVX-512 form
  * computes the quotient instead of looking it up), and the clipping byte stores equal the
  * reference's ternaries on NaN, signed zeros, infinities, the clip bounds and their
- * neighbours. */
+ * neighbours; and vfr_ict_sum_255_row (float sums, the exact double sum where truncation
+ * could differ) stores the truncated double sums of the scalar loop, byte for byte, on
+ * flat taps (sums next to an integer), random and extreme bytes, at every tail length. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,9 +71,71 @@ static void check_stores(void) {
   }
 }
 
+/* The truncated sums of 0.0 + kv[0]*x0 + ..., left to right in double, clipped as the
+ * reference's np.uint8(np.clip(., 0, 255)). */
+static uint8_t sum_255_scalar(int nt, const float *const *src, size_t i, const double *kv) {
+  double a = 0.0;
+  for (int t = 0; t < nt; t++) a += kv[t] * (double)src[t][i];
+  a = a > 0.0 ? a : 0.0;
+  return (uint8_t)(int)(a < 255.0 ? a : 255.0);
+}
+
+/* Normalised Gaussian weights of 1..41 taps (the motion blur's), random weights summing to
+ * about 1, and a set summing to just over 1; taps flat (every tap the same byte, the sum
+ * within rounding of that integer), random, and 0/255 at random; rows of 1..300 values at
+ * offsets 0..2. */
+static void check_sum_255(void) {
+  enum { NT = 41, LEN = 300 + 3 };
+  static float data[NT][LEN];
+  const float *src[NT];
+  double kv[NT];
+  float kf[VFR_ICT_SUM_255_MAX_TAPS];
+  uint8_t d[LEN];
+  srand(11);
+  int runs = 0;
+  for (int set = 0; set < 45; set++) {
+    int nt = set < 41 ? set + 1 : NT;
+    double sum = 0.0;
+    for (int t = 0; t < nt; t++) {
+      double sigma = 1.0 + set % 15;
+      kv[t] = set < 41 ? exp(-(double)t * t / (2.0 * sigma * sigma)) : (double)rand() / RAND_MAX;
+      sum += kv[t];
+    }
+    for (int t = 0; t < nt; t++) kv[t] = kv[t] / sum * (set == 44 ? 1.0 + 1e-9 : 1.0);
+    float margin = vfr_ict_sum_255_prepare(nt, kv, kf);
+    if (margin < 0.0f) {
+      printf("SKIP sum_255_row: no fast path on this CPU (nt=%d)\n", nt);
+      return;
+    }
+    CHECK(margin > 0.0f && margin < 0.01f, "sum_255 margin %g for %d taps", margin, nt);
+    for (int kind = 0; kind < 3; kind++) {
+      for (int t = 0; t < nt; t++) {
+        src[t] = data[t];
+        for (int q = 0; q < LEN; q++) {
+          int v = kind == 0 ? (q * 7 + set) % 256 : (kind == 1 ? rand() % 256 : (rand() % 2) * 255);
+          data[t][q] = (float)v;
+        }
+      }
+      for (size_t n = 1; n <= 300; n += n < 140 ? 1 : 37)
+        for (size_t off = 0; off < 3; off++) {
+          memset(d, 0xAA, sizeof d);
+          vfr_ict_sum_255_row(d, n, nt, src, off, kv, kf, margin);
+          int bad = 0;
+          for (size_t q = 0; q < n; q++) bad += d[q] != sum_255_scalar(nt, src, off + q, kv);
+          for (size_t q = n; q < LEN; q++) bad += d[q] != 0xAA; /* nothing past n */
+          CHECK(bad == 0, "sum_255_row nt=%d kind=%d n=%zu off=%zu: %d bytes differ", nt, kind, n,
+                off, bad);
+          runs++;
+        }
+    }
+  }
+  CHECK(runs > 10000, "sum_255_row: %d rows checked", runs);
+}
+
 int main(void) {
   check_unit_row();
   check_stores();
+  check_sum_255();
   printf("test_ic_taps: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

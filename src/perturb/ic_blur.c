@@ -286,24 +286,16 @@ int vfr_ic_motion_blur(const vfr_image *in, int severity, uint64_t seed, vfr_ima
   static const double sigma[5] = {3, 5, 8, 12, 15};
   int done, rc = vfr_ic_begin(in, severity, out, "ic_motion_blur", &done, err);
   if (rc || done) return rc;
-  int w = in->width, h = in->height, s = severity - 1;
-  size_t n = (size_t)w * h * 3;
-  double *x = malloc(n * sizeof(double));
-  if (!x) return nomem(err, "ic_motion_blur");
-  for (int r = 0; r < h; r++) {
-    const uint8_t *restrict src = in->data + (size_t)r * in->stride;
-    double *restrict row = x + (size_t)r * w * 3;
-    for (size_t q = 0; q < (size_t)w * 3; q++) row[q] = (double)src[q];
-  }
+  int s = severity - 1;
   vfr_np_rng rng;
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
   double angle = vfr_np_rng_uniform(&rng, -45, 45);
   rc = perturb_alloc_like(in, out, err);
   if (!rc) {
-    rc = vfr_icf_motion_blur_u8(x, h, w, radius[s], sigma[s], angle, out->data, out->stride, err);
+    rc = vfr_icf_motion_blur_u8(in->data, in->stride, in->height, in->width, radius[s], sigma[s],
+                                angle, out->data, out->stride, err);
     if (rc) vfr_image_free(out);
   }
-  free(x);
   return rc;
 }
 

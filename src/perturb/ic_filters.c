@@ -447,112 +447,191 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const fl
 
 #define MB_STRIP 128 /* output values of a column strip */
 
-/* The motion blur into dst (h, w, c) doubles, or with dst NULL into u8 as bytes (c = 3). */
-static int motion_blur(const double *src, int h, int w, int c, int radius, double sigma,
-                       double angle_deg, double *dst, uint8_t *u8, size_t u8_stride,
-                       vfr_error *err) {
+/* The reference's taps for an image of h x w: the weights (gauss_function(np.arange(width),
+ * 0, sigma) over their sum) and the shifts of the first nt of them, up to the first shift
+ * as large as the image, where it stops; pad = max |dx|. */
+typedef struct mb_taps {
+  int nt, pad;
+  double *kern;   /* (width) */
+  int *dys, *dxs; /* (width) */
+} mb_taps;
+
+static void mb_taps_free(mb_taps *tp) { free(tp->kern), free(tp->dys), free(tp->dxs); }
+
+static int mb_taps_make(int h, int w, int radius, double sigma, double angle_deg, mb_taps *tp,
+                        vfr_error *err) {
   int width = 2 * radius + 1;
-  double *kern = calloc((size_t)width, sizeof(double));
-  int *dys = malloc((size_t)width * sizeof(int)), *dxs = malloc((size_t)width * sizeof(int));
-  const double **rows = malloc((size_t)width * (size_t)h * sizeof(double *)); /* (h, nt) */
-  if (!kern || !dys || !dxs || !rows) {
-    free(kern), free(dys), free(dxs), free(rows);
+  tp->kern = calloc((size_t)width, sizeof(double));
+  tp->dys = malloc((size_t)width * sizeof(int)), tp->dxs = malloc((size_t)width * sizeof(int));
+  if (!tp->kern || !tp->dys || !tp->dxs) {
+    mb_taps_free(tp);
     return oom(err, "a motion-blur kernel");
   }
-  /* gauss_function(np.arange(width), 0, sigma) / its sum */
   double denom = 2.0 * (sigma * sigma), norm = sqrt(2.0 * M_PI) * sigma;
-  for (int i = 0; i < width; i++) kern[i] = np_exp((double)(-(long long)i * i) / denom) / norm;
-  double z = vfr_icf_np_sum(kern, (size_t)width);
-  for (int i = 0; i < width; i++) kern[i] /= z;
+  for (int i = 0; i < width; i++) tp->kern[i] = np_exp((double)(-(long long)i * i) / denom) / norm;
+  double z = vfr_icf_np_sum(tp->kern, (size_t)width);
+  for (int i = 0; i < width; i++) tp->kern[i] /= z;
   double rad = angle_deg * (M_PI / 180.0);
   double p0 = width * sin(rad), p1 = width * cos(rad);
   double hyp = hypot(p0, p1);
-  /* the taps the reference adds: it stops at the first shift as large as the image */
-  int nt = 0, pad = 0;
+  tp->nt = 0, tp->pad = 0;
   for (int i = 0; i < width; i++) {
     int dy = -(int)ceil((i * p0) / hyp - 0.5);
     int dx = -(int)ceil((i * p1) / hyp - 0.5);
     if (abs(dy) >= h || abs(dx) >= w) break;
-    dys[nt] = dy, dxs[nt] = dx, nt++;
-    if (abs(dx) > pad) pad = abs(dx);
+    tp->dys[tp->nt] = dy, tp->dxs[tp->nt] = dx, tp->nt++;
+    if (abs(dx) > tp->pad) tp->pad = abs(dx);
   }
-  /* shift(): tap i reads in[clamp(y - dy), clamp(x - dx)]. The outputs x in [pad, w - pad)
-   * read inside every row; the pad outputs at each end read strips of 3 pad columns, the
-   * rows extended by edge pixels: left[y][(x + pad)*c] = in[y][clamp(x)], x in [-pad, 2 pad),
-   * right[y][(x - w + 2 pad)*c] = in[y][clamp(x)], x in [w - 2 pad, w + pad). Narrow
-   * images (w <= 2 pad) use one strip of the whole row, x in [-pad, w + pad). */
-  size_t rowlen = (size_t)w * c;
-  int whole = w <= 2 * pad;
-  size_t scols = whole ? (size_t)w + 2 * (size_t)pad : 3 * (size_t)pad, srow = scols * c;
-  double *strip = malloc((srow * (size_t)h * 2 + MB_STRIP) * sizeof(double));
-  if (!strip) {
-    free(kern), free(dys), free(dxs), free(rows);
+  return VFR_OK;
+}
+
+/* shift(): tap i reads in[clamp(y - dy), clamp(x - dx)]. The outputs x in [pad, w - pad)
+ * read inside every row; the pad outputs at each end read strips of 3 pad columns, the
+ * rows extended by edge pixels: left[y][(x + pad)*c] = in[y][clamp(x)], x in [-pad, 2 pad),
+ * right[y][(x - w + 2 pad)*c] = in[y][clamp(x)], x in [w - 2 pad, w + pad). Narrow images
+ * (w <= 2 pad) use one strip of the whole row, x in [-pad, w + pad). The geometry: */
+typedef struct mb_strips {
+  int whole;          /* one strip of the whole row */
+  size_t rowlen;      /* w * c values of a source row */
+  size_t srow;        /* values of a strip row */
+} mb_strips;
+
+static mb_strips mb_strips_of(int w, int c, int pad) {
+  mb_strips g;
+  g.whole = w <= 2 * pad;
+  g.rowlen = (size_t)w * c;
+  g.srow = (g.whole ? (size_t)w + 2 * (size_t)pad : 3 * (size_t)pad) * c;
+  return g;
+}
+
+/* The strips of an (h, w, c) array of T values into strip (2, h, srow); one function per
+ * element type, so that the edge pixels are copied value by value rather than by calls. */
+#define MB_STRIPS_FILL(NAME, T)                                                                \
+  static void NAME(const T *src, int h, int w, int c, int pad, const mb_strips *g, T *strip) { \
+    size_t scols = g->srow / c;                                                                \
+    for (int y = 0; y < h; y++) {                                                              \
+      const T *s = src + (size_t)y * g->rowlen;                                                \
+      for (int side = 0; side < (g->whole ? 1 : 2); side++) {                                  \
+        int x0 = g->whole || side == 0 ? -pad : w - 2 * pad;                                   \
+        T *e = strip + ((size_t)side * h + y) * g->srow;                                       \
+        /* columns j: x = x0 + j below 0 repeat pixel 0, inside the row are one copy, at or    \
+         * beyond w repeat pixel w - 1 */                                                      \
+        size_t j = 0, inside_end = x0 + (long)scols <= w ? scols : (size_t)(w - x0);           \
+        for (; j < scols && x0 + (long)j < 0; j++)                                             \
+          for (int ch = 0; ch < c; ch++) e[j * c + ch] = s[ch];                                \
+        if (j < inside_end) {                                                                  \
+          memcpy(e + j * c, s + (size_t)(x0 + (long)j) * c, (inside_end - j) * c * sizeof(T)); \
+          j = inside_end;                                                                      \
+        }                                                                                      \
+        for (; j < scols; j++)                                                                 \
+          for (int ch = 0; ch < c; ch++) e[j * c + ch] = s[(size_t)(w - 1) * c + ch];          \
+      }                                                                                        \
+    }                                                                                          \
+  }
+MB_STRIPS_FILL(mb_strips_fill_f64, double)
+MB_STRIPS_FILL(mb_strips_fill_f32, float)
+
+/* The blur of src (h, w, c) values of es bytes (doubles, or with kf floats) into dst (h, w,
+ * c) doubles, or with dst NULL into u8 as np.uint8(np.clip(y, 0, 255)) (c = 3). Each output
+ * is 0.0 + kern[0]*tap 0 + kern[1]*tap 1 + ..., as the reference accumulates; with kf (the
+ * weights as floats, vfr_ict_sum_255_prepare's margin) the u8 values come from the float
+ * sums with the exact one where truncation could differ (vfr_ict_sum_255_row). A strip of
+ * MB_STRIP columns at a time down all rows, so that the source rows a strip's outputs read
+ * (the taps lie along a line of up to 2 radius + 1 rows) stay in the L1 cache from one
+ * output row to the next, where whole rows would not. */
+static int motion_blur(const void *src, size_t es, int h, int w, int c, const mb_taps *tp,
+                       const float *kf, float margin, double *dst, uint8_t *u8,
+                       size_t u8_stride, vfr_error *err) {
+  int nt = tp->nt, pad = tp->pad;
+  mb_strips g = mb_strips_of(w, c, pad);
+  size_t nstrip = g.srow * (size_t)h;
+  const void **rows = malloc((size_t)nt * (size_t)h * sizeof(void *)); /* (h, nt) */
+  char *strip = malloc(nstrip * 2 * es + MB_STRIP * sizeof(double));
+  if (!rows || !strip) {
+    free(rows), free(strip);
     return oom(err, "a motion blur");
   }
-  double *left = strip, *right = strip + srow * (size_t)h;
-  double *sums = right + srow * (size_t)h; /* (MB_STRIP): one strip row's sums, for u8 */
-  for (int y = 0; y < h; y++) {
-    const double *s = src + (size_t)y * rowlen;
-    for (int side = 0; side < (whole ? 1 : 2); side++) {
-      int x0 = whole || side == 0 ? -pad : w - 2 * pad;
-      double *e = (side == 0 ? left : right) + (size_t)y * srow;
-      /* columns j: x = x0 + j below 0 repeat pixel 0, inside the row are one copy, at or
-       * beyond w repeat pixel w - 1 */
-      size_t j = 0, inside_end = x0 + (long)scols <= w ? scols : (size_t)(w - x0);
-      for (; j < scols && x0 + (long)j < 0; j++)
-        for (int ch = 0; ch < c; ch++) e[j * c + ch] = s[ch];
-      if (j < inside_end) {
-        memcpy(e + j * c, s + (size_t)(x0 + (long)j) * c, (inside_end - j) * c * sizeof(double));
-        j = inside_end;
-      }
-      for (; j < scols; j++)
-        for (int ch = 0; ch < c; ch++) e[j * c + ch] = s[(size_t)(w - 1) * c + ch];
-    }
-  }
-  /* each output: 0.0 + kern[0]*tap 0 + kern[1]*tap 1 + ..., as the reference accumulates;
-   * a strip of MB_STRIP columns at a time down all rows, so that the source rows a strip's
-   * outputs read (the taps lie along a line of up to 2 radius + 1 rows) stay in the L1
-   * cache from one output row to the next, where whole rows would not */
-  for (int part = 0; part < (whole ? 1 : 3); part++) {
+  double *sums = (double *)(void *)(strip + nstrip * 2 * es); /* (MB_STRIP), u8 in double */
+  if (es == sizeof(float))
+    mb_strips_fill_f32(src, h, w, c, pad, &g, (float *)(void *)strip);
+  else
+    mb_strips_fill_f64(src, h, w, c, pad, &g, (double *)(void *)strip);
+  for (int part = 0; part < (g.whole ? 1 : 3); part++) {
     /* part 0: the left strip's outputs (all of them when whole), 1: the right's, 2: the
      * middle, read in place */
     int x0 = part == 0 ? 0 : (part == 1 ? w - pad : pad);
-    int nx = whole ? w : (part == 2 ? w - 2 * pad : pad);
+    int nx = g.whole ? w : (part == 2 ? w - 2 * pad : pad);
     if (nx <= 0) continue;
-    for (int y = 0; y < h; y++) /* output row y's taps: rows[y * nt + t] */
+    /* output row y's taps: rows[y * nt + t], source row y - dy clamped */
+    const char *base = part == 2 ? (const char *)src : strip + (part == 1 ? nstrip * es : 0);
+    size_t stride = part == 2 ? g.rowlen : g.srow;
+    for (int y = 0; y < h; y++) {
+      const void **r = rows + (size_t)y * nt;
       for (int t = 0; t < nt; t++) {
-        int sy = y - dys[t];
+        int sy = y - tp->dys[t];
         sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
-        rows[(size_t)y * nt + t] =
-            part == 2 ? src + (size_t)sy * rowlen + (size_t)(pad - dxs[t]) * c
-                      : (part == 0 ? left : right) + (size_t)sy * srow + (size_t)(pad - dxs[t]) * c;
+        r[t] = base + ((size_t)sy * stride + (size_t)(pad - tp->dxs[t]) * c) * es;
       }
+    }
     size_t len_all = (size_t)nx * c;
     for (size_t q0 = 0; q0 < len_all; q0 += MB_STRIP) {
       size_t len = len_all - q0 < MB_STRIP ? len_all - q0 : MB_STRIP;
       for (int y = 0; y < h; y++) {
-        const double *const *taps = rows + (size_t)y * nt;
-        if (dst) {
-          vfr_ict_sum_row(dst + (size_t)y * rowlen + (size_t)x0 * c + q0, len, nt, taps, q0, kern);
+        const void *const *taps = rows + (size_t)y * nt;
+        uint8_t *d = u8 ? u8 + (size_t)y * u8_stride + (size_t)x0 * c + q0 : NULL;
+        if (kf) {
+          vfr_ict_sum_255_row(d, len, nt, (const float *const *)taps, q0, tp->kern, kf, margin);
+        } else if (dst) {
+          vfr_ict_sum_row(dst + (size_t)y * g.rowlen + (size_t)x0 * c + q0, len, nt,
+                          (const double *const *)taps, q0, tp->kern);
         } else {
-          vfr_ict_sum_row(sums, len, nt, taps, q0, kern);
-          vfr_ict_store_255_row(u8 + (size_t)y * u8_stride + (size_t)x0 * c + q0, sums, len);
+          vfr_ict_sum_row(sums, len, nt, (const double *const *)taps, q0, tp->kern);
+          vfr_ict_store_255_row(d, sums, len);
         }
       }
     }
   }
-  free(kern), free(dys), free(dxs), free(rows), free(strip);
+  free(rows), free(strip);
   return VFR_OK;
 }
 
 int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius, double sigma,
                               double angle_deg, double *dst, vfr_error *err) {
-  return motion_blur(src, h, w, c, radius, sigma, angle_deg, dst, NULL, 0, err);
+  mb_taps tp;
+  int rc = mb_taps_make(h, w, radius, sigma, angle_deg, &tp, err);
+  if (rc) return rc;
+  rc = motion_blur(src, sizeof(double), h, w, c, &tp, NULL, 0.0f, dst, NULL, 0, err);
+  mb_taps_free(&tp);
+  return rc;
 }
 
-int vfr_icf_motion_blur_u8(const double *src, int h, int w, int radius, double sigma,
-                           double angle_deg, uint8_t *dst, size_t dst_stride, vfr_error *err) {
-  return motion_blur(src, h, w, 3, radius, sigma, angle_deg, NULL, dst, dst_stride, err);
+int vfr_icf_motion_blur_u8(const uint8_t *src, size_t src_stride, int h, int w, int radius,
+                           double sigma, double angle_deg, uint8_t *dst, size_t dst_stride,
+                           vfr_error *err) {
+  mb_taps tp;
+  int rc = mb_taps_make(h, w, radius, sigma, angle_deg, &tp, err);
+  if (rc) return rc;
+  /* the image's values as floats where the float sums run (the same integers), else as
+   * doubles */
+  float kf[VFR_ICT_SUM_255_MAX_TAPS];
+  float margin = vfr_ict_sum_255_prepare(tp.nt, tp.kern, kf);
+  size_t rowlen = (size_t)w * 3, es = margin > 0.0f ? sizeof(float) : sizeof(double);
+  void *x = malloc(rowlen * (size_t)h * es);
+  if (!x) {
+    mb_taps_free(&tp);
+    return oom(err, "a motion blur");
+  }
+  for (int r = 0; r < h; r++) {
+    if (margin > 0.0f)
+      vfr_ict_u8_to_f32((float *)x + (size_t)r * rowlen, src + (size_t)r * src_stride, rowlen);
+    else
+      vfr_ict_u8_to_f64((double *)x + (size_t)r * rowlen, src + (size_t)r * src_stride, rowlen);
+  }
+  rc = motion_blur(x, es, h, w, 3, &tp, margin > 0.0f ? kf : NULL, margin, NULL, dst,
+                   dst_stride, err);
+  free(x);
+  mb_taps_free(&tp);
+  return rc;
 }
 
 /* ---- scipy.ndimage.zoom, order 1 ---------------------------------------------------- */

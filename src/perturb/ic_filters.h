@@ -72,10 +72,11 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const fl
  * tap a copy of the image shifted by whole pixels with edge replication. dst (h, w, c). */
 int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius, double sigma,
                          double angle_deg, double *dst, vfr_error *err);
-/* The same blur of an (h, w, 3) image stored at once as np.uint8(np.clip(y, 0, 255)) into
- * dst (h rows, dst_stride bytes apart) instead of an array of doubles. */
-int vfr_icf_motion_blur_u8(const double *src, int h, int w, int radius, double sigma,
-                           double angle_deg, uint8_t *dst, size_t dst_stride, vfr_error *err);
+/* The same blur of an (h, w, 3) uint8 image (rows src_stride bytes apart), stored at once
+ * as np.uint8(np.clip(y, 0, 255)) into dst (h rows, dst_stride bytes apart). */
+int vfr_icf_motion_blur_u8(const uint8_t *src, size_t src_stride, int h, int w, int radius,
+                           double sigma, double angle_deg, uint8_t *dst, size_t dst_stride,
+                           vfr_error *err);
 
 /* ---- zoom ------------------------------------------------------------------------- */
 

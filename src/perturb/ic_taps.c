@@ -8,6 +8,7 @@
 #endif
 #include "perturb/ic_taps.h"
 
+#include <math.h>
 #include <string.h>
 
 /* The 64-byte vectors pass by value only between inlined helpers (no ABI crosses them). */
@@ -219,6 +220,99 @@ __attribute__((target("avx512f"))) static void clip_store_f32_avx512(uint8_t *d,
 }
 #endif
 
+/* One output of vfr_ict_sum_255_row exactly: the double sum in vfr_ict_sum_row's order,
+ * clipped and truncated as clip_store_tail does. */
+static inline uint8_t sum_255_exact(int nt, const float *const *src, size_t i, const double *kv) {
+  double a = 0.0;
+  for (int t = 0; t < nt; t++) a += kv[t] * (double)src[t][i];
+  a = a > 0.0 ? a : 0.0;
+  a = a < 255.0 ? a : 255.0;
+  return (uint8_t)(int)a;
+}
+
+#ifdef ICT_HAVE_AVX512_STORE
+/* 16 float sums f at d: clipped and truncated; the lanes within m of an integer, where the
+ * truncation of the exact sum could differ, recomputed exactly (round to nearest by the
+ * 1.5 * 2^23 trick, exact for |f| < 2^22). */
+__attribute__((target("avx512f"))) static inline void sum_255_finish(
+    uint8_t *d, __m512 f, __mmask16 live, __m512 m, int nt, const float *const *src, size_t i,
+    const double *kv) {
+  const __m512 magic = _mm512_set1_ps(12582912.0f), top = _mm512_set1_ps(255.0f);
+  __m512 r = _mm512_sub_ps(_mm512_add_ps(f, magic), magic);
+  __mmask16 near = _mm512_mask_cmp_ps_mask(live, _mm512_abs_ps(_mm512_sub_ps(f, r)), m, _CMP_LE_OQ);
+  __m512 c = _mm512_min_ps(_mm512_max_ps(f, _mm512_setzero_ps()), top);
+  _mm512_mask_cvtepi32_storeu_epi8(d, live, _mm512_cvttps_epi32(c));
+  for (unsigned bits = near; bits; bits &= bits - 1) {
+    int j = __builtin_ctz(bits);
+    d[j] = sum_255_exact(nt, src, i + (size_t)j, kv);
+  }
+}
+
+__attribute__((target("avx512f"))) static void sum_255_avx512(uint8_t *d, size_t n, int nt,
+                                                              const float *const *src,
+                                                              size_t off, const float *kf,
+                                                              const double *kv, float margin) {
+  const __m512 m = _mm512_set1_ps(margin);
+  size_t q = 0;
+  for (; q + 128 <= n; q += 128) { /* eight add chains, named (an array stays in memory) */
+#define S255_ZERO(j) __m512 a##j = _mm512_setzero_ps();
+    ICT_EACH(S255_ZERO)
+    for (int t = 0; t < nt; t++) {
+      const float *s = src[t] + off + q;
+      const __m512 k = _mm512_set1_ps(kf[t]);
+#define S255_MAC(j) a##j = _mm512_add_ps(a##j, _mm512_mul_ps(k, _mm512_loadu_ps(s + 16 * j)));
+      ICT_EACH(S255_MAC)
+    }
+#define S255_FINISH(j) sum_255_finish(d + q + 16 * j, a##j, 0xffff, m, nt, src, off + q + 16 * j, kv);
+    ICT_EACH(S255_FINISH)
+  }
+  for (; q < n; q += 64) { /* the rest, up to four vectors of it at a time */
+#define S255_LIVE(j) (n - q <= 16 * (size_t)j ? 0 : (n - q >= 16 * (size_t)j + 16 ? 0xffff : \
+                      (__mmask16)((1u << (n - q - 16 * (size_t)j)) - 1)))
+    const __mmask16 l0 = S255_LIVE(0), l1 = S255_LIVE(1), l2 = S255_LIVE(2), l3 = S255_LIVE(3);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int t = 0; t < nt; t++) {
+      const float *s = src[t] + off + q;
+      const __m512 k = _mm512_set1_ps(kf[t]);
+      a0 = _mm512_add_ps(a0, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l0, s)));
+      a1 = _mm512_add_ps(a1, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l1, s + 16)));
+      a2 = _mm512_add_ps(a2, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l2, s + 32)));
+      a3 = _mm512_add_ps(a3, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l3, s + 48)));
+    }
+#define S255_FINISH_LIVE(j) \
+  if (l##j) sum_255_finish(d + q + 16 * j, a##j, l##j, m, nt, src, off + q + 16 * j, kv);
+    S255_FINISH_LIVE(0) S255_FINISH_LIVE(1) S255_FINISH_LIVE(2) S255_FINISH_LIVE(3)
+  }
+  _mm256_zeroupper();
+}
+#endif
+
+float vfr_ict_sum_255_prepare(int nt, const double *kv, float *kf) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (nt < 1 || nt > VFR_ICT_SUM_255_MAX_TAPS || !__builtin_cpu_supports("avx512f")) return -1.0f;
+  /* the float sum's error: each weight's rounding to float, each product's and each
+   * partial sum's rounding, at most 2^-24 of sum |kv| * 255 apiece, nt + 2 of them at most;
+   * the margin doubles that (the double sum's own error, below 2^-53 of the same per term,
+   * is far inside) */
+  double ksum = 0.0;
+  for (int t = 0; t < nt; t++) kf[t] = (float)kv[t], ksum += fabs(kv[t]);
+  double margin = (double)(nt + 2) * 255.0 * ksum * 0x1p-23;
+  return margin < 0.25 ? (float)margin : -1.0f;
+#else
+  (void)nt, (void)kv, (void)kf;
+  return -1.0f;
+#endif
+}
+
+void vfr_ict_sum_255_row(uint8_t *d, size_t n, int nt, const float *const *src, size_t off,
+                         const double *kv, const float *kf, float margin) {
+#ifdef ICT_HAVE_AVX512_STORE
+  sum_255_avx512(d, n, nt, src, off, kf, kv, margin);
+#else
+  (void)d, (void)n, (void)nt, (void)src, (void)off, (void)kv, (void)kf, (void)margin;
+#endif
+}
+
 void vfr_ict_store_unit_row_f32(uint8_t *d, const float *s, size_t n) {
 #ifdef ICT_HAVE_AVX512_STORE
   if (__builtin_cpu_supports("avx512f")) {
@@ -246,6 +340,53 @@ void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n) {
 void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
   clip_store_row(d, s, n, 255.0, 1.0);
 }
+
+#ifdef ICT_HAVE_AVX512_STORE
+__attribute__((target("avx512f"))) static void u8_to_f64_avx512(double *d, const uint8_t *s,
+                                                                size_t n) {
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + q)));
+    _mm512_storeu_pd(d + q, _mm512_cvtepi32_pd(_mm512_castsi512_si256(v)));
+    _mm512_storeu_pd(d + q + 8, _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)));
+  }
+  for (; q < n; q++) d[q] = (double)s[q];
+  _mm256_zeroupper();
+}
+
+__attribute__((target("avx512f"))) static void u8_to_f32_avx512(float *d, const uint8_t *s,
+                                                                size_t n) {
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16)
+    _mm512_storeu_ps(d + q, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + q)))));
+  for (; q < n; q++) d[q] = (float)s[q];
+  _mm256_zeroupper();
+}
+#endif
+
+static void u8_to_f32(float *restrict d, const uint8_t *restrict s, size_t n) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) {
+    u8_to_f32_avx512(d, s, n);
+    return;
+  }
+#endif
+  for (size_t q = 0; q < n; q++) d[q] = (float)s[q];
+}
+
+static void u8_to_f64(double *restrict d, const uint8_t *restrict s, size_t n) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) {
+    u8_to_f64_avx512(d, s, n);
+    return;
+  }
+#endif
+  for (size_t q = 0; q < n; q++) d[q] = (double)s[q];
+}
+
+void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n) { u8_to_f32(d, s, n); }
+
+void vfr_ict_u8_to_f64(double *d, const uint8_t *s, size_t n) { u8_to_f64(d, s, n); }
 
 void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, size_t off,
                      const double *kv) {

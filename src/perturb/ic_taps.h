@@ -19,6 +19,23 @@ void vfr_ict_sum_row(double *o, size_t n, int nt, const double *const *src, size
 void vfr_ict_symm_row(double *o, size_t n, const double *c, int r, const double *const *lo,
                       const double *const *hi, const double *k, int f32);
 
+/* d[q] = np.uint8(np.clip(S[q], 0, 255)) for S the sums of vfr_ict_sum_row over taps
+ * src[t][off + q] that are integers 0..255, here as floats: fast, the sums in float, and
+ * where one lies within `margin` (the float sum's error bound, doubled) of an integer,
+ * where the truncation of S could differ, S itself in vfr_ict_sum_row's order in double;
+ * so d is bit for bit vfr_ict_sum_row + vfr_ict_store_255_row over the same values as
+ * doubles. vfr_ict_sum_255_prepare fills kf (nt) with the weights kv as floats and returns
+ * the margin, or -1 where there is no fast path (no AVX-512, nt outside
+ * 1..VFR_ICT_SUM_255_MAX_TAPS, weights too large): the caller then sums in double. */
+#define VFR_ICT_SUM_255_MAX_TAPS 256
+float vfr_ict_sum_255_prepare(int nt, const double *kv, float *kf);
+void vfr_ict_sum_255_row(uint8_t *d, size_t n, int nt, const float *const *src, size_t off,
+                         const double *kv, const float *kf, float margin);
+
+/* d[q] = (float)s[q] and d[q] = (double)s[q] for q < n, vectorised where the CPU allows. */
+void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n);
+void vfr_ict_u8_to_f64(double *d, const uint8_t *s, size_t n);
+
 /* d[q] = unit[s[q]] for q < n, with unit[v] = v / 255. (the image's x = v / 255.): a table
  * lookup, or where AVX-512 is available the same quotients computed sixteen at a time
  * (exact for every v, see ic_taps.c). unit is (256), holding v / 255. */
