@@ -1053,6 +1053,142 @@ static int cv_cubic_tap(int d, double scale, short *w) {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+/* One source row's horizontal pass: buf[x*c + ch] = the four taps' integer sum (exact in
+ * any order), the border repeated through idx. */
+static void cv_cubic_hrow(int *restrict buf, const uint8_t *restrict s, int ow, int c,
+                          const short *restrict alpha, const int *restrict idx) {
+  for (int x = 0; x < ow; x++) {
+    const short *a = alpha + 4 * x;
+    const int *ix = idx + 4 * x;
+    for (int ch = 0; ch < c; ch++)
+      buf[x * c + ch] = s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] +
+                        s[ix[3] + ch] * a[3];
+  }
+}
+
+/* OpenCV's SSE2 float path of the vertical pass for o[x], x < n: the products added from
+ * the last, (float)r3*b3, then (float)r2*b2 + t, ..., rounded to nearest even, clipped. */
+static inline uint8_t cv_cubic_vf(const int *const *r, size_t x, const float *bf) {
+  float t = (float)r[3][x] * bf[3];
+  t = (float)r[2][x] * bf[2] + t;
+  t = (float)r[1][x] * bf[1] + t;
+  t = (float)r[0][x] * bf[0] + t;
+  int v = (int)lrintf(t);
+  return (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+/* The horizontal pass sixteen values at a time: the four taps of a block of 16 consecutive
+ * output values read source values within 32 of each other (the resize enlarges, or shrinks
+ * a little), so one block loads those 32 values, widened to int32, as two vectors and picks
+ * each tap's 16 with one permutation: per block the window's start (relative to the row
+ * values the window of outputs reads at all, from lo on) and per tap the 16 positions in
+ * the window and the 16 weights; base -1: a block gathered one by one (the partial last
+ * block always is). */
+typedef struct cv_hplan {
+  size_t blocks;
+  int lo, span;     /* the row values read: lo .. lo + span - 1 */
+  int *base;        /* (blocks) */
+  int32_t *rel;     /* (blocks, 4, 16) */
+  int32_t *wt;      /* (blocks, 4, 16) */
+  int32_t *wide;    /* (span + 32): one source row's values lo.., widened */
+} cv_hplan;
+
+static void cv_hplan_free(cv_hplan *hp) { free(hp->base), free(hp->rel), free(hp->wt), free(hp->wide); }
+
+static int cv_hplan_make(int ow, int c, const short *alpha, const int *idx, cv_hplan *hp) {
+  size_t owc = (size_t)ow * c;
+  hp->blocks = owc / 16;
+  hp->lo = idx[0], hp->span = idx[4 * (ow - 1) + 3] + c - idx[0];
+  hp->base = malloc((hp->blocks + 1) * sizeof(int));
+  hp->rel = malloc((hp->blocks + 1) * 64 * sizeof(int32_t));
+  hp->wt = malloc((hp->blocks + 1) * 64 * sizeof(int32_t));
+  hp->wide = calloc((size_t)hp->span + 32, sizeof(int32_t));
+  if (!hp->base || !hp->rel || !hp->wt || !hp->wide) return -1;
+  for (size_t b = 0; b < hp->blocks; b++) {
+    size_t q0 = 16 * b;
+    int first = hp->span, last = 0; /* the block's lowest and highest value read */
+    for (int j = 0; j < 4; j++)
+      for (size_t q = q0; q < q0 + 16; q++) {
+        int at = idx[4 * (q / c) + j] + (int)(q % c) - hp->lo;
+        first = at < first ? at : first, last = at > last ? at : last;
+      }
+    hp->base[b] = last - first < 32 ? first : -1;
+    for (int j = 0; j < 4; j++)
+      for (size_t l = 0; l < 16; l++) {
+        size_t q = q0 + l, x = q / c;
+        hp->rel[64 * b + 16 * j + l] = idx[4 * x + j] + (int)(q % c) - hp->lo - first;
+        hp->wt[64 * b + 16 * j + l] = alpha[4 * x + j];
+      }
+  }
+  return 0;
+}
+
+/* cv_cubic_hrow by the plan: the same integer sums (exact in any order). */
+__attribute__((target("avx512f"))) static void cv_cubic_hrow_avx512(
+    int *buf, const uint8_t *s, int ow, int c, const short *alpha, const int *idx,
+    const cv_hplan *hp) {
+  int32_t *wd = hp->wide;
+  const uint8_t *sl = s + hp->lo;
+  int k = 0;
+  for (; k + 16 <= hp->span; k += 16)
+    _mm512_storeu_si512(wd + k, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sl + k))));
+  for (; k < hp->span; k++) wd[k] = sl[k];
+  for (size_t b = 0; b < hp->blocks; b++) {
+    int base = hp->base[b];
+    size_t q0 = 16 * b;
+    if (base < 0) {
+      for (size_t q = q0; q < q0 + 16; q++) {
+        size_t x = q / c, ch = q % c;
+        const short *a = alpha + 4 * x;
+        const int *ix = idx + 4 * x;
+        buf[q] = s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] +
+                 s[ix[3] + ch] * a[3];
+      }
+      continue;
+    }
+    const __m512i lo = _mm512_loadu_si512(wd + base), hi = _mm512_loadu_si512(wd + base + 16);
+    const int32_t *rel = hp->rel + 64 * b, *wt = hp->wt + 64 * b;
+    __m512i acc = _mm512_mullo_epi32(_mm512_permutex2var_epi32(lo, _mm512_loadu_si512(rel), hi),
+                                     _mm512_loadu_si512(wt));
+    for (int j = 1; j < 4; j++)
+      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(
+                                      _mm512_permutex2var_epi32(lo, _mm512_loadu_si512(rel + 16 * j), hi),
+                                      _mm512_loadu_si512(wt + 16 * j)));
+    _mm512_storeu_si512(buf + q0, acc);
+  }
+  for (size_t q = 16 * hp->blocks; q < (size_t)ow * c; q++) {
+    size_t x = q / c, ch = q % c;
+    const short *a = alpha + 4 * x;
+    const int *ix = idx + 4 * x;
+    buf[q] = s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] + s[ix[3] + ch] * a[3];
+  }
+  _mm256_zeroupper();
+}
+
+/* cv_cubic_vf sixteen at a time: the same products and sums in float (no contraction),
+ * cvtps2dq rounding to nearest even as lrintf does, then the clip and the byte store. */
+__attribute__((target("avx512f"))) static void cv_cubic_vrow_avx512(uint8_t *o, size_t n,
+                                                                    const int *const *r,
+                                                                    const float *bf) {
+  const __m512 b0 = _mm512_set1_ps(bf[0]), b1 = _mm512_set1_ps(bf[1]), b2 = _mm512_set1_ps(bf[2]),
+               b3 = _mm512_set1_ps(bf[3]);
+  const __m512i lo = _mm512_setzero_si512(), hi = _mm512_set1_epi32(255);
+  size_t x = 0;
+  for (; x + 16 <= n; x += 16) {
+    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(r[3] + x)), b3);
+    t = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(r[2] + x)), b2), t);
+    t = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(r[1] + x)), b1), t);
+    t = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(r[0] + x)), b0), t);
+    __m512i v = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(t), lo), hi);
+    _mm_storeu_si128((__m128i *)(o + x), _mm512_cvtepi32_epi8(v));
+  }
+  for (; x < n; x++) o[x] = cv_cubic_vf(r, x, bf);
+  _mm256_zeroupper();
+}
+#define CV_CUBIC_HAVE_AVX512 1
+#endif
+
 int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, int dw, int dh,
                                int ox, int oy, int ow, int oh, uint8_t *dst, vfr_error *err) {
   double scale_x = 1.0 / ((double)dw / sw), scale_y = 1.0 / ((double)dh / sh);
@@ -1068,41 +1204,65 @@ int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, int dw
     int sx = cv_cubic_tap(ox + x, scale_x, alpha + 4 * x);
     for (int j = 0; j < 4; j++) idx[4 * x + j] = clampi(sx - 1 + j, 0, sw - 1) * c;
   }
-  /* OpenCV's 128-bit vertical loop covers x <= width - 8 of the full destination row */
+  /* OpenCV's 128-bit vertical loop covers x <= width - 8 of the full destination row: the
+   * window's first nf values take its float path, the rest the integer tail */
   int vec_end = width - width % 8;
+  size_t nf = (size_t)clampi(vec_end - ox * c, 0, owc);
   const float fs = 1.f / (2048 * 2048);
+  /* four buffers of horizontal rows, each kept while the next output rows read its source
+   * row (held[i]: that row, -1: none) */
+  int held[4] = {-1, -1, -1, -1};
+#ifdef CV_CUBIC_HAVE_AVX512
+  int wide = __builtin_cpu_supports("avx512f");
+  cv_hplan hp = {0, 0, 0, NULL, NULL, NULL, NULL};
+  if (wide && cv_hplan_make(ow, c, alpha, idx, &hp)) {
+    cv_hplan_free(&hp);
+    free(alpha), free(idx), free(rows);
+    return oom(err, "a resize");
+  }
+#endif
   for (int y = 0; y < oh; y++) {
     short b[4];
-    int sy = cv_cubic_tap(oy + y, scale_y, b);
+    int sy = cv_cubic_tap(oy + y, scale_y, b), need[4];
     const int *r[4];
-    for (int k = 0; k < 4; k++) { /* horizontal pass, the border repeating */
-      int *buf = rows + (size_t)k * owc;
-      const uint8_t *s = src + (size_t)clampi(sy - 1 + k, 0, sh - 1) * sw * c;
-      for (int x = 0; x < ow; x++) {
-        const short *a = alpha + 4 * x;
-        const int *ix = idx + 4 * x;
-        for (int ch = 0; ch < c; ch++)
-          buf[x * c + ch] = s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] +
-                            s[ix[3] + ch] * a[3];
+    for (int k = 0; k < 4; k++) need[k] = clampi(sy - 1 + k, 0, sh - 1);
+    for (int k = 0; k < 4; k++) {
+      int slot = -1;
+      for (int i = 0; i < 4; i++) slot = held[i] == need[k] ? i : slot;
+      if (slot < 0) { /* a buffer this row does not read (there is one: this need is not held) */
+        for (int i = 0; i < 4 && slot < 0; i++) {
+          int used = 0;
+          for (int j = 0; j < 4; j++) used |= held[i] == need[j];
+          if (!used) slot = i;
+        }
+        int *buf = rows + (size_t)slot * owc;
+        const uint8_t *srow = src + (size_t)need[k] * sw * c;
+#ifdef CV_CUBIC_HAVE_AVX512
+        if (wide)
+          cv_cubic_hrow_avx512(buf, srow, ow, c, alpha, idx, &hp);
+        else
+#endif
+          cv_cubic_hrow(buf, srow, ow, c, alpha, idx);
+        held[slot] = need[k];
       }
-      r[k] = buf;
+      r[k] = rows + (size_t)slot * owc;
     }
     uint8_t *o = dst + (size_t)y * owc;
-    const float b0 = b[0] * fs, b1 = b[1] * fs, b2 = b[2] * fs, b3 = b[3] * fs;
-    for (int x = 0; x < owc; x++) {
-      int v;
-      if (ox * c + x < vec_end) { /* the SSE2 float path, the products added from the last */
-        float t = (float)r[3][x] * b3;
-        t = (float)r[2][x] * b2 + t;
-        t = (float)r[1][x] * b1 + t;
-        t = (float)r[0][x] * b0 + t;
-        v = (int)lrintf(t);
-      } else { /* the integer tail */
-        v = (r[0][x] * b[0] + r[1][x] * b[1] + r[2][x] * b[2] + r[3][x] * b[3] + (1 << 21)) >> 22;
-      }
+    const float bf[4] = {b[0] * fs, b[1] * fs, b[2] * fs, b[3] * fs};
+#ifdef CV_CUBIC_HAVE_AVX512
+    if (wide)
+      cv_cubic_vrow_avx512(o, nf, r, bf);
+    else
+#endif
+      for (size_t x = 0; x < nf; x++) o[x] = cv_cubic_vf(r, x, bf);
+    for (size_t x = nf; x < (size_t)owc; x++) { /* the integer tail */
+      int v = (r[0][x] * b[0] + r[1][x] * b[1] + r[2][x] * b[2] + r[3][x] * b[3] + (1 << 21)) >> 22;
       o[x] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
     }
   }
+#ifdef CV_CUBIC_HAVE_AVX512
+  cv_hplan_free(&hp);
+#endif
   free(alpha), free(idx), free(rows);
   return VFR_OK;
 }

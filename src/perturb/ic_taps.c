@@ -384,6 +384,47 @@ static void u8_to_f64(double *restrict d, const uint8_t *restrict s, size_t n) {
   for (size_t q = 0; q < n; q++) d[q] = (double)s[q];
 }
 
+static inline uint8_t blend_255_one(uint8_t p, uint8_t f, double a, double b) {
+  double v = a * p + b * f;
+  return (uint8_t)(v > 255.0 ? 255.0 : v);
+}
+
+#ifdef ICT_HAVE_AVX512_STORE
+/* Sixteen at a time in double: vminpd(v, 255) is v > 255 ? 255 : v for the non-negative,
+ * never-NaN sums of non-negative weights, then the truncating conversion. */
+__attribute__((target("avx512f"))) static void blend_255_avx512(uint8_t *d, const uint8_t *p,
+                                                                const uint8_t *f, size_t n,
+                                                                double a, double b) {
+  const __m512d va = _mm512_set1_pd(a), vb = _mm512_set1_pd(b), top = _mm512_set1_pd(255.0);
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512i ip = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + q)));
+    __m512i jf = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(f + q)));
+    __m512d v0 = _mm512_add_pd(_mm512_mul_pd(va, _mm512_cvtepi32_pd(_mm512_castsi512_si256(ip))),
+                               _mm512_mul_pd(vb, _mm512_cvtepi32_pd(_mm512_castsi512_si256(jf))));
+    __m512d v1 = _mm512_add_pd(_mm512_mul_pd(va, _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(ip, 1))),
+                               _mm512_mul_pd(vb, _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(jf, 1))));
+    __m256i i0 = _mm512_cvttpd_epi32(_mm512_min_pd(v0, top));
+    __m256i i1 = _mm512_cvttpd_epi32(_mm512_min_pd(v1, top));
+    _mm_storeu_si128((__m128i *)(d + q),
+                     _mm512_cvtepi32_epi8(_mm512_inserti64x4(_mm512_castsi256_si512(i0), i1, 1)));
+  }
+  for (; q < n; q++) d[q] = blend_255_one(p[q], f[q], a, b);
+  _mm256_zeroupper();
+}
+#endif
+
+void vfr_ict_blend_255_row(uint8_t *d, const uint8_t *p, const uint8_t *f, size_t n, double a,
+                           double b) {
+#ifdef ICT_HAVE_AVX512_STORE
+  if (a >= 0.0 && b >= 0.0 && __builtin_cpu_supports("avx512f")) {
+    blend_255_avx512(d, p, f, n, a, b);
+    return;
+  }
+#endif
+  for (size_t q = 0; q < n; q++) d[q] = blend_255_one(p[q], f[q], a, b);
+}
+
 void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n) { u8_to_f32(d, s, n); }
 
 void vfr_ict_u8_to_f64(double *d, const uint8_t *s, size_t n) { u8_to_f64(d, s, n); }

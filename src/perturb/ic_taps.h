@@ -32,6 +32,11 @@ float vfr_ict_sum_255_prepare(int nt, const double *kv, float *kf);
 void vfr_ict_sum_255_row(uint8_t *d, size_t n, int nt, const float *const *src, size_t off,
                          const double *kv, const float *kf, float margin);
 
+/* d[q] = np.uint8(v if v <= 255 else 255) for v = a*p[q] + b*f[q] in double (a, b >= 0 take
+ * the vector path; others the scalar one, which is the definition): frost's blend. */
+void vfr_ict_blend_255_row(uint8_t *d, const uint8_t *p, const uint8_t *f, size_t n, double a,
+                           double b);
+
 /* d[q] = (float)s[q] and d[q] = (double)s[q] for q < n, vectorised where the CPU allows. */
 void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n);
 void vfr_ict_u8_to_f64(double *d, const uint8_t *s, size_t n);

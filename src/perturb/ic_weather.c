@@ -116,45 +116,24 @@ int vfr_ic_frost(const vfr_image *in, int severity, uint64_t seed, vfr_image *ou
   vfr_np_rng rng;
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
   int idx = (int)vfr_np_rng_randint(&rng, 0, 5);
-  size_t size = 0;
-  const char *name = NULL;
-  const unsigned char *file = vfr_ic_frost_file(idx, &size, &name);
-  vfr_image fr = {0};
-  vfr_decode_params params = vfr_decode_default_params();
-  if (!file) return vfr_fail(err, VFR_EINTERNAL, "ic_frost: frost image %d is missing", idx + 1);
-  if ((rc = vfr_image_decode(file, size, name, &params, &fr, err))) return rc;
-  if (fr.channels != 3) {
-    vfr_image_free(&fr);
-    return vfr_fail(err, VFR_EINTERNAL, "ic_frost: %s decoded to %d channels", name, fr.channels);
-  }
-  double sc = frost_scale(fr.height, fr.width, h, w);
-  int rw = (int)ceil(fr.width * sc), rh = (int)ceil(fr.height * sc);
-  uint8_t *src = malloc((size_t)fr.width * fr.height * 3);
+  int fw = 0, fh = 0;
+  const uint8_t *src = vfr_ic_frost_pixels(idx, &fw, &fh, NULL);
+  if (!src) return vfr_fail(err, VFR_EINTERNAL, "ic_frost: frost image %d is missing", idx + 1);
+  double sc = frost_scale(fh, fw, h, w);
+  int rw = (int)ceil(fw * sc), rh = (int)ceil(fh * sc);
   uint8_t *big = malloc((size_t)w * h * 3); /* the crop of the resized overlay */
-  if (!src || !big) {
-    rc = vfr_fail(err, VFR_ENOMEM, "ic_frost: out of memory for a %dx%d overlay", w, h);
-    goto done;
-  }
-  for (int y = 0; y < fr.height; y++)
-    memcpy(src + (size_t)y * fr.width * 3, fr.data + (size_t)y * fr.stride, (size_t)fr.width * 3);
+  if (!big) return vfr_fail(err, VFR_ENOMEM, "ic_frost: out of memory for a %dx%d overlay", w, h);
   /* the offsets depend on the resized size only: draw them, then resize just the crop */
   int y0 = (int)vfr_np_rng_randint(&rng, 0, rh - h);
   int x0 = (int)vfr_np_rng_randint(&rng, 0, rw - w);
-  if ((rc = vfr_icf_cv_resize_cubic_u8(src, fr.width, fr.height, 3, rw, rh, x0, y0, w, h, big, err)))
+  if ((rc = vfr_icf_cv_resize_cubic_u8(src, fw, fh, 3, rw, rh, x0, y0, w, h, big, err)))
     goto done;
   if ((rc = perturb_alloc_like(in, out, err))) goto done;
-  for (int y = 0; y < h; y++) {
-    const uint8_t *p = in->data + (size_t)y * in->stride;
-    const uint8_t *f = big + (size_t)y * w * 3;
-    uint8_t *d = out->data + (size_t)y * out->stride;
-    for (int q = 0; q < w * 3; q++) {
-      double v = image_w[s] * p[q] + frost_w[s] * f[q];
-      d[q] = (uint8_t)(v > 255.0 ? 255.0 : v);
-    }
-  }
+  for (int y = 0; y < h; y++) /* np.clip(c0 * x + c1 * frost, 0, 255), to uint8 */
+    vfr_ict_blend_255_row(out->data + (size_t)y * out->stride, in->data + (size_t)y * in->stride,
+                          big + (size_t)y * w * 3, (size_t)w * 3, image_w[s], frost_w[s]);
 done:
-  free(src), free(big);
-  vfr_image_free(&fr);
+  free(big);
   return rc;
 }
 
