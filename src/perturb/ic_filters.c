@@ -1080,31 +1080,32 @@ static inline uint8_t cv_cubic_vf(const int *const *r, size_t x, const float *bf
 #if defined(__GNUC__) && defined(__x86_64__)
 /* The horizontal pass sixteen values at a time: the four taps of a block of 16 consecutive
  * output values read source values within 32 of each other (the resize enlarges, or shrinks
- * a little), so one block loads those 32 values, widened to int32, as two vectors and picks
- * each tap's 16 with one permutation: per block the window's start (relative to the row
- * values the window of outputs reads at all, from lo on) and per tap the 16 positions in
- * the window and the 16 weights; base -1: a block gathered one by one (the partial last
- * block always is). */
+ * a little), so one block loads those 32 values, widened to int16, as one vector, and picks
+ * for each output the values of taps 0 and 1 (then 2 and 3) as adjacent int16 pairs with
+ * one permutation, which one multiply-add of pairs (vpmaddwd, exact in int32) weighs with
+ * the taps' int16 weights. Per block: the window's start (relative to the row values the
+ * window of outputs reads at all, from lo on), the two permutations and the two weight
+ * pairs; base -1: a block gathered one by one (the partial last block always is). */
 typedef struct cv_hplan {
   size_t blocks;
   int lo, span;     /* the row values read: lo .. lo + span - 1 */
   int *base;        /* (blocks) */
-  int32_t *rel;     /* (blocks, 4, 16) */
-  int32_t *wt;      /* (blocks, 4, 16) */
-  int32_t *wide;    /* (span + 32): one source row's values lo.., widened */
+  int16_t *perm;    /* (blocks, 2, 32): positions in the window of taps (0, 1), (2, 3) */
+  int16_t *wt;      /* (blocks, 2, 32): their weights, pair by pair */
+  int16_t *wide;    /* (span + 32): one source row's values lo.., widened */
 } cv_hplan;
 
-static void cv_hplan_free(cv_hplan *hp) { free(hp->base), free(hp->rel), free(hp->wt), free(hp->wide); }
+static void cv_hplan_free(cv_hplan *hp) { free(hp->base), free(hp->perm), free(hp->wt), free(hp->wide); }
 
 static int cv_hplan_make(int ow, int c, const short *alpha, const int *idx, cv_hplan *hp) {
   size_t owc = (size_t)ow * c;
   hp->blocks = owc / 16;
   hp->lo = idx[0], hp->span = idx[4 * (ow - 1) + 3] + c - idx[0];
   hp->base = malloc((hp->blocks + 1) * sizeof(int));
-  hp->rel = malloc((hp->blocks + 1) * 64 * sizeof(int32_t));
-  hp->wt = malloc((hp->blocks + 1) * 64 * sizeof(int32_t));
-  hp->wide = calloc((size_t)hp->span + 32, sizeof(int32_t));
-  if (!hp->base || !hp->rel || !hp->wt || !hp->wide) return -1;
+  hp->perm = malloc((hp->blocks + 1) * 64 * sizeof(int16_t));
+  hp->wt = malloc((hp->blocks + 1) * 64 * sizeof(int16_t));
+  hp->wide = calloc((size_t)hp->span + 32, sizeof(int16_t));
+  if (!hp->base || !hp->perm || !hp->wt || !hp->wide) return -1;
   for (size_t b = 0; b < hp->blocks; b++) {
     size_t q0 = 16 * b;
     int first = hp->span, last = 0; /* the block's lowest and highest value read */
@@ -1116,23 +1117,23 @@ static int cv_hplan_make(int ow, int c, const short *alpha, const int *idx, cv_h
     hp->base[b] = last - first < 32 ? first : -1;
     for (int j = 0; j < 4; j++)
       for (size_t l = 0; l < 16; l++) {
-        size_t q = q0 + l, x = q / c;
-        hp->rel[64 * b + 16 * j + l] = idx[4 * x + j] + (int)(q % c) - hp->lo - first;
-        hp->wt[64 * b + 16 * j + l] = alpha[4 * x + j];
+        size_t q = q0 + l, x = q / c, lane = 64 * b + 32 * (size_t)(j / 2) + 2 * l + (size_t)(j % 2);
+        hp->perm[lane] = (int16_t)(idx[4 * x + j] + (int)(q % c) - hp->lo - first);
+        hp->wt[lane] = alpha[4 * x + j];
       }
   }
   return 0;
 }
 
 /* cv_cubic_hrow by the plan: the same integer sums (exact in any order). */
-__attribute__((target("avx512f"))) static void cv_cubic_hrow_avx512(
+__attribute__((target("avx512f,avx512bw"))) static void cv_cubic_hrow_avx512(
     int *buf, const uint8_t *s, int ow, int c, const short *alpha, const int *idx,
     const cv_hplan *hp) {
-  int32_t *wd = hp->wide;
+  int16_t *wd = hp->wide;
   const uint8_t *sl = s + hp->lo;
   int k = 0;
-  for (; k + 16 <= hp->span; k += 16)
-    _mm512_storeu_si512(wd + k, _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sl + k))));
+  for (; k + 32 <= hp->span; k += 32)
+    _mm512_storeu_si512(wd + k, _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(sl + k))));
   for (; k < hp->span; k++) wd[k] = sl[k];
   for (size_t b = 0; b < hp->blocks; b++) {
     int base = hp->base[b];
@@ -1147,15 +1148,13 @@ __attribute__((target("avx512f"))) static void cv_cubic_hrow_avx512(
       }
       continue;
     }
-    const __m512i lo = _mm512_loadu_si512(wd + base), hi = _mm512_loadu_si512(wd + base + 16);
-    const int32_t *rel = hp->rel + 64 * b, *wt = hp->wt + 64 * b;
-    __m512i acc = _mm512_mullo_epi32(_mm512_permutex2var_epi32(lo, _mm512_loadu_si512(rel), hi),
-                                     _mm512_loadu_si512(wt));
-    for (int j = 1; j < 4; j++)
-      acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(
-                                      _mm512_permutex2var_epi32(lo, _mm512_loadu_si512(rel + 16 * j), hi),
-                                      _mm512_loadu_si512(wt + 16 * j)));
-    _mm512_storeu_si512(buf + q0, acc);
+    const __m512i win = _mm512_loadu_si512(wd + base);
+    const int16_t *pm = hp->perm + 64 * b, *wt = hp->wt + 64 * b;
+    __m512i p01 = _mm512_madd_epi16(_mm512_permutexvar_epi16(_mm512_loadu_si512(pm), win),
+                                    _mm512_loadu_si512(wt));
+    __m512i p23 = _mm512_madd_epi16(_mm512_permutexvar_epi16(_mm512_loadu_si512(pm + 32), win),
+                                    _mm512_loadu_si512(wt + 32));
+    _mm512_storeu_si512(buf + q0, _mm512_add_epi32(p01, p23));
   }
   for (size_t q = 16 * hp->blocks; q < (size_t)ow * c; q++) {
     size_t x = q / c, ch = q % c;
@@ -1214,8 +1213,9 @@ int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, int dw
   int held[4] = {-1, -1, -1, -1};
 #ifdef CV_CUBIC_HAVE_AVX512
   int wide = __builtin_cpu_supports("avx512f");
+  int wide_h = wide && __builtin_cpu_supports("avx512bw");
   cv_hplan hp = {0, 0, 0, NULL, NULL, NULL, NULL};
-  if (wide && cv_hplan_make(ow, c, alpha, idx, &hp)) {
+  if (wide_h && cv_hplan_make(ow, c, alpha, idx, &hp)) {
     cv_hplan_free(&hp);
     free(alpha), free(idx), free(rows);
     return oom(err, "a resize");
@@ -1238,7 +1238,7 @@ int vfr_icf_cv_resize_cubic_u8(const uint8_t *src, int sw, int sh, int c, int dw
         int *buf = rows + (size_t)slot * owc;
         const uint8_t *srow = src + (size_t)need[k] * sw * c;
 #ifdef CV_CUBIC_HAVE_AVX512
-        if (wide)
+        if (wide_h)
           cv_cubic_hrow_avx512(buf, srow, ow, c, alpha, idx, &hp);
         else
 #endif
