@@ -1053,17 +1053,19 @@ static int cv_cubic_tap(int d, double scale, short *w) {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-/* One source row's horizontal pass: buf[x*c + ch] = the four taps' integer sum (exact in
- * any order), the border repeated through idx. */
+/* The horizontal pass of output value q (pixel q / c, channel q % c) of one source row s:
+ * the four taps' integer sum (exact in any order), the border repeated through idx. */
+static inline int cv_cubic_hval(const uint8_t *s, size_t q, int c, const short *alpha,
+                                const int *idx) {
+  size_t x = q / c, ch = q % c;
+  const short *a = alpha + 4 * x;
+  const int *ix = idx + 4 * x;
+  return s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] + s[ix[3] + ch] * a[3];
+}
+
 static void cv_cubic_hrow(int *restrict buf, const uint8_t *restrict s, int ow, int c,
                           const short *restrict alpha, const int *restrict idx) {
-  for (int x = 0; x < ow; x++) {
-    const short *a = alpha + 4 * x;
-    const int *ix = idx + 4 * x;
-    for (int ch = 0; ch < c; ch++)
-      buf[x * c + ch] = s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] +
-                        s[ix[3] + ch] * a[3];
-  }
+  for (size_t q = 0; q < (size_t)ow * c; q++) buf[q] = cv_cubic_hval(s, q, c, alpha, idx);
 }
 
 /* OpenCV's SSE2 float path of the vertical pass for o[x], x < n: the products added from
@@ -1139,13 +1141,7 @@ __attribute__((target("avx512f,avx512bw"))) static void cv_cubic_hrow_avx512(
     int base = hp->base[b];
     size_t q0 = 16 * b;
     if (base < 0) {
-      for (size_t q = q0; q < q0 + 16; q++) {
-        size_t x = q / c, ch = q % c;
-        const short *a = alpha + 4 * x;
-        const int *ix = idx + 4 * x;
-        buf[q] = s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] +
-                 s[ix[3] + ch] * a[3];
-      }
+      for (size_t q = q0; q < q0 + 16; q++) buf[q] = cv_cubic_hval(s, q, c, alpha, idx);
       continue;
     }
     const __m512i win = _mm512_loadu_si512(wd + base);
@@ -1156,12 +1152,7 @@ __attribute__((target("avx512f,avx512bw"))) static void cv_cubic_hrow_avx512(
                                     _mm512_loadu_si512(wt + 32));
     _mm512_storeu_si512(buf + q0, _mm512_add_epi32(p01, p23));
   }
-  for (size_t q = 16 * hp->blocks; q < (size_t)ow * c; q++) {
-    size_t x = q / c, ch = q % c;
-    const short *a = alpha + 4 * x;
-    const int *ix = idx + 4 * x;
-    buf[q] = s[ix[0] + ch] * a[0] + s[ix[1] + ch] * a[1] + s[ix[2] + ch] * a[2] + s[ix[3] + ch] * a[3];
-  }
+  for (size_t q = 16 * hp->blocks; q < (size_t)ow * c; q++) buf[q] = cv_cubic_hval(s, q, c, alpha, idx);
   _mm256_zeroupper();
 }
 
