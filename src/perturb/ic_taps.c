@@ -342,18 +342,6 @@ void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n) {
 }
 
 #ifdef ICT_HAVE_AVX512_STORE
-__attribute__((target("avx512f"))) static void u8_to_f64_avx512(double *d, const uint8_t *s,
-                                                                size_t n) {
-  size_t q = 0;
-  for (; q + 16 <= n; q += 16) {
-    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + q)));
-    _mm512_storeu_pd(d + q, _mm512_cvtepi32_pd(_mm512_castsi512_si256(v)));
-    _mm512_storeu_pd(d + q + 8, _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)));
-  }
-  for (; q < n; q++) d[q] = (double)s[q];
-  _mm256_zeroupper();
-}
-
 __attribute__((target("avx512f"))) static void u8_to_f32_avx512(float *d, const uint8_t *s,
                                                                 size_t n) {
   size_t q = 0;
@@ -374,13 +362,9 @@ static void u8_to_f32(float *restrict d, const uint8_t *restrict s, size_t n) {
   for (size_t q = 0; q < n; q++) d[q] = (float)s[q];
 }
 
+/* Without a vector form: motion blur, its one caller, converts to doubles only where its
+ * float path (AVX-512) is missing. */
 static void u8_to_f64(double *restrict d, const uint8_t *restrict s, size_t n) {
-#ifdef ICT_HAVE_AVX512_STORE
-  if (__builtin_cpu_supports("avx512f")) {
-    u8_to_f64_avx512(d, s, n);
-    return;
-  }
-#endif
   for (size_t q = 0; q < n; q++) d[q] = (double)s[q];
 }
 
