@@ -5,7 +5,9 @@
  * reference's ternaries on NaN, signed zeros, infinities, the clip bounds and their
  * neighbours; and vfr_ict_sum_255_row (float sums, the exact double sum where truncation
  * could differ) stores the truncated double sums of the scalar loop, byte for byte, on
- * flat taps (sums next to an integer), random and extreme bytes, at every tail length. */
+ * flat taps (sums next to an integer), random and extreme bytes, at every tail length; and
+ * vfr_ict_blend_255_row (frost's blend) equals its scalar definition on every pair of
+ * bytes at frost's five weight pairs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,10 +134,31 @@ static void check_sum_255(void) {
   CHECK(runs > 10000, "sum_255_row: %d rows checked", runs);
 }
 
+/* Every (p, f) byte pair at frost's weights, rows of every length mod 16. */
+static void check_blend_255(void) {
+  static const double a[5] = {1, 0.8, 0.7, 0.65, 0.6}, b[5] = {0.4, 0.6, 0.7, 0.7, 0.75};
+  enum { N = 256 * 256 };
+  static uint8_t p[N], f[N], d[N + 16];
+  for (int i = 0; i < N; i++) p[i] = (uint8_t)(i >> 8), f[i] = (uint8_t)i;
+  for (int s = 0; s < 5; s++)
+    for (size_t n = N - 17; n <= N; n++) {
+      memset(d, 0xAA, sizeof d);
+      vfr_ict_blend_255_row(d, p, f, n, a[s], b[s]);
+      size_t bad = 0;
+      for (size_t q = 0; q < n; q++) {
+        double v = a[s] * p[q] + b[s] * f[q];
+        bad += d[q] != (uint8_t)(v > 255.0 ? 255.0 : v);
+      }
+      for (size_t q = n; q < N + 16; q++) bad += d[q] != 0xAA;
+      CHECK(bad == 0, "blend_255_row (%g, %g) n=%zu: %zu bytes differ", a[s], b[s], n, bad);
+    }
+}
+
 int main(void) {
   check_unit_row();
   check_stores();
   check_sum_255();
+  check_blend_255();
   printf("test_ic_taps: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

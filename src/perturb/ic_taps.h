@@ -37,7 +37,7 @@ void vfr_ict_sum_255_row(uint8_t *d, size_t n, int nt, const float *const *src, 
 void vfr_ict_blend_255_row(uint8_t *d, const uint8_t *p, const uint8_t *f, size_t n, double a,
                            double b);
 
-/* d[q] = (float)s[q] and d[q] = (double)s[q] for q < n, vectorised where the CPU allows. */
+/* d[q] = (float)s[q] (sixteen at a time with AVX-512) and d[q] = (double)s[q] for q < n. */
 void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n);
 void vfr_ict_u8_to_f64(double *d, const uint8_t *s, size_t n);
 
