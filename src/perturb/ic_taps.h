@@ -2,7 +2,8 @@
  * fixed order (not public API). Every output's terms are added in exactly the order the
  * comments give, with separate roundings (no fused multiply-adds); the kernels only keep
  * many outputs in vector registers at once, so results are bit for bit those of the
- * plain scalar loops. */
+ * plain scalar loops. The one exception, vfr_ict_sum_255_row, sums in float where that
+ * provably gives the same truncated byte, and in the exact order elsewhere. */
 #ifndef VFR_IC_TAPS_H
 #define VFR_IC_TAPS_H
 
