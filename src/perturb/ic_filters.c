@@ -545,7 +545,9 @@ static int motion_blur(const void *src, size_t es, int h, int w, int c, const mb
   int nt = tp->nt, pad = tp->pad;
   mb_strips g = mb_strips_of(w, c, pad);
   size_t nstrip = g.srow * (size_t)h;
-  const void **rows = malloc((size_t)nt * (size_t)h * sizeof(void *)); /* (h, nt) */
+  /* (h, nt) tap pointers, stored with the element type the kernels read them as: double *
+   * or float * (malloc'd storage takes the type it is written with) */
+  void *rows = malloc((size_t)nt * (size_t)h * (es == sizeof(float) ? sizeof(float *) : sizeof(double *)));
   char *strip = malloc(nstrip * 2 * es + MB_STRIP * sizeof(double));
   if (!rows || !strip) {
     free(rows), free(strip);
@@ -565,27 +567,31 @@ static int motion_blur(const void *src, size_t es, int h, int w, int c, const mb
     /* output row y's taps: rows[y * nt + t], source row y - dy clamped */
     const char *base = part == 2 ? (const char *)src : strip + (part == 1 ? nstrip * es : 0);
     size_t stride = part == 2 ? g.rowlen : g.srow;
-    for (int y = 0; y < h; y++) {
-      const void **r = rows + (size_t)y * nt;
+    for (int y = 0; y < h; y++)
       for (int t = 0; t < nt; t++) {
         int sy = y - tp->dys[t];
         sy = sy < 0 ? 0 : (sy >= h ? h - 1 : sy);
-        r[t] = base + ((size_t)sy * stride + (size_t)(pad - tp->dxs[t]) * c) * es;
+        const char *at = base + ((size_t)sy * stride + (size_t)(pad - tp->dxs[t]) * c) * es;
+        size_t i = (size_t)y * nt + t;
+        if (es == sizeof(float))
+          ((const float **)rows)[i] = (const float *)(const void *)at;
+        else
+          ((const double **)rows)[i] = (const double *)(const void *)at;
       }
-    }
     size_t len_all = (size_t)nx * c;
     for (size_t q0 = 0; q0 < len_all; q0 += MB_STRIP) {
       size_t len = len_all - q0 < MB_STRIP ? len_all - q0 : MB_STRIP;
       for (int y = 0; y < h; y++) {
-        const void *const *taps = rows + (size_t)y * nt;
+        const float *const *tf = (const float *const *)rows + (size_t)y * nt;
+        const double *const *td = (const double *const *)rows + (size_t)y * nt;
         uint8_t *d = u8 ? u8 + (size_t)y * u8_stride + (size_t)x0 * c + q0 : NULL;
         if (kf) {
-          vfr_ict_sum_255_row(d, len, nt, (const float *const *)taps, q0, tp->kern, kf, margin);
+          vfr_ict_sum_255_row(d, len, nt, tf, q0, tp->kern, kf, margin);
         } else if (dst) {
-          vfr_ict_sum_row(dst + (size_t)y * g.rowlen + (size_t)x0 * c + q0, len, nt,
-                          (const double *const *)taps, q0, tp->kern);
+          vfr_ict_sum_row(dst + (size_t)y * g.rowlen + (size_t)x0 * c + q0, len, nt, td, q0,
+                          tp->kern);
         } else {
-          vfr_ict_sum_row(sums, len, nt, (const double *const *)taps, q0, tp->kern);
+          vfr_ict_sum_row(sums, len, nt, td, q0, tp->kern);
           vfr_ict_store_255_row(d, sums, len);
         }
       }
