@@ -221,13 +221,12 @@ __attribute__((target("avx512f"))) static void clip_store_f32_avx512(uint8_t *d,
 #endif
 
 /* One output of vfr_ict_sum_255_row exactly: the double sum in vfr_ict_sum_row's order,
- * clipped and truncated as clip_store_tail does. */
-static inline uint8_t sum_255_exact(int nt, const float *const *src, size_t i, const double *kv) {
+ * stored by clip_store_tail as vfr_ict_store_255_row stores it. */
+static inline void sum_255_exact(uint8_t *d, int nt, const float *const *src, size_t i,
+                                 const double *kv) {
   double a = 0.0;
   for (int t = 0; t < nt; t++) a += kv[t] * (double)src[t][i];
-  a = a > 0.0 ? a : 0.0;
-  a = a < 255.0 ? a : 255.0;
-  return (uint8_t)(int)a;
+  clip_store_tail(d, &a, 0, 1, 255.0, 1.0);
 }
 
 #ifdef ICT_HAVE_AVX512_STORE
@@ -244,7 +243,7 @@ __attribute__((target("avx512f"))) static inline void sum_255_finish(
   _mm512_mask_cvtepi32_storeu_epi8(d, live, _mm512_cvttps_epi32(c));
   for (unsigned bits = near; bits; bits &= bits - 1) {
     int j = __builtin_ctz(bits);
-    d[j] = sum_255_exact(nt, src, i + (size_t)j, kv);
+    sum_255_exact(d + j, nt, src, i + (size_t)j, kv);
   }
 }
 
