@@ -20,6 +20,7 @@
 #include <immintrin.h>
 #endif
 
+#include "perturb/ic_lut.h"
 #include "perturb/ic_ops.h"
 
 static const double brightness_c[5] = {.1, .2, .3, .4, .5};
@@ -280,38 +281,93 @@ int vfr_ic_saturate(const vfr_image *in, int severity, uint64_t seed, vfr_image 
   return hsv_op(in, severity, out, err, "ic_saturate", 1);
 }
 
+/* One channel's contrast table from its mean m: lut[v] = np.uint8(np.clip((unit[v] - m) * c
+ * + m, 0, 1) * 255). With margin >= 0, gives up (returns 0) where some value, scaled to
+ * 0..255, lies within margin of an integer: there a slightly different m could truncate
+ * to another byte. */
+static int contrast_table(uint8_t *lut, const double *unit, double m, double c, double margin) {
+  for (int v = 0; v < 256; v++) {
+    double t = (unit[v] - m) * c + m;
+    if (margin >= 0.0) {
+      /* vfr_ic_to_u8's steps, with the fraction they drop */
+      double y = (t > 0.0 ? (t < 1.0 ? t : 1.0) : 0.0) * 255.0;
+      int b = (int)y;
+      double f = y - (double)b;
+      if (f <= margin || f >= 1.0 - margin) return 0;
+      lut[v] = (uint8_t)b;
+    } else {
+      lut[v] = vfr_ic_to_u8(t);
+    }
+  }
+  return 1;
+}
+
+/* np.mean(x, axis=(0, 1)): per channel, a sequential float64 sum of the quotients v / 255.
+ * in pixel order (the reduction runs over the strided axes, so NumPy's pairwise summation
+ * does not apply), divided by the pixel count: 50,176 dependent adds at 224x224. */
+static void contrast_exact_means(const vfr_image *in, const double *unit, double *mean) {
+  double sum[3] = {0.0, 0.0, 0.0};
+  for (int y = 0; y < in->height; y++) {
+    const uint8_t *src = in->data + (size_t)y * in->stride;
+    for (int x = 0; x < in->width; x++) {
+      sum[0] += unit[src[3 * x]];
+      sum[1] += unit[src[3 * x + 1]];
+      sum[2] += unit[src[3 * x + 2]];
+    }
+  }
+  for (int ch = 0; ch < 3; ch++) mean[ch] = sum[ch] / ((double)in->width * (double)in->height);
+}
+
+/* The tables without the dependent adds: the byte sums V (exact integers) give
+ * m' = V / (255 n) for n pixels, and the reference's mean m lies within
+ * dm = u (n + 5) of it (u = 2^-53): the sum's n quotients each err by at most u, its n - 1
+ * roundings by u |partial sum| <= 2 u k at step k (u n (n + 2) in all, over n), the
+ * division by u |m| and m' by u. Each table value t = (unit[v] - m) * c + m, three
+ * roundings of values under 2, then moves by at most (1 - c) dm + 16 u between m and m',
+ * and y = clip(t) * 255 by 255 (dm + 16 u) + 512 u =: M. A y' farther than M from every
+ * integer truncates as y does; the margin is 2M. Where some value falls within it (a flat
+ * image does: its y is an integer), the means are summed as the reference sums them. */
+int vfr_ic_contrast_tables(const vfr_image *in, int severity, int exact, uint8_t lut[3][256]) {
+  double unit[256];
+  vfr_ic_unit_table(unit);
+  double c = contrast_c[severity - 1];
+  double n = (double)in->width * (double)in->height;
+  if (!exact && n < 0x1p40) {
+    uint64_t v[3] = {0, 0, 0};
+    if (in->stride == (size_t)in->width * 3) {
+      vfr_icl_rgb_sums(v, in->data, (size_t)in->width * (size_t)in->height);
+    } else {
+      for (int y = 0; y < in->height; y++)
+        vfr_icl_rgb_sums(v, in->data + (size_t)y * in->stride, (size_t)in->width);
+    }
+    const double u = 0x1p-53;
+    double margin = 2.0 * (255.0 * (u * (n + 5.0) + 16.0 * u) + 512.0 * u);
+    int ok = 1;
+    for (int ch = 0; ch < 3 && ok; ch++)
+      ok = contrast_table(lut[ch], unit, (double)v[ch] / (255.0 * n), c, margin);
+    if (ok) return 1;
+  }
+  double mean[3];
+  contrast_exact_means(in, unit, mean);
+  for (int ch = 0; ch < 3; ch++) contrast_table(lut[ch], unit, mean[ch], c, -1.0);
+  return 0;
+}
+
 int vfr_ic_contrast(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
   (void)seed;
   int done;
   int rc = vfr_ic_begin(in, severity, out, "ic_contrast", &done, err);
   if (rc || done) return rc;
   if ((rc = perturb_alloc_like(in, out, err))) return rc;
-  double unit[256];
-  vfr_ic_unit_table(unit);
-  int w = in->width, h = in->height;
-  /* np.mean(x, axis=(0, 1)): per channel, a sequential float64 sum in pixel order (the
-   * reduction runs over the strided axes, so NumPy's pairwise summation does not apply),
-   * divided by the pixel count */
-  double sum[3] = {0.0, 0.0, 0.0};
-  for (int y = 0; y < h; y++) {
-    const uint8_t *src = in->data + (size_t)y * in->stride;
-    for (int x = 0; x < w; x++) {
-      sum[0] += unit[src[3 * x]];
-      sum[1] += unit[src[3 * x + 1]];
-      sum[2] += unit[src[3 * x + 2]];
-    }
-  }
-  double c = contrast_c[severity - 1];
   uint8_t lut[3][256];
-  for (int ch = 0; ch < 3; ch++) {
-    double mean = sum[ch] / ((double)w * (double)h);
-    for (int v = 0; v < 256; v++) lut[ch][v] = vfr_ic_to_u8((unit[v] - mean) * c + mean);
-  }
-  for (int y = 0; y < h; y++) {
-    const uint8_t *src = in->data + (size_t)y * in->stride;
-    uint8_t *dst = out->data + (size_t)y * out->stride;
-    for (int x = 0; x < w; x++)
-      for (int ch = 0; ch < 3; ch++) dst[3 * x + ch] = lut[ch][src[3 * x + ch]];
+  vfr_ic_contrast_tables(in, severity, 0, lut);
+  size_t w = (size_t)in->width;
+  if (in->stride == 3 * w && out->stride == 3 * w) {
+    vfr_icl_rgb_lookup(out->data, in->data, w * (size_t)in->height, (const uint8_t(*)[256])lut);
+  } else {
+    for (int y = 0; y < in->height; y++)
+      vfr_icl_rgb_lookup(out->data + (size_t)y * out->stride, in->data + (size_t)y * in->stride, w,
+                         (const uint8_t(*)[256])lut);
   }
   return VFR_OK;
 }

@@ -82,6 +82,11 @@ int vfr_ic_elastic_transform(const vfr_image *in, int severity, uint64_t seed, v
 /* digital: ic_digital.c */
 int vfr_ic_brightness(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err);
 int vfr_ic_contrast(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err);
+/* ic_contrast's three tables (lut[c][v]: channel c's byte v to its result) at severity
+ * 1..5 of an RGB image: from the exact byte sums where that provably gives the reference's
+ * bytes, else (and always where exact) from the means summed as the reference sums them.
+ * Returns 1 where the byte sums sufficed. */
+int vfr_ic_contrast_tables(const vfr_image *in, int severity, int exact, uint8_t lut[3][256]);
 int vfr_ic_saturate(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err);
 int vfr_ic_jpeg_compression(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err);
 int vfr_ic_pixelate(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err);
