@@ -77,8 +77,8 @@ class _Pixels:
     def of(cls, n):
         t = cls.types.get(n)
         if t is None:
-            def __del__(self):
-                _free(_lib.vfr_image(0, 0, 0, 0, ctypes.addressof(self)))
+            def __del__(self, free=_lib.lib().vfr_free, addressof=ctypes.addressof):
+                free(addressof(self))  # the image's data, as vfr_image_free frees it
             t = type("Pixels", (ctypes.c_uint8 * n,), {"__del__": __del__})
             if len(cls.types) < 64:  # image sizes repeat; others take the slower path
                 cls.types[n] = t
@@ -94,10 +94,9 @@ def take(img):
         _free(img)
         return np.empty(shape, dtype=np.uint8)
     buf = _Pixels.of(h * stride).from_address(img.data)
-    a = np.frombuffer(buf, dtype=np.uint8)
     if stride == w * c:
-        return a.reshape(shape)
-    return np.ascontiguousarray(a.reshape(h, stride)[:, :w * c]).reshape(shape)
+        return np.ndarray(shape, np.uint8, buf)
+    return np.ascontiguousarray(np.ndarray((h, stride), np.uint8, buf)[:, :w * c]).reshape(shape)
 
 
 def load(path):
