@@ -913,24 +913,110 @@ static reflect_tap reflect_tap_at(double cc, int n) {
   return t;
 }
 
-void vfr_icf_map_coordinates_reflect(const float *img, int h, int w, const float *dx,
-                                     const float *dy, float *dst) {
+/* Output pixels j0..j1-1 of row i, one at a time. */
+static void map_coordinates_span(const float *img, int h, int w, const float *dx, const float *dy,
+                                 float *dst, int i, int j0, int j1) {
   size_t row = (size_t)w * 3;
-  for (int i = 0; i < h; i++) {
-    for (int j = 0; j < w; j++) {
-      size_t p = (size_t)i * w + j;
-      reflect_tap ty = reflect_tap_at((double)i + (double)dy[p], h);
-      reflect_tap tx = reflect_tap_at((double)j + (double)dx[p], w);
-      const float *r0 = img + (size_t)ty.i0 * row, *r1 = img + (size_t)ty.i1 * row;
-      for (int k = 0; k < 3; k++) {
-        double v = 0.0 + (double)r0[3 * (size_t)tx.i0 + k] * ty.w0 * tx.w0;
-        v += (double)r0[3 * (size_t)tx.i1 + k] * ty.w0 * tx.w1;
-        v += (double)r1[3 * (size_t)tx.i0 + k] * ty.w1 * tx.w0;
-        v += (double)r1[3 * (size_t)tx.i1 + k] * ty.w1 * tx.w1;
-        dst[p * 3 + k] = (float)v;
-      }
+  for (int j = j0; j < j1; j++) {
+    size_t p = (size_t)i * w + j;
+    reflect_tap ty = reflect_tap_at((double)i + (double)dy[p], h);
+    reflect_tap tx = reflect_tap_at((double)j + (double)dx[p], w);
+    const float *r0 = img + (size_t)ty.i0 * row, *r1 = img + (size_t)ty.i1 * row;
+    for (int k = 0; k < 3; k++) {
+      double v = 0.0 + (double)r0[3 * (size_t)tx.i0 + k] * ty.w0 * tx.w0;
+      v += (double)r0[3 * (size_t)tx.i1 + k] * ty.w0 * tx.w1;
+      v += (double)r1[3 * (size_t)tx.i0 + k] * ty.w1 * tx.w0;
+      v += (double)r1[3 * (size_t)tx.i1 + k] * ty.w1 * tx.w1;
+      dst[p * 3 + k] = (float)v;
     }
   }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define ICF_HAVE_MAP_AVX512 1
+/* Eight output pixels at a time: where a pixel samples inside the image, 0 <= cy < h - 1
+ * and 0 <= cx < w - 1, reflect_coordinate is the identity and the taps are floor and
+ * floor + 1; the others are recomputed by map_coordinates_span. Per channel the four
+ * taps are gathered as floats and summed in double in the scalar order (separate
+ * multiplies and adds), then the three channels' floats are interleaved by two
+ * permutations. Needs h * w * 3 < 2^31 (32-bit gather offsets). */
+__attribute__((target("avx512f"))) static void map_coordinates_avx512(const float *img, int h, int w,
+                                                                     const float *dx,
+                                                                     const float *dy, float *dst) {
+  const int row = w * 3;
+  const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+  const __m512d ylim = _mm512_set1_pd((double)h - 1.0), xlim = _mm512_set1_pd((double)w - 1.0);
+  const __m512d lane = _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0);
+  const __m256i three = _mm256_set1_epi32(3), rowv = _mm256_set1_epi32(row);
+  /* out[m] = c_k[q] for m = 3q + k: c0 in lanes 0..7 and c1 in 8..15 of one source,
+   * c2 in lanes 0..7 of the other (16..23) */
+  int first[16], second[16];
+  for (int m = 0; m < 16; m++) {
+    first[m] = (m % 3) * 8 + m / 3;
+    second[m] = ((m + 16) % 3) * 8 + (m + 16) / 3;
+  }
+  const __m512i perm0 = _mm512_loadu_si512((const void *)first);
+  const __m512i perm1 = _mm512_loadu_si512((const void *)second);
+  for (int i = 0; i < h; i++) {
+    int j = 0;
+    const __m512d iv = _mm512_set1_pd((double)i);
+    for (; j + 8 <= w; j += 8) {
+      size_t p = (size_t)i * w + j;
+      __m512d cy = _mm512_add_pd(iv, _mm512_cvtps_pd(_mm256_loadu_ps(dy + p)));
+      __m512d cx = _mm512_add_pd(_mm512_add_pd(_mm512_set1_pd((double)j), lane),
+                                 _mm512_cvtps_pd(_mm256_loadu_ps(dx + p)));
+      __mmask8 in = _mm512_cmp_pd_mask(cy, zero, _CMP_GE_OQ) & _mm512_cmp_pd_mask(cy, ylim, _CMP_LT_OQ) &
+                    _mm512_cmp_pd_mask(cx, zero, _CMP_GE_OQ) & _mm512_cmp_pd_mask(cx, xlim, _CMP_LT_OQ);
+      if (in != 0xff) { /* those lanes sample at (0, 0) here and are redone below */
+        cy = _mm512_maskz_mov_pd(in, cy);
+        cx = _mm512_maskz_mov_pd(in, cx);
+      }
+      __m512d fy = _mm512_roundscale_pd(cy, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      __m512d fx = _mm512_roundscale_pd(cx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+      __m512d wy0 = _mm512_sub_pd(one, _mm512_sub_pd(cy, fy)), wy1 = _mm512_sub_pd(one, wy0);
+      __m512d wx0 = _mm512_sub_pd(one, _mm512_sub_pd(cx, fx)), wx1 = _mm512_sub_pd(one, wx0);
+      __m256i o00 = _mm256_add_epi32(_mm256_mullo_epi32(_mm512_cvttpd_epi32(fy), rowv),
+                                     _mm256_mullo_epi32(_mm512_cvttpd_epi32(fx), three));
+      __m256i o01 = _mm256_add_epi32(o00, three), o10 = _mm256_add_epi32(o00, rowv);
+      __m256i o11 = _mm256_add_epi32(o10, three);
+      __m256 c[3];
+      for (int k = 0; k < 3; k++) {
+        const float *b = img + k;
+        __m512d g00 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o00, 4));
+        __m512d g01 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o01, 4));
+        __m512d g10 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o10, 4));
+        __m512d g11 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o11, 4));
+        __m512d v = _mm512_add_pd(zero, _mm512_mul_pd(_mm512_mul_pd(g00, wy0), wx0));
+        v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(g01, wy0), wx1));
+        v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(g10, wy1), wx0));
+        v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(g11, wy1), wx1));
+        c[k] = _mm512_cvtpd_ps(v);
+      }
+      __m512 c01 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(c[0])),
+                                                       _mm256_castps_pd(c[1]), 1));
+      __m512 c2 = _mm512_castps256_ps512(c[2]);
+      _mm512_storeu_ps(dst + 3 * p, _mm512_permutex2var_ps(c01, perm0, c2));
+      _mm256_storeu_ps(dst + 3 * p + 16,
+                       _mm512_castps512_ps256(_mm512_permutex2var_ps(c01, perm1, c2)));
+      for (int l = 0; in != 0xff && l < 8; l++)
+        if (!(in >> l & 1)) map_coordinates_span(img, h, w, dx, dy, dst, i, j + l, j + l + 1);
+    }
+    map_coordinates_span(img, h, w, dx, dy, dst, i, j, w);
+  }
+  _mm256_zeroupper();
+}
+#endif
+
+void vfr_icf_map_coordinates_reflect(const float *img, int h, int w, const float *dx,
+                                     const float *dy, float *dst) {
+#ifdef ICF_HAVE_MAP_AVX512
+  if ((long long)h * w * 3 < (1LL << 31) && __builtin_cpu_supports("avx512f")) {
+    map_coordinates_avx512(img, h, w, dx, dy, dst);
+    return;
+  }
+#endif
+  for (int i = 0; i < h; i++) map_coordinates_span(img, h, w, dx, dy, dst, i, 0, w);
 }
 
 /* ---- plasma fractal (diamond-square) ---------------------------------------------- */

@@ -15,6 +15,7 @@
 
 #include "perturb/ic_filters.h"
 #include "perturb/ic_ops.h"
+#include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 /* One displacement field: float32(gaussian(U(-m, m), sigma) * alpha). field is (h, w). */
@@ -24,7 +25,7 @@ static int displacement(vfr_np_rng *rng, int h, int w, double m, double alpha, d
   vfr_np_rng_uniform_fill(rng, -m, m, (int64_t)n, tmp);
   int rc = vfr_icf_gaussian_filter(tmp, h, w, 1, h * 0.01, w * 0.01, 3.0, IC_MODE_REFLECT, 0, err);
   if (rc) return rc;
-  for (size_t q = 0; q < n; q++) field[q] = (float)(tmp[q] * alpha);
+  vfr_ict_scale_to_f32(field, tmp, n, alpha);
   return VFR_OK;
 }
 
@@ -42,10 +43,7 @@ int vfr_ic_elastic_transform(const vfr_image *in, int severity, uint64_t seed, v
     rc = vfr_fail(err, VFR_ENOMEM, "ic_elastic_transform: out of memory");
     goto done;
   }
-  for (int y = 0; y < h; y++) {
-    const uint8_t *s = in->data + (size_t)y * in->stride;
-    for (size_t q = 0; q < row; q++) img[(size_t)y * row + q] = (float)s[q] / 255.0f;
-  }
+  for (int y = 0; y < h; y++) vfr_ict_unit_row_f32(img + (size_t)y * row, in->data + (size_t)y * in->stride, row);
   double alpha = 250 * scale[severity - 1], m = h * 0.005;
   vfr_np_rng rng;
   vfr_np_rng_seed(&rng, vfr_np_seed32(seed));
@@ -53,14 +51,8 @@ int vfr_ic_elastic_transform(const vfr_image *in, int severity, uint64_t seed, v
   if ((rc = displacement(&rng, h, w, m, alpha, tmp, dy, err))) goto done;
   vfr_icf_map_coordinates_reflect(img, h, w, dx, dy, res);
   if ((rc = perturb_alloc_like(in, out, err))) goto done;
-  for (int y = 0; y < h; y++) {
-    uint8_t *d = out->data + (size_t)y * out->stride;
-    for (size_t q = 0; q < row; q++) {
-      float v = res[(size_t)y * row + q];
-      v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-      d[q] = (uint8_t)(v * 255.0f);
-    }
-  }
+  for (int y = 0; y < h; y++)
+    vfr_ict_store_unit_row_f32(out->data + (size_t)y * out->stride, res + (size_t)y * row, row);
 done:
   free(img), free(res), free(dx), free(dy), free(tmp);
   return rc;

@@ -349,7 +349,46 @@ __attribute__((target("avx512f"))) static void u8_to_f32_avx512(float *d, const 
   for (; q < n; q++) d[q] = (float)s[q];
   _mm256_zeroupper();
 }
+
+/* (float)s[q] / 255.0f and (float)(s[q] * a): IEEE division, products and conversions
+ * round each lane as the scalar expression does. */
+__attribute__((target("avx512f"))) static size_t unit_row_f32_avx512(float *d, const uint8_t *s,
+                                                                    size_t n) {
+  const __m512 d255 = _mm512_set1_ps(255.0f);
+  size_t q = 0;
+  for (; q + 16 <= n; q += 16) {
+    __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + q))));
+    _mm512_storeu_ps(d + q, _mm512_div_ps(v, d255));
+  }
+  _mm256_zeroupper();
+  return q;
+}
+
+__attribute__((target("avx512f"))) static size_t scale_to_f32_avx512(float *d, const double *s,
+                                                                    size_t n, double a) {
+  const __m512d av = _mm512_set1_pd(a);
+  size_t q = 0;
+  for (; q + 8 <= n; q += 8) _mm256_storeu_ps(d + q, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_loadu_pd(s + q), av)));
+  _mm256_zeroupper();
+  return q;
+}
 #endif
+
+void vfr_ict_unit_row_f32(float *d, const uint8_t *s, size_t n) {
+  size_t q = 0;
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) q = unit_row_f32_avx512(d, s, n);
+#endif
+  for (; q < n; q++) d[q] = (float)s[q] / 255.0f;
+}
+
+void vfr_ict_scale_to_f32(float *d, const double *s, size_t n, double a) {
+  size_t q = 0;
+#ifdef ICT_HAVE_AVX512_STORE
+  if (__builtin_cpu_supports("avx512f")) q = scale_to_f32_avx512(d, s, n, a);
+#endif
+  for (; q < n; q++) d[q] = (float)(s[q] * a);
+}
 
 static void u8_to_f32(float *restrict d, const uint8_t *restrict s, size_t n) {
 #ifdef ICT_HAVE_AVX512_STORE

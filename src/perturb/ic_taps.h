@@ -42,6 +42,11 @@ void vfr_ict_blend_255_row(uint8_t *d, const uint8_t *p, const uint8_t *f, size_
 void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n);
 void vfr_ict_u8_to_f64(double *d, const uint8_t *s, size_t n);
 
+/* d[q] = (float)s[q] / 255.0f (np.float32(x) / 255.) and d[q] = (float)(s[q] * a), for
+ * q < n, sixteen or eight at a time with AVX-512. */
+void vfr_ict_unit_row_f32(float *d, const uint8_t *s, size_t n);
+void vfr_ict_scale_to_f32(float *d, const double *s, size_t n, double a);
+
 /* d[q] = unit[s[q]] for q < n, with unit[v] = v / 255. (the image's x = v / 255.): a table
  * lookup, or where AVX-512 is available the same quotients computed sixteen at a time
  * (exact for every v, see ic_taps.c). unit is (256), holding v / 255. */
