@@ -937,10 +937,10 @@ static void map_coordinates_span(const float *img, int h, int w, const float *dx
 #define ICF_HAVE_MAP_AVX512 1
 /* Eight output pixels at a time: where a pixel samples inside the image, 0 <= cy < h - 1
  * and 0 <= cx < w - 1, reflect_coordinate is the identity and the taps are floor and
- * floor + 1; the others are recomputed by map_coordinates_span. Per channel the four
- * taps are gathered as floats and summed in double in the scalar order (separate
- * multiplies and adds), then the three channels' floats are interleaved by two
- * permutations. Needs h * w * 3 < 2^31 (32-bit gather offsets). */
+ * floor + 1; the others are recomputed by map_coordinates_span. The six floats a pixel
+ * reads from a row (both x taps, three channels each) are gathered as three 64-bit
+ * pairs, the taps summed per channel in double in the scalar order (separate multiplies
+ * and adds), and the three channels' floats interleaved by two permutations. Needs h * w * 3 < 2^31 (32-bit gather offsets). */
 __attribute__((target("avx512f"))) static void map_coordinates_avx512(const float *img, int h, int w,
                                                                      const float *dx,
                                                                      const float *dy, float *dst) {
@@ -949,6 +949,10 @@ __attribute__((target("avx512f"))) static void map_coordinates_avx512(const floa
   const __m512d ylim = _mm512_set1_pd((double)h - 1.0), xlim = _mm512_set1_pd((double)w - 1.0);
   const __m512d lane = _mm512_set_pd(7, 6, 5, 4, 3, 2, 1, 0);
   const __m256i three = _mm256_set1_epi32(3), rowv = _mm256_set1_epi32(row);
+  const __m256i two = _mm256_set1_epi32(2), four = _mm256_set1_epi32(4);
+/* the low and the high float of each 64-bit lane, as doubles */
+#define MAP_LOW(v) _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_cvtepi64_epi32(v)))
+#define MAP_HIGH(v) _mm512_cvtps_pd(_mm256_castsi256_ps(_mm512_cvtepi64_epi32(_mm512_srli_epi64(v, 32))))
   /* out[m] = c_k[q] for m = 3q + k: c0 in lanes 0..7 and c1 in 8..15 of one source,
    * c2 in lanes 0..7 of the other (16..23) */
   int first[16], second[16];
@@ -978,15 +982,24 @@ __attribute__((target("avx512f"))) static void map_coordinates_avx512(const floa
       __m512d wx0 = _mm512_sub_pd(one, _mm512_sub_pd(cx, fx)), wx1 = _mm512_sub_pd(one, wx0);
       __m256i o00 = _mm256_add_epi32(_mm256_mullo_epi32(_mm512_cvttpd_epi32(fy), rowv),
                                      _mm256_mullo_epi32(_mm512_cvttpd_epi32(fx), three));
-      __m256i o01 = _mm256_add_epi32(o00, three), o10 = _mm256_add_epi32(o00, rowv);
-      __m256i o11 = _mm256_add_epi32(o10, three);
+      /* the six floats of each pixel's two x taps on a row, c0 c1 c2 c0' c1' c2', as three
+       * gathered pairs; row 1 is one image row below */
+      __m512d g[2][2][3]; /* [row][x tap][channel] */
+      for (int y = 0; y < 2; y++) {
+        __m256i o = y ? _mm256_add_epi32(o00, rowv) : o00;
+        __m512i pa = _mm512_i32gather_epi64(o, (const void *)img, 4);
+        __m512i pb = _mm512_i32gather_epi64(_mm256_add_epi32(o, two), (const void *)img, 4);
+        __m512i pc = _mm512_i32gather_epi64(_mm256_add_epi32(o, four), (const void *)img, 4);
+        g[y][0][0] = MAP_LOW(pa);
+        g[y][0][1] = MAP_HIGH(pa);
+        g[y][0][2] = MAP_LOW(pb);
+        g[y][1][0] = MAP_HIGH(pb);
+        g[y][1][1] = MAP_LOW(pc);
+        g[y][1][2] = MAP_HIGH(pc);
+      }
       __m256 c[3];
       for (int k = 0; k < 3; k++) {
-        const float *b = img + k;
-        __m512d g00 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o00, 4));
-        __m512d g01 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o01, 4));
-        __m512d g10 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o10, 4));
-        __m512d g11 = _mm512_cvtps_pd(_mm256_i32gather_ps(b, o11, 4));
+        __m512d g00 = g[0][0][k], g01 = g[0][1][k], g10 = g[1][0][k], g11 = g[1][1][k];
         __m512d v = _mm512_add_pd(zero, _mm512_mul_pd(_mm512_mul_pd(g00, wy0), wx0));
         v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(g01, wy0), wx1));
         v = _mm512_add_pd(v, _mm512_mul_pd(_mm512_mul_pd(g10, wy1), wx0));
@@ -1004,6 +1017,8 @@ __attribute__((target("avx512f"))) static void map_coordinates_avx512(const floa
     }
     map_coordinates_span(img, h, w, dx, dy, dst, i, j, w);
   }
+#undef MAP_LOW
+#undef MAP_HIGH
   _mm256_zeroupper();
 }
 #endif
