@@ -8,18 +8,7 @@
 #include "study/csv.h"
 #include "vfrobust.h"
 #include "vfrobust/dataset.h"
-
-static int failed = 0, passed = 0;
-#define CHECK(cond, ...)                   \
-  do {                                     \
-    if (cond) passed++;                    \
-    else {                                 \
-      failed++;                            \
-      printf("FAIL line %d: ", __LINE__);  \
-      printf(__VA_ARGS__);                 \
-      printf("\n");                        \
-    }                                      \
-  } while (0)
+#include "vfr_check.h"
 
 static void touch(const char *path) {
   FILE *f = fopen(path, "wb");

@@ -11,13 +11,7 @@
 #include "downstream/lbfgs.h"
 #include "vfrobust.h"
 #include <unistd.h>
-
-static int failed = 0, passed = 0;
-#define CHECK(cond, what)                                              \
-  do {                                                                 \
-    if (cond) passed++;                                                \
-    else { failed++; printf("FAIL line %d: %s\n", __LINE__, what); } \
-  } while (0)
+#include "vfr_check.h"
 
 static int near(double a, double b, double tol) { return fabs(a - b) <= tol; }
 
@@ -44,7 +38,7 @@ static void test_lbfgs(void) {
     vfr_lbfgs_params p = {.max_iterations = 2000, .gradient_tolerance = 1e-10, .history = 10};
     vfr_lbfgs_result r;
     vfr_error e;
-    CHECK(vfr_lbfgs_minimize(n, x, rosenbrock, &n, &p, &r, &e) == 0, e.message);
+    CHECK(vfr_lbfgs_minimize(n, x, rosenbrock, &n, &p, &r, &e) == 0, "%s", e.message);
     double worst = 0.0;
     for (int i = 0; i < n; i++) worst = fmax(worst, fabs(x[i] - 1.0));
     printf("  rosenbrock n=%d: %d iterations, %d evaluations, f %.1e, |g| %.1e, max |x-1| %.1e\n", n,
@@ -72,7 +66,7 @@ static void test_probe(void) {
   /* one class: all probabilities 1, prediction 0, with a chosen c as well */
   float x1[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   int y1[6] = {0, 0, 0, 0, 0, 0};
-  CHECK(vfr_linear_probe_fit(x1, y1, 6, 2, 0, &p, &pr, &e) == 0, e.message);
+  CHECK(vfr_linear_probe_fit(x1, y1, 6, 2, 0, &p, &pr, &e) == 0, "%s", e.message);
   int pred[6] = {9, 9, 9, 9, 9, 9};
   double proba[6];
   CHECK(pr.class_count == 1 && pr.converged, "one class fits");
@@ -92,9 +86,9 @@ static void test_probe(void) {
   pc.gradient_tolerance = 1e-12;
   for (int standardize = 0; standardize <= 1; standardize++) {
     pc.standardize = standardize;
-    CHECK(vfr_linear_probe_fit(xc, yc, 8, 3, 2, &pc, &pr, &e) == 0, e.message);
+    CHECK(vfr_linear_probe_fit(xc, yc, 8, 3, 2, &pc, &pr, &e) == 0, "%s", e.message);
     double pp[2 * 8];
-    CHECK(vfr_linear_probe_predict_proba(&pr, xc, 1, 3, pp, &e) == 0, e.message);
+    CHECK(vfr_linear_probe_predict_proba(&pr, xc, 1, 3, pp, &e) == 0, "%s", e.message);
     CHECK(near(pp[0], 0.25, 1e-9) && near(pp[1], 0.75, 1e-9), "constant features give class frequencies");
     CHECK(near(pr.bias[0] + pr.bias[1], 0.0, 1e-12), "bias centred");
     if (standardize) CHECK(pr.weight[0] == 0.0 && pr.weight[4] == 0.0, "constant columns get zero weight");
@@ -105,9 +99,9 @@ static void test_probe(void) {
   float xs[10 * 2];
   int ys[10];
   for (int i = 0; i < 10; i++) xs[2 * i] = (float)i, xs[2 * i + 1] = 7.0f, ys[i] = i >= 5;
-  CHECK(vfr_linear_probe_fit(xs, ys, 10, 2, 2, &pc, &pr, &e) == 0, e.message);
+  CHECK(vfr_linear_probe_fit(xs, ys, 10, 2, 2, &pc, &pr, &e) == 0, "%s", e.message);
   int ps[10];
-  CHECK(vfr_linear_probe_predict(&pr, xs, 10, 2, ps, &e) == 0, e.message);
+  CHECK(vfr_linear_probe_predict(&pr, xs, 10, 2, ps, &e) == 0, "%s", e.message);
   int right = 0;
   for (int i = 0; i < 10; i++) right += ps[i] == ys[i];
   CHECK(right == 10, "separable data classified");
@@ -132,8 +126,8 @@ static void test_probe(void) {
       xr[3 * i + j] = (float)((s >> 16) % 1000) / 500.0f + (j == yr[i] ? 1.0f : 0.0f);
     }
   }
-  CHECK(vfr_linear_probe_fit(xr, yr, 40, 3, 3, NULL, &a, &e) == 0, e.message);
-  CHECK(vfr_linear_probe_fit(xr, yr, 40, 3, 3, NULL, &b, &e) == 0, e.message);
+  CHECK(vfr_linear_probe_fit(xr, yr, 40, 3, 3, NULL, &a, &e) == 0, "%s", e.message);
+  CHECK(vfr_linear_probe_fit(xr, yr, 40, 3, 3, NULL, &b, &e) == 0, "%s", e.message);
   CHECK(a.c == b.c && !memcmp(a.weight, b.weight, sizeof(double) * 9) && a.validation_accuracy >= 0,
         "same seed, same probe");
   vfr_linear_probe_free(&a);
@@ -176,7 +170,7 @@ static void test_knn(void) {
   float q[2] = {1, 0.2f};
   int pred;
   double sc[2];
-  CHECK(vfr_knn_classify(tr, lab, 3, 2, 2, q, 1, &p, &pred, sc, &e) == 0, e.message);
+  CHECK(vfr_knn_classify(tr, lab, 3, 2, 2, q, 1, &p, &pred, sc, &e) == 0, "%s", e.message);
   double q1 = 0.2f, qn = sqrt(1 + q1 * q1);
   double s0 = 1 / qn, s1 = q1 / qn, s2 = (1 + q1) / (qn * sqrt(2.0));
   CHECK(near(sc[0], exp(s0 / 0.07), 1e-9 * sc[0]) &&
@@ -238,7 +232,7 @@ static void test_regression(void) {
   double dr[6] = {0.5, 0.1, 0.3, 0.2, 0.6, 0.4};
   int correct[6] = {0, 1, 1, 1, 0, 1};
   vfr_per_image_regression r;
-  CHECK(vfr_per_image_regression_compute(dr, correct, 6, 3, &r, &e) == 0, e.message);
+  CHECK(vfr_per_image_regression_compute(dr, correct, 6, 3, &r, &e) == 0, "%s", e.message);
   CHECK(r.bin_count == 3 && r.bins[0].count == 2 && near(r.bins[0].mean_dr, 0.15, 1e-15) &&
             r.bins[0].accuracy == 1.0 && near(r.bins[1].mean_dr, 0.35, 1e-15) && r.bins[1].accuracy == 1.0 &&
             near(r.bins[2].mean_dr, 0.55, 1e-15) && r.bins[2].accuracy == 0.0 && r.bins[2].dr_min == 0.5 &&
@@ -276,11 +270,11 @@ static void test_report_json(void) {
   double dr[8] = {0.1, 0.5, 0.2, 0.7, 0.3, 0.05, 0.6, 0.4};
   int correct[8] = {1, 0, 1, 0, 1, 1, 1, 0};
   vfr_per_image_regression pi;
-  CHECK(vfr_per_image_regression_compute(dr, correct, 8, 4, &pi, &e) == 0, e.message);
+  CHECK(vfr_per_image_regression_compute(dr, correct, 8, 4, &pi, &e) == 0, "%s", e.message);
   int op[4] = {0, 0, 1, 1};
   double md[4] = {0.1, 0.3, 0.2, 0.5}, drop[4] = {0.05, 0.2, 0.1, 0.4};
   vfr_across_ops_regression ao;
-  CHECK(vfr_across_ops_regression_compute(op, md, drop, 4, &ao, &e) == 0, e.message);
+  CHECK(vfr_across_ops_regression_compute(op, md, drop, 4, &ao, &e) == 0, "%s", e.message);
   vfr_level_accuracy levels[2] = {{"jpeg", 10, 0.5, 8}, {"jpeg", 100, 0.875, 8}};
   vfr_op_drop ops[2] = {{"jpeg", "10..100", 0.2, 0.1875}, {"hue", "-0.1..0.1", NAN, 0.0}};
   vfr_downstream_report rep = {.protocol = "linear", .clean_accuracy = 0.9, .per_level = levels,
@@ -293,7 +287,7 @@ static void test_report_json(void) {
   }
   char path[256];
   snprintf(path, sizeof path, "%s/downstream.json", dir);
-  CHECK(vfr_downstream_report_write_json(path, &rep, &e) == 0, e.message);
+  CHECK(vfr_downstream_report_write_json(path, &rep, &e) == 0, "%s", e.message);
   json_error_t je;
   json_t *root = json_load_file(path, 0, &je);
   CHECK(root != NULL, "downstream.json parses");
@@ -320,7 +314,7 @@ static void test_report_json(void) {
   }
   rep.per_image = NULL;
   rep.across_ops = NULL;
-  CHECK(vfr_downstream_report_write_json(path, &rep, &e) == 0, e.message);
+  CHECK(vfr_downstream_report_write_json(path, &rep, &e) == 0, "%s", e.message);
   root = json_load_file(path, 0, &je);
   CHECK(root && json_is_null(json_object_get(json_object_get(root, "regression"), "per_image")),
         "absent regression is null");

@@ -12,19 +12,7 @@
 
 #include "perturb/ic_lut.h"
 #include "perturb/ic_ops.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                            \
-  do {                                              \
-    if (cond) {                                     \
-      passed++;                                     \
-    } else {                                        \
-      failed++;                                     \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
-      printf(__VA_ARGS__);                          \
-      printf("\n");                                 \
-    }                                               \
-  } while (0)
+#include "vfr_check.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ULL;
 static uint32_t next32(void) {

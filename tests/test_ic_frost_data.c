@@ -9,19 +9,7 @@
 #include "perturb/ic_frost_data.h"
 #include "perturb/ic_ops.h"
 #include "vfrobust/image.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                            \
-  do {                                              \
-    if (cond) {                                     \
-      passed++;                                     \
-    } else {                                        \
-      failed++;                                     \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
-      printf(__VA_ARGS__);                          \
-      printf("\n");                                 \
-    }                                               \
-  } while (0)
+#include "vfr_check.h"
 
 int main(void) {
   /* (width, height) of frost1.png .. frost6.jpg, as cv2.imread reads them */

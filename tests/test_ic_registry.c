@@ -9,19 +9,7 @@
 #include "perturb/ic_ops.h"
 #include "study/plan.h"
 #include "vfrobust/perturb.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (cond) {                           \
-      passed++;                           \
-    } else {                              \
-      failed++;                           \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-    }                                     \
-  } while (0)
+#include "vfr_check.h"
 
 /* The reference's corruption_tuple order: imagenet-c is the first 15, imagenet-c-all all 19. */
 static const char *const reference_order[19] = {

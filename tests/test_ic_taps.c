@@ -14,19 +14,7 @@
 #include <string.h>
 
 #include "perturb/ic_taps.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                            \
-  do {                                              \
-    if (cond) {                                     \
-      passed++;                                     \
-    } else {                                        \
-      failed++;                                     \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
-      printf(__VA_ARGS__);                          \
-      printf("\n");                                 \
-    }                                               \
-  } while (0)
+#include "vfr_check.h"
 
 /* Every byte at every position of rows of 1..80 values, read from offsets 0..3. */
 static void check_unit_row(void) {

@@ -6,20 +6,7 @@
 #include <string.h>
 
 #include "vfrobust.h"
-
-static int failed = 0, passed = 0;
-
-#define CHECK(cond, ...)                       \
-  do {                                         \
-    if (cond) {                                \
-      passed++;                                \
-    } else {                                   \
-      failed++;                                \
-      printf("FAIL line %d: ", __LINE__);      \
-      printf(__VA_ARGS__);                     \
-      putchar('\n');                           \
-    }                                          \
-  } while (0)
+#include "vfr_check.h"
 
 static void valid(const char *text, int kind, const char *op, double lo, double hi,
                   const char *canonical) {

@@ -6,13 +6,7 @@
 #include <unistd.h>
 
 #include "study/result_file.h"
-
-static int failed = 0, passed = 0;
-#define CHECK(cond, what)                              \
-  do {                                                 \
-    if (cond) passed++;                                \
-    else { failed++; printf("FAIL line %d: %s\n", __LINE__, what); } \
-  } while (0)
+#include "vfr_check.h"
 
 int main(void) {
   char dir[] = "/tmp/vfr_result_XXXXXX";
@@ -22,9 +16,9 @@ int main(void) {
   vfr_image_identity id7 = r.id;
   vfr_error e;
   uint64_t fp = vfr_fingerprint(VFR_FINGERPRINT_INIT, "settings", 8);
-  CHECK(vfr_result_write(dir, fp, &r, &e) == 0, e.message);
+  CHECK(vfr_result_write(dir, fp, &r, &e) == 0, "%s", e.message);
   vfr_image_result back;
-  CHECK(vfr_result_read(dir, fp, "a/x.jpg", id7, &back, &e) == 0, e.message);
+  CHECK(vfr_result_read(dir, fp, "a/x.jpg", id7, &back, &e) == 0, "%s", e.message);
   CHECK(back.rows == 2 && back.dim == 3 && !memcmp(back.embeddings, emb, sizeof emb), "round trip");
   vfr_result_free(&back);
   CHECK(vfr_result_read(dir, fp + 1, "a/x.jpg", id7, &back, &e) == VFR_EFORMAT && strstr(e.message, "other settings"), "fingerprint");
@@ -35,7 +29,7 @@ int main(void) {
   CHECK(vfr_result_read(dir, fp, "a/x.jpg", resized, &back, &e) == VFR_EFORMAT, "another size");
 
   vfr_image_result skipped = {.name = "b.jpg", .id = {11, 6}, .status = 3, .message = "x.jpg: truncated JPEG", .rows = 0, .dim = 0};
-  CHECK(vfr_result_write(dir, fp, &skipped, &e) == 0, e.message);
+  CHECK(vfr_result_write(dir, fp, &skipped, &e) == 0, "%s", e.message);
   CHECK(vfr_result_read(dir, fp, "b.jpg", skipped.id, &back, &e) == 0 && back.status == 3 && !strcmp(back.message, "x.jpg: truncated JPEG"),
         "skipped image keeps its reason");
   vfr_result_free(&back);

@@ -10,19 +10,7 @@
 #include <unistd.h>
 
 #include "model/safetensors.h"
-
-static int failures = 0, checks = 0;
-
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    checks++;                                     \
-    if (!(cond)) {                                \
-      failures++;                                 \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-    }                                             \
-  } while (0)
+#include "vfr_check.h"
 
 static unsigned char *read_file(const char *path, size_t *size) {
   FILE *f = fopen(path, "rb");
@@ -210,6 +198,6 @@ int main(void) {
   snprintf(path, sizeof path, "%s/rt.safetensors", dir);
   unlink(path);
   rmdir(dir);
-  printf("test_safetensors: %d passed, %d failed\n", checks - failures, failures);
-  return failures != 0;
+  printf("test_safetensors: %d passed, %d failed\n", passed, failed);
+  return failed != 0;
 }

@@ -9,18 +9,7 @@
 
 #include "model/tokenizer_text.h"
 #include "vfrobust.h"
-
-static int failed = 0, passed = 0;
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (cond) passed++;                   \
-    else {                                \
-      failed++;                           \
-      printf("FAIL line %d: ", __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-    }                                     \
-  } while (0)
+#include "vfr_check.h"
 
 static char tmp_dir[] = "/tmp/vfr_test_tokenizer_XXXXXX";
 
