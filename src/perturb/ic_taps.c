@@ -240,7 +240,10 @@ __attribute__((target("avx512f"))) static inline void sum_255_finish(
   __m512 r = _mm512_sub_ps(_mm512_add_ps(f, magic), magic);
   __mmask16 near = _mm512_mask_cmp_ps_mask(live, _mm512_abs_ps(_mm512_sub_ps(f, r)), m, _CMP_LE_OQ);
   __m512 c = _mm512_min_ps(_mm512_max_ps(f, _mm512_setzero_ps()), top);
-  _mm512_mask_cvtepi32_storeu_epi8(d, live, _mm512_cvttps_epi32(c));
+  if (live == 0xffff)
+    _mm_storeu_si128((__m128i *)d, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(c)));
+  else
+    _mm512_mask_cvtepi32_storeu_epi8(d, live, _mm512_cvttps_epi32(c));
   for (unsigned bits = near; bits; bits &= bits - 1) {
     int j = __builtin_ctz(bits);
     sum_255_exact(d + j, nt, src, i + (size_t)j, kv);
