@@ -496,9 +496,9 @@ typedef struct mb_strips {
   size_t srow;        /* values of a strip row */
 } mb_strips;
 
-static mb_strips mb_strips_of(int w, int c, int pad) {
+static mb_strips mb_strips_of(int w, int c, int pad, int whole) {
   mb_strips g;
-  g.whole = w <= 2 * pad;
+  g.whole = whole || w <= 2 * pad;
   g.rowlen = (size_t)w * c;
   g.srow = (g.whole ? (size_t)w + 2 * (size_t)pad : 3 * (size_t)pad) * c;
   return g;
@@ -543,7 +543,9 @@ static int motion_blur(const void *src, size_t es, int h, int w, int c, const mb
                        const float *kf, float margin, double *dst, uint8_t *u8,
                        size_t u8_stride, vfr_error *err) {
   int nt = tp->nt, pad = tp->pad;
-  mb_strips g = mb_strips_of(w, c, pad);
+  /* the float sums take whole padded rows: their kernel runs best on long rows (blocks of
+   * 128 values), where the three parts would leave two short ones */
+  mb_strips g = mb_strips_of(w, c, pad, kf != NULL);
   size_t nstrip = g.srow * (size_t)h;
   /* (h, nt) tap pointers, stored with the element type the kernels read them as: double *
    * or float * (malloc'd storage takes the type it is written with) */

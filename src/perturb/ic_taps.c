@@ -268,7 +268,40 @@ __attribute__((target("avx512f"))) static void sum_255_avx512(uint8_t *d, size_t
 #define S255_FINISH(j) sum_255_finish(d + q + 16 * j, a##j, 0xffff, m, nt, src, off + q + 16 * j, kv);
     ICT_EACH(S255_FINISH)
   }
-  for (; q < n; q += 64) { /* the rest, up to four vectors of it at a time */
+  if (q < n && n >= 128) { /* the rest as one more block, ending at n: the values it
+                            * shares with the previous block come out the same again */
+    q = n - 128;
+    ICT_EACH(S255_ZERO)
+    for (int t = 0; t < nt; t++) {
+      const float *s = src[t] + off + q;
+      const __m512 k = _mm512_set1_ps(kf[t]);
+      ICT_EACH(S255_MAC)
+    }
+    ICT_EACH(S255_FINISH)
+    q = n;
+  }
+  if (q < n && n >= 16) { /* a short row: four vectors at a time, the last ones moved back
+                           * to end at n (overlapping ones repeat the same values) */
+    for (; q < n; q += 64) {
+#define S255_AT(j) (q + 16 * (size_t)j + 16 <= n ? q + 16 * (size_t)j : n - 16)
+      const size_t q0 = S255_AT(0), q1 = S255_AT(1), q2 = S255_AT(2), q3 = S255_AT(3);
+      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int t = 0; t < nt; t++) {
+        const float *s = src[t] + off;
+        const __m512 k = _mm512_set1_ps(kf[t]);
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(k, _mm512_loadu_ps(s + q0)));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(k, _mm512_loadu_ps(s + q1)));
+        a2 = _mm512_add_ps(a2, _mm512_mul_ps(k, _mm512_loadu_ps(s + q2)));
+        a3 = _mm512_add_ps(a3, _mm512_mul_ps(k, _mm512_loadu_ps(s + q3)));
+      }
+      sum_255_finish(d + q0, a0, 0xffff, m, nt, src, off + q0, kv);
+      if (q1 != q0) sum_255_finish(d + q1, a1, 0xffff, m, nt, src, off + q1, kv);
+      if (q2 != q1) sum_255_finish(d + q2, a2, 0xffff, m, nt, src, off + q2, kv);
+      if (q3 != q2) sum_255_finish(d + q3, a3, 0xffff, m, nt, src, off + q3, kv);
+#undef S255_AT
+    }
+  }
+  for (; q < n; q += 64) { /* under 16 values: masked */
 #define S255_LIVE(j) (n - q <= 16 * (size_t)j ? 0 : (n - q >= 16 * (size_t)j + 16 ? 0xffff : \
                       (__mmask16)((1u << (n - q - 16 * (size_t)j)) - 1)))
     const __mmask16 l0 = S255_LIVE(0), l1 = S255_LIVE(1), l2 = S255_LIVE(2), l3 = S255_LIVE(3);
