@@ -539,24 +539,27 @@ MB_STRIPS_FILL(mb_strips_fill_f32, float)
  * MB_STRIP columns at a time down all rows, so that the source rows a strip's outputs read
  * (the taps lie along a line of up to 2 radius + 1 rows) stay in the L1 cache from one
  * output row to the next, where whole rows would not. */
-static int motion_blur(const void *src, size_t es, int h, int w, int c, const mb_taps *tp,
-                       const float *kf, float margin, double *dst, uint8_t *u8,
-                       size_t u8_stride, vfr_error *err) {
+static int motion_blur(const void *src, size_t es, int padded, int h, int w, int c,
+                       const mb_taps *tp, const float *kf, float margin, double *dst,
+                       uint8_t *u8, size_t u8_stride, vfr_error *err) {
   int nt = tp->nt, pad = tp->pad;
   /* the float sums take whole padded rows: their kernel runs best on long rows (blocks of
-   * 128 values), where the three parts would leave two short ones */
-  mb_strips g = mb_strips_of(w, c, pad, kf != NULL);
+   * 128 values), where the three parts would leave two short ones. padded: src is already
+   * that strip, (h, w + 2 pad, c) */
+  mb_strips g = mb_strips_of(w, c, pad, kf != NULL || padded);
   size_t nstrip = g.srow * (size_t)h;
   /* (h, nt) tap pointers, stored with the element type the kernels read them as: double *
    * or float * (malloc'd storage takes the type it is written with) */
   void *rows = malloc((size_t)nt * (size_t)h * (es == sizeof(float) ? sizeof(float *) : sizeof(double *)));
-  char *strip = malloc(nstrip * 2 * es + MB_STRIP * sizeof(double));
+  char *strip = malloc((padded ? 0 : nstrip * 2 * es) + MB_STRIP * sizeof(double));
   if (!rows || !strip) {
     free(rows), free(strip);
     return oom(err, "a motion blur");
   }
-  double *sums = (double *)(void *)(strip + nstrip * 2 * es); /* (MB_STRIP), u8 in double */
-  if (es == sizeof(float))
+  double *sums = (double *)(void *)(strip + (padded ? 0 : nstrip * 2 * es)); /* (MB_STRIP) */
+  if (padded)
+    ;
+  else if (es == sizeof(float))
     mb_strips_fill_f32(src, h, w, c, pad, &g, (float *)(void *)strip);
   else
     mb_strips_fill_f64(src, h, w, c, pad, &g, (double *)(void *)strip);
@@ -567,7 +570,7 @@ static int motion_blur(const void *src, size_t es, int h, int w, int c, const mb
     int nx = g.whole ? w : (part == 2 ? w - 2 * pad : pad);
     if (nx <= 0) continue;
     /* output row y's taps: rows[y * nt + t], source row y - dy clamped */
-    const char *base = part == 2 ? (const char *)src : strip + (part == 1 ? nstrip * es : 0);
+    const char *base = part == 2 || padded ? (const char *)src : strip + (part == 1 ? nstrip * es : 0);
     size_t stride = part == 2 ? g.rowlen : g.srow;
     for (int y = 0; y < h; y++)
       for (int t = 0; t < nt; t++) {
@@ -608,7 +611,7 @@ int vfr_icf_motion_blur_plane(const double *src, int h, int w, int c, int radius
   mb_taps tp;
   int rc = mb_taps_make(h, w, radius, sigma, angle_deg, &tp, err);
   if (rc) return rc;
-  rc = motion_blur(src, sizeof(double), h, w, c, &tp, NULL, 0.0f, dst, NULL, 0, err);
+  rc = motion_blur(src, sizeof(double), 0, h, w, c, &tp, NULL, 0.0f, dst, NULL, 0, err);
   mb_taps_free(&tp);
   return rc;
 }
@@ -623,20 +626,31 @@ int vfr_icf_motion_blur_u8(const uint8_t *src, size_t src_stride, int h, int w, 
    * doubles */
   float kf[VFR_ICT_SUM_255_MAX_TAPS];
   float margin = vfr_ict_sum_255_prepare(tp.nt, tp.kern, kf);
-  size_t rowlen = (size_t)w * 3, es = margin > 0.0f ? sizeof(float) : sizeof(double);
-  void *x = malloc(rowlen * (size_t)h * es);
+  /* floats: straight into the padded rows the float sums read (the edge pixels repeated
+   * pad times on each side); doubles: the image as it is */
+  int fast = margin > 0.0f, pad = tp.pad;
+  size_t rowlen = (size_t)w * 3, es = fast ? sizeof(float) : sizeof(double);
+  size_t xrow = fast ? ((size_t)w + 2 * (size_t)pad) * 3 : rowlen;
+  void *x = malloc(xrow * (size_t)h * es);
   if (!x) {
     mb_taps_free(&tp);
     return oom(err, "a motion blur");
   }
   for (int r = 0; r < h; r++) {
-    if (margin > 0.0f)
-      vfr_ict_u8_to_f32((float *)x + (size_t)r * rowlen, src + (size_t)r * src_stride, rowlen);
-    else
-      vfr_ict_u8_to_f64((double *)x + (size_t)r * rowlen, src + (size_t)r * src_stride, rowlen);
+    const uint8_t *s = src + (size_t)r * src_stride;
+    if (fast) {
+      float *e = (float *)x + (size_t)r * xrow;
+      vfr_ict_u8_to_f32(e + (size_t)pad * 3, s, rowlen);
+      for (int j = 0; j < pad; j++)
+        for (int ch = 0; ch < 3; ch++) {
+          e[(size_t)j * 3 + ch] = (float)s[ch];
+          e[((size_t)pad + w + j) * 3 + ch] = (float)s[(size_t)(w - 1) * 3 + ch];
+        }
+    } else {
+      vfr_ict_u8_to_f64((double *)x + (size_t)r * rowlen, s, rowlen);
+    }
   }
-  rc = motion_blur(x, es, h, w, 3, &tp, margin > 0.0f ? kf : NULL, margin, NULL, dst,
-                   dst_stride, err);
+  rc = motion_blur(x, es, fast, h, w, 3, &tp, fast ? kf : NULL, margin, NULL, dst, dst_stride, err);
   free(x);
   mb_taps_free(&tp);
   return rc;
