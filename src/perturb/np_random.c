@@ -5,6 +5,7 @@
 #include "perturb/np_random.h"
 
 #include <math.h>
+#include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -344,12 +345,19 @@ void vfr_np_poisson_prepare(vfr_np_poisson_lam *p, double lam) {
   p->log_invalpha = log(p->invalpha);
 }
 
+/* (int64_t)floor(x) for |x| < 2^63, without the library call: the truncation, one less
+ * where it rounded a negative value up. */
+static inline int64_t floor_i64(double x) {
+  int64_t k = (int64_t)x;
+  return (double)k > x ? k - 1 : k;
+}
+
 /* The legacy Poisson sampler on any source of doubles: NEXT is an expression giving the
  * next random_sample(), RET(k) returns the count. Below 10 the multiplication method
  * (uniforms until their product falls to exp(-lam)); from 10 Hoermann's transformed
  * rejection with squeeze (PTRS). The constants of lam come prepared (the same expressions
  * NumPy evaluates on every call). */
-#define POISSON_BODY(p, NEXT, RET)                                                         \
+#define POISSON_BODY(p, NEXT, RET, LOGGAM)                                                 \
   do {                                                                                     \
     if ((p)->lam >= 10) {                                                                  \
       const double lam_ = (p)->lam, a_ = (p)->a, b_ = (p)->b;                              \
@@ -357,11 +365,11 @@ void vfr_np_poisson_prepare(vfr_np_poisson_lam *p, double lam) {
         double U = (NEXT) - 0.5;                                                           \
         double V = (NEXT);                                                                 \
         double us = 0.5 - fabs(U);                                                         \
-        int64_t k = (int64_t)floor((2 * a_ / us + b_) * U + lam_ + 0.43);                  \
+        int64_t k = floor_i64((2 * a_ / us + b_) * U + lam_ + 0.43);                       \
         if (us >= 0.07 && V <= (p)->vr) RET(k);                                            \
         if (k < 0 || (us < 0.013 && V > us)) continue;                                     \
         if (log(V) + (p)->log_invalpha - log(a_ / (us * us) + b_) <=                       \
-            -lam_ + (double)k * (p)->loglam - loggam((double)k + 1))                       \
+            -lam_ + (double)k * (p)->loglam - LOGGAM(k))                                   \
           RET(k);                                                                          \
       }                                                                                    \
     }                                                                                      \
@@ -376,9 +384,10 @@ void vfr_np_poisson_prepare(vfr_np_poisson_lam *p, double lam) {
   } while (0)
 
 #define POISSON_RETURN(k) return (k)
+#define LOGGAM_OF(k) loggam((double)(k) + 1)
 
 int64_t vfr_np_rng_poisson_prepared(vfr_np_rng *r, const vfr_np_poisson_lam *p) {
-  POISSON_BODY(p, mt_double(r), POISSON_RETURN);
+  POISSON_BODY(p, mt_double(r), POISSON_RETURN, LOGGAM_OF);
 }
 
 /* Doubles of the current word block, computed a block at a time; the generator's position
@@ -412,16 +421,25 @@ void vfr_np_rng_poisson_index_fill(vfr_np_rng *r, const vfr_np_poisson_lam *rate
   d.r = r;
   d.base = r->pos;
   d.n = d.k = 0;
+  /* loggam(k + 1) of the counts PTRS tests, computed once each (the same function, so the
+   * same values); counts beyond the table are computed every time */
+  enum { LG_N = 1024 };
+  double lg[LG_N];
+  uint8_t lg_have[LG_N];
+  memset(lg_have, 0, sizeof lg_have);
 #define POISSON_STORE(k) \
   do {                   \
     out[i] = (k);        \
     goto next_value;     \
   } while (0)
+#define LOGGAM_TABLE(k) \
+  ((k) < LG_N ? (lg_have[k] ? lg[k] : (lg_have[k] = 1, lg[k] = loggam((double)(k) + 1))) : LOGGAM_OF(k))
   for (int64_t i = 0; i < n; i++) {
     const vfr_np_poisson_lam *p = &rates[index[i]];
-    POISSON_BODY(p, reader_next(&d), POISSON_STORE);
+    POISSON_BODY(p, reader_next(&d), POISSON_STORE, LOGGAM_TABLE);
   next_value:;
   }
+#undef LOGGAM_TABLE
 #undef POISSON_STORE
   r->pos = d.base + 2 * d.k;
 }
