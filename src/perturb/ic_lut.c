@@ -1,7 +1,6 @@
 /* Byte kernels over interleaved RGB runs (see ic_lut.h). The vector forms read a run as
- * 64-byte vectors (the last one masked); since 64 = 3 * 21 + 1, vector k's first byte
- * belongs to channel k % 3, so three byte masks per phase say which lanes hold which
- * channel. */
+ * 64-byte vectors; since 64 = 3 * 21 + 1, vector k's first byte belongs to channel k % 3
+ * (its phase), and a block of three vectors (192 bytes, 64 pixels) starts on a pixel. */
 #include "perturb/ic_lut.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -56,12 +55,13 @@ ICL_BW static void sums_bw(uint64_t *sums, const uint8_t *s, size_t nb) {
     sums_flush(sums, (const uint16_t(*)[2][32])lanes);
   }
   _mm256_zeroupper();
-  for (; i < nb; i++) sums[(i % 192) % 3] += s[i];
+  for (; i < nb; i++) sums[i % 3] += s[i]; /* under 192 bytes, one by one */
 }
 
 /* One channel's table as four 64-byte quarters: vpermi2b looks a byte up in 128 entries
  * by its low seven bits, so two lookups (entries 0..127 and 128..255) and bit 7 pick;
- * then the phase's channel masks pick each lane's channel. */
+ * then the phase's channel masks pick each lane's channel. The last, partial vector is
+ * read and written under a mask. */
 #define ICL_LOOK1(x, hi, c) \
   _mm512_mask_blend_epi8(hi, _mm512_permutex2var_epi8(t##c##0, x, t##c##1), \
                          _mm512_permutex2var_epi8(t##c##2, x, t##c##3))
