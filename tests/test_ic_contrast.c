@@ -1,6 +1,6 @@
 /* ic_contrast without the reference's 50,176 dependent adds (src/perturb/ic_digital.c,
  * src/perturb/ic_lut.c): the per-channel byte sums and table lookups over RGB runs equal
- * their plain loops at every length, offset and phase (runs of 255 included, across the
+ * their plain loops at every length, offset and phase (and the byte maximum fog takes) (runs of 255 included, across the
  * 16-bit lanes' flushes); and the tables built from the exact byte sums, where the margin
  * lets them, equal those built from the means summed as the reference sums them, on
  * random, flat, two-valued, few-valued and gradient images of many sizes, at every
@@ -42,6 +42,23 @@ static void check_sums(void) {
               (unsigned long long)want[0], (unsigned long long)want[1], (unsigned long long)want[2]);
       }
   }
+}
+
+/* vfr_icl_max_u8 (fog's x.max()) at every length 0..200 and offset, the maximum at every
+ * position, and a starting top above the bytes. */
+static void check_max(void) {
+  static uint8_t s[256];
+  for (size_t n = 0; n <= 200; n++)
+    for (int off = 0; off < 4; off++)
+      for (size_t at = 0; at <= n; at += (n > 40 ? 7 : 1)) {
+        for (size_t i = 0; i < sizeof s; i++) s[i] = (uint8_t)(next32() % 200);
+        if (at < n) s[off + at] = 201;
+        s[off + n] = 255; /* past the end: must not count */
+        int want = 0;
+        for (size_t i = 0; i < n; i++) want = s[off + i] > want ? s[off + i] : want;
+        CHECK(vfr_icl_max_u8(s + off, n, 0) == want && vfr_icl_max_u8(s + off, n, 230) == 230,
+              "max_u8 n=%zu off=%d at=%zu: %d, want %d", n, off, at, vfr_icl_max_u8(s + off, n, 0), want);
+      }
 }
 
 static void check_lookup(void) {
@@ -196,6 +213,7 @@ static void check_strided(void) {
 
 int main(void) {
   check_sums();
+  check_max();
   check_lookup();
   check_tables();
   check_mean_bound();

@@ -1070,45 +1070,57 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
     int m = n / step, hs = step / 2;
     (void)g;
     /* fillsquares: corners c[i][j] = map[i*s][j*s];
-     * sa = c + roll(c, -1, 0); sa += roll(sa, -1, 1) */
-    for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++)
-        acc[(size_t)i * m + j] = AT(i * step, j * step) + AT(((i + 1) % m) * step, j * step);
+     * sa = c + roll(c, -1, 0); sa += roll(sa, -1, 1) (i + 1 and j + 1 wrap to 0) */
     for (int i = 0; i < m; i++) {
-      float first = acc[(size_t)i * m];
+      const float *c0 = &AT(i * step, 0), *c1 = &AT((i + 1 < m ? i + 1 : 0) * step, 0);
+      float *o = acc + (size_t)i * m;
+      for (int j = 0; j < m; j++) o[j] = c0[(size_t)j * step] + c1[(size_t)j * step];
+    }
+    for (int i = 0; i < m; i++) {
+      float *o = acc + (size_t)i * m, first = o[0];
+      for (int j = 0; j + 1 < m; j++) o[j] = o[j] + o[j + 1];
+      o[m - 1] = o[m - 1] + first;
+    }
+    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
+    for (int i = 0; i < m; i++) {
+      float *d = &AT(hs + i * step, hs);
+      const float *o = acc + (size_t)i * m;
+      const double *r = u + (size_t)i * m;
+      for (int j = 0; j < m; j++) d[(size_t)j * step] = (float)((double)(o[j] / 4.0f) + wibble * r[j]);
+    }
+    /* filldiamonds: dr = map[hs::s, hs::s], ul = map[::s, ::s]; i - 1 wraps to m - 1 */
+    for (int i = 0; i < m; i++) {
+      const float *dr = &AT(hs + i * step, hs), *up = &AT(hs + (i > 0 ? i - 1 : m - 1) * step, hs);
+      const float *ul = &AT(i * step, 0);
+      float *o = acc + (size_t)i * m;
       for (int j = 0; j < m; j++) {
-        float nxt = j + 1 < m ? acc[(size_t)i * m + j + 1] : first;
-        acc[(size_t)i * m + j] = acc[(size_t)i * m + j] + nxt;
+        size_t jn = (size_t)(j + 1 < m ? j + 1 : 0) * step;
+        o[j] = (dr[(size_t)j * step] + up[(size_t)j * step]) + (ul[(size_t)j * step] + ul[jn]);
       }
     }
     vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
-    for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++)
-        AT(hs + i * step, hs + j * step) =
-            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
-    /* filldiamonds: dr = map[hs::s, hs::s], ul = map[::s, ::s] */
-    for (int i = 0; i < m; i++)
+    for (int i = 0; i < m; i++) {
+      float *d = &AT(i * step, hs);
+      const float *o = acc + (size_t)i * m;
+      const double *r = u + (size_t)i * m;
+      for (int j = 0; j < m; j++) d[(size_t)j * step] = (float)((double)(o[j] / 4.0f) + wibble * r[j]);
+    }
+    for (int i = 0; i < m; i++) {
+      const float *dr = &AT(hs + i * step, hs);
+      const float *ul = &AT(i * step, 0), *dn = &AT((i + 1 < m ? i + 1 : 0) * step, 0);
+      float *o = acc + (size_t)i * m;
       for (int j = 0; j < m; j++) {
-        float l = AT(hs + i * step, hs + j * step) + AT(hs + ((i + m - 1) % m) * step, hs + j * step);
-        float u = AT(i * step, j * step) + AT(i * step, ((j + 1) % m) * step);
-        acc[(size_t)i * m + j] = l + u;
+        size_t jp = (size_t)(j > 0 ? j - 1 : m - 1) * step;
+        o[j] = (dr[(size_t)j * step] + dr[jp]) + (ul[(size_t)j * step] + dn[(size_t)j * step]);
       }
+    }
     vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
-    for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++)
-        AT(i * step, hs + j * step) =
-            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
-    for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++) {
-        float t = AT(hs + i * step, hs + j * step) + AT(hs + i * step, hs + ((j + m - 1) % m) * step);
-        float u = AT(i * step, j * step) + AT(((i + 1) % m) * step, j * step);
-        acc[(size_t)i * m + j] = t + u;
-      }
-    vfr_np_rng_uniform_fill(rng, -wibble, wibble, (int64_t)m * m, u);
-    for (int i = 0; i < m; i++)
-      for (int j = 0; j < m; j++)
-        AT(hs + i * step, j * step) =
-            (float)((double)(acc[(size_t)i * m + j] / 4.0f) + wibble * u[(size_t)i * m + j]);
+    for (int i = 0; i < m; i++) {
+      float *d = &AT(hs + i * step, 0);
+      const float *o = acc + (size_t)i * m;
+      const double *r = u + (size_t)i * m;
+      for (int j = 0; j < m; j++) d[(size_t)j * step] = (float)((double)(o[j] / 4.0f) + wibble * r[j]);
+    }
     wibble /= wibbledecay;
   }
   free(acc), free(u);

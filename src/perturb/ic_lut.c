@@ -102,7 +102,26 @@ ICL_VBMI static void lookup_vbmi(uint8_t *d, const uint8_t *s, size_t nb, const 
   }
   _mm256_zeroupper();
 }
+ICL_BW static int max_bw(const uint8_t *s, size_t n, int top) {
+  __m512i m = _mm512_set1_epi8((char)top);
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) m = _mm512_max_epu8(m, _mm512_loadu_si512((const void *)(s + i)));
+  m = _mm512_max_epu8(m, _mm512_maskz_loadu_epi8(tail_mask(n - i), s + i));
+  uint8_t b[64];
+  _mm512_storeu_si512((void *)b, m);
+  _mm256_zeroupper();
+  for (int q = 0; q < 64; q++) top = b[q] > top ? b[q] : top;
+  return top;
+}
 #endif
+
+int vfr_icl_max_u8(const uint8_t *s, size_t n, int top) {
+#ifdef ICL_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512bw")) return max_bw(s, n, top);
+#endif
+  for (size_t i = 0; i < n; i++) top = s[i] > top ? s[i] : top;
+  return top;
+}
 
 void vfr_icl_rgb_sums(uint64_t *sums, const uint8_t *s, size_t n) {
 #ifdef ICL_HAVE_AVX512

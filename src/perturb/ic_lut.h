@@ -14,4 +14,7 @@ void vfr_icl_rgb_sums(uint64_t *sums, const uint8_t *s, size_t n);
 /* d[3i + c] = lut[c][s[3i + c]] for i < n (d, s: n RGB pixels; lut: 3 tables of 256). */
 void vfr_icl_rgb_lookup(uint8_t *d, const uint8_t *s, size_t n, const uint8_t lut[3][256]);
 
+/* The largest of top and the n bytes s (a byte run of any layout). */
+int vfr_icl_max_u8(const uint8_t *s, size_t n, int top);
+
 #endif

@@ -30,22 +30,55 @@
 
 #include "perturb/ic_filters.h"
 #include "perturb/ic_frost_data.h"
+#include "perturb/ic_lut.h"
 #include "perturb/ic_ops.h"
 #include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
 /* ---- fog -------------------------------------------------------------------------- */
 
-/* One row of (x + fog) * max / (max + c0) before the uint8 store: v = unit[p] + c0*m. */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void fog_row(double *restrict row, const uint8_t *restrict p, const float *restrict m,
-                    int w, const double *restrict unit, float c0, double maxv, double denom) {
-  for (int x = 0; x < w; x++) {
+/* One row of (x + fog) * max / (max + c0) before the uint8 store, from row = x (the row's
+ * v / 255., 3w values): row[3j + c] = (row[3j + c] + (double)(c0 * m[j])) * max / denom. */
+static void fog_row_scalar(double *row, const float *m, int x0, int w, float c0, double maxv,
+                           double denom) {
+  for (int x = x0; x < w; x++) {
     double f = (double)(c0 * m[x]);
-    for (int c = 0; c < 3; c++) row[3 * x + c] = (unit[p[3 * x + c]] + f) * maxv / denom;
+    for (int c = 0; c < 3; c++) row[3 * x + c] = (row[3 * x + c] + f) * maxv / denom;
   }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define FOG_HAVE_AVX512 1
+/* Eight pixels (24 values) at a time: each pixel's fog spread over its three values by a
+ * permutation, the sum, product and IEEE division eight wide in the scalar order. Returns
+ * the pixels done. */
+__attribute__((target("avx512f"))) static int fog_row_avx512(double *row, const float *m, int w,
+                                                            float c0, double maxv, double denom) {
+  const __m512d mx = _mm512_set1_pd(maxv), dn = _mm512_set1_pd(denom);
+  const __m256 c = _mm256_set1_ps(c0);
+  const __m512i spread0 = _mm512_set_epi64(2, 2, 1, 1, 1, 0, 0, 0);
+  const __m512i spread1 = _mm512_set_epi64(5, 4, 4, 4, 3, 3, 3, 2);
+  const __m512i spread2 = _mm512_set_epi64(7, 7, 7, 6, 6, 6, 5, 5);
+  int x = 0;
+  for (; x + 8 <= w; x += 8) {
+    __m512d f = _mm512_cvtps_pd(_mm256_mul_ps(c, _mm256_loadu_ps(m + x)));
+    double *r = row + 3 * (size_t)x;
+    _mm512_storeu_pd(r, _mm512_div_pd(_mm512_mul_pd(_mm512_add_pd(_mm512_loadu_pd(r), _mm512_permutexvar_pd(spread0, f)), mx), dn));
+    _mm512_storeu_pd(r + 8, _mm512_div_pd(_mm512_mul_pd(_mm512_add_pd(_mm512_loadu_pd(r + 8), _mm512_permutexvar_pd(spread1, f)), mx), dn));
+    _mm512_storeu_pd(r + 16, _mm512_div_pd(_mm512_mul_pd(_mm512_add_pd(_mm512_loadu_pd(r + 16), _mm512_permutexvar_pd(spread2, f)), mx), dn));
+  }
+  _mm256_zeroupper();
+  return x;
+}
+#endif
+
+static void fog_row(double *row, const float *m, int w, float c0, double maxv, double denom) {
+  int x = 0;
+#ifdef FOG_HAVE_AVX512
+  if (__builtin_cpu_supports("avx512f")) x = fog_row_avx512(row, m, w, c0, maxv, denom);
+#endif
+  fog_row_scalar(row, m, x, w, c0, maxv, denom);
 }
 
 int vfr_ic_fog(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
@@ -70,16 +103,14 @@ int vfr_ic_fog(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
     double unit[256]; /* v / 255. */
     vfr_ic_unit_table(unit);
     int top = 0; /* x.max(): the largest byte's v / 255. */
-    for (int y = 0; y < h; y++) {
-      const uint8_t *p = in->data + (size_t)y * in->stride;
-      for (int q = 0; q < w * 3; q++) top = p[q] > top ? p[q] : top;
-    }
+    for (int y = 0; y < h && top < 255; y++)
+      top = vfr_icl_max_u8(in->data + (size_t)y * in->stride, (size_t)w * 3, top);
     const double maxv = unit[top];
     const float c0 = (float)strength[s];
     const double denom = maxv + strength[s];
     for (int y = 0; y < h; y++) {
-      const uint8_t *p = in->data + (size_t)y * in->stride;
-      fog_row(row, p, map + (size_t)y * n, w, unit, c0, maxv, denom);
+      vfr_ict_unit_row(row, in->data + (size_t)y * in->stride, (size_t)w * 3, unit);
+      fog_row(row, map + (size_t)y * n, w, c0, maxv, denom);
       vfr_ict_store_unit_row(out->data + (size_t)y * out->stride, row, (size_t)w * 3);
     }
   }
