@@ -399,16 +399,79 @@ typedef struct double_reader {
   double buf[MT_N / 2];
 } double_reader;
 
+static void reader_refill(double_reader *d) {
+  d->r->pos = d->base + 2 * d->k;
+  if (d->r->pos >= MT_N) mt_refill(d->r);
+  d->base = d->r->pos;
+  d->n = (MT_N - d->base) / 2;
+  d->k = 0;
+  mt_doubles(d->r->key + d->base, d->n, d->buf);
+}
+
 static inline double reader_next(double_reader *d) {
-  if (d->k == d->n) {
-    d->r->pos = d->base + 2 * d->k;
-    if (d->r->pos >= MT_N) mt_refill(d->r);
-    d->base = d->r->pos;
-    d->n = (MT_N - d->base) / 2;
-    d->k = 0;
-    mt_doubles(d->r->key + d->base, d->n, d->buf);
-  }
+  if (d->k == d->n) reader_refill(d);
   return d->buf[d->k++];
+}
+
+/* The multiplication method (0 < lam < 10) over a run of pixels, without a branch on when
+ * a count ends: per uniform, prod *= u; where prod > exp(-lam) the count grows, else it is
+ * stored and the next pixel starts (i + 1, prod 1, count 0). en[i] is exp(-lam) of pixel i,
+ * or -1 where that pixel takes another path (en[] ends with a -1, past the last pixel);
+ * the run stops there, at the start of a count. The comparisons are NumPy's, so the counts
+ * and the uniforms they use are too. Returns the pixel it stopped at. */
+static int64_t poisson_mult_run(double_reader *d, const double *en, int64_t i, int64_t *out) {
+  int k = d->k, nk = d->n;
+  int64_t x = 0;
+#ifdef __SSE2__
+  /* The selects as masks (a compiler's branch here would mispredict at every count's end).
+   * prod holds the product with the latest uniform; the next is prod * u where the count
+   * goes on, else u itself (1.0 * u, exactly), so the multiply runs beside the compare. The
+   * next pixel's e is loaded ahead and chosen by the same mask. */
+  const __m128d zero = _mm_setzero_pd();
+  __m128d e = _mm_load_sd(en + i);
+  if (_mm_comilt_sd(e, zero)) return i;
+  if (k == nk) {
+    d->k = k;
+    reader_refill(d);
+    k = d->k, nk = d->n;
+  }
+  __m128d prod = _mm_load_sd(d->buf + k++);
+  for (;;) {
+    __m128d more = _mm_cmpgt_sd(prod, e), next = _mm_load_sd(en + i + 1);
+    int64_t m = -(int64_t)(_mm_cvtsi128_si32(_mm_castpd_si128(more)) & 1); /* 0 or -1 */
+    out[i] = x;
+    i += 1 + m;
+    x = (x + 1) & m;
+    e = _mm_or_pd(_mm_and_pd(more, e), _mm_andnot_pd(more, next));
+    if (_mm_comilt_sd(e, zero)) break;
+    if (k == nk) {
+      d->k = k;
+      reader_refill(d);
+      k = d->k, nk = d->n;
+    }
+    __m128d u = _mm_load_sd(d->buf + k++);
+    prod = _mm_or_pd(_mm_and_pd(more, _mm_mul_sd(prod, u)), _mm_andnot_pd(more, u));
+  }
+#else
+  double prod = 1.0;
+  for (;;) {
+    double e = en[i];
+    if (e < 0) break;
+    if (k == nk) {
+      d->k = k;
+      reader_refill(d);
+      k = d->k, nk = d->n;
+    }
+    prod *= d->buf[k++];
+    int more = prod > e;
+    out[i] = x;
+    i += !more;
+    x = more ? x + 1 : 0;
+    prod = more ? prod : 1.0;
+  }
+#endif
+  d->k = k;
+  return i;
 }
 
 void vfr_np_rng_poisson_index_fill(vfr_np_rng *r, const vfr_np_poisson_lam *rates,
@@ -434,10 +497,24 @@ void vfr_np_rng_poisson_index_fill(vfr_np_rng *r, const vfr_np_poisson_lam *rate
   } while (0)
 #define LOGGAM_TABLE(k) \
   ((k) < LG_N ? (lg_have[k] ? lg[k] : (lg_have[k] = 1, lg[k] = loggam((double)(k) + 1))) : LOGGAM_OF(k))
-  for (int64_t i = 0; i < n; i++) {
-    const vfr_np_poisson_lam *p = &rates[index[i]];
-    POISSON_BODY(p, reader_next(&d), POISSON_STORE, LOGGAM_TABLE);
-  next_value:;
+  /* pixels in chunks of EN_N: exp(-lam) of those the multiplication method serves runs
+   * through poisson_mult_run, the others (lam 0, lam >= 10) through the body below */
+  enum { EN_N = 256 };
+  double en[EN_N + 1];
+  for (int64_t c0 = 0; c0 < n; c0 += EN_N) {
+    int64_t c1 = n - c0 < EN_N ? n : c0 + EN_N;
+    for (int64_t j = c0; j < c1; j++) {
+      const vfr_np_poisson_lam *p = &rates[index[j]];
+      en[j - c0] = p->lam < 10 && p->lam != 0 ? p->enlam : -1.0;
+    }
+    en[c1 - c0] = -1.0;
+    for (int64_t i = c0; i < c1; i++) {
+      i = c0 + poisson_mult_run(&d, en, i - c0, out + c0);
+      if (i == c1) break;
+      const vfr_np_poisson_lam *p = &rates[index[i]];
+      POISSON_BODY(p, reader_next(&d), POISSON_STORE, LOGGAM_TABLE);
+    next_value:;
+    }
   }
 #undef LOGGAM_TABLE
 #undef POISSON_STORE
