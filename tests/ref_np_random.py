@@ -167,7 +167,7 @@ for seed in SEEDS:
         ck.check([lib.vfr_np_pcg64_u64(g) for _ in range(4)] ==
                  [int(v) for v in rng.bit_generator.random_raw(4)],
                  f"default_rng({gseed}): raw words out of step afterwards")
-    # Bernoulli fields rng.random(n) <= p (four interleaved LCG lanes inside), odd n
+    # Bernoulli fields rng.random(n) <= p (32 or four interleaved LCG lanes inside), odd n
     for p_ in [0.5, 0.03, 0.27, 0.0, 1.0, 2.0**-53, -1.0, 0.1 + 2.0**-56]:
         g = (ctypes.c_uint64 * 4)()
         lib.vfr_np_pcg64_seed(g, seed)
@@ -178,6 +178,19 @@ for seed in SEEDS:
         ck.check([lib.vfr_np_pcg64_u64(g) for _ in range(4)] ==
                  [int(v) for v in rng.bit_generator.random_raw(4)],
                  f"default_rng({seed}): below_fill({p_}) leaves the stream out of step")
+    # the same fields in short calls one after another: the 32-lane vector path (n >= 32), the
+    # four lanes (the 8..31 left) and single words meet at every split
+    for p_ in [0.5, 0.17]:
+        g = (ctypes.c_uint64 * 4)()
+        lib.vfr_np_pcg64_seed(g, seed)
+        rng = np.random.default_rng(seed)
+        for n_ in [0, 1, 7, 8, 31, 32, 39, 45, 63, 64, 100, 1000, 3]:
+            b = np.empty(max(n_, 1), np.uint8)
+            lib.vfr_np_pcg64_below_fill(g, p_, n_, b.ctypes.data)
+            same(b[:n_].astype(bool), rng.random(n_) <= p_, f"default_rng({seed}): below_fill({p_}, n={n_})")
+        ck.check([lib.vfr_np_pcg64_u64(g) for _ in range(4)] ==
+                 [int(v) for v in rng.bit_generator.random_raw(4)],
+                 f"default_rng({seed}): short below_fill calls leave the stream out of step")
     # poisson with a rate's constants prepared once
     st, rs = mt(seed), np.random.RandomState(seed)
     rates = [0.0, 0.7, 9.99, 10.0, 23.5, 60.0]

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "perturb/ic_lut.h"
 #include "perturb/ic_ops.h"
 #include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
@@ -105,6 +106,19 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
   return VFR_OK;
 }
 
+/* d[q] = flipped[q] ? (salted[q] ? 255 : 0) : d[q] (the fields are 0 or 1: masks instead of
+ * branches, vectorised across q at -O3). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+static void impulse_row(uint8_t *restrict d, const uint8_t *restrict flipped,
+                        const uint8_t *restrict salted, size_t n) {
+  for (size_t q = 0; q < n; q++) {
+    uint8_t hit = (uint8_t)-flipped[q], salt = (uint8_t)-salted[q];
+    d[q] = (uint8_t)((d[q] & ~hit) | (salt & hit));
+  }
+}
+
 int vfr_ic_impulse_noise(const vfr_image *in, int severity, uint64_t seed, vfr_image *out, vfr_error *err) {
   int done;
   int rc = vfr_ic_begin(in, severity, out, "ic_impulse_noise", &done, err);
@@ -123,16 +137,13 @@ int vfr_ic_impulse_noise(const vfr_image *in, int severity, uint64_t seed, vfr_i
   /* the whole `flipped` field is drawn before the whole `salted` field */
   vfr_np_pcg64_below_fill(&g, amount, (int64_t)n, fields);
   vfr_np_pcg64_below_fill(&g, 0.5, (int64_t)n, fields + n);
-  uint8_t keep[256];
-  for (int v = 0; v < 256; v++) keep[v] = vfr_ic_to_u8((double)v / 255.0);
+  uint8_t keep[3][256]; /* np.uint8(x * 255) of an untouched value, per channel alike */
+  for (int v = 0; v < 256; v++) keep[0][v] = keep[1][v] = keep[2][v] = vfr_ic_to_u8((double)v / 255.0);
   for (int y = 0; y < h; y++) {
-    const uint8_t *src = in->data + (size_t)y * in->stride;
     uint8_t *dst = out->data + (size_t)y * out->stride;
-    const uint8_t *fl = fields + (size_t)y * row, *sa = fl + n;
-    for (size_t i = 0; i < row; i++) { /* fl, sa are 0 or 1: masks instead of branches */
-      uint8_t hit = (uint8_t)-fl[i], salt = (uint8_t)-sa[i];
-      dst[i] = (uint8_t)((keep[src[i]] & ~hit) | (salt & hit));
-    }
+    const uint8_t *fl = fields + (size_t)y * row;
+    vfr_icl_rgb_lookup(dst, in->data + (size_t)y * in->stride, (size_t)w, keep);
+    impulse_row(dst, fl, fl + n, row);
   }
   free(fields);
   return VFR_OK;

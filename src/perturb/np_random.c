@@ -836,6 +836,83 @@ void vfr_np_pcg64_random_fill(vfr_np_pcg64 *g, int64_t n, double *out) {
 /* a * b + c and the LCG's k-step jump, mod 2^128. */
 typedef unsigned __int128 u128;
 
+#ifdef MT_HAVE_AVX512
+/* PCG64 states as vectors of their 64-bit halves, eight lanes each. One step of every lane,
+ * s = s * a + c mod 2^128: lo(s) * lo(a) in full from four 32-bit products, the cross
+ * terms hi(s) lo(a) + lo(s) hi(a) mod 2^64 into the high half, then c with its carry.
+ * (a0, a1: the 32-bit halves of lo(a), broadcast; alo, ahi, clo, chi: broadcast.) */
+__attribute__((target("avx512f,avx512dq"))) static inline void pcg_lanes_step(
+    __m512i *hi, __m512i *lo, __m512i a0, __m512i a1, __m512i alo, __m512i ahi, __m512i clo,
+    __m512i chi) {
+  const __m512i m32 = _mm512_set1_epi64(0xffffffffll);
+  __m512i l = *lo, h = *hi, l1 = _mm512_srli_epi64(l, 32);
+  __m512i p00 = _mm512_mul_epu32(l, a0), p01 = _mm512_mul_epu32(l, a1);
+  __m512i p10 = _mm512_mul_epu32(l1, a0), p11 = _mm512_mul_epu32(l1, a1);
+  __m512i mid = _mm512_add_epi64(_mm512_srli_epi64(p00, 32),
+                                 _mm512_add_epi64(_mm512_and_si512(p01, m32), _mm512_and_si512(p10, m32)));
+  __m512i nlo = _mm512_or_si512(_mm512_and_si512(p00, m32), _mm512_slli_epi64(mid, 32));
+  __m512i nhi = _mm512_add_epi64(_mm512_add_epi64(p11, _mm512_srli_epi64(mid, 32)),
+                                 _mm512_add_epi64(_mm512_srli_epi64(p01, 32), _mm512_srli_epi64(p10, 32)));
+  nhi = _mm512_add_epi64(nhi, _mm512_add_epi64(_mm512_mullo_epi64(h, alo), _mm512_mullo_epi64(l, ahi)));
+  __m512i slo = _mm512_add_epi64(nlo, clo);
+  __mmask8 carry = _mm512_cmplt_epu64_mask(slo, clo);
+  nhi = _mm512_add_epi64(nhi, chi);
+  *hi = _mm512_mask_sub_epi64(nhi, carry, nhi, _mm512_set1_epi64(-1));
+  *lo = slo;
+}
+
+/* The lanes' XSL-RR outputs w, and the mask of (w >> 11) <= bound. */
+__attribute__((target("avx512f,avx512dq"))) static inline __mmask8 pcg_lanes_below(
+    __m512i hi, __m512i lo, __m512i bound) {
+  __m512i w = _mm512_rorv_epi64(_mm512_xor_si512(hi, lo), _mm512_srli_epi64(hi, 58));
+  return _mm512_cmple_epu64_mask(_mm512_srli_epi64(w, 11), bound);
+}
+
+/* below_fill's words 32 at a time: lane j of vector v holds state S(t + 8v + j + 1), all
+ * jumping 32 steps a round (S(k + 32) = m^32 S(k) + inc (m^31 + ... + 1)). Fills out[0..32r)
+ * for r = n / 32 rounds and leaves the state at the last word used; returns 32r. */
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) static int64_t pcg_below_avx512(
+    vfr_np_pcg64 *g, uint64_t bound, int64_t n, uint8_t *out) {
+  int64_t rounds = n / 32;
+  if (rounds == 0) return 0;
+  u128 m = ((u128)PCG_MULT_HI << 64) | PCG_MULT_LO;
+  u128 inc = ((u128)g->inc_hi << 64) | g->inc_lo;
+  u128 st = ((u128)g->state_hi << 64) | g->state_lo;
+  u128 a = 1, sum = 0; /* m^32 and m^31 + ... + 1 */
+  for (int j = 0; j < 32; j++) sum = sum * m + 1, a *= m;
+  u128 c = inc * sum;
+  uint64_t h0[32], l0[32];
+  for (int j = 0; j < 32; j++) {
+    st = st * m + inc;
+    h0[j] = (uint64_t)(st >> 64), l0[j] = (uint64_t)st;
+  }
+  __m512i hi[4], lo[4];
+  for (int v = 0; v < 4; v++)
+    hi[v] = _mm512_loadu_si512(h0 + 8 * v), lo[v] = _mm512_loadu_si512(l0 + 8 * v);
+  const __m512i alo = _mm512_set1_epi64((long long)(uint64_t)a);
+  const __m512i ahi = _mm512_set1_epi64((long long)(uint64_t)(a >> 64));
+  const __m512i a0 = _mm512_set1_epi64((long long)((uint64_t)a & 0xffffffffu));
+  const __m512i a1 = _mm512_set1_epi64((long long)((uint64_t)a >> 32));
+  const __m512i clo = _mm512_set1_epi64((long long)(uint64_t)c);
+  const __m512i chi = _mm512_set1_epi64((long long)(uint64_t)(c >> 64));
+  const __m512i vb = _mm512_set1_epi64((long long)bound);
+  const __m256i ones = _mm256_set1_epi8(1);
+  for (int64_t r = 0;; r++) {
+    __mmask32 m0 = pcg_lanes_below(hi[0], lo[0], vb), m1 = pcg_lanes_below(hi[1], lo[1], vb);
+    __mmask32 m2 = pcg_lanes_below(hi[2], lo[2], vb), m3 = pcg_lanes_below(hi[3], lo[3], vb);
+    __mmask32 bits = m0 | m1 << 8 | m2 << 16 | m3 << 24;
+    _mm256_storeu_si256((__m256i *)(out + 32 * r), _mm256_maskz_mov_epi8(bits, ones));
+    if (r + 1 == rounds) break;
+    for (int v = 0; v < 4; v++) pcg_lanes_step(&hi[v], &lo[v], a0, a1, alo, ahi, clo, chi);
+  }
+  _mm512_storeu_si512(h0, hi[3]);
+  _mm512_storeu_si512(l0, lo[3]);
+  g->state_hi = h0[7], g->state_lo = l0[7];
+  _mm256_zeroupper();
+  return 32 * rounds;
+}
+#endif
+
 void vfr_np_pcg64_below_fill(vfr_np_pcg64 *g, double p, int64_t n, uint8_t *out) {
   /* Generator.random() <= p  <=>  (word >> 11) * 2^-53 <= p  <=>  (word >> 11) <= floor(p * 2^53),
    * both sides exact (the scaling is a power of two) */
@@ -850,7 +927,14 @@ void vfr_np_pcg64_below_fill(vfr_np_pcg64 *g, double p, int64_t n, uint8_t *out)
   u128 m2 = m * m, m4 = m2 * m2;
   u128 c4 = inc * (m2 * m + m2 + m + 1);
   int64_t i = 0;
-  if (n >= 8) {
+#ifdef MT_HAVE_AVX512
+  if (!none && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl")) {
+    i = pcg_below_avx512(g, bound, n, out);
+    st = ((u128)g->state_hi << 64) | g->state_lo;
+  }
+#endif
+  if (n - i >= 8) {
     u128 s0 = st * m + inc, s1 = s0 * m + inc, s2 = s1 * m + inc, s3 = s2 * m + inc;
 #define PCG_BELOW(k, lane)                                               \
   do {                                                                   \
