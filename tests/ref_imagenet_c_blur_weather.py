@@ -14,6 +14,8 @@ identical and no value more than 2 apart), and prints the identical-fraction / m
 import os
 import sys
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ic_harness as H  # noqa: E402
 import vfr_testlib as T  # noqa: E402
@@ -24,7 +26,6 @@ SEED = 12345
 
 def frost_seeds():
     """Seeds whose first draw, randint(5), picks each of frost1..frost5 in turn."""
-    import numpy as np
     seeds = {}
     s = 0
     while len(seeds) < 5:
@@ -34,6 +35,23 @@ def frost_seeds():
     return [seeds[i] for i in range(5)]
 # ops whose reference arithmetic cannot be reproduced term for term (see the docstring)
 NEAR = {"ic_defocus_blur"}
+
+
+def spatter_without_liquid(ck):
+    """Small images where no liquid passes the threshold: the reference's mask is then 0/0 =
+    NaN and its output all 0; seen and matched on the same seeds."""
+    rs = np.random.RandomState(3)
+    empty = 0
+    for seed in range(40):
+        x = rs.randint(0, 256, (12, 10, 3)).astype(np.uint8)
+        for sev in (1, 2):
+            with np.errstate(invalid="ignore"):  # the 0/0 itself
+                theirs = REFERENCES["ic_spatter"](x, sev, seed)
+            empty += int(not theirs.any())
+            ours = H.apply("ic_spatter", x, sev, seed)
+            ck.check(np.array_equal(ours, theirs), f"ic_spatter:{sev} on 12x10 (seed {seed}): "
+                                                   f"{int((ours != theirs).sum())} values differ")
+    ck.check(empty >= 5, f"ic_spatter: only {empty} of the 80 small cases had no liquid")
 
 
 def main():
@@ -57,6 +75,8 @@ def main():
                     if name not in NEAR:
                         ck.check(same == total, f"{name}:{sev} on {iname} (seed {seed}): {total - same} of "
                                                 f"{total} values differ, max {mx}")
+        if name == "ic_spatter":
+            spatter_without_liquid(ck)
         same, total, mx = table.rows[name]
         if name in NEAR:
             ck.check(same >= 0.999 * total and mx <= 2,

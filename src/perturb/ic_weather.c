@@ -35,6 +35,17 @@
 #include "perturb/ic_taps.h"
 #include "perturb/np_random.h"
 
+/* WEATHER_VEC marks the loops that run across independent values only: -O3's vectorising
+ * (cloned for AVX-512 and AVX2) keeps every result bit for bit, contraction being off. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define WEATHER_VEC __attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
+#elif defined(__GNUC__) && !defined(__clang__)
+#define WEATHER_VEC __attribute__((optimize("O3")))
+#else
+#define WEATHER_VEC
+#endif
+
+
 /* ---- fog -------------------------------------------------------------------------- */
 
 /* One row of (x + fog) * max / (max + c0) before the uint8 store, from row = x (the row's
@@ -242,18 +253,8 @@ static void snow_row(double *mix, const float *xr, const float *gray, const doub
   snow_row_from(mix, xr, gray, s0, s1, x0, w, a, b);
 }
 
-/* The loops below run across independent values only, so -O3's vectorising keeps every
- * result bit for bit (no contraction: ISO C mode). */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define SNOW_O3 __attribute__((optimize("O3"), target_clones("avx512f", "avx2", "default")))
-#elif defined(__GNUC__) && !defined(__clang__)
-#define SNOW_O3 __attribute__((optimize("O3")))
-#else
-#define SNOW_O3
-#endif
-
 /* z[q] = clip(z[q] < t ? 0 : z[q], 0, 1): the layer zeroed below the threshold. */
-SNOW_O3 static void snow_threshold(double *z, size_t n, double t) {
+WEATHER_VEC static void snow_threshold(double *z, size_t n, double t) {
   for (size_t q = 0; q < n; q++) {
     double v = z[q] < t ? 0.0 : z[q];
     v = v < 0.0 ? 0.0 : v;
@@ -265,7 +266,7 @@ SNOW_O3 static void snow_threshold(double *z, size_t n, double t) {
  * kernel over [0, 1] values): t = s * 255 in [0, 255], (t + 2^52) - 2^52 rounds it half to
  * even as np.round (rint) does in the default rounding mode, and that whole number r has
  * r / 255. = uint8(r) / 255. */
-SNOW_O3 static void snow_quantize(double *restrict d, const double *restrict s, size_t n) {
+WEATHER_VEC static void snow_quantize(double *restrict d, const double *restrict s, size_t n) {
   for (size_t q = 0; q < n; q++) d[q] = ((s[q] * 255 + 0x1p52) - 0x1p52) / 255.;
 }
 
@@ -321,6 +322,76 @@ done:
 
 /* ---- spatter ---------------------------------------------------------------------- */
 
+/* The elementwise steps of spatter, each NumPy's or OpenCV's own (see water_mask and
+ * vfr_ic_spatter for which is which). */
+WEATHER_VEC static void zero_below(double *v, size_t n, double t) { /* v[v < t] = 0 */
+  for (size_t q = 0; q < n; q++) v[q] = v[q] < t ? 0.0 : v[q];
+}
+WEATHER_VEC static void above_f64(double *restrict d, const double *restrict s, size_t n, double t) {
+  for (size_t q = 0; q < n; q++) d[q] = s[q] > t ? 1.0 : 0.0; /* (s > t).astype(float64) */
+}
+WEATHER_VEC static void liquid_u8(uint8_t *restrict d, const double *restrict s, size_t n) {
+  for (size_t q = 0; q < n; q++) d[q] = (uint8_t)(int)(s[q] * 255); /* (s * 255).astype(uint8) */
+}
+WEATHER_VEC static void invert_u8(uint8_t *a, size_t n) { /* 255 - a */
+  for (size_t q = 0; q < n; q++) a[q] = (uint8_t)(255 - a[q]);
+}
+WEATHER_VEC static void trunc_f32(float *f, size_t n, float t) { /* THRESH_TRUNC */
+  for (size_t q = 0; q < n; q++) f[q] = f[q] > t ? t : f[q];
+}
+WEATHER_VEC static void f32_to_u8_cast(uint8_t *restrict d, const float *restrict s, size_t n) {
+  for (size_t q = 0; q < n; q++) d[q] = (uint8_t)s[q]; /* astype(uint8) of values in [0, 20] */
+}
+/* m[q] = float32(a[q]) * float32(b[q]) (exact: below 2^16); returns the largest. */
+WEATHER_VEC static int products_u8(float *restrict m, const uint8_t *restrict a,
+                                   const uint8_t *restrict b, size_t n) {
+  int mx = 0;
+  for (size_t q = 0; q < n; q++) {
+    int p = a[q] * b[q];
+    m[q] = (float)p;
+    mx = p > mx ? p : mx;
+  }
+  return mx;
+}
+WEATHER_VEC static void scale_mask(float *m, size_t n, float mx, float c) {
+  for (size_t q = 0; q < n; q++) m[q] = (m[q] / mx) * c; /* 0/0 gives NaN, as in NumPy */
+}
+WEATHER_VEC static void mud_mask(float *restrict m, const double *restrict mud, size_t n) {
+  for (size_t q = 0; q < n; q++) m[q] = mud[q] < 0.8 ? 0.0f : (float)mud[q];
+}
+
+/* np.uint8 of a float32 value clipped to [0, 1] times 255; NaN (a mask without any liquid)
+ * converts as x86 does, to 0. */
+static inline uint8_t f32_to_u8(float v) {
+  v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+  return v != v ? 0 : (uint8_t)(int)(v * 255.0f);
+}
+
+/* A row of water: x + m * tint per channel in float32, x = v / 255.0f. */
+WEATHER_VEC static void water_row(uint8_t *restrict d, const uint8_t *restrict p,
+                                  const float *restrict m, int w, const float *restrict tint) {
+  const float t0 = tint[0], t1 = tint[1], t2 = tint[2];
+  for (int x = 0; x < w; x++) {
+    float mv = m[x];
+    d[3 * x] = f32_to_u8((float)p[3 * x] / 255.0f + mv * t0);
+    d[3 * x + 1] = f32_to_u8((float)p[3 * x + 1] / 255.0f + mv * t1);
+    d[3 * x + 2] = f32_to_u8((float)p[3 * x + 2] / 255.0f + mv * t2);
+  }
+}
+
+/* A row of mud: float32(x * (1 - m)) + brown * m in double, x = v / 255.0f. */
+WEATHER_VEC static void mud_row(uint8_t *restrict d, const uint8_t *restrict p,
+                                const float *restrict m, int w, const double *restrict brown) {
+  const double b0 = brown[0], b1 = brown[1], b2 = brown[2];
+  for (int x = 0; x < w; x++) {
+    float mv = m[x], keep = 1.0f - mv;
+    double md = (double)mv;
+    d[3 * x] = vfr_ic_to_u8((double)((float)p[3 * x] / 255.0f * keep) + b0 * md);
+    d[3 * x + 1] = vfr_ic_to_u8((double)((float)p[3 * x + 1] / 255.0f * keep) + b1 * md);
+    d[3 * x + 2] = vfr_ic_to_u8((double)((float)p[3 * x + 2] / 255.0f * keep) + b2 * md);
+  }
+}
+
 /* The water mask: m = liquid_u8 * emboss(...) / its maximum * c4 (float32, (h, w)). */
 static int water_mask(const double *liquid, int w, int h, double c4, float *m, vfr_error *err) {
   static const int emboss[9] = {-2, -1, 0, -1, 1, 1, 0, 1, 2};
@@ -332,34 +403,20 @@ static int water_mask(const double *liquid, int w, int h, double c4, float *m, v
     rc = vfr_fail(err, VFR_ENOMEM, "ic_spatter: out of memory");
     goto done;
   }
-  for (size_t q = 0; q < n; q++) lu[q] = (uint8_t)(int)(liquid[q] * 255); /* astype(uint8) */
+  liquid_u8(lu, liquid, n);
   if ((rc = vfr_icf_cv_canny_u8(lu, w, h, 50, 150, a, err))) goto done;
-  for (size_t q = 0; q < n; q++) a[q] = (uint8_t)(255 - a[q]);
+  invert_u8(a, n);
   if ((rc = vfr_icf_cv_distance_l2_5(a, w, h, f, err))) goto done;
-  for (size_t q = 0; q < n; q++) f[q] = f[q] > 20.0f ? 20.0f : f[q]; /* THRESH_TRUNC 20 */
+  trunc_f32(f, n, 20.0f); /* THRESH_TRUNC 20 */
   vfr_icf_cv_blur3_f32(f, w, h, g);
-  for (size_t q = 0; q < n; q++) a[q] = (uint8_t)g[q];
+  f32_to_u8_cast(a, g, n);
   vfr_icf_cv_equalize_hist(a, n, b);
   vfr_icf_cv_filter3_u8(b, w, h, emboss, a);
   vfr_icf_cv_blur3_u8(a, w, h, b);
-  float mx = 0.0f;
-  for (size_t q = 0; q < n; q++) {
-    m[q] = (float)lu[q] * (float)b[q];
-    if (m[q] > mx) mx = m[q];
-  }
-  const float c = (float)c4;
-  for (size_t q = 0; q < n; q++) m[q] = (m[q] / mx) * c; /* 0/0 gives NaN, as in NumPy */
+  scale_mask(m, n, (float)products_u8(m, lu, b, n), (float)c4);
 done:
   free(lu), free(a), free(b), free(f), free(g);
   return rc;
-}
-
-/* np.uint8 of a float32 value already clipped to [0, 1] times 255; NaN (a mask without
- * any liquid) converts as x86 does, to 0. */
-static uint8_t f32_to_u8(float v) {
-  if (v != v) return 0;
-  v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-  return (uint8_t)(v * 255.0f);
 }
 
 int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *out,
@@ -374,8 +431,6 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
   const double *k = c[severity - 1];
   int w = in->width, h = in->height;
   size_t n = (size_t)w * h;
-  float unitf[256]; /* v / 255.0f, looked up instead of divided */
-  for (int v = 0; v < 256; v++) unitf[v] = (float)v / 255.0f;
   double *liquid = malloc(n * sizeof(double)), *mud = NULL;
   float *m = malloc(n * sizeof(float));
   if (!liquid || !m) {
@@ -387,47 +442,29 @@ int vfr_ic_spatter(const vfr_image *in, int severity, uint64_t seed, vfr_image *
   vfr_np_rng_normal_fill(&rng, k[0], k[1], (int64_t)n, liquid);
   if ((rc = vfr_icf_gaussian_filter(liquid, h, w, 1, k[2], k[2], 4.0, IC_MODE_NEAREST, 0, err)))
     goto done;
-  for (size_t q = 0; q < n; q++)
-    if (liquid[q] < k[3]) liquid[q] = 0;
+  zero_below(liquid, n, k[3]);
   if (k[5] == 0) {
     if ((rc = water_mask(liquid, w, h, k[4], m, err))) goto done;
     if ((rc = perturb_alloc_like(in, out, err))) goto done;
     const float tint[3] = {(float)(175 / 255.), (float)(238 / 255.), (float)(238 / 255.)};
-    for (int y = 0; y < h; y++) {
-      const uint8_t *p = in->data + (size_t)y * in->stride;
-      uint8_t *d = out->data + (size_t)y * out->stride;
-      for (int x = 0; x < w; x++) {
-        float mv = m[(size_t)y * w + x];
-        for (int ch = 0; ch < 3; ch++) {
-          float v = unitf[p[3 * x + ch]] + mv * tint[ch];
-          d[3 * x + ch] = f32_to_u8(v);
-        }
-      }
-    }
+    for (int y = 0; y < h; y++)
+      water_row(out->data + (size_t)y * out->stride, in->data + (size_t)y * in->stride,
+                m + (size_t)y * w, w, tint);
   } else {
     mud = malloc(n * sizeof(double));
     if (!mud) {
       rc = vfr_fail(err, VFR_ENOMEM, "ic_spatter: out of memory");
       goto done;
     }
-    for (size_t q = 0; q < n; q++) mud[q] = liquid[q] > k[3] ? 1.0 : 0.0;
+    above_f64(mud, liquid, n, k[3]);
     if ((rc = vfr_icf_gaussian_filter(mud, h, w, 1, k[4], k[4], 4.0, IC_MODE_NEAREST, 1, err)))
       goto done;
-    for (size_t q = 0; q < n; q++) m[q] = mud[q] < 0.8 ? 0.0f : (float)mud[q];
+    mud_mask(m, mud, n);
     if ((rc = perturb_alloc_like(in, out, err))) goto done;
     const double brown[3] = {63 / 255., 42 / 255., 20 / 255.};
-    for (int y = 0; y < h; y++) {
-      const uint8_t *p = in->data + (size_t)y * in->stride;
-      uint8_t *d = out->data + (size_t)y * out->stride;
-      for (int x = 0; x < w; x++) {
-        float mv = m[(size_t)y * w + x];
-        float keep = 1.0f - mv;
-        for (int ch = 0; ch < 3; ch++) {
-          float v = unitf[p[3 * x + ch]] * keep;
-          d[3 * x + ch] = vfr_ic_to_u8((double)v + brown[ch] * (double)mv);
-        }
-      }
-    }
+    for (int y = 0; y < h; y++)
+      mud_row(out->data + (size_t)y * out->stride, in->data + (size_t)y * in->stride,
+              m + (size_t)y * w, w, brown);
   }
 done:
   free(liquid), free(mud), free(m);
