@@ -63,7 +63,7 @@ static void row_files(const study_plan *plan, int index, const char *name, char 
     int j, k;
     row_op(plan, row, &j, &k);
     safe_stem(op, sizeof op, plan->ops[j].name);
-    if (plan->ops[j].identity[k]) snprintf(files[row], ROW_FILE_MAX, "%s", files[0]);
+    if (plan->ops[j].identity[k]) memcpy(files[row], files[0], ROW_FILE_MAX); /* row > 0 */
     else snprintf(files[row], ROW_FILE_MAX, "%06d-%s/%02d-%s-%03d.png", index, stem, j, op, k);
   }
 }
