@@ -7,7 +7,9 @@
  * could differ) stores the truncated double sums of the scalar loop, byte for byte, on
  * flat taps (sums next to an integer), random and extreme bytes, at every tail length; and
  * vfr_ict_blend_255_row (frost's blend) equals its scalar definition on every pair of
- * bytes at frost's five weight pairs. */
+ * bytes at frost's five weight pairs; and vfr_ict_extreme_f32 (the plasma fractal's minimum
+ * and maximum) returns the scalar loop's value, bit for bit, on random values, NaNs first
+ * and inside, ties of signed zeros and constant runs, at lengths 1..400. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,11 +144,55 @@ static void check_blend_255(void) {
     }
 }
 
+static float extreme_loop(const float *s, size_t n, int largest) {
+  float m = s[0];
+  for (size_t q = 1; q < n; q++)
+    if (largest ? s[q] > m : s[q] < m) m = s[q];
+  return m;
+}
+
+/* Kinds of run: 0 random, 1 NaN first, 2 NaNs inside, 3 +0 and -0 mixed with positives
+ * (minimum a zero), 4 constant, 5 one value far below/above the rest at the end, 6 positives
+ * with -0 at 100 and +0 at 130 (their lanes reduce in the other order: the loop's -0 must
+ * win). */
+static void check_extreme(void) {
+  enum { N = 400 };
+  float s[N];
+  unsigned x = 12345;
+  int runs = 0;
+  for (int kind = 0; kind < 7; kind++)
+    for (size_t n = 1; n <= N; n++) {
+      for (size_t q = 0; q < n; q++) {
+        x = x * 1103515245u + 12345u;
+        float r = (float)((x >> 8) & 0xffff) / 65536.0f - 0.25f;
+        s[q] = kind == 4 ? 0.5f : kind == 3 ? ((x >> 3) & 1 ? 0.0f : -0.0f) + ((x >> 4) & 3 ? r * r : 0.0f) : r;
+        if (kind == 2 && (x >> 5) % 7 == 0) s[q] = NAN;
+      }
+      if (kind == 1) s[0] = NAN;
+      if (kind == 5) s[n - 1] = (n & 1) ? -3.0f : 3.0f;
+      if (kind == 6) {
+        for (size_t q = 0; q < n; q++) s[q] = fabsf(s[q]) + 0.5f;
+        if (n > 130) s[100] = -0.0f, s[130] = 0.0f;
+      }
+      for (int largest = 0; largest < 2; largest++) {
+        float want = extreme_loop(s, n, largest), got = vfr_ict_extreme_f32(s, n, largest);
+        uint32_t wb, gb;
+        memcpy(&wb, &want, 4), memcpy(&gb, &got, 4);
+        int same = wb == gb || (want != want && got != got);
+        CHECK(same, "extreme_f32 kind=%d n=%zu largest=%d: %a, the loop %a", kind, n, largest,
+              (double)got, (double)want);
+        runs++;
+      }
+    }
+  CHECK(runs == 7 * N * 2, "extreme_f32: %d runs", runs);
+}
+
 int main(void) {
   check_unit_row();
   check_stores();
   check_sum_255();
   check_blend_255();
+  check_extreme();
   printf("test_ic_taps: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

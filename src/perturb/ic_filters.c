@@ -1125,13 +1125,9 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
   }
   free(acc), free(u);
   size_t nn = (size_t)n * n;
-  float mn = map[0];
-  for (size_t q = 1; q < nn; q++)
-    if (map[q] < mn) mn = map[q];
+  float mn = vfr_ict_extreme_f32(map, nn, 0);
   for (size_t q = 0; q < nn; q++) map[q] -= mn;
-  float mx = map[0];
-  for (size_t q = 1; q < nn; q++)
-    if (map[q] > mx) mx = map[q];
+  float mx = vfr_ict_extreme_f32(map, nn, 1);
   for (size_t q = 0; q < nn; q++) map[q] /= mx;
   return VFR_OK;
 }

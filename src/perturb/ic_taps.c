@@ -483,6 +483,54 @@ void vfr_ict_blend_255_row(uint8_t *d, const uint8_t *p, const uint8_t *f, size_
   for (size_t q = 0; q < n; q++) d[q] = blend_255_one(p[q], f[q], a, b);
 }
 
+static float extreme_scalar(const float *s, size_t n, int largest) {
+  float m = s[0];
+  if (largest)
+    for (size_t q = 1; q < n; q++) m = s[q] > m ? s[q] : m;
+  else
+    for (size_t q = 1; q < n; q++) m = s[q] < m ? s[q] : m;
+  return m;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+/* Four running values per lane; vminps(x, m) = x < m ? x : m, as the loop's test. Returns
+ * the values done (a multiple of 64, from 1) and the extreme of s[0] and those in *out. */
+__attribute__((target("avx512f"))) static size_t extreme_avx512(const float *s, size_t n,
+                                                                 int largest, float *out) {
+  __m512 m0 = _mm512_set1_ps(s[0]), m1 = m0, m2 = m0, m3 = m0;
+  size_t q = 1;
+  for (; q + 64 <= n; q += 64) {
+    __m512 x0 = _mm512_loadu_ps(s + q), x1 = _mm512_loadu_ps(s + q + 16);
+    __m512 x2 = _mm512_loadu_ps(s + q + 32), x3 = _mm512_loadu_ps(s + q + 48);
+    if (largest) {
+      m0 = _mm512_max_ps(x0, m0), m1 = _mm512_max_ps(x1, m1);
+      m2 = _mm512_max_ps(x2, m2), m3 = _mm512_max_ps(x3, m3);
+    } else {
+      m0 = _mm512_min_ps(x0, m0), m1 = _mm512_min_ps(x1, m1);
+      m2 = _mm512_min_ps(x2, m2), m3 = _mm512_min_ps(x3, m3);
+    }
+  }
+  float lanes[64];
+  _mm512_storeu_ps(lanes, m0), _mm512_storeu_ps(lanes + 16, m1);
+  _mm512_storeu_ps(lanes + 32, m2), _mm512_storeu_ps(lanes + 48, m3);
+  _mm256_zeroupper();
+  *out = extreme_scalar(lanes, 64, largest);
+  return q;
+}
+#endif
+
+float vfr_ict_extreme_f32(const float *s, size_t n, int largest) {
+#if defined(__GNUC__) && defined(__x86_64__)
+  if (n > 64 && __builtin_cpu_supports("avx512f")) {
+    float m;
+    size_t q = extreme_avx512(s, n, largest, &m);
+    for (; q < n; q++) m = largest ? (s[q] > m ? s[q] : m) : (s[q] < m ? s[q] : m);
+    if (m != 0.0f) return m;
+  }
+#endif
+  return extreme_scalar(s, n, largest);
+}
+
 void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n) { u8_to_f32(d, s, n); }
 
 void vfr_ict_u8_to_f64(double *d, const uint8_t *s, size_t n) { u8_to_f64(d, s, n); }

@@ -56,6 +56,11 @@ void vfr_ict_unit_row(double *d, const uint8_t *s, size_t n, const double *unit)
  * (NaN to 0), then truncation. */
 void vfr_ict_store_unit_row(uint8_t *d, const double *s, size_t n);
 void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n);
+/* The value of `m = s[0]; for q >= 1: if (s[q] < m) m = s[q]` (largest: `s[q] > m`), for
+ * n >= 1: sixty-four at a time with AVX-512 (vminps keeps the running value where s[q] is
+ * NaN, as the comparison does); a zero result, whose sign the order could decide, comes
+ * from the loop itself. */
+float vfr_ict_extreme_f32(const float *s, size_t n, int largest);
 /* d[q] = np.uint8(np.clip(s[q], 0, 1) * 255) of float32 values, in float32. */
 void vfr_ict_store_unit_row_f32(uint8_t *d, const float *s, size_t n);
 
