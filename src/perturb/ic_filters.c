@@ -1125,10 +1125,11 @@ int vfr_icf_plasma_fractal(struct vfr_np_rng *rng, int n, double wibbledecay, fl
   }
   free(acc), free(u);
   size_t nn = (size_t)n * n;
+  /* map -= map.min(); map / map.max(): the maximum of map - mn is max(map) - mn (a
+   * rounding is monotonic), so one pass finds both and one pass applies them */
   float mn = vfr_ict_extreme_f32(map, nn, 0);
-  for (size_t q = 0; q < nn; q++) map[q] -= mn;
-  float mx = vfr_ict_extreme_f32(map, nn, 1);
-  for (size_t q = 0; q < nn; q++) map[q] /= mx;
+  float mx = vfr_ict_extreme_f32(map, nn, 1) - mn;
+  vfr_ict_sub_div_f32(map, nn, mn, mx);
   return VFR_OK;
 }
 #undef AT

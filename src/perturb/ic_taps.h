@@ -61,6 +61,9 @@ void vfr_ict_store_255_row(uint8_t *d, const double *s, size_t n);
  * NaN, as the comparison does); a zero result, whose sign the order could decide, comes
  * from the loop itself. */
 float vfr_ict_extreme_f32(const float *s, size_t n, int largest);
+/* v[q] = (v[q] - a) / b in float32 (two roundings) for q < n, sixteen at a time with
+ * AVX-512. */
+void vfr_ict_sub_div_f32(float *v, size_t n, float a, float b);
 /* d[q] = np.uint8(np.clip(s[q], 0, 1) * 255) of float32 values, in float32. */
 void vfr_ict_store_unit_row_f32(uint8_t *d, const float *s, size_t n);
 
