@@ -178,6 +178,8 @@ for what, args, status, needle in [
     ("score without --out", ["score", "--manifest", mf, "--embeddings", emb], 2, "--out"),
     ("model name with a slash", ["score", "--manifest", mf, "--embeddings", emb, "--model-name", "a/b", "--out",
                                  os.path.join(tmp, "e7")], 2, "model-name"),
+    ("model name too long", ["score", "--manifest", mf, "--embeddings", emb, "--model-name", "m" * 300, "--out",
+                             os.path.join(tmp, "e12")], 2, "longer than 255 bytes"),
     ("unknown op", ["perturb-set", "--data", data, "--ops", "nope", "--out", os.path.join(tmp, "e8")], 2, "nope"),
     ("missing data", ["perturb-set", "--data", os.path.join(tmp, "absent"), "--out", os.path.join(tmp, "e9")], 1, "absent"),
     ("bad levels", ["perturb-set", "--data", data, "--levels", "0", "--out", os.path.join(tmp, "e10")], 2, "--levels"),

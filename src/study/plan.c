@@ -222,11 +222,27 @@ int study_context_open_named(const vfr_eval_params *p, const char *model_name, s
   }
   vfr_dataset_limit_seeded(&ctx->dataset, p->per_class, p->limit, p->seed);
 
+  /* the name: as given, or the model folder's last component; too long is an error, not
+   * a silently cut name in the results */
   char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s", model_name ? model_name : p->model_dir);
-  size_t len = strlen(tmp);
+  const char *given = model_name ? model_name : p->model_dir;
+  size_t len = strlen(given);
+  if (len >= sizeof tmp) {
+    study_context_close(ctx);
+    return vfr_fail(err, VFR_EINVAL, "%.60s...: the model's path is longer than %zu bytes", given,
+                    sizeof tmp - 1);
+  }
+  memcpy(tmp, given, len + 1);
   while (len > 1 && tmp[len - 1] == '/') tmp[--len] = '\0';
-  snprintf(ctx->model_name, sizeof ctx->model_name, "%s", model_name ? tmp : basename(tmp));
+  const char *name = model_name ? tmp : basename(tmp);
+  size_t nlen = strlen(name);
+  if (nlen >= sizeof ctx->model_name) {
+    rc = vfr_fail(err, VFR_EINVAL, "%.60s...: the model's name is longer than %zu bytes", name,
+                  sizeof ctx->model_name - 1);
+    study_context_close(ctx);
+    return rc;
+  }
+  memcpy(ctx->model_name, name, nlen + 1);
 
   ctx->op_file_names = calloc((size_t)ctx->plan.op_count + 1, sizeof *ctx->op_file_names);
   for (int j = 0; ctx->op_file_names && j < ctx->plan.op_count && !rc; j++) {

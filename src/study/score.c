@@ -84,6 +84,9 @@ int vfr_score(const vfr_score_params *p, vfr_error *err) {
     return vfr_fail(err, VFR_EINVAL, "score needs --manifest, --embeddings and --out");
   char model_name[256];
   if (p->model_name && *p->model_name) {
+    if (strlen(p->model_name) >= sizeof model_name)
+      return vfr_fail(err, VFR_EINVAL, "--model-name %.40s...: longer than %zu bytes", p->model_name,
+                      sizeof model_name - 1);
     snprintf(model_name, sizeof model_name, "%s", p->model_name);
   } else {
     const char *base = strrchr(p->embeddings, '/');
