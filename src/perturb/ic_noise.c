@@ -9,6 +9,13 @@
  * stream seeded by np.random.seed(S); impulse noise uses default_rng(S) instead, as
  * skimage.util.random_noise(..., seed=S) does. The draws are one serial stream, so these
  * ops run on one thread; the arithmetic is float64 in NumPy's order of operations. */
+/* The per-value loops run across independent values: vectorising them (which -O2 leaves
+ * to a very cheap cost model) keeps every result bit for bit, contraction being off (ISO C
+ * mode), as in ic_blur.c. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -24,10 +31,7 @@ static const double speckle_c[5] = {.15, .2, 0.35, 0.45, 0.6};
 
 
 /* g[q] = x[q] + x[q] * g[q] when multiplicative, else x[q] + g[q]: separate roundings, as
- * NumPy's two ufuncs (no contraction in ISO C mode), vectorised across q at -O3. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("O3")))
-#endif
+ * NumPy's two ufuncs. */
 static void add_noise_row(double *restrict g, const double *restrict x, size_t n, int mult) {
   if (mult)
     for (size_t q = 0; q < n; q++) g[q] = x[q] + x[q] * g[q];
@@ -107,10 +111,7 @@ int vfr_ic_shot_noise(const vfr_image *in, int severity, uint64_t seed, vfr_imag
 }
 
 /* d[q] = flipped[q] ? (salted[q] ? 255 : 0) : d[q] (the fields are 0 or 1: masks instead of
- * branches, vectorised across q at -O3). */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("O3")))
-#endif
+ * branches). */
 static void impulse_row(uint8_t *restrict d, const uint8_t *restrict flipped,
                         const uint8_t *restrict salted, size_t n) {
   for (size_t q = 0; q < n; q++) {

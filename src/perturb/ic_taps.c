@@ -504,12 +504,12 @@ void vfr_ict_blend_255_row(uint8_t *d, const uint8_t *p, const uint8_t *f, size_
   for (size_t q = 0; q < n; q++) d[q] = blend_255_one(p[q], f[q], a, b);
 }
 
-static float extreme_scalar(const float *s, size_t n, int largest) {
-  float m = s[0];
+/* The loop's running value m carried over s[0..n). */
+static float extreme_from(float m, const float *s, size_t n, int largest) {
   if (largest)
-    for (size_t q = 1; q < n; q++) m = s[q] > m ? s[q] : m;
+    for (size_t q = 0; q < n; q++) m = s[q] > m ? s[q] : m;
   else
-    for (size_t q = 1; q < n; q++) m = s[q] < m ? s[q] : m;
+    for (size_t q = 0; q < n; q++) m = s[q] < m ? s[q] : m;
   return m;
 }
 
@@ -535,7 +535,7 @@ __attribute__((target("avx512f"))) static size_t extreme_avx512(const float *s, 
   _mm512_storeu_ps(lanes, m0), _mm512_storeu_ps(lanes + 16, m1);
   _mm512_storeu_ps(lanes + 32, m2), _mm512_storeu_ps(lanes + 48, m3);
   _mm256_zeroupper();
-  *out = extreme_scalar(lanes, 64, largest);
+  *out = extreme_from(lanes[0], lanes + 1, 63, largest);
   return q;
 }
 #endif
@@ -545,11 +545,11 @@ float vfr_ict_extreme_f32(const float *s, size_t n, int largest) {
   if (n > 64 && __builtin_cpu_supports("avx512f")) {
     float m;
     size_t q = extreme_avx512(s, n, largest, &m);
-    for (; q < n; q++) m = largest ? (s[q] > m ? s[q] : m) : (s[q] < m ? s[q] : m);
+    m = extreme_from(m, s + q, n - q, largest);
     if (m != 0.0f) return m;
   }
 #endif
-  return extreme_scalar(s, n, largest);
+  return extreme_from(s[0], s + 1, n - 1, largest);
 }
 
 void vfr_ict_u8_to_f32(float *d, const uint8_t *s, size_t n) { u8_to_f32(d, s, n); }

@@ -45,7 +45,6 @@
 #define WEATHER_VEC
 #endif
 
-
 /* ---- fog -------------------------------------------------------------------------- */
 
 /* One row of (x + fog) * max / (max + c0) before the uint8 store, from row = x (the row's

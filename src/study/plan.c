@@ -236,11 +236,10 @@ int study_context_open_named(const vfr_eval_params *p, const char *model_name, s
   while (len > 1 && tmp[len - 1] == '/') tmp[--len] = '\0';
   const char *name = model_name ? tmp : basename(tmp);
   size_t nlen = strlen(name);
-  if (nlen >= sizeof ctx->model_name) {
-    rc = vfr_fail(err, VFR_EINVAL, "%.60s...: the model's name is longer than %zu bytes", name,
-                  sizeof ctx->model_name - 1);
+  if (nlen >= sizeof ctx->model_name) { /* name points into tmp, not ctx */
     study_context_close(ctx);
-    return rc;
+    return vfr_fail(err, VFR_EINVAL, "%.60s...: the model's name is longer than %zu bytes", name,
+                    sizeof ctx->model_name - 1);
   }
   memcpy(ctx->model_name, name, nlen + 1);
 
