@@ -13,7 +13,8 @@ static void usage(FILE *f) {
         "per_image.csv, curves.csv, summary.json, embeddings/ and report.html in STUDY, which\n"
         "`report`, `downstream` and `compare` read as any study. The images must still be where\n"
         "perturb-set found them (perturb_set.json beside the manifest says where).\n\n"
-        "  --model-name NAME   the model column of the outputs (default: EMB's file name)\n",
+        "  --model-name NAME   the model column of the outputs (default: EMB's file name);\n"
+        "                      a plain name of at most 255 bytes\n",
         f);
 }
 
