@@ -22,6 +22,7 @@
 
 #include "perturb/ic_lut.h"
 #include "perturb/ic_ops.h"
+#include "perturb/ic_unit8.h"
 
 static const double brightness_c[5] = {.1, .2, .3, .4, .5};
 static const double saturate_c[5][2] = {{0.3, 0}, {0.1, 0}, {2, 0}, {5, 0.1}, {20, 0.2}};
@@ -133,14 +134,14 @@ static inline void hsv_pair(const double *unit, const uint8_t *p0, const uint8_t
 
 #if defined(__GNUC__) && defined(__x86_64__)
 /* hsv_pair's operations on eight pixels at once (src: 24 bytes, dst: 24 bytes), lane by
- * lane the same values: v / 255. gathered from unit, max/min and the masked selections in
- * the same order, the three IEEE divisions eight wide (the masked-off lanes, whose delta
- * is 0, are not divided: their values are replaced by 0 as hsv_pair's masks do), the
- * hsv2rgb table as blends over i = floor(6H) mod 6, and vfr_ic_to_u8's min/max, scaling
- * and truncation. The bytes are de-interleaved and re-interleaved with byte shuffles. */
-__attribute__((target("avx512f"))) static void hsv_eight(const double *unit, const uint8_t *src,
-                                                         uint8_t *dst, int mode, double ca,
-                                                         double cb) {
+ * lane the same values: v / 255. computed exactly (vfr_ic_unit8_avx512: no table, no
+ * gather), max/min and the masked selections in the same order, the three IEEE divisions
+ * eight wide (the masked-off lanes, whose delta is 0, are not divided: their values are
+ * replaced by 0 as hsv_pair's masks do), the hsv2rgb table as blends over
+ * i = floor(6H) mod 6, and vfr_ic_to_u8's min/max, scaling and truncation. The bytes are
+ * de-interleaved and re-interleaved with byte shuffles. */
+__attribute__((target("avx512f"))) static void hsv_eight(const uint8_t *src, uint8_t *dst, int mode,
+                                                         double ca, double cb) {
   /* 24 source bytes: lo = 0..15, hi = 16..23; channel c of pixel i is byte 3i + c */
   const __m128i lo = _mm_loadu_si128((const __m128i *)src), hi = _mm_loadl_epi64((const __m128i *)(src + 16));
   const __m128i rl = _mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
@@ -152,9 +153,9 @@ __attribute__((target("avx512f"))) static void hsv_eight(const double *unit, con
   __m128i rb = _mm_or_si128(_mm_shuffle_epi8(lo, rl), _mm_shuffle_epi8(hi, rh));
   __m128i gb = _mm_or_si128(_mm_shuffle_epi8(lo, gl), _mm_shuffle_epi8(hi, gh));
   __m128i bb = _mm_or_si128(_mm_shuffle_epi8(lo, bl), _mm_shuffle_epi8(hi, bh));
-  __m512d r = _mm512_i32gather_pd(_mm256_cvtepu8_epi32(rb), unit, 8);
-  __m512d g = _mm512_i32gather_pd(_mm256_cvtepu8_epi32(gb), unit, 8);
-  __m512d b = _mm512_i32gather_pd(_mm256_cvtepu8_epi32(bb), unit, 8);
+  __m512d r = vfr_ic_unit8_avx512(_mm256_cvtepu8_epi32(rb));
+  __m512d g = vfr_ic_unit8_avx512(_mm256_cvtepu8_epi32(gb));
+  __m512d b = vfr_ic_unit8_avx512(_mm256_cvtepu8_epi32(bb));
   const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
   /* rgb2hsv */
   __m512d mx = _mm512_max_pd(_mm512_max_pd(r, g), b), mn = _mm512_min_pd(_mm512_min_pd(r, g), b);
@@ -221,11 +222,10 @@ __attribute__((target("avx512f"))) static void hsv_eight(const double *unit, con
 }
 
 /* Pixels 0 .. (w rounded down to 8) - 1 of a row through hsv_eight; returns their count. */
-__attribute__((target("avx512f"))) static int hsv_row_avx512(const double *unit, const uint8_t *src,
-                                                             uint8_t *dst, int w, int mode, double ca,
-                                                             double cb) {
+__attribute__((target("avx512f"))) static int hsv_row_avx512(const uint8_t *src, uint8_t *dst, int w,
+                                                             int mode, double ca, double cb) {
   int x = 0;
-  for (; x + 8 <= w; x += 8) hsv_eight(unit, src + 3 * x, dst + 3 * x, mode, ca, cb);
+  for (; x + 8 <= w; x += 8) hsv_eight(src + 3 * x, dst + 3 * x, mode, ca, cb);
   return x;
 }
 #define HSV_HAVE_AVX512 1
@@ -253,7 +253,7 @@ static int hsv_op(const vfr_image *in, int severity, vfr_image *out, vfr_error *
     uint8_t *dst = out->data + (size_t)y * out->stride;
     int x = 0;
 #ifdef HSV_HAVE_AVX512
-    if (wide) x = hsv_row_avx512(unit, src, dst, w, mode, a, b);
+    if (wide) x = hsv_row_avx512(src, dst, w, mode, a, b);
 #endif
 #ifdef __SSE2__
     for (; x + 2 <= w; x += 2) hsv_pair(unit, src + 3 * x, src + 3 * x + 3, dst + 3 * x, dst + 3 * x + 3, mode, a, b);

@@ -7,6 +7,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 #include "perturb/ic_taps.h"
+#include "perturb/ic_unit8.h"
 
 #include <math.h>
 #include <string.h>
@@ -160,27 +161,14 @@ static void unit_row_scalar(double *d, const uint8_t *s, size_t q, size_t n, con
 }
 
 #ifdef ICT_HAVE_AVX512_STORE
-/* v / 255. of eight values v (integers 0..255, exact in double) without the table: the
- * product with c = 1/255. (wrong in the last bit for 24 of the 256 values), refined once
- * with its exact remainder r = v - q0 255 (one fused multiply-add, exact) as q0 + r c.
- * This is the correctly rounded quotient, v / 255. bit for bit, for every v of 0..255
- * (all 256 are checked by tests/test_ic_taps.c); the fused operations are explicit here
- * and change no result, unlike a compiler's contraction of the reference's arithmetic. */
-__attribute__((target("avx512f"))) static inline __m512d unit8_avx512(__m256i v32) {
-  const __m512d c = _mm512_set1_pd(1.0 / 255.0), k255 = _mm512_set1_pd(255.0);
-  __m512d v = _mm512_cvtepi32_pd(v32), q0 = _mm512_mul_pd(v, c);
-  __m512d r = _mm512_fnmadd_pd(q0, k255, v); /* v - q0 * 255, rounded once: exact */
-  return _mm512_fmadd_pd(r, c, q0);
-}
-
-/* 16 values at a time: the bytes widened to 32 bits, two blocks of unit8_avx512. */
+/* 16 values at a time: the bytes widened to 32 bits, two blocks of vfr_ic_unit8_avx512. */
 __attribute__((target("avx512f"))) static void unit_row_avx512(double *d, const uint8_t *s, size_t n,
                                                                const double *unit) {
   size_t q = 0;
   for (; q + 16 <= n; q += 16) {
     __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(s + q)));
-    _mm512_storeu_pd(d + q, unit8_avx512(_mm512_castsi512_si256(v)));
-    _mm512_storeu_pd(d + q + 8, unit8_avx512(_mm512_extracti64x4_epi64(v, 1)));
+    _mm512_storeu_pd(d + q, vfr_ic_unit8_avx512(_mm512_castsi512_si256(v)));
+    _mm512_storeu_pd(d + q + 8, vfr_ic_unit8_avx512(_mm512_extracti64x4_epi64(v, 1)));
   }
   unit_row_scalar(d, s, q, n, unit);
 }
