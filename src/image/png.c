@@ -205,6 +205,10 @@ int vfr_png_encode(const vfr_image *img, uint8_t **buf, size_t *len, vfr_error *
     return vfr_fail(err, VFR_EINTERNAL, "PNG encode: %s", st.message);
   }
   png_set_write_fn(png, &st, write_mem, flush_mem);
+  /* zlib level 2 with libpng's adaptive row filters: on perturb-set's 224x224 variants
+   * 2.4x less CPU than zlib's default level 6 for files 8% larger (docs/python.md);
+   * the pixels are the same at any level */
+  png_set_compression_level(png, 2);
   int color = img->channels == 1   ? PNG_COLOR_TYPE_GRAY
               : img->channels == 3 ? PNG_COLOR_TYPE_RGB
                                    : PNG_COLOR_TYPE_RGBA;
