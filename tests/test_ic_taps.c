@@ -5,7 +5,9 @@
  * reference's ternaries on NaN, signed zeros, infinities, the clip bounds and their
  * neighbours; and vfr_ict_sum_255_row (float sums, the exact double sum where truncation
  * could differ) stores the truncated double sums of the scalar loop, byte for byte, on
- * flat taps (sums next to an integer), random and extreme bytes, at every tail length; and
+ * flat taps (sums next to an integer), random and extreme bytes, at every tail length, and
+ * vfr_ict_sum_unit_row (the same with the taps in rows, on values v / 255.) likewise, on
+ * the five defocus kernels and random row structures with subnormal weights; and
  * vfr_ict_blend_255_row (frost's blend) equals its scalar definition on every pair of
  * bytes at frost's five weight pairs; and vfr_ict_extreme_f32 (the plasma fractal's minimum
  * and maximum) returns the scalar loop's value, bit for bit, on random values, NaNs first
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "perturb/ic_filters.h"
 #include "perturb/ic_taps.h"
 #include "vfr_check.h"
 
@@ -70,6 +73,92 @@ static uint8_t sum_255_scalar(int nt, const float *const *src, size_t i, const d
   for (int t = 0; t < nt; t++) a += kv[t] * (double)src[t][i];
   a = a > 0.0 ? a : 0.0;
   return (uint8_t)(int)(a < 255.0 ? a : 255.0);
+}
+
+/* The bytes of 0.0 + kv[0]*(v0 / 255.) + ..., left to right in double, stored as the
+ * reference's np.uint8(np.clip(., 0, 1) * 255). */
+static uint8_t sum_unit_scalar(int nt, const float *const *src, size_t i, const double *kv) {
+  double a = 0.0;
+  for (int t = 0; t < nt; t++) a += kv[t] * ((double)src[t][i] / 255.0);
+  a = a > 0.0 ? a : 0.0;
+  return (uint8_t)(int)((a < 1.0 ? a : 1.0) * 255.0);
+}
+
+/* vfr_ict_sum_unit_row on the five defocus kernels (their nonzero taps by kernel row, the
+ * first with subnormal float weights) and on random kernels of 1..40 rows of 1..21 taps
+ * (some with subnormal weights, one summing to just over 1); taps flat (every tap the same
+ * byte: the sum next to an integer), random, and 0/255 at random; rows of 1..300 values. */
+static void check_sum_unit(void) {
+  enum { NT = 441, LEN = 300 + 3 };
+  static float data[NT][LEN];
+  static const float *src[NT];
+  static double kv[NT];
+  static float kf[VFR_ICT_SUM_255_MAX_TAPS];
+  static const int radius[5] = {3, 4, 6, 8, 10};
+  static const double alias[5] = {0.1, 0.5, 0.5, 0.5, 0.5};
+  int row_end[41];
+  uint8_t d[LEN];
+  double unit[256];
+  for (int v = 0; v < 256; v++) unit[v] = v / 255.0;
+  srand(13);
+  int runs = 0, subnormal_sets = 0;
+  for (int set = 0; set < 25; set++) {
+    int nt = 0, nr = 0;
+    if (set < 5) { /* a defocus kernel */
+      float k[21 * 21];
+      int ks = 2 * vfr_icf_disk_kernel(radius[set], alias[set], k) + 1;
+      for (int i = 0; i < ks; i++) {
+        int first = nt;
+        for (int j = 0; j < ks; j++)
+          if (k[i * ks + j] != 0.0f) kv[nt++] = k[i * ks + j];
+        if (nt > first) row_end[nr++] = nt;
+      }
+    } else { /* random rows */
+      nr = 1 + rand() % 40;
+      double sum = 0.0;
+      for (int r = 0; r < nr; r++) {
+        int m = 1 + rand() % 21;
+        if (nt + m > NT) m = NT - nt;
+        if (m < 1) break;
+        for (int j = 0; j < m; j++) {
+          kv[nt] = (double)rand() / RAND_MAX;
+          if (set % 3 == 0 && rand() % 5 == 0) kv[nt] = 1e-40 * (1 + rand() % 7); /* subnormal as float */
+          sum += kv[nt++];
+        }
+        row_end[r] = nt;
+      }
+      for (int t = 0; t < nt; t++) kv[t] = kv[t] / sum * (set == 24 ? 1.0 + 1e-9 : 1.0);
+    }
+    for (int t = 0; t < nt; t++) subnormal_sets += fabs(kv[t]) < 1.17549435e-38 && kv[t] != 0.0;
+    float margin = vfr_ict_sum_unit_prepare(nt, nr, row_end, kv, kf);
+    if (margin < 0.0f) {
+      printf("SKIP sum_unit_row: no fast path on this CPU (nt=%d)\n", nt);
+      return;
+    }
+    CHECK(margin > 0.0f && margin < 0.02f, "sum_unit margin %g for %d taps in %d rows", margin, nt, nr);
+    for (int kind = 0; kind < 3; kind++) {
+      for (int t = 0; t < nt; t++) {
+        src[t] = data[t];
+        for (int q = 0; q < LEN; q++) {
+          int v = kind == 0 ? (q * 7 + set) % 256 : (kind == 1 ? rand() % 256 : (rand() % 2) * 255);
+          data[t][q] = (float)v;
+        }
+      }
+      for (size_t n = 1; n <= 300; n += n < 140 ? 1 : 37)
+        for (size_t off = 0; off < 3; off += 2) {
+          memset(d, 0xAA, sizeof d);
+          vfr_ict_sum_unit_row(d, n, nt, nr, row_end, src, off, kv, kf, margin, unit);
+          int bad = 0;
+          for (size_t q = 0; q < n; q++) bad += d[q] != sum_unit_scalar(nt, src, off + q, kv);
+          for (size_t q = n; q < LEN; q++) bad += d[q] != 0xAA; /* nothing past n */
+          CHECK(bad == 0, "sum_unit_row set=%d nt=%d nr=%d kind=%d n=%zu off=%zu: %d bytes differ",
+                set, nt, nr, kind, n, off, bad);
+          runs++;
+        }
+    }
+  }
+  CHECK(subnormal_sets > 0, "sum_unit_row: %d subnormal weights among the kernels", subnormal_sets);
+  CHECK(runs > 10000, "sum_unit_row: %d rows checked", runs);
 }
 
 /* Normalised Gaussian weights of 1..41 taps (the motion blur's), random weights summing to
@@ -191,6 +280,7 @@ int main(void) {
   check_unit_row();
   check_stores();
   check_sum_255();
+  check_sum_unit();
   check_blend_255();
   check_extreme();
   printf("test_ic_taps: %d passed, %d failed\n", passed, failed);

@@ -261,20 +261,12 @@ int vfr_ic_defocus_blur(const vfr_image *in, int severity, uint64_t seed, vfr_im
   (void)seed;
   int done, rc = vfr_ic_begin(in, severity, out, "ic_defocus_blur", &done, err);
   if (rc || done) return rc;
-  int w = in->width, h = in->height, s = severity - 1;
-  size_t n = (size_t)w * h * 3;
+  int s = severity - 1;
   float kernel[21 * 21];
   int big = vfr_icf_disk_kernel(radius[s], alias[s], kernel);
-  double *x = malloc(n * sizeof(double)), *y = malloc(n * sizeof(double));
-  if (!x || !y) {
-    free(x), free(y);
-    return nomem(err, "ic_defocus_blur");
-  }
-  vfr_icf_to_unit(in, x);
-  rc = vfr_icf_filter2d_reflect101(x, h, w, 3, kernel, 2 * big + 1, y, err);
-  if (!rc) rc = perturb_alloc_like(in, out, err);
-  if (!rc) vfr_icf_store_unit(y, out);
-  free(x), free(y);
+  if ((rc = perturb_alloc_like(in, out, err))) return rc;
+  rc = vfr_icf_filter2d_unit_u8(in, kernel, 2 * big + 1, out, err);
+  if (rc) vfr_image_free(out);
   return rc;
 }
 

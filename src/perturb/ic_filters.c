@@ -408,6 +408,25 @@ int vfr_icf_disk_kernel(int radius, double alias_blur, float *k) {
   return big;
 }
 
+/* The nonzero taps of a (ks, ks) kernel in row-major order: ti, tj (the tap's kernel row and
+ * column), kv (its weight widened to double), and row_end: the kernel rows that hold taps,
+ * row r's ending before row_end[r]. Returns the tap count; *nr the row count. */
+static int filter2d_taps(const float *kernel, int ks, int *ti, int *tj, double *kv, int *row_end,
+                         int *nr) {
+  int nt = 0;
+  *nr = 0;
+  for (int i = 0; i < ks; i++) {
+    int first = nt;
+    for (int j = 0; j < ks; j++)
+      if (kernel[i * ks + j] != 0.0f) {
+        ti[nt] = i, tj[nt] = j, kv[nt] = (double)kernel[i * ks + j];
+        nt++;
+      }
+    if (nt > first) row_end[(*nr)++] = nt;
+  }
+  return nt;
+}
+
 int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const float *kernel,
                                 int ks, double *dst, vfr_error *err) {
   int a = ks / 2;
@@ -427,13 +446,13 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const fl
     for (int x = -a; x < w + a; x++)
       for (int ch = 0; ch < c; ch++) p[(size_t)(x + a) * c + ch] = s[(size_t)reflect101(x, w) * c + ch];
   }
-  int nt = 0;
-  for (int i = 0; i < ks; i++)
-    for (int j = 0; j < ks; j++)
-      if (kernel[i * ks + j] != 0.0f) {
-        ti[nt] = i, tj[nt] = j, kv[nt] = (double)kernel[i * ks + j];
-        nt++;
-      }
+  int *row_end = malloc((size_t)ks * sizeof(int)), nr;
+  if (!row_end) {
+    free(pad), free(kv), free(ti), free(tj), free(rows);
+    return oom(err, "filter2D");
+  }
+  int nt = filter2d_taps(kernel, ks, ti, tj, kv, row_end, &nr);
+  free(row_end);
   /* each output sums 0.0 + its nonzero taps in row-major order, every channel alike */
   for (int y = 0; y < h; y++) {
     for (int t = 0; t < nt; t++) rows[t] = pad + (size_t)(y + ti[t]) * pw + (size_t)tj[t] * c;
@@ -441,6 +460,56 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const fl
   }
   free(pad), free(kv), free(ti), free(tj), free(rows);
   return VFR_OK;
+}
+
+int vfr_icf_filter2d_unit_u8(const vfr_image *in, const float *kernel, int ks, vfr_image *out,
+                             vfr_error *err) {
+  int a = ks / 2, h = in->height, w = in->width, c = 3;
+  size_t pw = ((size_t)w + 2 * (size_t)a) * c, rowlen = (size_t)w * c, nk = (size_t)ks * ks;
+  double *kv = malloc(nk * sizeof(double));
+  float *kf = malloc(nk * sizeof(float));
+  int *ti = malloc(nk * sizeof(int)), *tj = malloc(nk * sizeof(int)), *row_end = malloc((size_t)ks * sizeof(int));
+  if (!kv || !kf || !ti || !tj || !row_end) {
+    free(kv), free(kf), free(ti), free(tj), free(row_end);
+    return oom(err, "filter2D");
+  }
+  int nr, nt = filter2d_taps(kernel, ks, ti, tj, kv, row_end, &nr);
+  float margin = vfr_ict_sum_unit_prepare(nt, nr, row_end, kv, kf);
+  int rc = VFR_OK;
+  if (margin < 0.0f) { /* no fast path: the double sums, then the bytes */
+    double *x = malloc((size_t)h * rowlen * sizeof(double)), *y = malloc((size_t)h * rowlen * sizeof(double));
+    rc = x && y ? VFR_OK : oom(err, "filter2D");
+    if (!rc) vfr_icf_to_unit(in, x);
+    if (!rc) rc = vfr_icf_filter2d_reflect101(x, h, w, c, kernel, ks, y, err);
+    if (!rc) vfr_icf_store_unit(y, out);
+    free(x), free(y);
+  } else {
+    /* the bytes as floats with an a-pixel BORDER_REFLECT_101 frame:
+     * pad[(y + a)*pw + (x + a)*c + ch]; each output row's taps point into it */
+    float *pad = malloc(pw * ((size_t)h + 2 * (size_t)a) * sizeof(float));
+    const float **rows = malloc((size_t)nt * sizeof(float *));
+    double unit[256];
+    vfr_ic_unit_table(unit);
+    rc = pad && rows ? VFR_OK : oom(err, "filter2D");
+    for (int y = -a; !rc && y < h + a; y++) {
+      const uint8_t *s = in->data + (size_t)reflect101(y, h) * in->stride;
+      float *p = pad + (size_t)(y + a) * pw;
+      vfr_ict_u8_to_f32(p + (size_t)a * c, s, rowlen);
+      for (int x = 1; x <= a; x++)
+        for (int ch = 0; ch < c; ch++) {
+          p[(size_t)(a - x) * c + ch] = (float)s[(size_t)reflect101(-x, w) * c + ch];
+          p[(size_t)(a + w - 1 + x) * c + ch] = (float)s[(size_t)reflect101(w - 1 + x, w) * c + ch];
+        }
+    }
+    for (int y = 0; !rc && y < h; y++) {
+      for (int t = 0; t < nt; t++) rows[t] = pad + (size_t)(y + ti[t]) * pw + (size_t)tj[t] * c;
+      vfr_ict_sum_unit_row(out->data + (size_t)y * out->stride, rowlen, nt, nr, row_end, rows, 0, kv,
+                           kf, margin, unit);
+    }
+    free(pad), free(rows);
+  }
+  free(kv), free(kf), free(ti), free(tj), free(row_end);
+  return rc;
 }
 
 /* ---- motion blur ------------------------------------------------------------------ */

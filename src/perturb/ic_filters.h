@@ -65,6 +65,14 @@ int vfr_icf_disk_kernel(int radius, double alias_blur, float *k);
 int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const float *kernel,
                                 int ks, double *dst, vfr_error *err);
 
+/* The bytes of vfr_icf_to_unit, vfr_icf_filter2d_reflect101 (c = 3) and vfr_icf_store_unit:
+ * np.uint8(np.clip(filter2D(x / 255.), 0, 1) * 255) of an RGB image into out (allocated
+ * like in). With AVX-512 the sums run in float on the bytes (vfr_ict_sum_unit_row, the taps
+ * of each kernel row summed apart), the exact double sum where the truncation could
+ * differ; otherwise the double sums themselves. */
+int vfr_icf_filter2d_unit_u8(const vfr_image *in, const float *kernel, int ks, vfr_image *out,
+                             vfr_error *err);
+
 /* ---- motion blur ------------------------------------------------------------------ */
 
 /* The reference's _motion_blur of an (h, w, c) array of doubles for the given angle in

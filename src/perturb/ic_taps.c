@@ -9,6 +9,7 @@
 #include "perturb/ic_taps.h"
 #include "perturb/ic_unit8.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -209,12 +210,19 @@ __attribute__((target("avx512f"))) static void clip_store_f32_avx512(uint8_t *d,
 #endif
 
 /* One output of vfr_ict_sum_255_row exactly: the double sum in vfr_ict_sum_row's order,
- * stored by clip_store_tail as vfr_ict_store_255_row stores it. */
+ * stored by clip_store_tail as vfr_ict_store_255_row stores it; with unit (the table of
+ * v / 255.), the sum of the values unit[v] (the float holds the integer v) stored as
+ * vfr_ict_store_unit_row stores it (vfr_ict_sum_unit_row). */
 static inline void sum_255_exact(uint8_t *d, int nt, const float *const *src, size_t i,
-                                 const double *kv) {
+                                 const double *kv, const double *unit) {
   double a = 0.0;
-  for (int t = 0; t < nt; t++) a += kv[t] * (double)src[t][i];
-  clip_store_tail(d, &a, 0, 1, 255.0, 1.0);
+  if (unit) {
+    for (int t = 0; t < nt; t++) a += kv[t] * unit[(int)src[t][i]];
+    clip_store_tail(d, &a, 0, 1, 1.0, 255.0);
+  } else {
+    for (int t = 0; t < nt; t++) a += kv[t] * (double)src[t][i];
+    clip_store_tail(d, &a, 0, 1, 255.0, 1.0);
+  }
 }
 
 #ifdef ICT_HAVE_AVX512_STORE
@@ -223,7 +231,7 @@ static inline void sum_255_exact(uint8_t *d, int nt, const float *const *src, si
  * 1.5 * 2^23 trick, exact for |f| < 2^22). */
 __attribute__((target("avx512f"))) static inline void sum_255_finish(
     uint8_t *d, __m512 f, __mmask16 live, __m512 m, int nt, const float *const *src, size_t i,
-    const double *kv) {
+    const double *kv, const double *unit) {
   const __m512 magic = _mm512_set1_ps(12582912.0f), top = _mm512_set1_ps(255.0f);
   __m512 r = _mm512_sub_ps(_mm512_add_ps(f, magic), magic);
   __mmask16 near = _mm512_mask_cmp_ps_mask(live, _mm512_abs_ps(_mm512_sub_ps(f, r)), m, _CMP_LE_OQ);
@@ -234,58 +242,65 @@ __attribute__((target("avx512f"))) static inline void sum_255_finish(
     _mm512_mask_cvtepi32_storeu_epi8(d, live, _mm512_cvttps_epi32(c));
   for (unsigned bits = near; bits; bits &= bits - 1) {
     int j = __builtin_ctz(bits);
-    sum_255_exact(d + j, nt, src, i + (size_t)j, kv);
+    sum_255_exact(d + j, nt, src, i + (size_t)j, kv, unit);
   }
 }
 
-__attribute__((target("avx512f"))) static void sum_255_avx512(uint8_t *d, size_t n, int nt,
+/* The float sums of vfr_ict_sum_255_row / vfr_ict_sum_unit_row: per output
+ * sum_r p_r, the rows' sums added in order, each row's p_r = its taps' fused multiply-adds
+ * from 0 (with row_end NULL every tap is its own row: p = k v rounded once, the product);
+ * blocks of 128 outputs in eight vectors. */
+#define S255_ROWS(BODY_ZERO, BODY_TAP, BODY_ADD)                                        \
+  for (int r_ = 0, t_ = 0; r_ < nr; r_++) {                                             \
+    int te_ = row_end ? row_end[r_] : r_ + 1;                                           \
+    BODY_ZERO                                                                           \
+    for (; t_ < te_; t_++) {                                                            \
+      const float *s = src[t_] + off;                                                   \
+      const __m512 k = _mm512_set1_ps(kf[t_]);                                          \
+      BODY_TAP                                                                          \
+    }                                                                                   \
+    BODY_ADD                                                                            \
+  }
+__attribute__((target("avx512f"))) static void sum_255_avx512(uint8_t *d, size_t n, int nt, int nr,
+                                                              const int *row_end,
                                                               const float *const *src,
                                                               size_t off, const float *kf,
-                                                              const double *kv, float margin) {
-  const __m512 m = _mm512_set1_ps(margin);
+                                                              const double *kv, float margin,
+                                                              const double *unit) {
+  const __m512 m = _mm512_set1_ps(margin), zero = _mm512_setzero_ps();
   size_t q = 0;
+#define S255_ZERO(j) __m512 a##j = zero;
+#define S255_PZERO(j) __m512 p##j = zero;
+#define S255_FMA(j) p##j = _mm512_fmadd_ps(k, _mm512_loadu_ps(s + q + 16 * j), p##j);
+#define S255_ADD(j) a##j = _mm512_add_ps(a##j, p##j);
+#define S255_FINISH(j) sum_255_finish(d + q + 16 * j, a##j, 0xffff, m, nt, src, off + q + 16 * j, kv, unit);
   for (; q + 128 <= n; q += 128) { /* eight add chains, named (an array stays in memory) */
-#define S255_ZERO(j) __m512 a##j = _mm512_setzero_ps();
     ICT_EACH(S255_ZERO)
-    for (int t = 0; t < nt; t++) {
-      const float *s = src[t] + off + q;
-      const __m512 k = _mm512_set1_ps(kf[t]);
-#define S255_MAC(j) a##j = _mm512_add_ps(a##j, _mm512_mul_ps(k, _mm512_loadu_ps(s + 16 * j)));
-      ICT_EACH(S255_MAC)
-    }
-#define S255_FINISH(j) sum_255_finish(d + q + 16 * j, a##j, 0xffff, m, nt, src, off + q + 16 * j, kv);
+    S255_ROWS(ICT_EACH(S255_PZERO), ICT_EACH(S255_FMA), ICT_EACH(S255_ADD))
     ICT_EACH(S255_FINISH)
   }
   if (q < n && n >= 128) { /* the rest as one more block, ending at n: the values it
                             * shares with the previous block come out the same again */
     q = n - 128;
     ICT_EACH(S255_ZERO)
-    for (int t = 0; t < nt; t++) {
-      const float *s = src[t] + off + q;
-      const __m512 k = _mm512_set1_ps(kf[t]);
-      ICT_EACH(S255_MAC)
-    }
+    S255_ROWS(ICT_EACH(S255_PZERO), ICT_EACH(S255_FMA), ICT_EACH(S255_ADD))
     ICT_EACH(S255_FINISH)
     q = n;
   }
+#define S255_EACH4(X) X(0) X(1) X(2) X(3)
   if (q < n && n >= 16) { /* a short row: four vectors at a time, the last ones moved back
                            * to end at n (overlapping ones repeat the same values) */
     for (; q < n; q += 64) {
 #define S255_AT(j) (q + 16 * (size_t)j + 16 <= n ? q + 16 * (size_t)j : n - 16)
       const size_t q0 = S255_AT(0), q1 = S255_AT(1), q2 = S255_AT(2), q3 = S255_AT(3);
-      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int t = 0; t < nt; t++) {
-        const float *s = src[t] + off;
-        const __m512 k = _mm512_set1_ps(kf[t]);
-        a0 = _mm512_add_ps(a0, _mm512_mul_ps(k, _mm512_loadu_ps(s + q0)));
-        a1 = _mm512_add_ps(a1, _mm512_mul_ps(k, _mm512_loadu_ps(s + q1)));
-        a2 = _mm512_add_ps(a2, _mm512_mul_ps(k, _mm512_loadu_ps(s + q2)));
-        a3 = _mm512_add_ps(a3, _mm512_mul_ps(k, _mm512_loadu_ps(s + q3)));
-      }
-      sum_255_finish(d + q0, a0, 0xffff, m, nt, src, off + q0, kv);
-      if (q1 != q0) sum_255_finish(d + q1, a1, 0xffff, m, nt, src, off + q1, kv);
-      if (q2 != q1) sum_255_finish(d + q2, a2, 0xffff, m, nt, src, off + q2, kv);
-      if (q3 != q2) sum_255_finish(d + q3, a3, 0xffff, m, nt, src, off + q3, kv);
+#define S255_FMA_AT(j) p##j = _mm512_fmadd_ps(k, _mm512_loadu_ps(s + q##j), p##j);
+      S255_EACH4(S255_ZERO)
+      S255_ROWS(S255_EACH4(S255_PZERO), S255_EACH4(S255_FMA_AT), S255_EACH4(S255_ADD))
+      sum_255_finish(d + q0, a0, 0xffff, m, nt, src, off + q0, kv, unit);
+      if (q1 != q0) sum_255_finish(d + q1, a1, 0xffff, m, nt, src, off + q1, kv, unit);
+      if (q2 != q1) sum_255_finish(d + q2, a2, 0xffff, m, nt, src, off + q2, kv, unit);
+      if (q3 != q2) sum_255_finish(d + q3, a3, 0xffff, m, nt, src, off + q3, kv, unit);
+#undef S255_FMA_AT
 #undef S255_AT
     }
   }
@@ -293,46 +308,86 @@ __attribute__((target("avx512f"))) static void sum_255_avx512(uint8_t *d, size_t
 #define S255_LIVE(j) (n - q <= 16 * (size_t)j ? 0 : (n - q >= 16 * (size_t)j + 16 ? 0xffff : \
                       (__mmask16)((1u << (n - q - 16 * (size_t)j)) - 1)))
     const __mmask16 l0 = S255_LIVE(0), l1 = S255_LIVE(1), l2 = S255_LIVE(2), l3 = S255_LIVE(3);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int t = 0; t < nt; t++) {
-      const float *s = src[t] + off + q;
-      const __m512 k = _mm512_set1_ps(kf[t]);
-      a0 = _mm512_add_ps(a0, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l0, s)));
-      a1 = _mm512_add_ps(a1, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l1, s + 16)));
-      a2 = _mm512_add_ps(a2, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l2, s + 32)));
-      a3 = _mm512_add_ps(a3, _mm512_mul_ps(k, _mm512_maskz_loadu_ps(l3, s + 48)));
-    }
+#define S255_FMA_LIVE(j) p##j = _mm512_fmadd_ps(k, _mm512_maskz_loadu_ps(l##j, s + q + 16 * j), p##j);
+    S255_EACH4(S255_ZERO)
+    S255_ROWS(S255_EACH4(S255_PZERO), S255_EACH4(S255_FMA_LIVE), S255_EACH4(S255_ADD))
 #define S255_FINISH_LIVE(j) \
-  if (l##j) sum_255_finish(d + q + 16 * j, a##j, l##j, m, nt, src, off + q + 16 * j, kv);
+  if (l##j) sum_255_finish(d + q + 16 * j, a##j, l##j, m, nt, src, off + q + 16 * j, kv, unit);
     S255_FINISH_LIVE(0) S255_FINISH_LIVE(1) S255_FINISH_LIVE(2) S255_FINISH_LIVE(3)
+#undef S255_FMA_LIVE
+#undef S255_FINISH_LIVE
+#undef S255_LIVE
   }
+#undef S255_EACH4
+#undef S255_ZERO
+#undef S255_PZERO
+#undef S255_FMA
+#undef S255_ADD
+#undef S255_FINISH
   _mm256_zeroupper();
 }
+#undef S255_ROWS
 #endif
 
-float vfr_ict_sum_255_prepare(int nt, const double *kv, float *kf) {
+/* The float sums' margin: twice their error bound, in units of 255 x sum |kv| x 2^-24 (the
+ * largest rounding error of a value up to that size): each weight's rounding to float
+ * (one), each fused multiply-add of a row (m_r of them, on values up to 255 x K_r, K_r the
+ * row's sum |kv|) and each addition of a row's sum (nr). A weight below FLT_MIN (a float
+ * subnormal, whose products take a slow microcode path on some CPUs) is made 0 in kf, and
+ * its 255 |kv| joins the bound. The double sum's own error, below 2^-53 of the same per
+ * term, is far inside the doubling. -1: no fast path. */
+static float fsum_prepare(int nt, int nr, const int *row_end, const double *kv, float *kf) {
 #ifdef ICT_HAVE_AVX512_STORE
-  if (nt < 1 || nt > VFR_ICT_SUM_255_MAX_TAPS || !__builtin_cpu_supports("avx512f")) return -1.0f;
-  /* the float sum's error: each weight's rounding to float, each product's and each
-   * partial sum's rounding, at most 2^-24 of sum |kv| * 255 apiece, nt + 2 of them at most;
-   * the margin doubles that (the double sum's own error, below 2^-53 of the same per term,
-   * is far inside) */
-  double ksum = 0.0;
-  for (int t = 0; t < nt; t++) kf[t] = (float)kv[t], ksum += fabs(kv[t]);
-  double margin = (double)(nt + 2) * 255.0 * ksum * 0x1p-23;
+  if (nt < 1 || nt > VFR_ICT_SUM_255_MAX_TAPS || nr < 1 || !__builtin_cpu_supports("avx512f"))
+    return -1.0f;
+  double ksum = 0.0, rows = 0.0, dropped = 0.0;
+  int t = 0;
+  for (int r = 0; r < nr; r++) {
+    int te = row_end ? row_end[r] : r + 1, m = te - t;
+    if (m < 1 || te > nt) return -1.0f;
+    double kr = 0.0;
+    for (; t < te; t++) {
+      kf[t] = fabs(kv[t]) < FLT_MIN ? 0.0f : (float)kv[t];
+      if (kf[t] == 0.0f) dropped += fabs(kv[t]);
+      kr += fabs(kv[t]);
+    }
+    rows += (double)m * kr;
+    ksum += kr;
+  }
+  if (t != nt) return -1.0f;
+  double margin = ((ksum + rows + (double)nr * ksum) * 0x1p-23 + 2.0 * dropped) * 255.0;
   return margin < 0.25 ? (float)margin : -1.0f;
 #else
-  (void)nt, (void)kv, (void)kf;
+  (void)nt, (void)nr, (void)row_end, (void)kv, (void)kf;
   return -1.0f;
 #endif
+}
+
+float vfr_ict_sum_255_prepare(int nt, const double *kv, float *kf) {
+  return fsum_prepare(nt, nt, NULL, kv, kf);
 }
 
 void vfr_ict_sum_255_row(uint8_t *d, size_t n, int nt, const float *const *src, size_t off,
                          const double *kv, const float *kf, float margin) {
 #ifdef ICT_HAVE_AVX512_STORE
-  sum_255_avx512(d, n, nt, src, off, kf, kv, margin);
+  sum_255_avx512(d, n, nt, nt, NULL, src, off, kf, kv, margin, NULL);
 #else
   (void)d, (void)n, (void)nt, (void)src, (void)off, (void)kv, (void)kf, (void)margin;
+#endif
+}
+
+float vfr_ict_sum_unit_prepare(int nt, int nr, const int *row_end, const double *kv, float *kf) {
+  return fsum_prepare(nt, nr, row_end, kv, kf);
+}
+
+void vfr_ict_sum_unit_row(uint8_t *d, size_t n, int nt, int nr, const int *row_end,
+                          const float *const *src, size_t off, const double *kv, const float *kf,
+                          float margin, const double *unit) {
+#ifdef ICT_HAVE_AVX512_STORE
+  sum_255_avx512(d, n, nt, nr, row_end, src, off, kf, kv, margin, unit);
+#else
+  (void)d, (void)n, (void)nt, (void)nr, (void)row_end, (void)src, (void)off, (void)kv, (void)kf,
+      (void)margin, (void)unit;
 #endif
 }
 

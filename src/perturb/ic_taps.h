@@ -28,10 +28,23 @@ void vfr_ict_symm_row(double *o, size_t n, const double *c, int r, const double 
  * doubles. vfr_ict_sum_255_prepare fills kf (nt) with the weights kv as floats and returns
  * the margin, or -1 where there is no fast path (no AVX-512, nt outside
  * 1..VFR_ICT_SUM_255_MAX_TAPS, weights too large): the caller then sums in double. */
-#define VFR_ICT_SUM_255_MAX_TAPS 256
+#define VFR_ICT_SUM_255_MAX_TAPS 512
 float vfr_ict_sum_255_prepare(int nt, const double *kv, float *kf);
 void vfr_ict_sum_255_row(uint8_t *d, size_t n, int nt, const float *const *src, size_t off,
                          const double *kv, const float *kf, float margin);
+
+/* d[q] = np.uint8(np.clip(y, 0, 1) * 255) for y = 0.0 + kv[0]*(v0 / 255.) + ... +
+ * kv[nt-1]*(v(nt-1) / 255.) in double, added from the left, where vt = src[t][off + q] are
+ * integers 0..255 held as floats: bit for bit vfr_ict_sum_row over the values v / 255. and
+ * vfr_ict_store_unit_row. Fast as vfr_ict_sum_255_row is (float sums, the exact sum where
+ * the truncation could differ), with the taps in nr rows (row r: the taps before
+ * row_end[r], row_end[nr - 1] = nt) each summed apart, which keeps the float error, and so
+ * the share of exact sums, small for many taps. vfr_ict_sum_unit_prepare fills kf and
+ * returns the margin, or -1 where there is no fast path; unit is (256), v / 255. */
+float vfr_ict_sum_unit_prepare(int nt, int nr, const int *row_end, const double *kv, float *kf);
+void vfr_ict_sum_unit_row(uint8_t *d, size_t n, int nt, int nr, const int *row_end,
+                          const float *const *src, size_t off, const double *kv, const float *kf,
+                          float margin, const double *unit);
 
 /* d[q] = np.uint8(v if v <= 255 else 255) for v = a*p[q] + b*f[q] in double (a, b >= 0 take
  * the vector path; others the scalar one, which is the definition): frost's blend. */
