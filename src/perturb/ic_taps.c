@@ -229,7 +229,7 @@ static inline void sum_255_exact(uint8_t *d, int nt, const float *const *src, si
 /* 16 float sums f at d: clipped and truncated; the lanes within m of an integer, where the
  * truncation of the exact sum could differ, recomputed exactly (round to nearest by the
  * 1.5 * 2^23 trick, exact for |f| < 2^22). */
-__attribute__((target("avx512f"))) static inline void sum_255_finish(
+__attribute__((target("avx512f"), always_inline)) static inline void sum_255_finish(
     uint8_t *d, __m512 f, __mmask16 live, __m512 m, int nt, const float *const *src, size_t i,
     const double *kv, const double *unit) {
   const __m512 magic = _mm512_set1_ps(12582912.0f), top = _mm512_set1_ps(255.0f);
