@@ -75,6 +75,20 @@ static uint8_t sum_255_scalar(int nt, const float *const *src, size_t i, const d
   return (uint8_t)(int)(a < 255.0 ? a : 255.0);
 }
 
+/* nt tap rows of len bytes as floats (tap t at data + t * len, src[t] pointing there): kind
+ * 0 flat across the taps (every tap the same byte at a position: sums next to an integer),
+ * 1 random, 2 0 or 255 at random. */
+static void fill_taps(float *data, int len, int nt, int kind, int set, const float **src) {
+  for (int t = 0; t < nt; t++) {
+    float *row = data + (size_t)t * len;
+    src[t] = row;
+    for (int q = 0; q < len; q++) {
+      int v = kind == 0 ? (q * 7 + set) % 256 : (kind == 1 ? rand() % 256 : (rand() % 2) * 255);
+      row[q] = (float)v;
+    }
+  }
+}
+
 /* The bytes of 0.0 + kv[0]*(v0 / 255.) + ..., left to right in double, stored as the
  * reference's np.uint8(np.clip(., 0, 1) * 255). */
 static uint8_t sum_unit_scalar(int nt, const float *const *src, size_t i, const double *kv) {
@@ -137,13 +151,7 @@ static void check_sum_unit(void) {
     }
     CHECK(margin > 0.0f && margin < 0.02f, "sum_unit margin %g for %d taps in %d rows", margin, nt, nr);
     for (int kind = 0; kind < 3; kind++) {
-      for (int t = 0; t < nt; t++) {
-        src[t] = data[t];
-        for (int q = 0; q < LEN; q++) {
-          int v = kind == 0 ? (q * 7 + set) % 256 : (kind == 1 ? rand() % 256 : (rand() % 2) * 255);
-          data[t][q] = (float)v;
-        }
-      }
+      fill_taps(&data[0][0], LEN, nt, kind, set, src);
       for (size_t n = 1; n <= 300; n += n < 140 ? 1 : 37)
         for (size_t off = 0; off < 3; off += 2) {
           memset(d, 0xAA, sizeof d);
@@ -190,13 +198,7 @@ static void check_sum_255(void) {
     }
     CHECK(margin > 0.0f && margin < 0.01f, "sum_255 margin %g for %d taps", margin, nt);
     for (int kind = 0; kind < 3; kind++) {
-      for (int t = 0; t < nt; t++) {
-        src[t] = data[t];
-        for (int q = 0; q < LEN; q++) {
-          int v = kind == 0 ? (q * 7 + set) % 256 : (kind == 1 ? rand() % 256 : (rand() % 2) * 255);
-          data[t][q] = (float)v;
-        }
-      }
+      fill_taps(&data[0][0], LEN, nt, kind, set, src);
       for (size_t n = 1; n <= 300; n += n < 140 ? 1 : 37)
         for (size_t off = 0; off < 3; off++) {
           memset(d, 0xAA, sizeof d);
