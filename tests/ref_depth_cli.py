@@ -44,10 +44,18 @@ def run(args, timeout=900):
 
 
 def digest(folder):
+    """The folder's file names and contents, PNGs by their decoded pixels (mode, size, values:
+    the scenes, not the encoder's compression choices)."""
     h = hashlib.sha256()
     for name in sorted(os.listdir(folder)):
         h.update(name.encode())
-        h.update(open(os.path.join(folder, name), "rb").read())
+        path = os.path.join(folder, name)
+        if name.endswith(".png"):
+            with Image.open(path) as im:
+                h.update(f"{im.mode} {im.size}".encode())
+                h.update(np.asarray(im).tobytes())
+        else:
+            h.update(open(path, "rb").read())
     return h.hexdigest()
 
 
