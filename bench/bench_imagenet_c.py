@@ -1,6 +1,6 @@
 """Speed of our ImageNet-C ops against the Python reference, single thread, one run.
 
-Usage: OMP_NUM_THREADS=1 /usr/bin/python3 bench/bench_imagenet_c.py [OP...]
+Usage: OMP_NUM_THREADS=1 /usr/bin/python3 bench/bench_imagenet_c.py [--calls] [--model] [OP...]
 (library from VFROBUST_LIB, default build/libvfrobust.so). Each op runs at severities 1..5
 on the same 224x224 photo in-process: ours through ctypes (vfr_op_apply, the output freed,
 no array conversion), the reference as the Python functions of the reference tests
