@@ -409,8 +409,8 @@ int vfr_icf_disk_kernel(int radius, double alias_blur, float *k) {
 }
 
 /* The nonzero taps of a (ks, ks) kernel in row-major order: ti, tj (the tap's kernel row and
- * column), kv (its weight widened to double), and row_end: the kernel rows that hold taps,
- * row r's ending before row_end[r]. Returns the tap count; *nr the row count. */
+ * column), kv (its weight widened to double), and unless row_end is NULL the kernel rows
+ * that hold taps, row r's ending before row_end[r] (*nr of them). Returns the tap count. */
 static int filter2d_taps(const float *kernel, int ks, int *ti, int *tj, double *kv, int *row_end,
                          int *nr) {
   int nt = 0;
@@ -422,7 +422,7 @@ static int filter2d_taps(const float *kernel, int ks, int *ti, int *tj, double *
         ti[nt] = i, tj[nt] = j, kv[nt] = (double)kernel[i * ks + j];
         nt++;
       }
-    if (nt > first) row_end[(*nr)++] = nt;
+    if (nt > first && row_end) row_end[(*nr)++] = nt;
   }
   return nt;
 }
@@ -446,13 +446,7 @@ int vfr_icf_filter2d_reflect101(const double *src, int h, int w, int c, const fl
     for (int x = -a; x < w + a; x++)
       for (int ch = 0; ch < c; ch++) p[(size_t)(x + a) * c + ch] = s[(size_t)reflect101(x, w) * c + ch];
   }
-  int *row_end = malloc((size_t)ks * sizeof(int)), nr;
-  if (!row_end) {
-    free(pad), free(kv), free(ti), free(tj), free(rows);
-    return oom(err, "filter2D");
-  }
-  int nt = filter2d_taps(kernel, ks, ti, tj, kv, row_end, &nr);
-  free(row_end);
+  int nr, nt = filter2d_taps(kernel, ks, ti, tj, kv, NULL, &nr);
   /* each output sums 0.0 + its nonzero taps in row-major order, every channel alike */
   for (int y = 0; y < h; y++) {
     for (int t = 0; t < nt; t++) rows[t] = pad + (size_t)(y + ti[t]) * pw + (size_t)tj[t] * c;

@@ -347,8 +347,10 @@ static float fsum_prepare(int nt, int nr, const int *row_end, const double *kv, 
     if (m < 1 || te > nt) return -1.0f;
     double kr = 0.0;
     for (; t < te; t++) {
-      kf[t] = fabs(kv[t]) < FLT_MIN ? 0.0f : (float)kv[t];
-      if (kf[t] == 0.0f) dropped += fabs(kv[t]);
+      if (fabs(kv[t]) < FLT_MIN)
+        kf[t] = 0.0f, dropped += fabs(kv[t]);
+      else
+        kf[t] = (float)kv[t];
       kr += fabs(kv[t]);
     }
     rows += (double)m * kr;

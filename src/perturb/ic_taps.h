@@ -2,8 +2,9 @@
  * fixed order (not public API). Every output's terms are added in exactly the order the
  * comments give, with separate roundings (no fused multiply-adds); the kernels only keep
  * many outputs in vector registers at once, so results are bit for bit those of the
- * plain scalar loops. The one exception, vfr_ict_sum_255_row, sums in float where that
- * provably gives the same truncated byte, and in the exact order elsewhere. */
+ * plain scalar loops. The exceptions, vfr_ict_sum_255_row and vfr_ict_sum_unit_row, sum
+ * in float (with fused multiply-adds) where that provably gives the same truncated byte,
+ * and in the exact order elsewhere. */
 #ifndef VFR_IC_TAPS_H
 #define VFR_IC_TAPS_H
 

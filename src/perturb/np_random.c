@@ -408,6 +408,13 @@ static void reader_refill(double_reader *d) {
   mt_doubles(d->r->key + d->base, d->n, d->buf);
 }
 
+/* reader_refill for a loop that keeps the position k and the end nk in locals. */
+static inline void reader_refill_at(double_reader *d, int *k, int *nk) {
+  d->k = *k;
+  reader_refill(d);
+  *k = d->k, *nk = d->n;
+}
+
 static inline double reader_next(double_reader *d) {
   if (d->k == d->n) reader_refill(d);
   return d->buf[d->k++];
@@ -430,11 +437,7 @@ static int64_t poisson_mult_run(double_reader *d, const double *en, int64_t i, i
   const __m128d zero = _mm_setzero_pd();
   __m128d e = _mm_load_sd(en + i);
   if (_mm_comilt_sd(e, zero)) return i;
-  if (k == nk) {
-    d->k = k;
-    reader_refill(d);
-    k = d->k, nk = d->n;
-  }
+  if (k == nk) reader_refill_at(d, &k, &nk);
   __m128d prod = _mm_load_sd(d->buf + k++);
   for (;;) {
     __m128d more = _mm_cmpgt_sd(prod, e), next = _mm_load_sd(en + i + 1);
@@ -444,11 +447,7 @@ static int64_t poisson_mult_run(double_reader *d, const double *en, int64_t i, i
     x = (x + 1) & m;
     e = _mm_or_pd(_mm_and_pd(more, e), _mm_andnot_pd(more, next));
     if (_mm_comilt_sd(e, zero)) break;
-    if (k == nk) {
-      d->k = k;
-      reader_refill(d);
-      k = d->k, nk = d->n;
-    }
+    if (k == nk) reader_refill_at(d, &k, &nk);
     __m128d u = _mm_load_sd(d->buf + k++);
     prod = _mm_or_pd(_mm_and_pd(more, _mm_mul_sd(prod, u)), _mm_andnot_pd(more, u));
   }
@@ -457,11 +456,7 @@ static int64_t poisson_mult_run(double_reader *d, const double *en, int64_t i, i
   for (;;) {
     double e = en[i];
     if (e < 0) break;
-    if (k == nk) {
-      d->k = k;
-      reader_refill(d);
-      k = d->k, nk = d->n;
-    }
+    if (k == nk) reader_refill_at(d, &k, &nk);
     prod *= d->buf[k++];
     int more = prod > e;
     out[i] = x;
